@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { codePointLength } from './ids.js';
+
+export const MESSAGE_BODY_MAX = 4000;
+export const TITLE_MAX = 200;
+export const PREVIEW_MAX = 200;
+
+/** A message body: trimmed, 1..4,000 code points, never only whitespace. */
+export const messageBodySchema = z
+  .string()
+  .transform((s) => s.trim())
+  .refine((s) => s.length > 0, 'must not be empty or only whitespace')
+  .refine((s) => codePointLength(s) <= MESSAGE_BODY_MAX, `must be at most ${MESSAGE_BODY_MAX} characters`);
+
+export const titleSchema = z
+  .string()
+  .transform((s) => s.trim())
+  .refine((s) => s.length > 0, 'must not be empty or only whitespace')
+  .refine((s) => codePointLength(s) <= TITLE_MAX, `must be at most ${TITLE_MAX} characters`);
+
+/** First PREVIEW_MAX code points of a body, as shown in conversation lists and notifications. */
+export const preview = (body: string): string => {
+  let out = '';
+  let n = 0;
+  for (const ch of body) {
+    if (n++ >= PREVIEW_MAX) break;
+    out += ch;
+  }
+  return out;
+};
+
+const ID_CHAR = /[A-Za-z0-9_-]/;
+const ID_JOINER = /[.:@]/;
+
+/**
+ * True when the body mentions `@userId` as a whole token: `@bob` and `@bob.` mention bob, `@bobby` and
+ * `@bob.smith` do not (user ids may themselves contain `.`, `:` and `@`).
+ */
+export const mentions = (body: string, userId: string): boolean => {
+  const needle = `@${userId}`;
+  for (let i = body.indexOf(needle); i !== -1; i = body.indexOf(needle, i + 1)) {
+    const prev = body[i - 1];
+    if (prev !== undefined && (ID_CHAR.test(prev) || ID_JOINER.test(prev))) continue;
+    const next = body[i + needle.length];
+    const after = body[i + needle.length + 1];
+    if (next === undefined) return true;
+    if (ID_CHAR.test(next)) continue;
+    if (ID_JOINER.test(next) && after !== undefined && ID_CHAR.test(after)) continue;
+    return true;
+  }
+  return false;
+};

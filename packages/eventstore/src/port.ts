@@ -1,0 +1,123 @@
+import type { EventMetadata } from '@chat/events';
+
+/**
+ * The event store port (DESIGN.md "Event store"). Two adapters implement it: postgres (default) and
+ * esdb (EventStoreDB / KurrentDB). Both pass one shared contract suite.
+ */
+
+/** `any`: no check; `no_stream`: the stream must not exist; a number: the stream's last revision. */
+export type ExpectedRevision = 'any' | 'no_stream' | number;
+
+export type NewEvent = {
+  /** UUID; deterministic where a retry must not duplicate. Appending an id that exists is a no-op. */
+  id: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+};
+
+export type RecordedEvent = {
+  id: string;
+  type: string;
+  streamId: string;
+  /** 0-based, gap-free per stream. */
+  revision: number;
+  /** Global log position: 32 lower-case hex digits; string order is log order. */
+  position: string;
+  /** ISO-8601 UTC with milliseconds. */
+  occurredAt: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+};
+
+export type AppendResult = {
+  /** Revision of the stream's last event after the append. */
+  nextExpectedRevision: number;
+  /** Position of the last event appended (or of the existing event on an idempotent repeat). */
+  position: string;
+};
+
+export type ReadStreamOptions = {
+  direction?: 'forwards' | 'backwards';
+  /** Inclusive. Defaults to the start (forwards) or the end (backwards). */
+  fromRevision?: number;
+  maxCount?: number;
+};
+
+export type EventFilter = {
+  streamPrefixes?: readonly string[];
+  eventTypes?: readonly string[];
+};
+
+export type ReadAllOptions = {
+  /** Exclusive: events strictly after this position. Defaults to the start of the log. */
+  fromPosition?: string;
+  maxCount?: number;
+  filter?: EventFilter;
+};
+
+export type SubscribeOptions = {
+  /** Exclusive, as in readAll. */
+  fromPosition?: string;
+  filter?: EventFilter;
+  /** Largest batch handed out at once. */
+  batchSize?: number;
+  signal?: AbortSignal;
+};
+
+export type StreamMetadata = { maxAgeSeconds?: number };
+
+export interface EventStore {
+  append(
+    streamId: string,
+    events: readonly NewEvent[],
+    expectedRevision: ExpectedRevision,
+  ): Promise<AppendResult>;
+  /** Events of one stream; an unknown stream reads as empty. */
+  readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /** The stream's last revision, or -1 when it does not exist. */
+  streamRevision(streamId: string): Promise<number>;
+  /** A page of the global log in log order. */
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /**
+   * Catch-up subscription: every event after `fromPosition`, in log order, then live events, as batches.
+   * Never skips an event, also one that commits late. Ends when `signal` aborts or `close()` is called.
+   */
+  subscribeToAll(options?: SubscribeOptions): AsyncIterable<RecordedEvent[]>;
+  /** Position of the newest event visible to subscribers (START_POSITION when the log is empty). */
+  headPosition(): Promise<string>;
+  setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void>;
+  getStreamMetadata(streamId: string): Promise<StreamMetadata>;
+  /** Answers when the store is reachable; throws otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class WrongExpectedVersionError extends Error {
+  override readonly name = 'WrongExpectedVersionError';
+  constructor(
+    readonly streamId: string,
+    readonly expected: ExpectedRevision,
+    readonly actual: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`stream ${streamId}: expected revision ${String(expected)}, actual ${actual}`, options);
+  }
+}
+
+export class EventStoreUnavailableError extends Error {
+  override readonly name = 'EventStoreUnavailableError';
+}
+
+export const START_POSITION = '0'.repeat(32);
+
+/** Positions are pairs of unsigned 64-bit integers, encoded so that string order is pair order. */
+export const encodePosition = (high: bigint, low: bigint): string =>
+  high.toString(16).padStart(16, '0') + low.toString(16).padStart(16, '0');
+
+export const decodePosition = (position: string): [bigint, bigint] => {
+  if (!/^[0-9a-f]{32}$/.test(position)) throw new Error(`invalid position "${position}"`);
+  return [BigInt(`0x${position.slice(0, 16)}`), BigInt(`0x${position.slice(16)}`)];
+};
+
+export const isValidPosition = (position: string): boolean => /^[0-9a-f]{32}$/.test(position);

@@ -1,0 +1,5 @@
+export * from './config.js';
+export * from './leader.js';
+export * from './logger.js';
+export * from './ops-server.js';
+export * from './shutdown.js';

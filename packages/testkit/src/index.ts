@@ -1,0 +1,5 @@
+export * from './database.js';
+export * from './infra.js';
+export * from './nats.js';
+export * from './tokens.js';
+export * from './wait.js';

@@ -1,0 +1,35 @@
+import { defineConfig } from 'vitest/config';
+
+// Test tiers live in the file name: *.unit.spec.ts (pure, no I/O), *.int.spec.ts (real Postgres/NATS),
+// *.e2e.spec.ts (several real processes). Every int/e2e file gets its own database and NATS prefix
+// from @chat/testkit, so files run in parallel and repeated runs never see each other's data.
+const exclude = ['**/node_modules/**', '**/dist/**'];
+
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['**/*.unit.spec.ts'], exclude } },
+      {
+        test: {
+          name: 'int',
+          include: ['**/*.int.spec.ts'],
+          exclude,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          globalSetup: ['packages/testkit/src/global-setup.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['**/*.e2e.spec.ts'],
+          exclude,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          globalSetup: ['packages/testkit/src/global-setup.ts'],
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
