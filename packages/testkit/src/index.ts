@@ -1,5 +1,6 @@
 export * from './database.js';
 export * from './infra.js';
 export * from './nats.js';
+export * from './process.js';
 export * from './tokens.js';
 export * from './wait.js';
