@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `npm start`: the whole system on local defaults. Installs dependencies, makes Postgres and NATS ready,
+# runs migrations, then starts every service as its own process and stops them all (by PID) on Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source infra/ensure-deps.sh
+bash infra/ensure-services.sh
+TSX=node_modules/.bin/tsx
+"$TSX" infra/migrate.ts
+
+declare -A PORTS=([command-api]="${COMMAND_API_PORT:-3000}" [ws-gateway]="${WS_GATEWAY_PORT:-3001}" [projector]="${PROJECTOR_PORT:-3002}" [notifier]="${NOTIFIER_PORT:-3003}")
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  [ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap stop_all INT TERM EXIT
+
+for svc in projector notifier command-api ws-gateway; do
+  [ -f "services/$svc/src/main.ts" ] || continue
+  PORT="${PORTS[$svc]}" "$TSX" "services/$svc/src/main.ts" &
+  pids+=($!)
+  echo "[start] $svc pid $! port ${PORTS[$svc]}" >&2
+done
+
+# Health-check every service before declaring the system up.
+for svc in projector notifier command-api ws-gateway; do
+  [ -f "services/$svc/src/main.ts" ] || continue
+  url="http://127.0.0.1:${PORTS[$svc]}/readyz"
+  for i in $(seq 1 150); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then echo "[start] $svc ready ($url)" >&2; break; fi
+    if [ "$i" = 150 ]; then echo "[start] $svc not ready after 30 s ($url)" >&2; exit 1; fi
+    sleep 0.2
+  done
+done
+echo "[start] system up: HTTP http://127.0.0.1:${PORTS[command-api]} (docs at /docs), WebSocket ws://127.0.0.1:${PORTS[ws-gateway]}/v1/ws — Ctrl-C stops" >&2
+# Exit (and stop the rest) as soon as any service dies: a half-running system is not "up".
+wait -n "${pids[@]}"
+echo "[start] a service exited; stopping the others" >&2
+exit 1
