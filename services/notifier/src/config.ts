@@ -1,0 +1,40 @@
+import { baseEnv, loadConfig, portEnv } from '@chat/platform';
+import { z } from 'zod';
+
+const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
+
+export const notifierEnv = z
+  .object({
+    ...baseEnv,
+    PORT: portEnv(3003),
+    HOST: z.string().default('127.0.0.1'),
+    NOTIFY_ALL_MAX_MEMBERS: int(1, 50),
+    NOTIFIER_BATCH_SIZE: int(1, 500),
+    LEADER_RETRY_MS: int(50, 1000),
+    WEBHOOK_URL: z
+      .string()
+      .url()
+      .optional()
+      .or(z.literal('').transform(() => undefined)),
+    WEBHOOK_SECRET: z.string().optional(),
+    WEBHOOK_MAX_ATTEMPTS: int(1, 8),
+    WEBHOOK_BACKOFF_MS: int(1, 1000),
+    WEBHOOK_BACKOFF_MAX_MS: int(1, 5 * 60_000),
+    WEBHOOK_TIMEOUT_MS: int(100, 10_000),
+    WEBHOOK_LEASE_MS: int(100, 30_000),
+    WEBHOOK_CONCURRENCY: int(1, 16),
+    WEBHOOK_POLL_MS: int(5, 1000),
+  })
+  .refine((c) => !c.WEBHOOK_URL || (c.WEBHOOK_SECRET?.length ?? 0) >= 16, {
+    message: 'required (at least 16 characters) when WEBHOOK_URL is set',
+    path: ['WEBHOOK_SECRET'],
+  })
+  .refine((c) => c.WEBHOOK_LEASE_MS > c.WEBHOOK_TIMEOUT_MS, {
+    message: 'must be longer than WEBHOOK_TIMEOUT_MS, or a slow attempt could be claimed twice',
+    path: ['WEBHOOK_LEASE_MS'],
+  });
+
+export type NotifierConfig = z.infer<typeof notifierEnv>;
+
+export const loadNotifierConfig = (env: NodeJS.ProcessEnv = process.env): Readonly<NotifierConfig> =>
+  loadConfig(notifierEnv, env);

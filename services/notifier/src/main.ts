@@ -1,0 +1,53 @@
+import { natsSubjects } from '@chat/events';
+import { createEventStore } from '@chat/eventstore';
+import { createLogger, onShutdown, startOpsServer } from '@chat/platform';
+import { connect } from 'nats';
+import pg from 'pg';
+import { loadNotifierConfig } from './config.js';
+import { createNotifierService } from './service.js';
+
+const config = loadNotifierConfig();
+const logger = createLogger('notifier', config.LOG_LEVEL);
+const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 });
+const store = createEventStore({
+  databaseUrl: config.DATABASE_URL,
+  eventstoreUrl: config.EVENTSTORE_URL || undefined,
+  logger,
+});
+const nats = await connect({ servers: config.NATS_URL, name: 'notifier', maxReconnectAttempts: -1 });
+const encoder = new TextEncoder();
+
+const service = createNotifierService({
+  config,
+  pool,
+  store,
+  logger,
+  subjects: natsSubjects(config.NATS_SUBJECT_PREFIX),
+  publish: (subject, message) => nats.publish(subject, encoder.encode(JSON.stringify(message))),
+});
+service.start();
+
+const ops = await startOpsServer({
+  port: config.PORT,
+  host: config.HOST,
+  registry: service.registry,
+  checks: {
+    postgres: async () => {
+      await pool.query('SELECT 1');
+    },
+    eventstore: () => store.ping(),
+    nats: async () => {
+      if (nats.isClosed()) throw new Error('connection closed');
+      await nats.flush();
+    },
+  },
+});
+logger.info({ port: ops.port, webhook: Boolean(config.WEBHOOK_URL) }, 'notifier started');
+
+onShutdown(logger, async () => {
+  await ops.close();
+  await service.stop();
+  await nats.drain();
+  await store.close();
+  await pool.end();
+});

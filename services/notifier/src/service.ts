@@ -1,0 +1,85 @@
+import type { NatsSubjects, UserChannelMessage } from '@chat/events';
+import type { EventStore } from '@chat/eventstore';
+import type { Logger } from '@chat/platform';
+import { runAsLeader } from '@chat/platform';
+import type { Pool } from 'pg';
+import { Registry } from 'prom-client';
+import type { NotifierConfig } from './config.js';
+import { WebhookDelivery } from './delivery.js';
+import { createNotifierMetrics } from './metrics.js';
+import { NotificationProcessor } from './processor.js';
+import { outboxStats } from './store/outbox.js';
+
+export const NOTIFIER_LOCK = 'notifier';
+
+/**
+ * The notifier's long-running parts: the log consumer (one leader, others stand by) and the webhook
+ * worker (on every instance; the outbox claim makes that safe).
+ */
+export const createNotifierService = (deps: {
+  config: Readonly<NotifierConfig>;
+  pool: Pool;
+  store: EventStore;
+  logger: Logger;
+  subjects: NatsSubjects;
+  publish: (subject: string, message: UserChannelMessage) => void;
+}) => {
+  const { config, pool, logger } = deps;
+  const registry = new Registry();
+  const metrics = createNotifierMetrics(registry, () => outboxStats(pool));
+  const webhook =
+    config.WEBHOOK_URL && config.WEBHOOK_SECRET
+      ? new WebhookDelivery({
+          pool,
+          logger,
+          metrics,
+          options: {
+            url: config.WEBHOOK_URL,
+            secret: config.WEBHOOK_SECRET,
+            maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+            backoffBaseMs: config.WEBHOOK_BACKOFF_MS,
+            backoffMaxMs: config.WEBHOOK_BACKOFF_MAX_MS,
+            timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+            leaseMs: config.WEBHOOK_LEASE_MS,
+            concurrency: config.WEBHOOK_CONCURRENCY,
+            pollMs: config.WEBHOOK_POLL_MS,
+          },
+        })
+      : undefined;
+  const processor = new NotificationProcessor({
+    pool,
+    store: deps.store,
+    logger,
+    metrics,
+    subjects: deps.subjects,
+    publish: deps.publish,
+    notifyAllMaxMembers: config.NOTIFY_ALL_MAX_MEMBERS,
+    webhook: webhook !== undefined,
+    onEnqueued: () => webhook?.wake(),
+    batchSize: config.NOTIFIER_BATCH_SIZE,
+  });
+
+  const stopping = new AbortController();
+  let running: Promise<unknown> | undefined;
+  return {
+    registry,
+    metrics,
+    start(): void {
+      running = Promise.all([
+        runAsLeader({
+          pool,
+          lockName: NOTIFIER_LOCK,
+          logger,
+          signal: stopping.signal,
+          retryMs: config.LEADER_RETRY_MS,
+          run: (lost) => processor.run(lost),
+        }),
+        webhook?.run(stopping.signal),
+      ]);
+    },
+    async stop(): Promise<void> {
+      stopping.abort();
+      await running;
+    },
+  };
+};

@@ -1,0 +1,82 @@
+import type { Pool } from 'pg';
+
+// Frozen in time: later changes are new steps appended to this list, never edits of old ones.
+const STEPS: readonly string[] = [
+  `CREATE SCHEMA IF NOT EXISTS notifier`,
+  `CREATE TABLE IF NOT EXISTS notifier.checkpoints (
+     name text PRIMARY KEY,
+     position text NOT NULL,
+     updated_at timestamptz NOT NULL DEFAULT now()
+   )`,
+  `CREATE TABLE IF NOT EXISTS notifier.conversations (
+     conversation_id text PRIMARY KEY,
+     kind text NOT NULL
+   )`,
+  `CREATE TABLE IF NOT EXISTS notifier.members (
+     conversation_id text NOT NULL,
+     user_id text NOT NULL,
+     PRIMARY KEY (conversation_id, user_id)
+   )`,
+  `CREATE TABLE IF NOT EXISTS notifier.mutes (
+     conversation_id text NOT NULL,
+     user_id text NOT NULL,
+     until timestamptz NOT NULL,
+     PRIMARY KEY (conversation_id, user_id)
+   )`,
+  `CREATE TABLE IF NOT EXISTS notifier.notifications (
+     notification_id uuid PRIMARY KEY,
+     recipient_id text NOT NULL,
+     kind text NOT NULL CHECK (kind IN ('message', 'mention')),
+     conversation_id text NOT NULL,
+     message_id text NOT NULL,
+     actor_id text NOT NULL,
+     preview text NOT NULL,
+     created_at timestamptz NOT NULL,
+     read_at timestamptz,
+     position text NOT NULL
+   )`,
+  `CREATE INDEX IF NOT EXISTS notifications_by_recipient
+     ON notifier.notifications (recipient_id, created_at DESC, notification_id DESC)`,
+  `CREATE INDEX IF NOT EXISTS notifications_unread_by_recipient
+     ON notifier.notifications (recipient_id, created_at DESC, notification_id DESC) WHERE read_at IS NULL`,
+  `CREATE INDEX IF NOT EXISTS notifications_by_message ON notifier.notifications (conversation_id, message_id)`,
+  `CREATE TABLE IF NOT EXISTS notifier.read_results (
+     event_id text PRIMARY KEY,
+     user_id text NOT NULL,
+     updated integer NOT NULL,
+     created_at timestamptz NOT NULL DEFAULT now()
+   )`,
+  `CREATE TABLE IF NOT EXISTS notifier.outbox (
+     delivery_id uuid PRIMARY KEY,
+     recipient_id text NOT NULL,
+     payload text NOT NULL,
+     status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'dead')),
+     attempts integer NOT NULL DEFAULT 0,
+     next_attempt_at timestamptz NOT NULL DEFAULT now(),
+     lease_token uuid,
+     last_error text,
+     created_at timestamptz NOT NULL DEFAULT now(),
+     finished_at timestamptz
+   )`,
+  `CREATE INDEX IF NOT EXISTS outbox_due ON notifier.outbox (next_attempt_at) WHERE status = 'pending'`,
+];
+
+/** Creates the notifier's tables in schema `notifier`. Idempotent; safe to run concurrently. */
+export const migrateNotifier = async (pool: Pool): Promise<void> => {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('notifier.migrate', 0))`);
+    for (const step of STEPS) await client.query(step);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw new NotifierMigrationError('notifier migration failed', { cause: err });
+  } finally {
+    client.release();
+  }
+};
+
+export class NotifierMigrationError extends Error {
+  override readonly name = 'NotifierMigrationError';
+}
