@@ -1,0 +1,11 @@
+export * from './checkpoints.js';
+export * from './conversations.js';
+export * from './database.js';
+export * from './membership.js';
+export * from './messages.js';
+export * from './migrations.js';
+export * from './positions.js';
+export type * from './tables/checkpoints.table.js';
+export type * from './tables/conversations.table.js';
+export type * from './tables/members.table.js';
+export type * from './tables/messages.table.js';

@@ -1,0 +1,105 @@
+import { Kysely, type Migration, Migrator, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { READ_MODEL_SCHEMA } from './database.js';
+
+export class ReadModelMigrationError extends Error {
+  override readonly name = 'ReadModelMigrationError';
+}
+
+// Migrations are frozen in time: they take an untyped handle and spell out their DDL, so later changes
+// to the table interfaces never change what an old migration did. They are parameterised by schema so
+// that a rebuild can create the same tables in a shadow schema.
+// biome-ignore lint/suspicious/noExplicitAny: migrations must not depend on today's table types
+type AnyDb = Kysely<any>;
+
+const readModelMigrations = (schema: string): Record<string, Migration> => {
+  const t = (table: string) => sql.id(schema, table);
+  return {
+    '2026_11_22_001_read_models': {
+      up: async (db: AnyDb) => {
+        await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
+        await sql`
+          CREATE TABLE ${t('conversations')} (
+            conversation_id text PRIMARY KEY,
+            kind text NOT NULL,
+            title text,
+            created_by text NOT NULL,
+            created_at timestamptz NOT NULL,
+            last_seq integer NOT NULL,
+            last_activity_at timestamptz NOT NULL,
+            message_count integer NOT NULL DEFAULT 0,
+            last_message_id text,
+            last_message_sender text,
+            last_message_preview text,
+            last_message_sent_at timestamptz,
+            last_message_seq integer,
+            last_message_deleted boolean
+          )`.execute(db);
+        await sql`
+          CREATE TABLE ${t('members')} (
+            conversation_id text NOT NULL,
+            user_id text NOT NULL,
+            active boolean NOT NULL,
+            joined_seq integer NOT NULL,
+            ordinal integer NOT NULL DEFAULT 0,
+            read_seq integer NOT NULL,
+            read_msg_index integer NOT NULL DEFAULT 0,
+            muted_until timestamptz,
+            PRIMARY KEY (conversation_id, user_id)
+          )`.execute(db);
+        await sql`CREATE INDEX members_user_idx ON ${t('members')} (user_id, conversation_id) WHERE active`.execute(
+          db,
+        );
+        await sql`
+          CREATE TABLE ${t('messages')} (
+            conversation_id text NOT NULL,
+            seq integer NOT NULL,
+            message_id text NOT NULL,
+            msg_index integer NOT NULL,
+            sender_id text NOT NULL,
+            body text,
+            reply_to text,
+            sent_at timestamptz NOT NULL,
+            edited_at timestamptz,
+            deleted boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (conversation_id, seq),
+            UNIQUE (conversation_id, message_id)
+          )`.execute(db);
+        // Unread counts subtract deleted messages above a watermark; deletes are rare, so this stays tiny.
+        await sql`CREATE INDEX messages_deleted_idx ON ${t('messages')} (conversation_id, seq) WHERE deleted`.execute(
+          db,
+        );
+        await sql`
+          CREATE TABLE ${t('checkpoints')} (
+            name text PRIMARY KEY,
+            position text NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now()
+          )`.execute(db);
+      },
+    },
+  };
+};
+
+/**
+ * Creates or upgrades the read-model tables in `schema` (default `read_models`). Idempotent; concurrent
+ * callers are serialised by kysely's migration lock.
+ */
+export const migrateReadModels = async (
+  db: AnyDb | pg.Pool,
+  schema: string = READ_MODEL_SCHEMA,
+): Promise<void> => {
+  const handle: AnyDb =
+    db instanceof pg.Pool ? new Kysely({ dialect: new PostgresDialect({ pool: db }) }) : db;
+  const migrator = new Migrator({
+    db: handle,
+    migrationTableSchema: schema,
+    provider: { getMigrations: async () => readModelMigrations(schema) },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new ReadModelMigrationError(`read-model migration ${failed ?? ''} failed in schema ${schema}`, {
+      cause: error,
+    });
+  }
+};

@@ -1,0 +1,21 @@
+import type { Insertable, Selectable } from 'kysely';
+import type { NullableTimestamp } from './conversations.table.js';
+
+/**
+ * One row per (conversation, user) that was ever a member or muted it. `active` is current membership.
+ * `read_seq` is the read watermark; `read_msg_index` the number of messages with `seq <= read_seq`.
+ * `ordinal` orders the initial members as listed in `ConversationStarted`.
+ */
+export interface MembersTable {
+  conversation_id: string;
+  user_id: string;
+  active: boolean;
+  joined_seq: number;
+  ordinal: number;
+  read_seq: number;
+  read_msg_index: number;
+  muted_until: NullableTimestamp;
+}
+
+export type MemberRow = Selectable<MembersTable>;
+export type NewMemberRow = Insertable<MembersTable>;
