@@ -169,7 +169,10 @@ export const unreadCountsOfUsers = async (
     .execute();
   for (const r of rows) {
     let perUser = out.get(r.user_id);
-    if (!perUser) out.set(r.user_id, (perUser = new Map()));
+    if (!perUser) {
+      perUser = new Map();
+      out.set(r.user_id, perUser);
+    }
     perUser.set(
       r.conversation_id,
       Math.max(0, r.message_count - r.read_msg_index - Number(r.deleted_unread ?? 0)),
