@@ -1,1 +1,9 @@
+export * from './factory.js';
 export * from './port.js';
+export type { GroupCommitOptions } from './postgres/appender.js';
+export { migrateEventStore, NOTIFY_CHANNEL } from './postgres/schema.js';
+export {
+  createPostgresEventStore,
+  type PostgresEventStore,
+  type PostgresEventStoreOptions,
+} from './postgres/store.js';

@@ -105,6 +105,22 @@ export class WrongExpectedVersionError extends Error {
   }
 }
 
+/**
+ * Some of an append's event ids are already recorded, but not as exactly this append in this stream
+ * (a partial repeat, or ids reused in another stream). A full repeat is not an error: it returns the
+ * earlier result.
+ */
+export class EventIdConflictError extends Error {
+  override readonly name = 'EventIdConflictError';
+  constructor(
+    readonly streamId: string,
+    readonly eventIds: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(`stream ${streamId}: event ids already recorded elsewhere or in part`, options);
+  }
+}
+
 export class EventStoreUnavailableError extends Error {
   override readonly name = 'EventStoreUnavailableError';
 }

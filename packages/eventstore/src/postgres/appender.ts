@@ -1,0 +1,172 @@
+import type pg from 'pg';
+import {
+  type AppendResult,
+  EventIdConflictError,
+  type ExpectedRevision,
+  encodePosition,
+  type NewEvent,
+  START_POSITION,
+  WrongExpectedVersionError,
+} from '../port.js';
+
+export type GroupCommitOptions = {
+  /** Flushes that may run at once (each holds one pool connection). */
+  maxConcurrentFlushes?: number;
+  /** Upper bound of events in one flush, to keep transactions and payloads moderate. */
+  maxEventsPerFlush?: number;
+};
+
+type PendingAppend = {
+  streamId: string;
+  events: readonly NewEvent[];
+  expected: ExpectedRevision;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+};
+
+type AppendRow = {
+  o_index: number;
+  o_status: 'ok' | 'duplicate' | 'conflict' | 'id_conflict';
+  o_revision: string | null;
+  o_transaction_id: string | null;
+  o_global_position: string | null;
+};
+
+const APPEND_SQL = 'SELECT * FROM es.append_batch($1::jsonb)';
+
+/**
+ * Group commit: concurrent appends share one transaction (one `es.append_batch` call), each checked
+ * against its own expected revision. On a 2-core machine one event per transaction tops out near
+ * 2,500 commits/s, so sharing the commit is what makes ≥ 5,000 commands/s possible.
+ *
+ * Latency stays low when idle: a flush starts as soon as a flush slot is free, so a lone append waits for
+ * nothing. Appends that arrive while every slot is busy queue up and go together in the next flush.
+ */
+export class GroupCommitAppender {
+  readonly #pool: pg.Pool;
+  readonly #maxConcurrentFlushes: number;
+  readonly #maxEventsPerFlush: number;
+  #queue: PendingAppend[] = [];
+  #inFlight = 0;
+  #scheduled = false;
+  #idle: Array<() => void> = [];
+
+  constructor(pool: pg.Pool, options: GroupCommitOptions = {}) {
+    this.#pool = pool;
+    this.#maxConcurrentFlushes = Math.max(1, options.maxConcurrentFlushes ?? 2);
+    this.#maxEventsPerFlush = Math.max(1, options.maxEventsPerFlush ?? 2_000);
+  }
+
+  append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ streamId, events, expected, resolve, reject });
+      // A microtask, not an immediate flush: appends issued in the same tick share the first flush too.
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        queueMicrotask(() => {
+          this.#scheduled = false;
+          this.#pump();
+        });
+      }
+    });
+  }
+
+  /** Resolves when nothing is queued or in flight. */
+  drained(): Promise<void> {
+    if (this.#inFlight === 0 && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#maxConcurrentFlushes && this.#queue.length > 0) {
+      const batch = this.#takeBatch();
+      this.#inFlight++;
+      void this.#flush(batch).finally(() => {
+        this.#inFlight--;
+        this.#pump();
+        if (this.#inFlight === 0 && this.#queue.length === 0) {
+          for (const resolve of this.#idle.splice(0)) resolve();
+        }
+      });
+    }
+  }
+
+  #takeBatch(): PendingAppend[] {
+    let events = 0;
+    let n = 0;
+    while (n < this.#queue.length) {
+      const size = this.#queue[n]!.events.length;
+      if (n > 0 && events + size > this.#maxEventsPerFlush) break;
+      events += size;
+      n++;
+    }
+    return this.#queue.splice(0, n);
+  }
+
+  async #flush(batch: PendingAppend[]): Promise<void> {
+    let rows: AppendRow[];
+    try {
+      rows = await this.#run(batch);
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      // One bad append (or a deadlock with a foreign writer) failed the shared transaction: retry each
+      // alone, so only the culprit sees the error.
+      await Promise.all(batch.map((pending) => this.#flush([pending])));
+      return;
+    }
+    for (const row of rows) settle(batch[row.o_index]!, row);
+  }
+
+  async #run(batch: PendingAppend[]): Promise<AppendRow[]> {
+    // Sorted by stream so that concurrent flushes (in this process or another) lock stream rows in the same
+    // order and never deadlock. The sort is stable: appends to one stream keep their queue order.
+    const order = batch.map((_, i) => i).sort((a, b) => compare(batch[a]!.streamId, batch[b]!.streamId));
+    const payload = order.map((i) => {
+      const { streamId, events, expected } = batch[i]!;
+      return {
+        i,
+        s: streamId,
+        e: expected === 'any' ? null : expected === 'no_stream' ? -1 : expected,
+        ev: events.map((e) => ({ id: e.id, type: e.type, data: e.data, metadata: e.metadata })),
+      };
+    });
+    const { rows } = await this.#pool.query<AppendRow>(APPEND_SQL, [JSON.stringify(payload)]);
+    return rows;
+  }
+}
+
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+const settle = (pending: PendingAppend, row: AppendRow): void => {
+  const revision = Number(row.o_revision ?? -1);
+  switch (row.o_status) {
+    case 'ok':
+    case 'duplicate':
+      pending.resolve({
+        nextExpectedRevision: revision,
+        position:
+          row.o_transaction_id === null || row.o_global_position === null
+            ? START_POSITION
+            : encodePosition(BigInt(row.o_transaction_id), BigInt(row.o_global_position)),
+      });
+      return;
+    case 'conflict':
+      pending.reject(new WrongExpectedVersionError(pending.streamId, pending.expected, revision));
+      return;
+    case 'id_conflict':
+      pending.reject(
+        new EventIdConflictError(
+          pending.streamId,
+          pending.events.map((e) => e.id),
+        ),
+      );
+      return;
+    default: {
+      const unknown: never = row.o_status;
+      pending.reject(new Error(`unexpected append status ${String(unknown)}`));
+    }
+  }
+};

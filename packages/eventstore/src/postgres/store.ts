@@ -1,0 +1,286 @@
+import type { EventMetadata } from '@chat/events';
+import type { Logger } from '@chat/platform';
+import pg from 'pg';
+import {
+  type AppendResult,
+  decodePosition,
+  type EventFilter,
+  type EventStore,
+  type ExpectedRevision,
+  encodePosition,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  START_POSITION,
+  type StreamMetadata,
+  type SubscribeOptions,
+} from '../port.js';
+import { upcastRecorded } from '../upcast.js';
+import { validateAppend } from '../validate.js';
+import { GroupCommitAppender, type GroupCommitOptions } from './appender.js';
+import { LogWakeup } from './wakeup.js';
+
+export type PostgresEventStoreOptions = ({ pool: pg.Pool } | { connectionString: string }) & {
+  logger?: Logger;
+  /** Subscribers re-read at least this often even without a notification. */
+  pollIntervalMs?: number;
+  /** Runs the max-age scavenger on this interval; 0 or unset: only when `scavengeExpired()` is called. */
+  scavengeIntervalMs?: number;
+  /** Pool size when the store creates its own pool. */
+  maxConnections?: number;
+  groupCommit?: GroupCommitOptions;
+};
+
+/** The Postgres adapter plus what only it has: an explicit scavenger run. */
+export interface PostgresEventStore extends EventStore {
+  /** Deletes events older than their stream's `maxAgeSeconds`; returns how many. */
+  scavengeExpired(): Promise<number>;
+}
+
+type EventRow = {
+  /** xid8 has no parser in pg: it arrives as its decimal text. */
+  transaction_id: string;
+  global_position: string;
+  stream_id: string;
+  revision: string;
+  event_id: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+  created_at: Date;
+};
+
+type PageRow = Partial<EventRow> & { head_transaction_id: string; head_global_position: string };
+
+const EVENT_COLUMNS =
+  'e.transaction_id, e.global_position, e.stream_id, e.revision, e.event_id, e.type, e.data, e.metadata, e.created_at';
+
+const DEFAULT_BATCH_SIZE = 1_000;
+
+/**
+ * Creates the Postgres event store over an existing pool (which the caller keeps owning) or a connection
+ * string (the store owns and closes its pool). The schema must exist: run `migrateEventStore` first.
+ */
+export const createPostgresEventStore = (options: PostgresEventStoreOptions): PostgresEventStore => {
+  const ownsPool = !('pool' in options);
+  const pool =
+    'pool' in options
+      ? options.pool
+      : new pg.Pool({ connectionString: options.connectionString, max: options.maxConnections ?? 10 });
+  const logger = options.logger;
+  const pollIntervalMs = options.pollIntervalMs ?? 250;
+  const appender = new GroupCommitAppender(pool, options.groupCommit);
+  const wakeup = new LogWakeup(pool.options, logger);
+  const closing = new AbortController();
+
+  if (ownsPool) {
+    // An idle client that loses its connection emits on the pool; without a listener that would crash.
+    pool.on('error', (error) => logger?.warn({ err: error }, 'event store pool client error'));
+  }
+
+  const scavengeExpired = async (): Promise<number> => {
+    const { rows } = await pool.query<{ deleted: string }>('SELECT es.scavenge_expired() AS deleted');
+    return Number(rows[0]?.deleted ?? 0);
+  };
+
+  let scavengeTimer: NodeJS.Timeout | undefined;
+  if (options.scavengeIntervalMs && options.scavengeIntervalMs > 0) {
+    scavengeTimer = setInterval(() => {
+      scavengeExpired().then(
+        (deleted) => deleted > 0 && logger?.debug({ deleted }, 'scavenged expired events'),
+        (error: unknown) => logger?.warn({ err: error }, 'event store scavenger failed'),
+      );
+    }, options.scavengeIntervalMs);
+    scavengeTimer.unref();
+  }
+
+  /**
+   * One page of the log after `from` in log order, and how far it scanned. Only transactions below the
+   * oldest one still in flight are read (`pg_snapshot_xmin`), so a transaction that commits late with a
+   * lower position is never passed over. The head (newest visible event) comes from the same snapshot:
+   * when the page is not full, everything up to it has been seen and a filtered reader can move there.
+   */
+  const readPage = async (
+    from: string,
+    filter: EventFilter | undefined,
+    limit: number,
+  ): Promise<{ events: RecordedEvent[]; scannedTo: string }> => {
+    const [fromTx, fromGp] = decodePosition(from);
+    const params: unknown[] = [fromTx.toString(), fromGp.toString(), limit];
+    const where = filterSql(filter, params);
+    const { rows } = await pool.query<PageRow>(
+      `WITH snap AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+       head AS (
+         SELECT h.transaction_id, h.global_position FROM es.events h, snap
+          WHERE h.transaction_id < snap.xmin
+          ORDER BY h.transaction_id DESC, h.global_position DESC LIMIT 1)
+       SELECT head.transaction_id AS head_transaction_id, head.global_position AS head_global_position, p.*
+         FROM head LEFT JOIN LATERAL (
+           SELECT ${EVENT_COLUMNS} FROM es.events e, snap
+            WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+              AND e.transaction_id < snap.xmin ${where}
+            ORDER BY e.transaction_id, e.global_position
+            LIMIT $3) p ON true
+        ORDER BY p.transaction_id, p.global_position`,
+      params,
+    );
+    const first = rows[0];
+    if (!first) return { events: [], scannedTo: from };
+    const events = first.event_id === null || first.event_id === undefined ? [] : rows.map(toRecorded);
+    const head = encodePosition(BigInt(first.head_transaction_id), BigInt(first.head_global_position));
+    const last = events.at(-1)?.position ?? from;
+    const scannedTo = events.length < limit && head > last ? head : last;
+    return { events, scannedTo: scannedTo > from ? scannedTo : from };
+  };
+
+  const store: PostgresEventStore = {
+    append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+      try {
+        validateAppend(streamId, events, expected);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return appender.append(streamId, events, expected);
+    },
+
+    async readStream(streamId: string, readOptions: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+      const backwards = readOptions.direction === 'backwards';
+      const params: unknown[] = [streamId];
+      let bound = '';
+      if (readOptions.fromRevision !== undefined) {
+        params.push(readOptions.fromRevision);
+        bound = backwards ? `AND e.revision <= $2` : `AND e.revision >= $2`;
+      }
+      let limit = '';
+      if (readOptions.maxCount !== undefined) {
+        params.push(readOptions.maxCount);
+        limit = `LIMIT $${params.length}`;
+      }
+      // Events past their stream's max age read as gone even before the scavenger deletes them.
+      const { rows } = await pool.query<EventRow>(
+        `SELECT ${EVENT_COLUMNS} FROM es.events e
+           LEFT JOIN es.streams s ON s.stream_id = e.stream_id AND s.metadata ? 'maxAgeSeconds'
+          WHERE e.stream_id = $1 ${bound}
+            AND (s.stream_id IS NULL
+                 OR e.created_at >= now() - make_interval(secs => (s.metadata->>'maxAgeSeconds')::double precision))
+          ORDER BY e.revision ${backwards ? 'DESC' : 'ASC'} ${limit}`,
+        params,
+      );
+      return rows.map(toRecorded);
+    },
+
+    async streamRevision(streamId: string): Promise<number> {
+      const { rows } = await pool.query<{ revision: string }>(
+        'SELECT revision FROM es.streams WHERE stream_id = $1',
+        [streamId],
+      );
+      return rows[0] ? Number(rows[0].revision) : -1;
+    },
+
+    async readAll(readOptions: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+      const page = await readPage(
+        readOptions.fromPosition ?? START_POSITION,
+        readOptions.filter,
+        readOptions.maxCount ?? DEFAULT_BATCH_SIZE,
+      );
+      return page.events;
+    },
+
+    async *subscribeToAll(subscribeOptions: SubscribeOptions = {}): AsyncIterable<RecordedEvent[]> {
+      const signal = subscribeOptions.signal
+        ? AbortSignal.any([subscribeOptions.signal, closing.signal])
+        : closing.signal;
+      const batchSize = subscribeOptions.batchSize ?? DEFAULT_BATCH_SIZE;
+      let cursor = subscribeOptions.fromPosition ?? START_POSITION;
+      decodePosition(cursor);
+      while (!signal.aborted) {
+        const generation = wakeup.generation;
+        let page: Awaited<ReturnType<typeof readPage>>;
+        try {
+          page = await readPage(cursor, subscribeOptions.filter, batchSize);
+        } catch (error) {
+          if (signal.aborted) return;
+          // Transient (restart, failover): keep the position and retry; the subscriber only sees a delay.
+          logger?.warn({ err: error }, 'event store subscription read failed; retrying');
+          await wakeup.wait(Number.NaN, pollIntervalMs * 4, signal);
+          continue;
+        }
+        cursor = page.scannedTo;
+        if (page.events.length > 0) yield page.events;
+        if (page.events.length < batchSize) await wakeup.wait(generation, pollIntervalMs, signal);
+      }
+    },
+
+    async headPosition(): Promise<string> {
+      const { rows } = await pool.query<{ transaction_id: string; global_position: string }>(
+        `SELECT transaction_id, global_position FROM es.events
+          WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
+      );
+      const row = rows[0];
+      return row ? encodePosition(BigInt(row.transaction_id), BigInt(row.global_position)) : START_POSITION;
+    },
+
+    async setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void> {
+      await pool.query(
+        `INSERT INTO es.streams (stream_id, revision, metadata) VALUES ($1, -1, $2::jsonb)
+         ON CONFLICT (stream_id) DO UPDATE SET metadata = EXCLUDED.metadata`,
+        [streamId, JSON.stringify(metadata)],
+      );
+    },
+
+    async getStreamMetadata(streamId: string): Promise<StreamMetadata> {
+      const { rows } = await pool.query<{ metadata: StreamMetadata }>(
+        'SELECT metadata FROM es.streams WHERE stream_id = $1',
+        [streamId],
+      );
+      const maxAgeSeconds = rows[0]?.metadata.maxAgeSeconds;
+      return typeof maxAgeSeconds === 'number' ? { maxAgeSeconds } : {};
+    },
+
+    scavengeExpired,
+
+    async ping(): Promise<void> {
+      await pool.query('SELECT 1');
+    },
+
+    async close(): Promise<void> {
+      if (closing.signal.aborted) return;
+      closing.abort();
+      if (scavengeTimer) clearInterval(scavengeTimer);
+      await appender.drained();
+      await wakeup.close();
+      if (ownsPool) await pool.end();
+    },
+  };
+  return store;
+};
+
+/** Adds the filter's conditions (server-side, so unmatched events never leave the database). */
+const filterSql = (filter: EventFilter | undefined, params: unknown[]): string => {
+  let sql = '';
+  if (filter?.streamPrefixes) {
+    params.push(filter.streamPrefixes.map((p) => `${p.replace(/[\\%_]/g, '\\$&')}%`));
+    sql += ` AND e.stream_id LIKE ANY ($${params.length}::text[])`;
+  }
+  if (filter?.eventTypes) {
+    params.push(filter.eventTypes);
+    sql += ` AND e.type = ANY ($${params.length}::text[])`;
+  }
+  return sql;
+};
+
+const toRecorded = (row: Partial<EventRow>): RecordedEvent => {
+  const r = row as EventRow;
+  return upcastRecorded({
+    id: r.event_id,
+    type: r.type,
+    streamId: r.stream_id,
+    revision: Number(r.revision),
+    position: encodePosition(BigInt(r.transaction_id), BigInt(r.global_position)),
+    occurredAt: r.created_at.toISOString(),
+    data: r.data,
+    metadata: r.metadata,
+  });
+};

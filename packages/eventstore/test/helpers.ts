@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import type { EventStore, NewEvent, RecordedEvent, SubscribeOptions } from '../src/index.js';
+
+export const newEvent = (type = 'TestHappened', data: Record<string, unknown> = {}): NewEvent => ({
+  id: randomUUID(),
+  type,
+  data,
+  metadata: { userId: 'user-1', correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
+});
+
+export const newEvents = (n: number, type = 'TestHappened'): NewEvent[] =>
+  Array.from({ length: n }, (_, i) => newEvent(type, { i }));
+
+/** A category unique to one test, so tests can share a store (and EventStoreDB a log) without overlap. */
+export const uniqueCategory = (label: string): string =>
+  `t${randomUUID().replaceAll('-', '').slice(0, 12)}${label}`;
+
+/**
+ * Subscribes and collects events until `until` says stop (or the timeout fails the test). Returns the
+ * collected events and the batches' sizes.
+ */
+export const collect = async (
+  store: EventStore,
+  options: SubscribeOptions,
+  until: (events: RecordedEvent[]) => boolean,
+  timeoutMs = 20_000,
+): Promise<RecordedEvent[]> => {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error('collect timed out')), timeoutMs);
+  const events: RecordedEvent[] = [];
+  try {
+    const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+    for await (const batch of store.subscribeToAll({ ...options, signal })) {
+      events.push(...batch);
+      if (until(events)) break;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!until(events)) {
+    throw new Error(`subscription ended after ${events.length} events without meeting its condition`);
+  }
+  return events;
+};
+
+/**
+ * Waits until the log shows everything up to `position`. The Postgres log exposes a commit only once
+ * every older transaction in the cluster has finished, so under concurrent load (other test files
+ * included) a read right after an append may not see it yet.
+ */
+export const untilVisible = async (
+  store: EventStore,
+  position: string,
+  timeoutMs = 20_000,
+): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while ((await store.headPosition()) < position) {
+    if (Date.now() > deadline) throw new Error(`position ${position} not visible after ${timeoutMs} ms`);
+    await sleep(20);
+  }
+};
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

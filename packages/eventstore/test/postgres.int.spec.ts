@@ -1,0 +1,171 @@
+import { upcasters } from '@chat/events';
+import { createTestDatabase, type TestDatabase } from '@chat/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type AppendResult,
+  createPostgresEventStore,
+  EventIdConflictError,
+  migrateEventStore,
+  type PostgresEventStore,
+  WrongExpectedVersionError,
+} from '../src/index.js';
+import { describeEventStoreContract } from './contract.js';
+import { newEvent, newEvents, sleep, uniqueCategory, untilVisible } from './helpers.js';
+
+let database: TestDatabase;
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  database = await createTestDatabase('eventstore');
+  pool = new pg.Pool({ connectionString: database.url, max: 8 });
+  // Several processes may start at once; the migration must survive racing itself.
+  await Promise.all([migrateEventStore(pool), migrateEventStore(pool), migrateEventStore(database.url)]);
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await database?.drop();
+});
+
+describeEventStoreContract('postgres', async () => {
+  const store = createPostgresEventStore({ connectionString: database.url, pollIntervalMs: 100 });
+  return { store, teardown: () => store.close() };
+});
+
+describe('postgres adapter', () => {
+  let store: PostgresEventStore;
+  beforeAll(() => {
+    store = createPostgresEventStore({ pool, pollIntervalMs: 100 });
+  });
+  afterAll(async () => {
+    await store.close();
+  });
+
+  it('migrates idempotently', async () => {
+    await migrateEventStore(pool);
+    const { rows } = await pool.query(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'es' ORDER BY 1`,
+    );
+    expect(rows.map((r) => r.table_name)).toEqual(['events', 'streams']);
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE of events', async () => {
+    const stream = `${uniqueCategory('immutable')}-1`;
+    await store.append(stream, newEvents(1), 'no_stream');
+    await expect(
+      pool.query(`UPDATE es.events SET type = 'X' WHERE stream_id = $1`, [stream]),
+    ).rejects.toThrow(/append-only/);
+    await expect(pool.query('DELETE FROM es.events WHERE stream_id = $1', [stream])).rejects.toThrow(
+      /append-only/,
+    );
+    await expect(pool.query('TRUNCATE es.events')).rejects.toThrow(/append-only/);
+    // The scavenger's setting is transaction-local: it does not leak into the session.
+    await pool.query(`SELECT es.scavenge_expired()`);
+    await expect(pool.query('DELETE FROM es.events WHERE stream_id = $1', [stream])).rejects.toThrow(
+      /append-only/,
+    );
+    expect(await store.readStream(stream)).toHaveLength(1);
+  });
+
+  it('scavenges expired events of max-age streams only', async () => {
+    const typing = `${uniqueCategory('typing')}-1`;
+    const kept = `${uniqueCategory('conversation')}-1`;
+    await store.setStreamMetadata(typing, { maxAgeSeconds: 1 });
+    await store.append(typing, newEvents(3), 'no_stream');
+    await store.append(kept, newEvents(3), 'no_stream');
+    await store.scavengeExpired();
+    expect(await store.readStream(typing)).toHaveLength(3);
+    await sleep(1_100);
+    await store.append(typing, newEvents(1), 2);
+    // Other tests' expired streams share this database, hence at least.
+    expect(await store.scavengeExpired()).toBeGreaterThanOrEqual(3);
+    const { rows } = await pool.query(
+      'SELECT stream_id, revision FROM es.events WHERE stream_id = ANY ($1)',
+      [[typing, kept]],
+    );
+    expect(rows.filter((r) => r.stream_id === typing).map((r) => Number(r.revision))).toEqual([3]);
+    expect(rows.filter((r) => r.stream_id === kept)).toHaveLength(3);
+    expect(await store.streamRevision(typing)).toBe(3);
+  });
+
+  it('runs the scavenger on an interval when asked', async () => {
+    const scavenging = createPostgresEventStore({ pool, scavengeIntervalMs: 200 });
+    try {
+      const typing = `${uniqueCategory('typing')}-1`;
+      await scavenging.setStreamMetadata(typing, { maxAgeSeconds: 1 });
+      await scavenging.append(typing, newEvents(2), 'no_stream');
+      await sleep(1_600);
+      const { rows } = await pool.query('SELECT count(*)::int AS n FROM es.events WHERE stream_id = $1', [
+        typing,
+      ]);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await scavenging.close();
+    }
+  });
+
+  it("fails only the offending append of a group, not its neighbours'", async () => {
+    const category = uniqueCategory('group');
+    const reused = newEvent();
+    await store.append(`${category}-owner`, [reused], 'no_stream');
+    const outcomes = await Promise.allSettled([
+      store.append(`${category}-1`, newEvents(2), 'no_stream'),
+      store.append(`${category}-2`, [reused], 'any'),
+      store.append(`${category}-3`, [newEvent(), reused], 'any'),
+      store.append(`${category}-1`, newEvents(1), 5),
+      store.append(`${category}-4`, newEvents(1), 'no_stream'),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'rejected',
+      'rejected',
+      'fulfilled',
+    ]);
+    const reasons = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
+    expect(reasons[0]).toBeInstanceOf(EventIdConflictError);
+    expect(reasons[1]).toBeInstanceOf(EventIdConflictError);
+    expect(reasons[2]).toBeInstanceOf(WrongExpectedVersionError);
+    expect(await store.streamRevision(`${category}-2`)).toBe(-1);
+    expect(await store.readStream(`${category}-3`)).toEqual([]);
+  });
+
+  it('does not let a late-committing transaction be skipped by readAll or headPosition', async () => {
+    const category = uniqueCategory('late');
+    const before = await store.headPosition();
+    const slow = await pool.connect();
+    let fast: AppendResult | undefined;
+    try {
+      await slow.query('BEGIN');
+      await slow.query('SELECT * FROM es.append_batch($1::jsonb)', [
+        JSON.stringify([{ i: 0, s: `${category}-slow`, e: null, ev: newEvents(1) }]),
+      ]);
+      fast = await store.append(`${category}-fast`, newEvents(1), 'any');
+      // The fast event has the higher global position but must wait for the older transaction.
+      const whileOpen = await store.readAll({ fromPosition: before, filter: { streamPrefixes: [category] } });
+      expect(whileOpen).toEqual([]);
+      await slow.query('COMMIT');
+    } finally {
+      slow.release();
+    }
+    await untilVisible(store, fast!.position);
+    const after = await store.readAll({ fromPosition: before, filter: { streamPrefixes: [category] } });
+    expect(after.map((e) => e.streamId)).toEqual([`${category}-slow`, `${category}-fast`]);
+  });
+
+  it('upcasts older event shapes as they are read', async () => {
+    const type = `Upcast${uniqueCategory('')}`;
+    upcasters.register(type, 1, (data) => ({ ...data, renamed: data.old, old: undefined }));
+    const stream = `${uniqueCategory('upcast')}-1`;
+    await untilVisible(
+      store,
+      (await store.append(stream, [newEvent(type, { old: 'v' })], 'no_stream')).position,
+    );
+    const [event] = await store.readStream(stream);
+    expect(event?.data).toMatchObject({ renamed: 'v' });
+    expect(event?.metadata.schemaVersion).toBe(2);
+    const [fromLog] = await store.readAll({ filter: { eventTypes: [type] } });
+    expect(fromLog?.data).toMatchObject({ renamed: 'v' });
+  });
+});
