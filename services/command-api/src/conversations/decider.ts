@@ -1,0 +1,248 @@
+import { ChatError, type ChatEvent, MAX_CONVERSATION_MEMBERS } from '@chat/events';
+import type { ConversationCommand } from './commands.js';
+import {
+  type ConversationState,
+  IDEMPOTENCY_MIN_AGE_MS,
+  IDEMPOTENCY_MIN_MESSAGES,
+  type MessageRecord,
+  TYPING_THROTTLE_MS,
+} from './state.js';
+
+/** An event of one of the conversation's streams as the cache folds it: data plus where it landed. */
+export type RecordedConversationEvent = ChatEvent & { seq: number; position: string };
+
+const notFound = () => new ChatError('not_found', 'conversation not found');
+const invalid = (path: (string | number)[], message: string) =>
+  new ChatError('validation_failed', message, [{ path, message }]);
+
+/** The member, or 404: a non-member must not learn whether the conversation exists. */
+const requireMember = (state: ConversationState, userId: string) => {
+  if (!state.started || !state.members.has(userId)) throw notFound();
+  return state.started;
+};
+
+const requireMessage = (state: ConversationState, messageId: string): MessageRecord => {
+  const message = state.messages.get(messageId);
+  if (!message) throw new ChatError('not_found', 'message not found');
+  return message;
+};
+
+const sameMemberSet = (a: readonly string[], b: readonly string[]) => {
+  const set = new Set(a);
+  return set.size === new Set(b).size && b.every((m) => set.has(m));
+};
+
+/** Caller first, then the other members in the order given, duplicates dropped. */
+export const initialMembers = (createdBy: string, members: readonly string[]): string[] => [
+  ...new Set([createdBy, ...members]),
+];
+
+/**
+ * Decides which events a command produces on the conversation's state. Throws a ChatError when the
+ * command is refused. An empty list means "already done": the caller answers from the state.
+ */
+export const decide = (command: ConversationCommand, state: ConversationState): ChatEvent[] => {
+  switch (command.type) {
+    case 'StartConversation': {
+      const { conversationId, kind, title, createdBy } = command.data;
+      const members = initialMembers(createdBy, command.data.members);
+      const others = members.length - 1;
+      if (kind === 'direct') {
+        if (others !== 1) throw invalid(['members'], 'a direct conversation has exactly one other member');
+        if (title !== null) throw invalid(['title'], 'a direct conversation has no title');
+      } else if (others < 1 || members.length > MAX_CONVERSATION_MEMBERS) {
+        throw invalid(['members'], `a group has 1..${MAX_CONVERSATION_MEMBERS - 1} other members`);
+      }
+      if (state.started) {
+        const s = state.started;
+        if (s.kind === kind && s.title === title && sameMemberSet(s.members, members)) return [];
+        throw new ChatError('conflict', 'conversation already exists with different content');
+      }
+      return [
+        {
+          type: 'ConversationStarted',
+          data: { conversationId, kind, title, createdBy, members },
+        },
+      ];
+    }
+    case 'AddMember': {
+      const { userId, addedBy } = command.data;
+      const started = requireMember(state, addedBy);
+      if (started.kind === 'direct')
+        throw new ChatError('conflict', 'members cannot be added to a direct conversation');
+      if (state.members.has(userId)) return [];
+      if (state.members.size >= MAX_CONVERSATION_MEMBERS)
+        throw new ChatError('conflict', `a group has at most ${MAX_CONVERSATION_MEMBERS} members`);
+      return [{ type: 'MemberJoined', data: { conversationId: started.conversationId, userId, addedBy } }];
+    }
+    case 'RemoveMember': {
+      const { userId, removedBy } = command.data;
+      const started = requireMember(state, removedBy);
+      if (!state.members.has(userId)) throw new ChatError('not_found', 'member not found');
+      if (userId !== removedBy && removedBy !== started.createdBy)
+        throw new ChatError('forbidden', 'only the creator may remove other members');
+      return [{ type: 'MemberLeft', data: { conversationId: started.conversationId, userId, removedBy } }];
+    }
+    case 'SendMessage': {
+      const { messageId, senderId, body, replyTo, now } = command.data;
+      const started = requireMember(state, senderId);
+      const earlier = state.messages.get(messageId);
+      if (earlier) {
+        const same =
+          earlier.senderId === senderId && earlier.sentBody === body && earlier.replyTo === replyTo;
+        if (same) return [];
+        throw new ChatError('conflict', 'messageId already used with different content');
+      }
+      if (replyTo !== null && !state.messages.has(replyTo))
+        throw invalid(['replyTo'], 'replyTo must name a message of this conversation');
+      return [
+        {
+          type: 'MessageSent',
+          data: { conversationId: started.conversationId, messageId, senderId, body, replyTo, sentAt: now },
+        },
+      ];
+    }
+    case 'EditMessage': {
+      const { messageId, editorId, body, now } = command.data;
+      const started = requireMember(state, editorId);
+      const message = requireMessage(state, messageId);
+      if (message.senderId !== editorId) throw new ChatError('forbidden', 'only the sender may edit');
+      if (message.deleted) throw new ChatError('conflict', 'the message is deleted');
+      return [
+        {
+          type: 'MessageEdited',
+          data: { conversationId: started.conversationId, messageId, editorId, body, editedAt: now },
+        },
+      ];
+    }
+    case 'DeleteMessage': {
+      const { messageId, deletedBy, now } = command.data;
+      const started = requireMember(state, deletedBy);
+      const message = requireMessage(state, messageId);
+      if (message.senderId !== deletedBy) throw new ChatError('forbidden', 'only the sender may delete');
+      if (message.deleted) return [];
+      return [
+        {
+          type: 'MessageDeleted',
+          data: { conversationId: started.conversationId, messageId, deletedBy, deletedAt: now },
+        },
+      ];
+    }
+    case 'MarkRead': {
+      const { userId, upToSeq, now } = command.data;
+      const started = requireMember(state, userId);
+      if (upToSeq > state.lastSeq)
+        throw invalid(['upToSeq'], `upToSeq is past the conversation's last seq (${state.lastSeq})`);
+      if (upToSeq <= readWatermark(state, userId)) return [];
+      return [
+        {
+          type: 'ConversationRead',
+          data: { conversationId: started.conversationId, userId, upToSeq, readAt: now },
+        },
+      ];
+    }
+    case 'StartTyping': {
+      const { userId, now } = command.data;
+      const started = requireMember(state, userId);
+      const last = state.lastTypingAt.get(userId);
+      if (last !== undefined && Date.parse(now) - last < TYPING_THROTTLE_MS) return [];
+      return [{ type: 'TypingStarted', data: { conversationId: started.conversationId, userId, at: now } }];
+    }
+    case 'Mute': {
+      const { userId, until } = command.data;
+      const started = requireMember(state, userId);
+      return [{ type: 'ConversationMuted', data: { conversationId: started.conversationId, userId, until } }];
+    }
+    default: {
+      const unknownCommand: never = command;
+      throw new Error(`unknown command ${JSON.stringify(unknownCommand)}`);
+    }
+  }
+};
+
+/** The member's read watermark: never below the seq that made them a member. */
+export const readWatermark = (state: ConversationState, userId: string): number =>
+  state.readWatermarks.get(userId) ?? state.members.get(userId)?.seq ?? -1;
+
+const raiseWatermark = (state: ConversationState, userId: string, seq: number) => {
+  if (!state.members.has(userId)) return;
+  if (seq > readWatermark(state, userId)) state.readWatermarks.set(userId, seq);
+};
+
+/**
+ * Folds one recorded event into the state. For O(1) cost per event on conversations with long
+ * histories it updates the state's collections in place and returns the same object: the command
+ * cache owns the state and only ever folds events that were durably appended.
+ */
+export const evolve = (state: ConversationState, event: RecordedConversationEvent): ConversationState => {
+  const { seq, position } = event;
+  switch (event.type) {
+    case 'ConversationStarted':
+      state.started = { ...event.data, seq, position };
+      for (const userId of event.data.members) state.members.set(userId, { seq, position });
+      state.lastSeq = seq;
+      return state;
+    case 'MemberJoined':
+      state.members.set(event.data.userId, { seq, position });
+      state.readWatermarks.set(event.data.userId, seq);
+      state.lastSeq = seq;
+      return state;
+    case 'MemberLeft':
+      state.members.delete(event.data.userId);
+      state.readWatermarks.delete(event.data.userId);
+      state.lastSeq = seq;
+      return state;
+    case 'MessageSent':
+      state.messages.set(event.data.messageId, {
+        seq,
+        position,
+        senderId: event.data.senderId,
+        sentBody: event.data.body,
+        replyTo: event.data.replyTo,
+        sentAt: event.data.sentAt,
+        deleted: null,
+      });
+      state.idempotencyWindow.push(event.data.messageId);
+      slideIdempotencyWindow(state, Date.parse(event.data.sentAt));
+      raiseWatermark(state, event.data.senderId, seq);
+      state.lastSeq = seq;
+      return state;
+    case 'MessageEdited':
+      state.lastSeq = seq;
+      return state;
+    case 'MessageDeleted': {
+      const message = state.messages.get(event.data.messageId);
+      if (message && !message.deleted) message.deleted = { seq, position };
+      state.lastSeq = seq;
+      return state;
+    }
+    case 'ConversationRead':
+      raiseWatermark(state, event.data.userId, event.data.upToSeq);
+      return state;
+    case 'TypingStarted':
+      state.lastTypingAt.set(event.data.userId, Date.parse(event.data.at));
+      return state;
+    case 'ConversationMuted':
+    case 'NotificationsRead':
+      return state;
+    default: {
+      const unknownEvent: never = event;
+      throw new Error(`unknown event ${JSON.stringify(unknownEvent)}`);
+    }
+  }
+};
+
+/**
+ * Bodies are kept for idempotency checks while a message is among the last 1,000 or younger than
+ * 24 h; older ones are dropped so a long history costs only a small record per message (its id,
+ * sender and seq are still needed for replies, edits and deletes).
+ */
+const slideIdempotencyWindow = (state: ConversationState, nowMs: number) => {
+  const window = state.idempotencyWindow;
+  while (window.length > IDEMPOTENCY_MIN_MESSAGES) {
+    const oldest = state.messages.get(window[0] ?? '');
+    if (oldest && nowMs - Date.parse(oldest.sentAt) < IDEMPOTENCY_MIN_AGE_MS) break;
+    if (oldest) oldest.sentBody = null;
+    window.shift();
+  }
+};

@@ -1,0 +1,55 @@
+import type { ConversationKind, EventData } from '@chat/events';
+
+/** Where an event landed: its `seq` (conversation streams) or revision, and its global log position. */
+export type Recorded = { seq: number; position: string };
+
+export type MessageRecord = Recorded & {
+  senderId: string;
+  /** The body as first sent, kept only inside the idempotency window (null once it slides out). */
+  sentBody: string | null;
+  replyTo: string | null;
+  sentAt: string;
+  deleted: Recorded | null;
+};
+
+export type MemberRecord = Recorded;
+
+/**
+ * What the command side must know about one conversation to decide: the conversation stream folded
+ * together with its receipts and typing streams (they are decided under the same lock).
+ */
+export type ConversationState = {
+  started: (Recorded & EventData<'ConversationStarted'>) | null;
+  /** seq of the conversation stream's last event; -1 before it exists. */
+  lastSeq: number;
+  members: Map<string, MemberRecord>;
+  messages: Map<string, MessageRecord>;
+  /** messageIds whose body is still kept for idempotency checks, oldest first. */
+  idempotencyWindow: string[];
+  /** Read watermark per current member (receipts, own sends and the join seq). */
+  readWatermarks: Map<string, number>;
+  /** Time (ms since epoch) of each user's last TypingStarted. */
+  lastTypingAt: Map<string, number>;
+};
+
+export const initialState = (): ConversationState => ({
+  started: null,
+  lastSeq: -1,
+  members: new Map(),
+  messages: new Map(),
+  idempotencyWindow: [],
+  readWatermarks: new Map(),
+  lastTypingAt: new Map(),
+});
+
+export const isMember = (state: ConversationState, userId: string): boolean => state.members.has(userId);
+
+export const conversationKind = (state: ConversationState): ConversationKind | null =>
+  state.started?.kind ?? null;
+
+/** API.md §2.2: idempotency holds for at least the last 1,000 messages and at least 24 hours. */
+export const IDEMPOTENCY_MIN_MESSAGES = 1000;
+export const IDEMPOTENCY_MIN_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** API.md §2.3: at most one typing event per user per conversation per 3 s. */
+export const TYPING_THROTTLE_MS = 3000;

@@ -1,0 +1,49 @@
+import type { ChatError, ChatEvent } from '@chat/events';
+import { expect } from 'vitest';
+import type { ConversationCommand } from './commands.js';
+import { decide, evolve, type RecordedConversationEvent } from './decider.js';
+import { type ConversationState, initialState } from './state.js';
+
+const CONVERSATION_TYPES = new Set([
+  'ConversationStarted',
+  'MemberJoined',
+  'MemberLeft',
+  'MessageSent',
+  'MessageEdited',
+  'MessageDeleted',
+]);
+
+/** Fake positions for given events: their index in the given list, as a 32-digit hex string. */
+export const fakePosition = (n: number) => n.toString(16).padStart(32, '0');
+
+/** Folds the given events the way the cache does: conversation events get consecutive seqs. */
+export const stateOf = (events: readonly ChatEvent[]): ConversationState => {
+  let seq = -1;
+  return events.reduce((state, event, i) => {
+    const recordedSeq = CONVERSATION_TYPES.has(event.type) ? ++seq : i;
+    const recorded = { ...event, seq: recordedSeq, position: fakePosition(i) } as RecordedConversationEvent;
+    return evolve(state, recorded);
+  }, initialState());
+};
+
+/** given/when/then over the pure decider (emmett style). */
+export const given = (events: readonly ChatEvent[]) => ({
+  when: (command: ConversationCommand) => {
+    const state = stateOf(events);
+    const run = () => decide(command, state);
+    return {
+      thenAppends: (expected: ChatEvent[]) => expect(run()).toEqual(expected),
+      thenNothing: () => expect(run()).toEqual([]),
+      thenThrows: (code: ChatError['code'], details?: unknown) => {
+        let error: unknown;
+        try {
+          run();
+        } catch (err) {
+          error = err;
+        }
+        expect(error).toMatchObject({ name: 'ChatError', code, ...(details ? { details } : {}) });
+      },
+      state,
+    };
+  },
+});

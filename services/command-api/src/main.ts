@@ -1,0 +1,43 @@
+import { natsSubjects } from '@chat/events';
+import { createEventStore } from '@chat/eventstore';
+import { assertProductionSafe, createLogger, onShutdown } from '@chat/platform';
+import { connect } from 'nats';
+import pg from 'pg';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { buildApp } from './app.js';
+import { readConfig } from './config.js';
+
+const config = readConfig();
+assertProductionSafe(config);
+const logger = createLogger('command-api', config.LOG_LEVEL);
+
+const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE });
+pool.on('error', (err) => logger.warn({ err }, 'postgres pool client error'));
+const store = createEventStore({
+  databaseUrl: config.DATABASE_URL,
+  eventstoreUrl: config.EVENTSTORE_URL,
+  logger,
+  maxConnections: config.DB_POOL_SIZE,
+});
+const nats = await connect({ servers: config.NATS_URL, name: 'command-api', maxReconnectAttempts: -1 });
+
+const app = await buildApp({
+  config,
+  store,
+  pool,
+  nats,
+  subjects: natsSubjects(config.NATS_SUBJECT_PREFIX),
+  logger,
+  clock: { now: () => new Date() },
+  registry,
+});
+await app.listen({ port: config.PORT, host: config.HOST });
+
+onShutdown(logger, async () => {
+  await app.close();
+  await nats.drain();
+  await store.close();
+  await pool.end();
+});

@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ChatError,
+  type CommandReply,
+  type NatsSubjects,
+  userIdSchema,
+  uuidSchema,
+  validationIssues,
+} from '@chat/events';
+import type { Msg, NatsConnection, Subscription } from 'nats';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { CommandRateLimiter } from '../commands/rate-limit.js';
+import type { CommandRegistry } from '../commands/registry.js';
+import { RateLimitedError, toApiError } from '../plugins/errors.js';
+import type { AppMetrics } from '../plugins/metrics.js';
+
+/** `CommandRequest` of @chat/events, checked: the gateway is trusted, its payload is still input. */
+const commandRequestSchema = z.object({
+  userId: userIdSchema,
+  roles: z.array(z.string()).optional(),
+  correlationId: z.string().optional(),
+  params: z.record(z.string(), z.string()).optional(),
+  body: z.unknown(),
+});
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Serves every registered command on `<prefix>.cmd.<name>` (request/reply). One queue group for all
+ * instances: NATS hands each request to exactly one of them, which is how they share the load.
+ */
+export class CommandResponder {
+  #subscription: Subscription | undefined;
+  #inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly deps: {
+      nats: NatsConnection;
+      subjects: NatsSubjects;
+      commands: CommandRegistry;
+      limiter: CommandRateLimiter;
+      metrics: AppMetrics;
+      logger: Logger;
+      queueGroup: string;
+    },
+  ) {}
+
+  start(): void {
+    const { nats, subjects, queueGroup } = this.deps;
+    this.#subscription = nats.subscribe(subjects.allCommands, {
+      queue: queueGroup,
+      callback: (err, msg) => {
+        if (err) {
+          this.deps.logger.warn({ err }, 'command subscription error');
+          return;
+        }
+        const handling = this.#handle(msg);
+        this.#inFlight.add(handling);
+        void handling.finally(() => this.#inFlight.delete(handling));
+      },
+    });
+  }
+
+  /** Stops taking requests and waits for the ones being handled to be answered. */
+  async stop(): Promise<void> {
+    const subscription = this.#subscription;
+    this.#subscription = undefined;
+    if (subscription && !subscription.isClosed()) await subscription.drain().catch(() => undefined);
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  async #handle(msg: Msg): Promise<void> {
+    const name = msg.subject.slice(this.deps.subjects.prefix.length + '.cmd.'.length);
+    let reply: CommandReply;
+    try {
+      reply = { ok: true, ...(await this.#execute(name, msg.data)) };
+    } catch (err) {
+      const { status, body } = toApiError(err);
+      if (status >= 500) this.deps.logger.error({ err, command: name }, 'command failed');
+      reply = { ok: false, status, error: body.error };
+    }
+    this.deps.metrics.commands.inc({ command: name, transport: 'nats', status: reply.status });
+    if (!msg.reply) return;
+    try {
+      msg.respond(encoder.encode(JSON.stringify(reply)));
+    } catch (err) {
+      this.deps.logger.warn({ err, command: name }, 'could not reply');
+    }
+  }
+
+  async #execute(name: string, data: Uint8Array) {
+    let json: unknown;
+    try {
+      json = JSON.parse(decoder.decode(data));
+    } catch (err) {
+      throw new ChatError(
+        'validation_failed',
+        'request is not JSON',
+        [{ path: [], message: 'invalid JSON' }],
+        {
+          cause: err,
+        },
+      );
+    }
+    const parsed = commandRequestSchema.safeParse(json);
+    if (!parsed.success)
+      throw new ChatError(
+        'validation_failed',
+        'invalid command request',
+        validationIssues(parsed.error.issues),
+      );
+    const request = parsed.data;
+    if (!this.deps.commands.has(name)) throw new ChatError('not_found', `unknown command ${name}`);
+    const wait = this.deps.limiter.take(request.userId);
+    if (wait > 0) throw new RateLimitedError(wait);
+    const correlation = uuidSchema.safeParse(request.correlationId);
+    return this.deps.commands.execute(
+      name,
+      {
+        userId: request.userId,
+        roles: request.roles ?? [],
+        correlationId: correlation.success ? correlation.data : randomUUID(),
+        causationId: null,
+      },
+      request.params ?? {},
+      request.body,
+    );
+  }
+}

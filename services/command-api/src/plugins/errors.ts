@@ -1,0 +1,83 @@
+import { type ApiErrorBody, ChatError, ERROR_STATUS, type ErrorCode, validationIssues } from '@chat/events';
+import type { FastifyError, FastifyInstance, FastifySchemaCompiler } from 'fastify';
+import type { z } from 'zod';
+
+/** A request part (body, params, querystring, headers) that failed its zod schema. */
+export class RequestValidationError extends Error {
+  override readonly name = 'RequestValidationError';
+  readonly statusCode = 400;
+  constructor(
+    readonly part: string,
+    readonly issues: readonly z.core.$ZodIssue[],
+  ) {
+    super(`invalid ${part}`);
+  }
+}
+
+/** 429 with the seconds after which the caller may try again (the `Retry-After` header). */
+export class RateLimitedError extends ChatError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('rate_limited', 'too many commands, slow down', { retryAfterSeconds });
+  }
+}
+
+/**
+ * Validates with the route's zod schema and keeps zod's issues, so `details[].path` keeps numbers for
+ * array indexes (`["members", 0]`) instead of a JSON-pointer string.
+ */
+export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> =
+  ({ schema, httpPart }) =>
+  (data) => {
+    const result = schema.safeParse(data);
+    if (result.success) return { value: result.data };
+    return { error: new RequestValidationError(httpPart ?? 'request', result.error.issues) };
+  };
+
+const STATUS_CODES = new Map<number, ErrorCode>(
+  Object.entries(ERROR_STATUS).map(([code, status]) => [status, code as ErrorCode]),
+);
+
+/** Any error → the one error body of API.md §2 with its matching status. */
+export const toApiError = (err: unknown): { status: number; body: ApiErrorBody; retryAfter?: number } => {
+  if (err instanceof RateLimitedError)
+    return { status: err.status, body: err.toBody(), retryAfter: err.retryAfterSeconds };
+  if (err instanceof ChatError) return { status: err.status, body: err.toBody() };
+  if (err instanceof RequestValidationError) {
+    const details = validationIssues(err.issues);
+    return body('validation_failed', `invalid ${err.part}`, details);
+  }
+  const fastifyError = err as Partial<FastifyError> | undefined;
+  const status = fastifyError?.statusCode;
+  if (fastifyError?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413)
+    return body('payload_too_large', 'request body is larger than 64 KiB');
+  if (err instanceof SyntaxError || fastifyError?.code?.startsWith('FST_ERR_CTP_'))
+    return body('validation_failed', `invalid request body: ${fastifyError?.message ?? 'unreadable'}`, [
+      { path: [], message: fastifyError?.message ?? 'unreadable body' },
+    ]);
+  if (status !== undefined && status >= 400 && status < 500) {
+    const code = STATUS_CODES.get(status) ?? 'validation_failed';
+    return body(code, fastifyError?.message ?? code);
+  }
+  return body('unavailable', 'the service cannot answer right now');
+};
+
+const body = (code: ErrorCode, message: string, details?: unknown) => ({
+  status: ERROR_STATUS[code],
+  body: { error: { code, message, ...(details === undefined ? {} : { details }) } },
+});
+
+/** The single error handler and the not-found handler of the whole app (root context). */
+export const registerErrorHandling = (app: FastifyInstance): void => {
+  app.setErrorHandler((err, request, reply) => {
+    const { status, body: errorBody, retryAfter } = toApiError(err);
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.debug({ err: { message: (err as Error).message }, status }, 'request refused');
+    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
+    return reply.code(status).send(errorBody);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` },
+    }),
+  );
+};
