@@ -5,20 +5,19 @@ import type { Db } from './db.js';
 /** Loads the stored state of these conversations (unknown ids are absent from the result). */
 export const loadConversations = async (db: Db, ids: readonly string[]): Promise<ConversationState[]> => {
   if (ids.length === 0) return [];
-  const [convs, members, mutes] = await Promise.all([
-    db.query<{ conversation_id: string; kind: ConversationKind }>(
-      'SELECT conversation_id, kind FROM notifier.conversations WHERE conversation_id = ANY($1::text[])',
-      [ids],
-    ),
-    db.query<{ conversation_id: string; user_id: string }>(
-      'SELECT conversation_id, user_id FROM notifier.members WHERE conversation_id = ANY($1::text[])',
-      [ids],
-    ),
-    db.query<{ conversation_id: string; user_id: string; until: Date }>(
-      'SELECT conversation_id, user_id, until FROM notifier.mutes WHERE conversation_id = ANY($1::text[])',
-      [ids],
-    ),
-  ]);
+  // Sequential: the caller's transaction is one connection, which runs one query at a time anyway.
+  const convs = await db.query<{ conversation_id: string; kind: ConversationKind }>(
+    'SELECT conversation_id, kind FROM notifier.conversations WHERE conversation_id = ANY($1::text[])',
+    [ids],
+  );
+  const members = await db.query<{ conversation_id: string; user_id: string }>(
+    'SELECT conversation_id, user_id FROM notifier.members WHERE conversation_id = ANY($1::text[])',
+    [ids],
+  );
+  const mutes = await db.query<{ conversation_id: string; user_id: string; until: Date }>(
+    'SELECT conversation_id, user_id, until FROM notifier.mutes WHERE conversation_id = ANY($1::text[])',
+    [ids],
+  );
   const byId = new Map<string, ConversationState>();
   for (const c of convs.rows) {
     byId.set(c.conversation_id, {

@@ -1,0 +1,87 @@
+import { freePort, natsUrl, type ServiceProcess, startService, waitFor } from '@chat/testkit';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { checkpoint, createHarness, type Harness, sendMany, startConversation } from '../test/fixtures.js';
+import { notificationIdFor } from './notification-id.js';
+
+let h: Harness;
+let notifier: ServiceProcess | undefined;
+
+const start = async () => {
+  const port = await freePort();
+  return startService({
+    name: 'notifier',
+    entry: 'services/notifier',
+    env: {
+      DATABASE_URL: h.db.url,
+      NATS_URL: natsUrl(),
+      NATS_SUBJECT_PREFIX: h.prefix,
+      PORT: String(port),
+      // Small batches: many transactions, so the kill lands in the middle of the work.
+      NOTIFIER_BATCH_SIZE: '10',
+      LEADER_RETRY_MS: '100',
+    },
+    ready: { url: `http://127.0.0.1:${port}/readyz` },
+  });
+};
+
+const count = async () =>
+  (await h.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM notifier.notifications')).rows[0]!.n;
+
+beforeAll(async () => {
+  h = await createHarness('notifiercrash');
+});
+
+afterAll(async () => {
+  await notifier?.stop();
+  await h?.close();
+});
+
+it('SIGKILL mid-batch and restart: every record exactly once', async () => {
+  const members = Array.from({ length: 20 }, (_, i) => `m${i}`);
+  const expected = new Set<string>();
+  for (let c = 0; c < 30; c++) {
+    const conv = await startConversation(h.store, 'm0', members);
+    const bodies = Array.from({ length: 40 }, (_, i) => `message ${i}`);
+    await sendMany(h.store, conv, 'm0', bodies);
+    const events = await h.store.readStream(`conversation-${conv}`);
+    for (const e of events) {
+      if (e.type !== 'MessageSent') continue;
+      for (const m of members.slice(1)) expected.add(notificationIdFor(conv, String(e.data.messageId), m));
+    }
+  }
+  const head = await h.store.headPosition();
+
+  notifier = await start();
+  const seen = await waitFor(async () => (await count()) > 0 && (await count()), {
+    intervalMs: 5,
+    what: 'first records',
+  });
+  await notifier.kill();
+  const atKill = await count();
+  expect(atKill).toBeGreaterThanOrEqual(seen);
+  expect(atKill).toBeLessThan(expected.size);
+
+  notifier = await start();
+  await waitFor(async () => ((await checkpoint(h.pool)) ?? '') >= head, {
+    timeoutMs: 30_000,
+    what: 'catch-up',
+  });
+  const { rows } = await h.pool.query<{ notification_id: string }>(
+    'SELECT notification_id FROM notifier.notifications',
+  );
+  const ids = rows.map((r) => r.notification_id);
+  if (ids.length !== expected.size) {
+    const convs = await h.pool.query('SELECT count(*) FROM notifier.conversations');
+    console.log(
+      'DEBUG',
+      convs.rows,
+      notifier
+        .output()
+        .split('\n')
+        .filter((l) => /warn|error|skipped|level":[45]/.test(l))
+        .slice(0, 20),
+    );
+  }
+  expect(ids.length).toBe(expected.size);
+  expect(new Set(ids)).toEqual(expected);
+});

@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import type { ChatEvent } from '@chat/events';
+import { conversationStream, userStream } from '@chat/events';
+import { createPostgresEventStore, type EventStore, migrateEventStore } from '@chat/eventstore';
+import { createTestDatabase, natsUrl, type TestDatabase, testSubjectPrefix } from '@chat/testkit';
+import { connect, type NatsConnection } from 'nats';
+import pg from 'pg';
+import { migrateNotifier } from '../src/index.js';
+
+/** One test file's infrastructure: its own database (event store + notifier schema) and NATS prefix. */
+export type Harness = {
+  db: TestDatabase;
+  pool: pg.Pool;
+  store: EventStore;
+  nats: NatsConnection;
+  prefix: string;
+  close: () => Promise<void>;
+};
+
+export const createHarness = async (label: string): Promise<Harness> => {
+  const db = await createTestDatabase(label);
+  const pool = new pg.Pool({ connectionString: db.url, max: 10 });
+  await migrateEventStore(pool);
+  await migrateNotifier(pool);
+  const store = createPostgresEventStore({ pool, pollIntervalMs: 50 });
+  const nats = await connect({ servers: natsUrl() });
+  return {
+    db,
+    pool,
+    store,
+    nats,
+    prefix: testSubjectPrefix(),
+    close: async () => {
+      await nats.close();
+      await store.close();
+      await pool.end();
+      await db.drop();
+    },
+  };
+};
+
+const meta = (userId: string) => ({
+  userId,
+  correlationId: randomUUID(),
+  causationId: null,
+  schemaVersion: 1,
+});
+
+/** Appends domain events the way the command-api would, straight through the event store. */
+export const append = async (store: EventStore, streamId: string, userId: string, ...events: ChatEvent[]) =>
+  store.append(
+    streamId,
+    events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata: meta(userId) })),
+    'any',
+  );
+
+export const startConversation = async (store: EventStore, createdBy: string, members: string[]) => {
+  const conversationId = randomUUID();
+  await append(store, conversationStream(conversationId), createdBy, {
+    type: 'ConversationStarted',
+    data: { conversationId, kind: 'group', title: 'test', createdBy, members },
+  });
+  return conversationId;
+};
+
+export const sendMessage = async (
+  store: EventStore,
+  conversationId: string,
+  senderId: string,
+  body: string,
+  sentAt = new Date().toISOString(),
+) => {
+  const messageId = randomUUID();
+  const result = await append(store, conversationStream(conversationId), senderId, {
+    type: 'MessageSent',
+    data: { conversationId, messageId, senderId, body, replyTo: null, sentAt },
+  });
+  return { messageId, position: result.position };
+};
+
+/** Many messages in one append per conversation, for load and crash tests. */
+export const sendMany = async (
+  store: EventStore,
+  conversationId: string,
+  senderId: string,
+  bodies: string[],
+) => {
+  const sentAt = new Date().toISOString();
+  return append(
+    store,
+    conversationStream(conversationId),
+    senderId,
+    ...bodies.map(
+      (body): ChatEvent => ({
+        type: 'MessageSent',
+        data: { conversationId, messageId: randomUUID(), senderId, body, replyTo: null, sentAt },
+      }),
+    ),
+  );
+};
+
+export const mute = (store: EventStore, userId: string, conversationId: string, until: string | null) =>
+  append(store, userStream(userId), userId, {
+    type: 'ConversationMuted',
+    data: { conversationId, userId, until },
+  });
+
+export type Row = {
+  notification_id: string;
+  recipient_id: string;
+  kind: string;
+  message_id: string;
+  preview: string;
+  read_at: Date | null;
+};
+
+export const notificationRows = async (pool: pg.Pool, where = 'TRUE', params: unknown[] = []) =>
+  (
+    await pool.query<Row>(
+      `SELECT notification_id, recipient_id, kind, message_id, preview, read_at
+         FROM notifier.notifications WHERE ${where} ORDER BY recipient_id, created_at, notification_id`,
+      params,
+    )
+  ).rows;
+
+export const checkpoint = async (pool: pg.Pool) =>
+  (await pool.query<{ position: string }>(`SELECT position FROM notifier.checkpoints`)).rows[0]?.position;
