@@ -4,6 +4,7 @@ export * from './errors.js';
 export * from './events.js';
 export * from './ids.js';
 export * from './messaging.js';
+export * from './presence.js';
 export * from './queries.js';
 export * from './streams.js';
 export * from './subjects.js';

@@ -1,0 +1,165 @@
+import uWS from 'uWebSockets.js';
+import { randomBytes } from 'node:crypto';
+import { conversationIdsOfUser, createReadModelDb } from '@chat/db';
+import { natsSubjects } from '@chat/events';
+import { createEventStore, type EventStore } from '@chat/eventstore';
+import type { Logger } from '@chat/platform';
+import { connect, type NatsConnection } from 'nats';
+import pg from 'pg';
+import { createTokenVerifier } from './auth/token.js';
+import type { GatewayConfig } from './config.js';
+import { Hub, type MembershipSource } from './hub/hub.js';
+import { createGatewayMetrics } from './metrics/metrics.js';
+import { ClusterPresence } from './presence/presence.js';
+import { createServer } from './server.js';
+
+export type Gateway = {
+  port: number;
+  gatewayId: string;
+  hub: Hub;
+  /** Graceful: stop listening, close sockets with 1001, settle presence, drain NATS. */
+  stop(): Promise<void>;
+};
+
+const SWEEP_MS = 100;
+
+/** Builds and starts one gateway process's worth of parts from its config. */
+export const startGateway = async (config: GatewayConfig, logger: Logger): Promise<Gateway> => {
+  const gatewayId = config.GATEWAY_ID ?? `gw-${randomBytes(4).toString('hex')}`;
+  const subjects = natsSubjects(config.NATS_SUBJECT_PREFIX);
+  const metrics = createGatewayMetrics();
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 });
+  pool.on('error', (err) => logger.warn({ err }, 'idle Postgres client failed'));
+  const db = createReadModelDb(pool);
+  const membership: MembershipSource = {
+    conversationIdsOfUser: (userId) => conversationIdsOfUser(db, userId),
+  };
+  let store: EventStore | undefined;
+  let nats: NatsConnection | undefined;
+  try {
+    store = createEventStore({
+      databaseUrl: config.DATABASE_URL,
+      eventstoreUrl: config.EVENTSTORE_URL || undefined,
+      logger,
+      scavengeIntervalMs: 0,
+    });
+    // Reconnect forever: a NATS restart must not end the gateway; feeds refill from the store.
+    nats = await connect({
+      servers: config.NATS_URL.split(','),
+      name: `ws-gateway ${gatewayId}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      pingInterval: 10_000,
+    });
+  } catch (err) {
+    await store?.close();
+    await pool.end();
+    throw err;
+  }
+  const nc = nats;
+  const eventStore = store;
+
+  const app = uWS.App();
+  const hub = new Hub({
+    app,
+    store: eventStore,
+    nats: nc,
+    subjects,
+    membership,
+    metrics,
+    logger: logger.child({ component: 'hub' }),
+    maxBackpressure: config.WS_MAX_BACKPRESSURE,
+  });
+  const presence = new ClusterPresence({
+    nats: nc,
+    subjects,
+    gatewayId,
+    membership,
+    logger,
+    deliver: (userId, conversationIds, text) => hub.presenceChanged(userId, conversationIds, text),
+  });
+  await presence.start();
+  hub.presence = presence;
+
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'reconnect') {
+        logger.info('NATS reconnected; refilling conversations from the event store');
+        hub.refillAll();
+      } else if (status.type === 'disconnect') {
+        logger.warn('NATS disconnected');
+      }
+    }
+  })();
+
+  const server = createServer({
+    app,
+    hub,
+    nats: nc,
+    subjects,
+    verifyToken: createTokenVerifier({
+      secret: config.JWT_SECRET,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      jwksUrl: config.JWKS_URL,
+    }),
+    allowedOrigins: config.ALLOWED_ORIGINS,
+    metrics,
+    registry: metrics.registry,
+    logger,
+    gatewayId,
+    maxBackpressure: config.WS_MAX_BACKPRESSURE,
+    idleTimeoutSeconds: config.WS_IDLE_TIMEOUT,
+    ratePerSecond: config.WS_RATE_PER_SECOND,
+    burst: config.WS_RATE_BURST,
+    commandTimeoutMs: config.COMMAND_TIMEOUT_MS,
+    readiness: async () => {
+      const check = async (fn: () => Promise<unknown>) =>
+        fn().then(
+          () => 'ok',
+          (err: unknown) => (err instanceof Error ? err.message : String(err)),
+        );
+      const [natsOk, storeOk, dbOk] = await Promise.all([
+        check(async () => {
+          if (nc.isClosed()) throw new Error('closed');
+          await nc.flush();
+        }),
+        check(() => eventStore.ping()),
+        check(() => pool.query('SELECT 1')),
+      ]);
+      return { nats: natsOk, eventstore: storeOk, database: dbOk };
+    },
+  });
+
+  // One interval for every socket-related deadline (no per-socket timers): the pre-resume hold each
+  // tick, token expiry and slow consumers once a second, the NATS round trip every ten seconds.
+  let tick = 0;
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    hub.sweepPending(now);
+    if (++tick % 10 === 0) hub.sweepSockets(now, config.WS_MAX_BACKPRESSURE);
+    if (tick % 100 === 0) {
+      nc.rtt().then(
+        (ms) => metrics.natsRtt.set(ms / 1000),
+        () => {},
+      );
+    }
+  }, SWEEP_MS);
+
+  const port = await server.listen(config.HOST, config.PORT);
+  logger.info({ port, gatewayId }, 'ws-gateway listening');
+
+  return {
+    port,
+    gatewayId,
+    hub,
+    async stop() {
+      clearInterval(sweeper);
+      server.stop();
+      await presence.stop();
+      await nc.drain().catch(() => {});
+      await eventStore.close();
+      await pool.end();
+    },
+  };
+};

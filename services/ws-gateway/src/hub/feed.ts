@@ -1,0 +1,220 @@
+import { conversationStream, type RawEnvelope, STREAM_PREFIX } from '@chat/events';
+import type { EventStore } from '@chat/eventstore';
+import type { Logger } from '@chat/platform';
+import type { NatsConnection, Subscription } from 'nats';
+import { eventFrame, frame } from '../client/frames.js';
+import type { GatewayMetrics } from '../metrics/metrics.js';
+import type { HeldFrame, Socket } from './types.js';
+
+export type CatchUp = { feed: ConversationFeed; frames: HeldFrame[]; left: boolean };
+
+/** What a feed needs from the hub that owns it. */
+export type FeedHost = {
+  store: EventStore;
+  nats: NatsConnection;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  publish(topic: string, text: string): void;
+  /** A user's local sockets join the feed's topic just before their MemberJoined goes out. */
+  memberJoined(feed: ConversationFeed, userId: string): void;
+  /** …and leave it right after their MemberLeft went out. */
+  memberLeft(feed: ConversationFeed, userId: string): void;
+  typing(feed: ConversationFeed, userId: string, text: string): void;
+};
+
+const PAGE = 500;
+const decoder = new TextDecoder();
+
+/**
+ * One conversation as this gateway delivers it: one NATS subscription, one uWS topic, and the last
+ * seq published to that topic. Conversation events go out strictly in seq order: a duplicate
+ * (at-least-once relay, NATS redelivery) is dropped; a gap (a message lost while NATS restarted)
+ * holds later events back while the missing ones are read from the event store.
+ */
+export class ConversationFeed {
+  readonly topic: string;
+  readonly stream: string;
+  readonly users = new Set<string>();
+  /** Sockets whose frames are held back while they replay from the store (resume, first moments). */
+  readonly catchingUp = new Map<Socket, CatchUp>();
+  lastSeq = -1;
+  readonly ready: Promise<void>;
+  disposed = false;
+  #live = false;
+  #filling = false;
+  #pending: RawEnvelope[] = [];
+  #sub: Subscription | undefined;
+
+  constructor(
+    readonly conversationId: string,
+    private readonly host: FeedHost,
+    subject: string,
+    /** The seq this gateway's sockets have up to; unknown means "the stream's end right now". */
+    baseline?: number,
+  ) {
+    this.topic = `c:${conversationId}`;
+    this.stream = conversationStream(conversationId);
+    this.#sub = host.nats.subscribe(subject, {
+      callback: (err, msg) => {
+        if (!err) this.#onMessage(decoder.decode(msg.data));
+      },
+    });
+    this.ready = this.#start(baseline);
+    this.ready.catch(() => {});
+  }
+
+  async #start(baseline: number | undefined): Promise<void> {
+    // The subscription must be live on the server before the baseline is read, so that every event
+    // after the baseline reaches us through NATS or, if lost, through the fill.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.host.nats.flush();
+        this.lastSeq = baseline ?? (await this.host.store.streamRevision(this.stream));
+        break;
+      } catch (err) {
+        if (this.disposed) return;
+        this.host.logger.warn({ err, conversationId: this.conversationId }, 'feed start failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      }
+    }
+    this.#live = true;
+    if (baseline !== undefined) this.fill();
+    else this.#drainPending();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.#sub?.unsubscribe();
+    this.#sub = undefined;
+    this.catchingUp.clear();
+  }
+
+  /** Reads anything newer than lastSeq from the store (after a NATS reconnect, or a hint). */
+  fill(): void {
+    if (!this.#live || this.#filling || this.disposed) return;
+    this.#filling = true;
+    void this.#fill();
+  }
+
+  /** A membership message on the user subject says the stream reached `seq`. */
+  ensureUpTo(seq: number): void {
+    if (this.lastSeq < seq) this.fill();
+  }
+
+  #onMessage(json: string): void {
+    let envelope: RawEnvelope;
+    try {
+      envelope = JSON.parse(json) as RawEnvelope;
+    } catch (err) {
+      this.host.logger.warn({ err }, 'unreadable NATS message');
+      return;
+    }
+    const streamId = envelope.streamId;
+    if (streamId === this.stream) {
+      this.#onConversationEvent(envelope, json);
+      return;
+    }
+    const data = envelope.data;
+    if (streamId.startsWith(STREAM_PREFIX.receipts) && envelope.type === 'ConversationRead') {
+      const text = frame({
+        type: 'receipt',
+        conversationId: this.conversationId,
+        userId: String(data.userId),
+        readSeq: Number(data.upToSeq),
+        at: String(data.readAt),
+      });
+      this.host.publish(this.topic, text);
+      for (const c of this.catchingUp.values()) if (!c.left) c.frames.push({ seq: -1, text });
+    } else if (streamId.startsWith(STREAM_PREFIX.typing) && envelope.type === 'TypingStarted') {
+      const userId = String(data.userId);
+      const text = frame({
+        type: 'typing',
+        conversationId: this.conversationId,
+        userId,
+        at: String(data.at),
+      });
+      this.host.typing(this, userId, text);
+    }
+  }
+
+  #onConversationEvent(envelope: RawEnvelope, json: string): void {
+    const seq = envelope.revision;
+    if (!this.#live || this.#filling) {
+      this.#pending.push(envelope);
+      return;
+    }
+    if (seq <= this.lastSeq) {
+      this.host.metrics.duplicatesDropped.inc();
+      return;
+    }
+    if (seq === this.lastSeq + 1) {
+      this.#emit(envelope, json);
+      return;
+    }
+    this.#pending.push(envelope);
+    this.host.metrics.gapFills.inc();
+    this.fill();
+  }
+
+  #emit(envelope: RawEnvelope, json: string): void {
+    const seq = envelope.revision;
+    const data = envelope.data;
+    if (envelope.type === 'ConversationStarted' && Array.isArray(data.members)) {
+      for (const m of data.members) if (typeof m === 'string') this.host.memberJoined(this, m);
+    } else if (envelope.type === 'MemberJoined') {
+      this.host.memberJoined(this, String(data.userId));
+    }
+    const text = eventFrame(this.conversationId, seq, json);
+    this.lastSeq = seq;
+    this.host.publish(this.topic, text);
+    for (const c of this.catchingUp.values()) if (!c.left) c.frames.push({ seq, text });
+    if (envelope.type === 'MemberLeft') this.host.memberLeft(this, String(data.userId));
+  }
+
+  async #fill(): Promise<void> {
+    for (let attempt = 0; !this.disposed; attempt++) {
+      try {
+        for (;;) {
+          const events = await this.host.store.readStream(this.stream, {
+            fromRevision: this.lastSeq + 1,
+            maxCount: PAGE,
+          });
+          if (this.disposed) return;
+          for (const e of events) if (e.revision === this.lastSeq + 1) this.#emit(e, JSON.stringify(e));
+          if (events.length < PAGE) break;
+        }
+        if (this.#drainPending()) {
+          this.#filling = false;
+          return;
+        }
+        // Still a gap: the event store has not shown us what NATS already delivered. Try again.
+      } catch (err) {
+        this.host.logger.warn({ err, conversationId: this.conversationId }, 'gap fill failed; retrying');
+      }
+      await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** Math.min(attempt, 6))));
+    }
+  }
+
+  /** Emits held-back events that now follow on; true when nothing is left waiting. */
+  #drainPending(): boolean {
+    if (this.#pending.length === 0) return true;
+    const pending = this.#pending.sort((a, b) => a.revision - b.revision);
+    this.#pending = [];
+    for (let i = 0; i < pending.length; i++) {
+      const e = pending[i]!;
+      if (e.revision <= this.lastSeq) {
+        this.host.metrics.duplicatesDropped.inc();
+      } else if (e.revision === this.lastSeq + 1) {
+        this.#emit(e, JSON.stringify(e));
+      } else {
+        this.#pending = pending.slice(i);
+        if (!this.#filling) {
+          this.host.metrics.gapFills.inc();
+          this.fill();
+        }
+        return false;
+      }
+    }
+    return true;
+  }
+}

@@ -1,0 +1,285 @@
+import uWS from 'uWebSockets.js';
+import { randomUUID } from 'node:crypto';
+import {
+  type CommandName,
+  type CommandReply,
+  type CommandRequest,
+  type NatsSubjects,
+  WS_CLOSE,
+  WS_MAX_FRAME_BYTES,
+  WS_PATH,
+} from '@chat/events';
+import type { Logger } from '@chat/platform';
+import { type NatsConnection, NatsError, ErrorCode as NatsErrorCode } from 'nats';
+import type { Registry } from 'prom-client';
+import { InvalidTokenError, originAllowed, type TokenVerifier, tokenFromUpgrade } from './auth/token.js';
+import { floodCheck } from './client/flood.js';
+import { errorFrame, frame, frameType, parseClientFrame, validateClientFrame } from './client/frames.js';
+import type { Hub } from './hub/hub.js';
+import type { SocketData } from './hub/types.js';
+import type { GatewayMetrics } from './metrics/metrics.js';
+
+export type ServerOptions = {
+  app: uWS.TemplatedApp;
+  hub: Hub;
+  nats: NatsConnection;
+  subjects: NatsSubjects;
+  verifyToken: TokenVerifier;
+  allowedOrigins: readonly string[] | undefined;
+  metrics: GatewayMetrics;
+  registry: Registry;
+  logger: Logger;
+  gatewayId: string;
+  readiness: () => Promise<Record<string, string>>;
+  maxBackpressure: number;
+  idleTimeoutSeconds: number;
+  ratePerSecond: number;
+  burst: number;
+  commandTimeoutMs: number;
+};
+
+const COMMANDS: Record<'send' | 'read' | 'typing', CommandName> = {
+  send: 'sendMessage',
+  read: 'markRead',
+  typing: 'typing',
+};
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The uWS app: `/v1/ws` plus `/healthz`, `/readyz` and `/metrics` on the same port. */
+export const createServer = (o: ServerOptions) => {
+  const app = o.app;
+  const logger = o.logger.child({ component: 'server' });
+  let connectionCounter = 0;
+  let draining = false;
+
+  const sendText = (ws: uWS.WebSocket<SocketData>, text: string) => {
+    if (!ws.getUserData().closed) ws.send(text);
+  };
+
+  const forward = async (
+    ws: uWS.WebSocket<SocketData>,
+    name: CommandName,
+    ref: string | null,
+    request: CommandRequest,
+  ) => {
+    const started = performance.now();
+    let reply: CommandReply;
+    try {
+      const msg = await o.nats.request(o.subjects.command(name), encoder.encode(JSON.stringify(request)), {
+        timeout: o.commandTimeoutMs,
+      });
+      reply = JSON.parse(decoder.decode(msg.data)) as CommandReply;
+    } catch (err) {
+      const noResponders = err instanceof NatsError && err.code === NatsErrorCode.NoResponders;
+      logger.warn({ err, command: name }, 'command forwarding failed');
+      reply = {
+        ok: false,
+        status: 503,
+        error: {
+          code: 'unavailable',
+          message: noResponders ? 'command service unavailable' : 'command timed out',
+        },
+      };
+    }
+    o.metrics.commandRoundTrip.observe((performance.now() - started) / 1000);
+    if (reply.ok) {
+      if (name !== 'typing') sendText(ws, frame({ type: 'ack', ref, result: reply.result }));
+    } else {
+      sendText(ws, errorFrame(ref, reply.error));
+    }
+  };
+
+  const onMessage = (ws: uWS.WebSocket<SocketData>, message: ArrayBuffer) => {
+    const data = ws.getUserData();
+    if (data.closed) return;
+    const raw = parseClientFrame(message);
+    if ('error' in raw) {
+      o.hub.goLive(ws);
+      return sendText(ws, errorFrame(raw.ref, raw.error));
+    }
+    const type = frameType(raw.json);
+    if (type !== 'ping') {
+      const verdict = floodCheck(data, Date.now(), o.ratePerSecond, o.burst);
+      if (verdict !== 'accept') {
+        const ref =
+          typeof raw.json === 'object' && raw.json && 'ref' in raw.json && typeof raw.json.ref === 'string'
+            ? raw.json.ref.slice(0, 64)
+            : null;
+        sendText(ws, errorFrame(ref, { code: 'rate_limited', message: 'too many frames; slow down' }));
+        if (verdict === 'close') {
+          data.closed = true;
+          ws.end(WS_CLOSE.policyViolation, 'flooding');
+        }
+        return;
+      }
+    }
+    const parsed = validateClientFrame(raw.json);
+    if (!parsed.ok) {
+      o.hub.goLive(ws);
+      return sendText(ws, errorFrame(parsed.ref, parsed.error));
+    }
+    const f = parsed.frame;
+    const ref = f.ref ?? null;
+    if (f.type === 'resume') {
+      o.hub.resume(ws, ref, f.positions).catch((err: unknown) => {
+        logger.warn({ err }, 'resume failed');
+        sendText(ws, errorFrame(ref, { code: 'unavailable', message: 'could not read missed events' }));
+      });
+      return;
+    }
+    o.hub.goLive(ws);
+    if (f.type === 'ping') return sendText(ws, frame({ type: 'pong', ref }));
+    const correlationId = randomUUID();
+    const params = { conversationId: f.conversationId };
+    const body =
+      f.type === 'send'
+        ? { messageId: f.messageId, body: f.body, ...(f.replyTo ? { replyTo: f.replyTo } : {}) }
+        : f.type === 'read'
+          ? { upToSeq: f.upToSeq }
+          : {};
+    void forward(ws, COMMANDS[f.type], ref, { userId: data.userId, correlationId, params, body });
+  };
+
+  app.ws<SocketData>(WS_PATH, {
+    maxPayloadLength: WS_MAX_FRAME_BYTES,
+    // Hard limit at twice the soft one: the sweep closes slow sockets with 1013 at the soft limit;
+    // a burst that still overflows is closed by uWS rather than silently skipped (a skipped frame
+    // would be a gap the client never learns about).
+    maxBackpressure: o.maxBackpressure * 2,
+    closeOnBackpressureLimit: 1,
+    idleTimeout: o.idleTimeoutSeconds,
+    sendPingsAutomatically: true,
+    compression: uWS.DISABLED,
+    upgrade: (res, req, context) => {
+      // Everything from `req` must be copied now: it is stack-allocated and gone after the first await.
+      const key = req.getHeader('sec-websocket-key');
+      const protocolHeader = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const origin = req.getHeader('origin');
+      const query = req.getQuery() ?? '';
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      const reject = (
+        status: string,
+        code: 'unauthorized' | 'forbidden' | 'unavailable',
+        message: string,
+      ) => {
+        if (aborted) return;
+        res.cork(() => {
+          res
+            .writeStatus(status)
+            .writeHeader('content-type', 'application/json')
+            .end(JSON.stringify({ error: { code, message } }));
+        });
+      };
+      if (draining) return reject('503 Service Unavailable', 'unavailable', 'server going away');
+      if (!originAllowed(origin, o.allowedOrigins))
+        return reject('403 Forbidden', 'forbidden', 'origin not allowed');
+      const { token, protocol } = tokenFromUpgrade(query, protocolHeader);
+      if (!token) return reject('401 Unauthorized', 'unauthorized', 'missing token');
+      void (async () => {
+        let identity: Awaited<ReturnType<TokenVerifier>>;
+        try {
+          identity = await o.verifyToken(token);
+        } catch (err) {
+          if (!(err instanceof InvalidTokenError)) logger.warn({ err }, 'token verification failed');
+          return reject('401 Unauthorized', 'unauthorized', 'invalid or expired token');
+        }
+        try {
+          await o.hub.attachUser(identity.userId);
+        } catch (err) {
+          logger.error({ err }, 'could not load the user for an upgrade');
+          return reject('503 Service Unavailable', 'unavailable', 'could not load conversations');
+        }
+        if (aborted || draining) {
+          o.hub.releaseUpgrade(identity.userId);
+          return reject('503 Service Unavailable', 'unavailable', 'server going away');
+        }
+        const now = Date.now();
+        const userData: SocketData = {
+          userId: identity.userId,
+          expiresAt: identity.exp * 1000,
+          openedAt: now,
+          live: false,
+          closed: false,
+          tokens: o.burst,
+          refillAt: now,
+          floodSince: 0,
+          lastReject: 0,
+        };
+        res.cork(() => res.upgrade(userData, key, protocol, extensions, context));
+      })();
+    },
+    open: (ws) => {
+      o.hub.open(ws, {
+        type: 'hello',
+        userId: ws.getUserData().userId,
+        connectionId: `${o.gatewayId}-${(++connectionCounter).toString(36)}`,
+        heartbeatMs: o.idleTimeoutSeconds * 500,
+      });
+    },
+    message: onMessage,
+    close: (ws) => o.hub.close(ws),
+  });
+
+  const json = (res: uWS.HttpResponse, status: string, body: unknown, type = 'application/json') => {
+    res.cork(() => {
+      res
+        .writeStatus(status)
+        .writeHeader('content-type', type)
+        .end(typeof body === 'string' ? body : JSON.stringify(body));
+    });
+  };
+  const asyncRoute = (res: uWS.HttpResponse, work: () => Promise<[string, unknown, string?]>) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    work().then(
+      ([status, body, type]) => {
+        if (!aborted) json(res, status, body, type);
+      },
+      (err: unknown) => {
+        if (!aborted) json(res, '500 Internal Server Error', { error: String(err) });
+      },
+    );
+  };
+  app.get('/healthz', (res) => json(res, '200 OK', { status: 'ok' }));
+  app.get('/readyz', (res) =>
+    asyncRoute(res, async () => {
+      const checks = await o.readiness();
+      const ok = !draining && Object.values(checks).every((v) => v === 'ok');
+      return [ok ? '200 OK' : '503 Service Unavailable', { status: ok ? 'ready' : 'unavailable', checks }];
+    }),
+  );
+  app.get('/metrics', (res) =>
+    asyncRoute(res, async () => ['200 OK', await o.registry.metrics(), o.registry.contentType]),
+  );
+  app.any('/*', (res) =>
+    json(res, '404 Not Found', { error: { code: 'not_found', message: 'no such route' } }),
+  );
+
+  let listenSocket: uWS.us_listen_socket | undefined;
+  return {
+    app,
+    listen: (host: string, port: number) =>
+      new Promise<number>((resolve, reject) => {
+        app.listen(host, port, (s) => {
+          if (!s) return reject(new Error(`could not listen on ${host}:${port}`));
+          listenSocket = s;
+          resolve(uWS.us_socket_local_port(s as unknown as uWS.us_socket));
+        });
+      }),
+    /** Stops accepting connections and closes every socket with 1001. */
+    stop: () => {
+      draining = true;
+      if (listenSocket) uWS.us_listen_socket_close(listenSocket);
+      listenSocket = undefined;
+      o.hub.closeAll();
+    },
+  };
+};
