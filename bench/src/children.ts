@@ -1,0 +1,100 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const BENCH_DIR = join(REPO_ROOT, 'bench');
+
+// Every process the bench starts is registered here by PID, and only those PIDs are ever signalled.
+const running = new Map<number, Child>();
+let logDir = '/tmp/chat-bench';
+
+export const setLogDir = (dir: string): void => {
+  mkdirSync(dir, { recursive: true });
+  logDir = dir;
+};
+export const currentLogDir = (): string => logDir;
+
+export type Child = {
+  name: string;
+  pid: number;
+  process: ChildProcess;
+  exited: Promise<number | string | null>;
+  hasExited: () => boolean;
+  /** The last 32 KiB of its output. */
+  tail: () => string;
+  stop: (graceMs?: number) => Promise<void>;
+};
+
+/**
+ * Runs a TypeScript entry with `node --import tsx` (one process per service, no wrapper in between,
+ * so its PID is the process doing the work). `ipc` opens a message channel for load generators.
+ */
+export const spawnTs = (
+  name: string,
+  entry: string,
+  options: { env?: Record<string, string>; args?: string[]; ipc?: boolean; nodeArgs?: string[] } = {},
+): Child => {
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), '--import', 'tsx', resolve(REPO_ROOT, entry), ...(options.args ?? [])],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, LOG_LEVEL: 'warn', ...options.env },
+      stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${name}`);
+  const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
+  let tail = '';
+  const onData = (d: Buffer) => {
+    log.write(d);
+    tail = (tail + d.toString()).slice(-32_768);
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  let done = false;
+  const exited = new Promise<number | string | null>((res) => {
+    child.once('exit', (code, signal) => {
+      done = true;
+      running.delete(pid);
+      log.end();
+      res(code ?? signal);
+    });
+  });
+  const stop = async (graceMs = 5000) => {
+    if (done) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      if (!done) child.kill('SIGKILL');
+    }, graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  const c: Child = { name, pid, process: child, exited, hasExited: () => done, tail: () => tail, stop };
+  running.set(pid, c);
+  return c;
+};
+
+export const runningChildren = (): Child[] => [...running.values()];
+
+/** Stops every process this bench started (by its PID), in parallel. */
+export const stopAll = async (): Promise<void> => {
+  await Promise.all([...running.values()].map((c) => c.stop(4000)));
+};
+
+/** Runs a command to completion (e.g. migrations); rejects with its output on a non-zero exit. */
+export const runToCompletion = async (
+  name: string,
+  entry: string,
+  env: Record<string, string>,
+  timeoutMs = 120_000,
+): Promise<void> => {
+  const c = spawnTs(name, entry, { env });
+  const timer = setTimeout(() => void c.stop(1000), timeoutMs);
+  const code = await c.exited;
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`${name} exited with ${String(code)}:\n${c.tail()}`);
+};

@@ -1,0 +1,38 @@
+import type { Population } from './fixtures.js';
+import type { Row } from './report.js';
+import type { BenchDatabase, RunningService } from './system.js';
+
+export type Options = {
+  /** Seconds per measured fan-out run. */
+  durationS: number;
+  /** Events appended for the B5 rebuild. */
+  rebuildEvents: number;
+  /** Write `--cpu-prof` profiles of the services into the log directory. */
+  cpuProf: boolean;
+};
+
+export type System = {
+  db: BenchDatabase;
+  api: RunningService;
+  gateways: RunningService[];
+  projector: RunningService | null;
+  notifier: RunningService | null;
+  population: Population;
+  all: () => RunningService[];
+};
+
+export type Context = {
+  options: Options;
+  rows: Row[];
+  log: (msg: string) => void;
+  /** Starts (once) the database, migrations, services and the B1/B2 population. */
+  system: () => Promise<System>;
+  /** Environment every service gets (database, NATS prefix, JWT secret). */
+  serviceEnv: (databaseUrl: string) => Record<string, string>;
+};
+
+export type Scenario = {
+  name: string;
+  title: string;
+  run: (ctx: Context) => Promise<void>;
+};

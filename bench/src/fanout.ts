@@ -1,0 +1,109 @@
+import { type GeneratorPool, type MergedRun, mergeRuns } from './generators.js';
+import { type LatencySummary, mergeHistograms, summarize } from './histogram.js';
+import type { RunCommand, RunReply, SendPlan } from './load/protocol.js';
+import { type CpuGroup, type CpuUsage, cpuBetween, processTree, sampleCpu } from './proc.js';
+
+export type FanoutResult = {
+  offeredRate: number;
+  durationS: number;
+  run: MergedRun;
+  expected: number;
+  delivered: number;
+  lost: number;
+  deliveriesPerSec: number;
+  latency: LatencySummary;
+  ack: LatencySummary;
+  cpu: Map<string, CpuUsage>;
+  /** Cores used by each generator process. */
+  generatorCores: number[];
+};
+
+let runNo = 0;
+
+/**
+ * Every socket of the pool sends in turn (round-robin over its generator's sockets) into its first
+ * conversation; the pool offers `rate` messages/s in total, split evenly over the generators.
+ */
+export const sendPlans = (pool: GeneratorPool): SendPlan[][] =>
+  pool.sockets.map((slice) =>
+    slice.flatMap((s, socket) =>
+      s.conversationIds?.[0] ? [{ socket, conversationId: s.conversationIds[0] }] : [],
+    ),
+  );
+
+export const generatorGroups = (pool: GeneratorPool): CpuGroup[] =>
+  pool.generators.map((g, i) => ({ name: `gen${i}`, pids: () => processTree(g.child.pid) }));
+
+/**
+ * One open-loop run: offered rate fixed, CPU of `groups` and of the generators sampled over the run
+ * (send window plus drain), deliveries counted from the message bodies of this run only.
+ */
+export const runFanout = async (
+  pool: GeneratorPool,
+  options: {
+    rate: number;
+    durationMs: number;
+    drainMs?: number;
+    membersPerConversation: number;
+    groups: readonly CpuGroup[];
+    plans?: SendPlan[][];
+    bodyPadding?: number;
+    /** Called while the run is in flight (e.g. to sample projection lag). */
+    during?: (signal: AbortSignal) => Promise<void>;
+  },
+): Promise<FanoutResult> => {
+  const runId = `r${Date.now().toString(36)}${++runNo}`;
+  const plans = options.plans ?? sendPlans(pool);
+  const gens = generatorGroups(pool);
+  const groups = [...options.groups, ...gens];
+  const drainMs = options.drainMs ?? 2000;
+  const before = sampleCpu(groups);
+  const abort = new AbortController();
+  const sideJob = options.during?.(abort.signal);
+  const replies = await Promise.all(
+    pool.generators.map((g, i) =>
+      g.request<RunReply>(
+        {
+          type: 'run',
+          runId,
+          rate: options.rate / pool.generators.length,
+          durationMs: options.durationMs,
+          drainMs,
+          plan: plans[i]!,
+          bodyPadding: options.bodyPadding ?? 40,
+        } satisfies RunCommand,
+        options.durationMs + drainMs + 60_000,
+      ),
+    ),
+  );
+  const after = sampleCpu(groups);
+  abort.abort();
+  await sideJob;
+  const run = mergeRuns(replies);
+  const cpu = cpuBetween(before, after);
+  const delivered = run.received - run.duplicates;
+  const expected = run.acked * options.membersPerConversation;
+  const seconds = (after.at - before.at) / 1000;
+  return {
+    offeredRate: options.rate,
+    durationS: options.durationMs / 1000,
+    run,
+    expected,
+    delivered,
+    lost: Math.max(0, expected - delivered),
+    deliveriesPerSec: delivered / seconds,
+    latency: summarize(mergeHistograms(run.deliveryHistograms)),
+    ack: summarize(mergeHistograms(run.ackHistograms)),
+    cpu,
+    generatorCores: gens.map((g) => cpu.get(g.name)?.cores ?? 0),
+  };
+};
+
+/** CPU µs spent by the named groups per delivered message. */
+export const cpuMicrosPerDelivery = (r: FanoutResult, names: readonly string[]): number | null => {
+  if (r.delivered === 0) return null;
+  const seconds = names.reduce((s, n) => s + (r.cpu.get(n)?.cpuSeconds ?? 0), 0);
+  return (seconds * 1e6) / r.delivered;
+};
+
+export const generatorBottleneck = (r: FanoutResult): boolean => r.generatorCores.some((c) => c >= 0.75);

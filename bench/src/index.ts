@@ -1,0 +1,3 @@
+export * from './histogram.js';
+export * from './proc.js';
+export * from './report.js';

@@ -1,0 +1,263 @@
+import { randomUUID } from 'node:crypto';
+import { signToken } from '@chat/testkit';
+import WebSocket from 'ws';
+import { encodeHistogram, type Histogram, newHistogram, nowMicros } from '../histogram.js';
+import { rssBytes } from '../proc.js';
+import type {
+  ClosedLoopCommand,
+  ConnectCommand,
+  GeneratorCommand,
+  GeneratorReply,
+  RunCommand,
+  RunReply,
+} from './protocol.js';
+
+// A WebSocket load generator process: opens its share of the sockets, sends `send` frames on an open-
+// loop schedule (or closed loop for the command path) and measures send → delivered from the
+// timestamp carried in each message body. Driven by the orchestrator over IPC.
+
+type Conn = { ws: WebSocket; lastSeq: Map<string, number> };
+
+const conns: Conn[] = [];
+const pending = new Map<string, { sentAt: number; done?: (ok: boolean) => void }>();
+let marker = '\u0000';
+let deliveries: Histogram = newHistogram();
+let acks: Histogram = newHistogram();
+let counters = { received: 0, duplicates: 0, gaps: 0, acked: 0, ackErrors: 0, closed: 0 };
+let firstAckError: string | null = null;
+
+const reply = (msg: GeneratorReply) => process.send?.(msg);
+
+const field = (s: string, key: string): string | undefined => {
+  const i = s.indexOf(key);
+  if (i < 0) return undefined;
+  const start = i + key.length;
+  let end = start;
+  while (end < s.length && s[end] !== '"' && s[end] !== ',' && s[end] !== '}' && s[end] !== '|') end++;
+  return s.slice(start, end);
+};
+
+const onFrame = (conn: Conn, data: Buffer): void => {
+  const s = data.toString();
+  const type = field(s, '"type":"');
+  if (type === 'event') {
+    const conversationId = field(s, '"conversationId":"');
+    const seq = Number(field(s, '"seq":'));
+    if (conversationId !== undefined && Number.isInteger(seq)) {
+      const last = conn.lastSeq.get(conversationId);
+      if (last !== undefined) {
+        if (seq <= last) counters.duplicates++;
+        else if (seq > last + 1) counters.gaps++;
+      }
+      if (last === undefined || seq > last) conn.lastSeq.set(conversationId, seq);
+    }
+    const m = field(s, marker);
+    if (m !== undefined) {
+      counters.received++;
+      deliveries.recordValue(Math.max(1, nowMicros() - Number(m)));
+    }
+    return;
+  }
+  if (type === 'ack' || type === 'error') {
+    const ref = field(s, '"ref":"');
+    const p = ref === undefined ? undefined : pending.get(ref);
+    if (!p || ref === undefined) return;
+    pending.delete(ref);
+    if (type === 'ack') {
+      counters.acked++;
+      acks.recordValue(Math.max(1, nowMicros() - p.sentAt));
+    } else {
+      counters.ackErrors++;
+      firstAckError ??= s.slice(0, 300);
+    }
+    p.done?.(type === 'ack');
+  }
+};
+
+const connectOne = async (cmd: ConnectCommand, index: number): Promise<void> => {
+  const spec = cmd.sockets[index]!;
+  const target = cmd.targets[spec.target ?? 0]!;
+  const query =
+    target.kind === 'gateway'
+      ? `access_token=${await signToken(spec.userId, { secret: cmd.jwtSecret, expiresIn: 6 * 3600 })}`
+      : `user=${encodeURIComponent(spec.userId)}&c=${(spec.conversationIds ?? []).join(',')}`;
+  const ws = new WebSocket(`${target.url}?${query}`, {
+    perMessageDeflate: false,
+    handshakeTimeout: cmd.timeoutMs,
+    ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
+  });
+  const conn: Conn = { ws, lastSeq: new Map() };
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no hello frame in time')), cmd.timeoutMs);
+    ws.once('message', (data: Buffer) => {
+      clearTimeout(timer);
+      if (data.toString().includes('"hello"')) resolve();
+      else reject(new Error(`first frame was not hello: ${data.toString().slice(0, 200)}`));
+    });
+    ws.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      clearTimeout(timer);
+      reject(new Error(`upgrade answered ${res.statusCode}`));
+    });
+  });
+  ws.on('message', (data: Buffer) => onFrame(conn, data));
+  ws.on('close', () => counters.closed++);
+  ws.on('error', () => {});
+  conns[index] = conn;
+};
+
+const connect = async (cmd: ConnectCommand): Promise<void> => {
+  const started = performance.now();
+  let next = 0;
+  let ok = 0;
+  let failed = 0;
+  let firstError: string | null = null;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= cmd.sockets.length) return;
+      try {
+        await connectOne(cmd, i);
+        ok++;
+      } catch (err) {
+        failed++;
+        firstError ??= err instanceof Error ? err.message : String(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, cmd.concurrency) }, worker));
+  reply({ type: 'connected', ok, failed, ms: performance.now() - started, firstError });
+};
+
+const resetCounters = (runId: string) => {
+  marker = `bench|${runId}|`;
+  deliveries = newHistogram();
+  acks = newHistogram();
+  counters = { received: 0, duplicates: 0, gaps: 0, acked: 0, ackErrors: 0, closed: 0 };
+  firstAckError = null;
+  pending.clear();
+};
+
+const sendFrame = (socket: number, conversationId: string, body: string, ref: string): boolean => {
+  const conn = conns[socket];
+  if (!conn || conn.ws.readyState !== WebSocket.OPEN || conn.ws.bufferedAmount > 1 << 20) return false;
+  conn.ws.send(JSON.stringify({ type: 'send', ref, conversationId, messageId: randomUUID(), body }));
+  return true;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const finish = (sent: number, skipped: number, maxScheduleLagMs: number): RunReply => ({
+  type: 'ran',
+  sent,
+  skipped,
+  maxScheduleLagMs: Math.round(maxScheduleLagMs * 10) / 10,
+  ...counters,
+  firstAckError,
+  deliveryHistogram: encodeHistogram(deliveries),
+  ackHistogram: encodeHistogram(acks),
+});
+
+const run = async (cmd: RunCommand): Promise<void> => {
+  resetCounters(cmd.runId);
+  const pad = 'x'.repeat(cmd.bodyPadding);
+  const intervalUs = 1_000_000 / cmd.rate;
+  const t0 = nowMicros() + 20_000;
+  const total = Math.floor((cmd.rate * cmd.durationMs) / 1000);
+  let k = 0;
+  let skipped = 0;
+  let maxLag = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = nowMicros();
+      while (k < total) {
+        const due = t0 + Math.round(k * intervalUs);
+        if (due > now) break;
+        maxLag = Math.max(maxLag, (now - due) / 1000);
+        const p = cmd.plan[k % cmd.plan.length]!;
+        const ref = `${k}`;
+        // The body carries the scheduled send time, so a late sender cannot hide latency.
+        pending.set(ref, { sentAt: due });
+        if (!sendFrame(p.socket, p.conversationId, `${marker}${due}|${k}|${pad}`, ref)) {
+          pending.delete(ref);
+          skipped++;
+        }
+        k++;
+      }
+      if (k >= total) return resolve();
+      const wait = (t0 + Math.round(k * intervalUs) - nowMicros()) / 1000;
+      setTimeout(tick, Math.max(0, Math.floor(wait)));
+    };
+    tick();
+  });
+  await sleep(cmd.drainMs);
+  reply(finish(total - skipped, skipped, maxLag));
+};
+
+const closedLoop = async (cmd: ClosedLoopCommand): Promise<void> => {
+  resetCounters(cmd.runId);
+  const deadline = performance.now() + cmd.durationMs;
+  let k = 0;
+  let sent = 0;
+  let skipped = 0;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const n = k++;
+      const p = cmd.plan[n % cmd.plan.length]!;
+      const ref = `${n}`;
+      const ok = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          pending.delete(ref);
+          resolve(false);
+        }, 10_000);
+        pending.set(ref, {
+          sentAt: nowMicros(),
+          done: (r) => {
+            clearTimeout(timer);
+            resolve(r);
+          },
+        });
+        if (!sendFrame(p.socket, p.conversationId, `${marker}${nowMicros()}|${n}|`, ref)) {
+          clearTimeout(timer);
+          pending.delete(ref);
+          skipped++;
+          resolve(false);
+        }
+      });
+      sent++;
+      if (!ok) await sleep(5);
+    }
+  };
+  await Promise.all(Array.from({ length: cmd.concurrency }, worker));
+  reply(finish(sent - skipped, skipped, 0));
+};
+
+process.on('message', (cmd: GeneratorCommand) => {
+  const handle = async () => {
+    switch (cmd.type) {
+      case 'connect':
+        return connect(cmd);
+      case 'run':
+        return run(cmd);
+      case 'closedLoop':
+        return closedLoop(cmd);
+      case 'stats':
+        return reply({
+          type: 'stats',
+          open: conns.filter((c) => c?.ws.readyState === WebSocket.OPEN).length,
+          rss: rssBytes(process.pid) ?? 0,
+        });
+      case 'close':
+        for (const c of conns) c?.ws.terminate();
+        setTimeout(() => process.exit(0), 100);
+        return;
+    }
+  };
+  handle().catch((err: unknown) =>
+    reply({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+  );
+});
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,194 @@
+import { execSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { BENCH_DIR, currentLogDir, REPO_ROOT, runningChildren, setLogDir, stopAll } from './children.js';
+import type { Context, Options, Scenario, System } from './context.js';
+import { createConversations, makePopulation } from './fixtures.js';
+import { machine, markdownTable, type Row, writeResults } from './report.js';
+import { b1EndToEnd, b6Lag } from './scenarios/b1-e2e.js';
+import { b2Fanout } from './scenarios/b2-fanout.js';
+import { b3Idle } from './scenarios/b3-idle.js';
+import { b4Commands } from './scenarios/b4-commands.js';
+import { b5Rebuild } from './scenarios/b5-rebuild.js';
+import {
+  createDatabase,
+  dropCreatedDatabases,
+  JWT_SECRET,
+  migrate,
+  NATS_URL,
+  type RunningService,
+  serviceExists,
+  startService,
+} from './system.js';
+
+// `pnpm bench [scenario…] [--duration=s] [--events=n] [--cpu-prof]`: starts what each scenario needs
+// as child processes, measures, stops everything it started (by PID), drops its databases, and writes
+// bench/results/<timestamp>.json plus a markdown table.
+
+const SCENARIOS: Scenario[] = [b1EndToEnd, b2Fanout, b4Commands, b3Idle, b5Rebuild, b6Lag];
+/** b6 is measured inside b1's 1,000 msg/s run; alone it runs only that part. */
+const DEFAULT_ORDER = ['b1-e2e', 'b2-fanout', 'b4-commands', 'b3-idle', 'b5-rebuild'];
+
+const parseArgs = (argv: string[]): { names: string[]; options: Options } => {
+  const options: Options = { durationS: 15, rebuildEvents: 1_000_000, cpuProf: false };
+  const names: string[] = [];
+  for (const a of argv) {
+    if (a === '--') continue;
+    const [k, v] = a.split('=');
+    if (k === '--duration') options.durationS = Number(v);
+    else if (k === '--events') options.rebuildEvents = Number(v);
+    else if (k === '--cpu-prof') options.cpuProf = true;
+    else if (a.startsWith('--')) throw new Error(`unknown flag ${a}`);
+    else names.push(a);
+  }
+  for (const n of names) {
+    if (!SCENARIOS.some((s) => s.name === n || s.name.split('-')[0] === n))
+      throw new Error(`unknown scenario "${n}"; one of ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  }
+  return { names: names.length > 0 ? names : DEFAULT_ORDER, options };
+};
+
+const version = (cmd: string): string => {
+  try {
+    return (
+      execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .trim()
+        .split('\n')[0] ?? ''
+    );
+  } catch {
+    return 'unknown';
+  }
+};
+
+const main = async () => {
+  const { names, options } = parseArgs(process.argv.slice(2));
+  const timestamp = new Date().toISOString().replace(/[:.]/g, '-');
+  setLogDir(join('/tmp', `chat-bench-${timestamp}`));
+  const started = performance.now();
+  const log = (msg: string) =>
+    console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+  const rows: Row[] = [];
+  const prefix = `bench_${randomBytes(4).toString('hex')}`;
+  const serviceEnv = (databaseUrl: string): Record<string, string> => ({
+    DATABASE_URL: databaseUrl,
+    NATS_URL,
+    NATS_SUBJECT_PREFIX: prefix,
+    JWT_SECRET,
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'development',
+  });
+
+  let system: Promise<System> | null = null;
+  const startSystem = async (): Promise<System> => {
+    log('starting the system: database, migrations, services');
+    const db = await createDatabase('sys');
+    await migrate(db.url);
+    const env = serviceEnv(db.url);
+    const nodeArgs = options.cpuProf
+      ? [`--cpu-prof`, `--cpu-prof-dir=${currentLogDir()}/profiles`]
+      : undefined;
+    const start = (name: string, service: Parameters<typeof startService>[0]['service'], extra = {}) =>
+      startService({ name, service, env: { ...env, ...extra }, ...(nodeArgs ? { nodeArgs } : {}) });
+    // In parallel: each service spends seconds compiling its TypeScript at start.
+    const startGateway = (id: string) => start(`gateway-${id}`, 'ws-gateway', { GATEWAY_ID: `bench-${id}` });
+    const [projector, notifier, api, gatewayA, gatewayB] = await Promise.all([
+      serviceExists('projector') ? start('projector', 'projector') : null,
+      serviceExists('notifier') ? start('notifier', 'notifier') : null,
+      start('command-api', 'command-api'),
+      startGateway('a'),
+      startGateway('b'),
+    ]);
+    const gateways: RunningService[] = [gatewayA, gatewayB];
+    log(
+      `services up: ${[projector, notifier, api, ...gateways]
+        .filter(Boolean)
+        .map((s) => `${s!.name}:${s!.port}/pid ${s!.child.pid}`)
+        .join(', ')}`,
+    );
+    const population = makePopulation(100, 50);
+    await createConversations(population, `http://127.0.0.1:${api.port}`, JWT_SECRET);
+    log('100 conversations × 50 members created and projected');
+    const all = () => [api, ...gateways, ...(projector ? [projector] : []), ...(notifier ? [notifier] : [])];
+    return { db, api, gateways, projector, notifier, population, all };
+  };
+  const ctx: Context = {
+    options,
+    rows,
+    log,
+    serviceEnv,
+    system: () => {
+      system ??= startSystem();
+      return system;
+    },
+  };
+
+  let stopping = false;
+  const cleanup = async () => {
+    if (stopping) return;
+    stopping = true;
+    log(`stopping ${runningChildren().length} processes started by the bench`);
+    await stopAll();
+    await dropCreatedDatabases();
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log(`${sig}: cleaning up`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+
+  const failures: string[] = [];
+  try {
+    for (const name of names) {
+      const scenario = SCENARIOS.find((s) => s.name === name || s.name.split('-')[0] === name)!;
+      log(`── ${scenario.title}`);
+      try {
+        await scenario.run(ctx);
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        failures.push(`${scenario.name}: ${msg}`);
+        log(`${scenario.name} FAILED: ${msg}`);
+        rows.push({
+          scenario: scenario.title,
+          case: 'failed',
+          metrics: { error: msg.split('\n')[0]!.slice(0, 200) },
+          budgets: [],
+          generatorCores: null,
+          generatorBottleneck: false,
+        });
+      }
+    }
+  } finally {
+    await cleanup();
+  }
+  const seconds = Math.round((performance.now() - started) / 1000);
+  const file = writeResults(timestamp, {
+    timestamp,
+    scenarios: names,
+    options,
+    seconds,
+    machine: machine(),
+    versions: {
+      postgres: version(`psql -At -h 127.0.0.1 -U postgres -c "show server_version"`),
+      nats: version('nats-server --version'),
+      commit: version(`git -C ${REPO_ROOT} rev-parse --short HEAD`),
+    },
+    logs: currentLogDir(),
+    failures,
+    rows,
+  });
+  const m = machine();
+  console.log(
+    `\n## pnpm bench — ${timestamp}\n\n${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, open-file limit ${m.openFileLimit}, Node ${m.node}; ${seconds} s\n`,
+  );
+  console.log(markdownTable(rows));
+  console.log(`\nresults: ${file.replace(`${BENCH_DIR}/`, 'bench/')}; service logs: ${currentLogDir()}`);
+  if (failures.length > 0) process.exitCode = 1;
+};
+
+main().catch(async (err: unknown) => {
+  console.error(err);
+  await stopAll();
+  await dropCreatedDatabases();
+  process.exit(1);
+});

@@ -1,0 +1,151 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+// Process accounting from /proc: CPU as utime+stime ticks (CLK_TCK = 100 on Linux x86-64), RSS from
+// VmRSS. Only reading; the bench never signals a process it did not start.
+
+export const CLK_TCK = 100;
+
+type ProcStat = { pid: number; comm: string; ppid: number; ticks: number };
+
+const readStat = (pid: number): ProcStat | undefined => {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm is in parentheses and may contain spaces: split after the last ')'.
+    const close = text.lastIndexOf(')');
+    const comm = text.slice(text.indexOf('(') + 1, close);
+    const rest = text.slice(close + 2).split(' ');
+    return {
+      pid,
+      comm,
+      ppid: Number(rest[1]),
+      ticks: Number(rest[11]) + Number(rest[12]),
+    };
+  } catch {
+    return undefined;
+  }
+};
+
+const readCmdline = (pid: number): string => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+  } catch {
+    return '';
+  }
+};
+
+export const allProcesses = (): ProcStat[] => {
+  const out: ProcStat[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = readStat(Number(name));
+    if (s) out.push(s);
+  }
+  return out;
+};
+
+/** The pid and all its descendants (a service started through a wrapper still counts whole). */
+export const processTree = (root: number, all: ProcStat[] = allProcesses()): number[] => {
+  const children = new Map<number, number[]>();
+  for (const p of all) {
+    const list = children.get(p.ppid) ?? [];
+    list.push(p.pid);
+    children.set(p.ppid, list);
+  }
+  const out: number[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    if (!all.some((p) => p.pid === pid)) continue;
+    out.push(pid);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+};
+
+export const cpuTicks = (pid: number): number | undefined => readStat(pid)?.ticks;
+
+/** Resident set size in bytes (VmRSS), or undefined when the process is gone. */
+export const rssBytes = (pid: number): number | undefined => {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+export const treeRssBytes = (root: number): number =>
+  processTree(root).reduce((sum, pid) => sum + (rssBytes(pid) ?? 0), 0);
+
+const PG_AUX =
+  /: (checkpointer|background writer|walwriter|autovacuum launcher|logical replication launcher|archiver|stats collector)/;
+
+/**
+ * The Postgres processes that work for `database`: its backends (and autovacuum workers) plus the
+ * shared auxiliary processes (WAL writer, checkpointer…). Backends of other databases on the same
+ * server (other people's test runs) are left out.
+ */
+export const postgresPids = (database: string, all: ProcStat[] = allProcesses()): number[] => {
+  const pgNames = new Set(all.filter((p) => p.comm === 'postgres').map((p) => p.pid));
+  const postmasters = all.filter((p) => p.comm === 'postgres' && !pgNames.has(p.ppid));
+  const out: number[] = [];
+  for (const pm of postmasters) {
+    out.push(pm.pid);
+    for (const child of all.filter((p) => p.ppid === pm.pid)) {
+      const cmd = readCmdline(child.pid);
+      if (cmd.includes(` ${database} `) || cmd.endsWith(` ${database}`) || PG_AUX.test(cmd))
+        out.push(child.pid);
+    }
+  }
+  return out;
+};
+
+export const natsPids = (all: ProcStat[] = allProcesses()): number[] =>
+  all.filter((p) => p.comm === 'nats-server').map((p) => p.pid);
+
+/** A named group of processes whose CPU is measured together; `pids()` is re-evaluated per sample. */
+export type CpuGroup = { name: string; pids: () => number[] };
+
+export type CpuSample = { at: number; ticks: Map<string, Map<number, number>> };
+
+export const sampleCpu = (groups: readonly CpuGroup[]): CpuSample => {
+  const ticks = new Map<string, Map<number, number>>();
+  for (const g of groups) {
+    const m = new Map<number, number>();
+    for (const pid of g.pids()) {
+      const t = cpuTicks(pid);
+      if (t !== undefined) m.set(pid, t);
+    }
+    ticks.set(g.name, m);
+  }
+  return { at: performance.now(), ticks };
+};
+
+export type CpuUsage = {
+  /** CPU seconds spent by the group in the window. */
+  cpuSeconds: number;
+  /** Share of one core over the window (1 = one core fully busy). */
+  cores: number;
+};
+
+/**
+ * CPU used between two samples per group. A process that appeared during the window counts with all
+ * its ticks (it started inside the window); one that vanished is lost (its last ticks are unknown).
+ */
+export const cpuBetween = (a: CpuSample, b: CpuSample): Map<string, CpuUsage> => {
+  const seconds = (b.at - a.at) / 1000;
+  const out = new Map<string, CpuUsage>();
+  for (const [name, end] of b.ticks) {
+    const start = a.ticks.get(name) ?? new Map<number, number>();
+    let ticks = 0;
+    for (const [pid, t] of end) ticks += t - (start.get(pid) ?? 0);
+    const cpuSeconds = ticks / CLK_TCK;
+    out.set(name, { cpuSeconds, cores: seconds > 0 ? cpuSeconds / seconds : 0 });
+  }
+  return out;
+};
+
+export const openFileLimit = (): number => {
+  const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return m ? Number(m[1]) : 1024;
+};

@@ -1,0 +1,109 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Scenario } from '../context.js';
+import { connectPool, poolStats } from '../generators.js';
+import type { SocketSpec } from '../load/protocol.js';
+import { cpuBetween, processTree, rssBytes, sampleCpu } from '../proc.js';
+import { round } from '../report.js';
+import { startService } from '../system.js';
+
+// B3: as many authenticated idle sockets on one fresh gateway process as its open-file limit allows.
+// Each generator process has the same limit, so the sockets are spread over several generators, and
+// over source addresses 127.0.0.2–9 so no (source, destination) pair runs short of ephemeral ports.
+
+const SOCKETS_PER_GENERATOR = 7000;
+const SOURCE_ADDRESSES = 8;
+
+const fileLimitOf = (pid: number): number => {
+  const m = /Max open files\s+(\d+)/.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  return m ? Number(m[1]) : 1024;
+};
+
+const openFiles = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
+
+export const b3Idle: Scenario = {
+  name: 'b3-idle',
+  title: 'B3 idle sockets on one gateway',
+  run: async (ctx) => {
+    const system = await ctx.system();
+    const gw = await startService({
+      name: 'gateway-idle',
+      service: 'ws-gateway',
+      env: { ...ctx.serviceEnv(system.db.url), GATEWAY_ID: 'bench-idle', WS_IDLE_TIMEOUT: '240' },
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      const limit = fileLimitOf(gw.child.pid);
+      const inUse = openFiles(gw.child.pid);
+      // Keep a little headroom for the gateway's own database / NATS connections and files.
+      const target = limit - inUse - 40;
+      const rssBefore = rssBytes(gw.child.pid) ?? 0;
+      const sockets: SocketSpec[] = Array.from({ length: target }, (_, i) => ({
+        userId: `idle-${i}`,
+        localAddress: `127.0.0.${2 + (i % SOURCE_ADDRESSES)}`,
+      }));
+      const count = Math.ceil(target / SOCKETS_PER_GENERATOR);
+      ctx.log(`b3: gateway fd limit ${limit}, ${inUse} in use → ${target} sockets over ${count} generators`);
+      const group = [{ name: 'gateway-idle', pids: () => processTree(gw.child.pid) }];
+      const before = sampleCpu(group);
+      const startedAt = performance.now();
+      const pool = await connectPool({
+        label: 'b3',
+        count,
+        sockets,
+        targets: [{ kind: 'gateway', url: `ws://127.0.0.1:${gw.port}/v1/ws` }],
+        jwtSecret: ctx.serviceEnv('').JWT_SECRET!,
+        concurrency: 50,
+        timeoutMs: 30_000,
+      });
+      // Connect time as the generators saw it (their process start-up excluded).
+      const connectMs = Math.max(...pool.connected.map((c) => c.ms));
+      ctx.log(`b3: pool ready after ${Math.round(performance.now() - startedAt)} ms`);
+      const cpu = cpuBetween(before, sampleCpu(group)).get('gateway-idle');
+      try {
+        const ok = pool.connected.reduce((s, c) => s + c.ok, 0);
+        const failed = pool.connected.reduce((s, c) => s + c.failed, 0);
+        await new Promise((r) => setTimeout(r, 3000));
+        const open = (await poolStats(pool)).reduce((s, st) => s + st.open, 0);
+        const rssAfter = rssBytes(gw.child.pid) ?? 0;
+        const perSocket = ok > 0 ? (rssAfter - rssBefore) / ok : null;
+        ctx.log(
+          `b3: ${ok} connected (${failed} failed) in ${Math.round(connectMs)} ms; ${open} open after 3 s`,
+        );
+        ctx.rows.push({
+          scenario: 'B3 idle sockets',
+          case: `one gateway, file limit ${limit}`,
+          metrics: {
+            attempted: target,
+            connected: ok,
+            failed,
+            'open after 3 s': open,
+            'connects/s': Math.round(ok / (connectMs / 1000)),
+            'connect cpu µs/socket': cpu && ok > 0 ? round((cpu.cpuSeconds * 1e6) / ok, 0) : null,
+            'gateway RSS MiB': round(rssAfter / 2 ** 20, 1),
+            'KiB/socket': perSocket === null ? null : round(perSocket / 1024, 2),
+            generators: count,
+            ...(failed > 0
+              ? { 'first error': pool.connected.find((c) => c.firstError)?.firstError ?? '' }
+              : {}),
+          },
+          budgets: [
+            { name: '≥ 19,000 sockets', actual: open, limit: 19_000, kind: 'min' },
+            {
+              name: '≤ 2 KiB RSS/socket',
+              actual: perSocket === null ? null : round(perSocket / 1024, 2),
+              limit: 2,
+              kind: 'max',
+            },
+          ],
+          generatorCores: null,
+          generatorBottleneck: false,
+          notes: 'RSS/socket = (gateway RSS after − before) ÷ sockets',
+        });
+      } finally {
+        await pool.close();
+      }
+    } finally {
+      await gw.child.stop();
+    }
+  },
+};

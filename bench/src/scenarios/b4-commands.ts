@@ -1,0 +1,147 @@
+import { spawnTs } from '../children.js';
+import type { Context, Scenario, System } from '../context.js';
+import { generatorGroups } from '../fanout.js';
+import { populationSockets } from '../fixtures.js';
+import { connectPool, type MergedRun, mergeRuns } from '../generators.js';
+import { mergeHistograms, summarize } from '../histogram.js';
+import type { HttpLoadCommand, HttpLoadReply } from '../load/http-generator.js';
+import type { ClosedLoopCommand, RunReply } from '../load/protocol.js';
+import { type CpuGroup, cpuBetween, processTree, sampleCpu } from '../proc.js';
+import { round } from '../report.js';
+import { JWT_SECRET, systemCpuGroups } from '../system.js';
+
+// B4: SendMessage throughput and latency of the command path, closed loop with 16 and 64 concurrent
+// senders: over HTTP (autocannon) and over WS `send` frames (forwarded by the gateway over NATS).
+
+const CONCURRENCY = [16, 64];
+const COMMAND_BUDGET = 5000;
+
+const systemCores = (cpu: Map<string, { cores: number }>, groups: CpuGroup[]) =>
+  round(groups.reduce((s, g) => s + (cpu.get(g.name)?.cores ?? 0), 0) * 100, 0);
+
+const http = async (ctx: Context, system: System, connections: number) => {
+  const child = spawnTs(`b4-http-${connections}`, 'bench/src/load/http-generator.ts', { ipc: true });
+  const groups = systemCpuGroups(system.all(), system.db.name);
+  const gen = { name: 'gen', pids: () => processTree(child.pid) };
+  // Let the generator sign its tokens before the measured window starts.
+  await new Promise((r) => setTimeout(r, 1500));
+  const before = sampleCpu([...groups, gen]);
+  const reply = new Promise<HttpLoadReply>((resolve, reject) => {
+    child.process.once('message', (m: HttpLoadReply) => resolve(m));
+    child.process.once('exit', (code) =>
+      reject(new Error(`http generator exited ${code}:\n${child.tail()}`)),
+    );
+  });
+  child.process.send({
+    url: `http://127.0.0.1:${system.api.port}`,
+    jwtSecret: JWT_SECRET,
+    conversations: system.population.conversations,
+    connections,
+    durationS: ctx.options.durationS,
+  } satisfies HttpLoadCommand);
+  const r = await reply;
+  const cpu = cpuBetween(before, sampleCpu([...groups, gen]));
+  await child.stop();
+  const perSecond = r.created / r.durationS;
+  ctx.log(
+    `b4 http ×${connections}: ${Math.round(perSecond)}/s, p99 ${r.p99} ms, codes ${JSON.stringify(r.statusCodes)}`,
+  );
+  const genCores = cpu.get('gen')?.cores ?? 0;
+  ctx.rows.push({
+    scenario: 'B4 command path',
+    case: `HTTP, ${connections} concurrent senders`,
+    metrics: {
+      'SendMessage/s': Math.round(perSecond),
+      'p50 ms': r.p50,
+      'p99 ms': r.p99,
+      'max ms': r.max,
+      'non-2xx': r.non2xx,
+      errors: r.errors,
+      'system cpu %': systemCores(cpu, groups),
+      ...(r.non2xx > 0 ? { codes: JSON.stringify(r.statusCodes) } : {}),
+    },
+    budgets: [
+      {
+        name: `≥ ${COMMAND_BUDGET} SendMessage/s`,
+        actual: Math.round(perSecond),
+        limit: COMMAND_BUDGET,
+        kind: 'min',
+      },
+    ],
+    generatorCores: genCores,
+    generatorBottleneck: genCores >= 0.75,
+  });
+};
+
+const ws = async (ctx: Context, system: System) => {
+  // Ten members per conversation connect (1,000 sockets): every send also fans out to 10 sockets.
+  const pool = await connectPool({
+    label: 'b4-ws',
+    count: 1,
+    sockets: populationSockets(system.population, { targets: system.gateways.length, memberLimit: 10 }),
+    targets: system.gateways.map((g) => ({
+      kind: 'gateway' as const,
+      url: `ws://127.0.0.1:${g.port}/v1/ws`,
+    })),
+    jwtSecret: JWT_SECRET,
+  });
+  try {
+    const plan = pool.sockets[0]!.map((s, socket) => ({ socket, conversationId: s.conversationIds![0]! }));
+    const groups = systemCpuGroups(system.all(), system.db.name);
+    const gens = generatorGroups(pool);
+    for (const concurrency of CONCURRENCY) {
+      const before = sampleCpu([...groups, ...gens]);
+      const replies = await Promise.all(
+        pool.generators.map((g) =>
+          g.request<RunReply>(
+            {
+              type: 'closedLoop',
+              runId: `b4ws${concurrency}${Date.now().toString(36)}`,
+              concurrency,
+              durationMs: ctx.options.durationS * 1000,
+              plan,
+            } satisfies ClosedLoopCommand,
+            ctx.options.durationS * 1000 + 30_000,
+          ),
+        ),
+      );
+      const after = sampleCpu([...groups, ...gens]);
+      const cpu = cpuBetween(before, after);
+      const run: MergedRun = mergeRuns(replies);
+      const ack = summarize(mergeHistograms(run.ackHistograms));
+      const perSecond = run.acked / ((after.at - before.at) / 1000);
+      const genCores = gens.reduce((s, g) => s + (cpu.get(g.name)?.cores ?? 0), 0);
+      ctx.log(
+        `b4 ws ×${concurrency}: ${Math.round(perSecond)}/s, p99 ${ack.p99} ms, errors ${run.ackErrors}`,
+      );
+      ctx.rows.push({
+        scenario: 'B4 command path',
+        case: `WS send, ${concurrency} concurrent senders`,
+        metrics: {
+          'SendMessage/s': Math.round(perSecond),
+          'p50 ms': ack.p50,
+          'p99 ms': ack.p99,
+          'max ms': ack.max,
+          errors: run.ackErrors,
+          'system cpu %': systemCores(cpu, groups),
+        },
+        budgets: [],
+        generatorCores: genCores,
+        generatorBottleneck: genCores >= 0.75,
+        ...(run.firstAckError ? { notes: `first error: ${run.firstAckError.slice(0, 120)}` } : {}),
+      });
+    }
+  } finally {
+    await pool.close();
+  }
+};
+
+export const b4Commands: Scenario = {
+  name: 'b4-commands',
+  title: 'B4 command path (HTTP and WS)',
+  run: async (ctx) => {
+    const system = await ctx.system();
+    for (const c of CONCURRENCY) await http(ctx, system, c);
+    await ws(ctx, system);
+  },
+};
