@@ -20,7 +20,7 @@ const readModelMigrations = (schema: string): Record<string, Migration> => {
         await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
         await sql`
           CREATE TABLE ${t('conversations')} (
-            conversation_id text PRIMARY KEY,
+            conversation_id text COLLATE "C" PRIMARY KEY,
             kind text NOT NULL,
             title text,
             created_by text NOT NULL,

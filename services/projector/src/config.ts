@@ -1,0 +1,28 @@
+import { baseEnv, loadConfig, portEnv } from '@chat/platform';
+import { z } from 'zod';
+
+const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
+
+export const projectorEnv = z.object({
+  ...baseEnv,
+  PORT: portEnv(3002),
+  HOST: z.string().default('127.0.0.1'),
+  /** Largest batch per read-model transaction (reached while catching up). */
+  PROJECTOR_BATCH_SIZE: int(1, 2000),
+  LEADER_RETRY_MS: int(50, 1000),
+  /** Run the read-model migrations at start (idempotent). `false` when a separate step runs them. */
+  MIGRATE_ON_START: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  /** `false` runs only the projection (e.g. when the relay is deployed on its own). */
+  RELAY_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+});
+
+export type ProjectorConfig = z.infer<typeof projectorEnv>;
+
+export const loadProjectorConfig = (env: NodeJS.ProcessEnv = process.env): Readonly<ProjectorConfig> =>
+  loadConfig(projectorEnv, env);

@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import { conversationStream, type EventData, type EventType, receiptsStream, userStream } from '@chat/events';
+import type { EventStore, NewEvent } from '@chat/eventstore';
+
+// A stand-in for the command handlers: it keeps just enough state to emit only events a correct
+// handler would (members send, senders edit, reads never move backwards past the end, ...).
+
+export type Rng = () => number;
+/** mulberry32: a seeded generator, so a failing run can be replayed. */
+export const seeded = (seed: number): Rng => {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+};
+
+type SimConversation = {
+  id: string;
+  kind: 'direct' | 'group';
+  createdBy: string;
+  revision: number;
+  members: Set<string>;
+  everMembers: Set<string>;
+  messages: { id: string; senderId: string; deleted: boolean; seq: number }[];
+  readSeq: Map<string, number>;
+  receiptsRevision: number;
+};
+
+export type SimCommand = { streamId: string; events: NewEvent[]; expected: number | 'no_stream' | 'any' };
+
+const event = <T extends EventType>(type: T, data: EventData<T>, userId: string): NewEvent => ({
+  id: randomUUID(),
+  type,
+  data,
+  metadata: { userId, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
+});
+
+export class ChatSimulator {
+  readonly users: string[];
+  readonly conversations: SimConversation[] = [];
+  readonly userRevisions = new Map<string, number>();
+  private readonly rng: Rng;
+  private clock = Date.parse('2026-01-01T00:00:00.000Z');
+
+  constructor(options: { users: number; seed: number }) {
+    this.rng = seeded(options.seed);
+    // Ids include the characters NATS subjects and SQL must cope with.
+    this.users = Array.from({ length: options.users }, (_, i) => (i % 7 === 3 ? `u.${i}@x` : `u${i}`));
+  }
+
+  private pick<T>(xs: readonly T[]): T {
+    const x = xs[Math.floor(this.rng() * xs.length)];
+    if (x === undefined) throw new Error('pick from empty list');
+    return x;
+  }
+
+  private now(): string {
+    this.clock += 1 + Math.floor(this.rng() * 1000);
+    return new Date(this.clock).toISOString();
+  }
+
+  private body(): string {
+    const words = ['hi', 'ok', 'lunch?', '🎉', 'ship it', 'ça va', '@u1', 'x'.repeat(150), 'done'];
+    const n = 1 + Math.floor(this.rng() * 4);
+    return Array.from({ length: n }, () => this.pick(words)).join(' ');
+  }
+
+  startConversation(): SimCommand {
+    const createdBy = this.pick(this.users);
+    const kind = this.rng() < 0.2 ? 'direct' : 'group';
+    const size = kind === 'direct' ? 1 : 1 + Math.floor(this.rng() * 8);
+    const members = new Set<string>([createdBy]);
+    while (members.size < size + 1) members.add(this.pick(this.users));
+    const id = randomUUID();
+    const c: SimConversation = {
+      id,
+      kind,
+      createdBy,
+      revision: 0,
+      members,
+      everMembers: new Set(members),
+      messages: [],
+      readSeq: new Map([...members].map((u) => [u, 0])),
+      receiptsRevision: -1,
+    };
+    this.conversations.push(c);
+    return {
+      streamId: conversationStream(id),
+      expected: 'no_stream',
+      events: [
+        event(
+          'ConversationStarted',
+          {
+            conversationId: id,
+            kind,
+            title: kind === 'group' ? `group ${this.conversations.length}` : null,
+            createdBy,
+            members: [...members],
+          },
+          createdBy,
+        ),
+      ],
+    };
+  }
+
+  /** One random command against a random conversation (other than those in `busy`). */
+  next(busy: ReadonlySet<string> = new Set()): SimCommand | undefined {
+    const free = this.conversations.filter((c) => !busy.has(c.id));
+    if (free.length === 0) return undefined;
+    const c = this.pick(free);
+    const r = this.rng();
+    const member = this.pick([...c.members]);
+    const append = (type: EventType, data: Record<string, unknown>, userId: string): SimCommand => {
+      const expected = c.revision;
+      c.revision += 1;
+      return {
+        streamId: conversationStream(c.id),
+        expected,
+        events: [event(type, data as EventData<typeof type>, userId)],
+      };
+    };
+    const alive = c.messages.filter((m) => !m.deleted);
+    if (r < 0.55 || c.messages.length === 0) {
+      const messageId = randomUUID();
+      const replyTo = c.messages.length > 0 && this.rng() < 0.2 ? this.pick(c.messages).id : null;
+      const cmd = append(
+        'MessageSent',
+        { conversationId: c.id, messageId, senderId: member, body: this.body(), replyTo, sentAt: this.now() },
+        member,
+      );
+      c.messages.push({ id: messageId, senderId: member, deleted: false, seq: c.revision });
+      c.readSeq.set(member, c.revision);
+      return cmd;
+    }
+    if (r < 0.63) {
+      const own = alive.filter((m) => c.members.has(m.senderId));
+      if (own.length === 0) return this.next(busy);
+      const m = this.pick(own);
+      return append(
+        'MessageEdited',
+        {
+          conversationId: c.id,
+          messageId: m.id,
+          editorId: m.senderId,
+          body: this.body(),
+          editedAt: this.now(),
+        },
+        m.senderId,
+      );
+    }
+    if (r < 0.68) {
+      const own = alive.filter((m) => c.members.has(m.senderId));
+      if (own.length === 0) return this.next(busy);
+      const m = this.pick(own);
+      m.deleted = true;
+      return append(
+        'MessageDeleted',
+        { conversationId: c.id, messageId: m.id, deletedBy: m.senderId, deletedAt: this.now() },
+        m.senderId,
+      );
+    }
+    if (r < 0.84) {
+      const current = c.readSeq.get(member) ?? 0;
+      if (current >= c.revision) return this.next(busy);
+      const upToSeq = current + 1 + Math.floor(this.rng() * (c.revision - current));
+      c.readSeq.set(member, upToSeq);
+      c.receiptsRevision += 1;
+      return {
+        streamId: receiptsStream(c.id),
+        expected: 'any',
+        events: [
+          event(
+            'ConversationRead',
+            { conversationId: c.id, userId: member, upToSeq, readAt: this.now() },
+            member,
+          ),
+        ],
+      };
+    }
+    if (r < 0.9 && c.kind === 'group') {
+      const outsiders = this.users.filter((u) => !c.members.has(u));
+      if (outsiders.length === 0) return this.next(busy);
+      const userId = this.pick(outsiders);
+      const cmd = append('MemberJoined', { conversationId: c.id, userId, addedBy: member }, member);
+      c.members.add(userId);
+      c.everMembers.add(userId);
+      c.readSeq.set(userId, c.revision);
+      return cmd;
+    }
+    if (r < 0.94 && c.members.size > 1) {
+      const userId = this.rng() < 0.5 ? member : this.pick([...c.members]);
+      const by = userId === member ? member : c.createdBy;
+      const cmd = append('MemberLeft', { conversationId: c.id, userId, removedBy: by }, by);
+      c.members.delete(userId);
+      c.readSeq.delete(userId);
+      return cmd;
+    }
+    const until =
+      this.rng() < 0.3
+        ? null
+        : new Date(this.clock + 3_600_000 * (1 + Math.floor(this.rng() * 48))).toISOString();
+    const rev = this.userRevisions.get(member) ?? -1;
+    this.userRevisions.set(member, rev + 1);
+    return {
+      streamId: userStream(member),
+      expected: 'any',
+      events: [event('ConversationMuted', { conversationId: c.id, userId: member, until }, member)],
+    };
+  }
+}
+
+/**
+ * Runs `count` random commands against the store: conversations first, then rounds of commands on
+ * distinct conversations appended concurrently (order within a round does not matter, across rounds it
+ * does, as it would for a real handler that decides on committed state).
+ */
+export const simulate = async (
+  store: EventStore,
+  sim: ChatSimulator,
+  options: { conversations: number; commands: number; concurrency?: number },
+): Promise<string> => {
+  let last = '';
+  const run = async (cmds: SimCommand[]) => {
+    const results = await Promise.all(cmds.map((c) => store.append(c.streamId, c.events, c.expected)));
+    for (const r of results) if (r.position > last) last = r.position;
+  };
+  const starts = Array.from({ length: options.conversations }, () => sim.startConversation());
+  await run(starts);
+  let done = 0;
+  const width = options.concurrency ?? 16;
+  while (done < options.commands) {
+    const busy = new Set<string>();
+    const round: SimCommand[] = [];
+    while (round.length < width && done + round.length < options.commands) {
+      const cmd = sim.next(busy);
+      if (!cmd) break;
+      const conversationId = String(cmd.events[0]?.data.conversationId);
+      busy.add(conversationId);
+      round.push(cmd);
+    }
+    await run(round);
+    done += round.length;
+  }
+  return last;
+};
