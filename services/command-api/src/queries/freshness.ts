@@ -1,0 +1,58 @@
+import { type ReadModelDb, readCheckpoint, START_POSITION_TEXT } from '@chat/db';
+import { sleep } from '@chat/platform';
+
+/**
+ * Read-your-writes across the CQRS split: waits until the projection's checkpoint reaches a position.
+ * One poll loop per process serves every waiting request (and runs only while some wait), so a burst
+ * of `minPosition` queries costs one checkpoint read per tick, not one per request.
+ */
+export class ReadModelFreshness {
+  #known = START_POSITION_TEXT;
+  readonly #waiters = new Set<{ position: string; resolve: (ok: boolean) => void }>();
+  #polling = false;
+
+  constructor(
+    private readonly db: ReadModelDb,
+    private readonly pollMs = 10,
+  ) {}
+
+  /** True once the read model has applied `position`; false when `timeoutMs` passes first. */
+  async waitFor(position: string, timeoutMs: number): Promise<boolean> {
+    if (position <= this.#known) return true;
+    await this.#refresh();
+    if (position <= this.#known) return true;
+    return new Promise((resolve) => {
+      const waiter = {
+        position,
+        resolve: (ok: boolean) => {
+          clearTimeout(timer);
+          this.#waiters.delete(waiter);
+          resolve(ok);
+        },
+      };
+      const timer = setTimeout(() => waiter.resolve(false), timeoutMs);
+      this.#waiters.add(waiter);
+      void this.#poll();
+    });
+  }
+
+  async #refresh(): Promise<void> {
+    const checkpoint = await readCheckpoint(this.db);
+    if (checkpoint > this.#known) this.#known = checkpoint;
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      while (this.#waiters.size > 0) {
+        await sleep(this.pollMs);
+        // A failed read is retried on the next tick; the waiter's own timeout bounds the wait.
+        await this.#refresh().catch(() => {});
+        for (const w of this.#waiters) if (w.position <= this.#known) w.resolve(true);
+      }
+    } finally {
+      this.#polling = false;
+    }
+  }
+}

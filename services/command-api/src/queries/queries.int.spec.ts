@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { migrateReadModels } from '@chat/db';
+import { freePort, type ServiceProcess, signToken, startService, waitFor } from '@chat/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../../test/harness.js';
+
+// The query routes against read models kept by a real projector process on the same database.
+
+let h: Harness;
+let projector: ServiceProcess;
+
+beforeAll(async () => {
+  h = await startHarness('queries');
+  await migrateReadModels(h.pool);
+  const port = await freePort();
+  projector = await startService({
+    name: 'projector',
+    entry: 'services/projector',
+    env: {
+      DATABASE_URL: String(h.pool.options.connectionString),
+      NATS_SUBJECT_PREFIX: h.prefix,
+      PORT: String(port),
+      RELAY_ENABLED: 'false',
+      LOG_LEVEL: 'warn',
+    },
+    ready: { url: `http://127.0.0.1:${port}/readyz` },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await projector?.stop();
+  await h?.close();
+});
+
+describe('query routes', () => {
+  it('shows a send at once to a list query carrying its position (read-your-writes)', async () => {
+    const c = await h.createGroup('alice', ['bob']);
+    for (let i = 0; i < 20; i++) {
+      const sent = await h.send('bob', c, `message ${i}`);
+      expect(sent.status).toBe(201);
+      const list = await h.call('alice', 'GET', `/v1/conversations?minPosition=${sent.body.position}`);
+      expect(list.status).toBe(200);
+      expect(list.headers['x-read-model-stale']).toBeUndefined();
+      const item = list.body.items.find((x: { conversationId: string }) => x.conversationId === c);
+      expect(item.lastMessage).toMatchObject({ messageId: sent.body.messageId, preview: `message ${i}` });
+      expect(item.unreadCount).toBe(i + 1);
+      expect(item.lastSeq).toBe(sent.body.seq);
+    }
+    const unread = await h.call('alice', 'GET', '/v1/unread');
+    expect(unread.body).toEqual({ total: 20, conversations: 1 });
+  });
+
+  it('marks an answer stale when the read model cannot reach the position in 2 s', async () => {
+    const res = await h.call('alice', 'GET', `/v1/unread?minPosition=${'f'.repeat(32)}`);
+    expect(res.status).toBe(200);
+    expect(res.headers['x-read-model-stale']).toBe('true');
+  });
+
+  it('pages messages with hasMore in the paging direction', async () => {
+    const c = await h.createGroup('carol', ['dave']);
+    let position = '';
+    for (let i = 1; i <= 5; i++) position = (await h.send('carol', c, `m${i}`)).body.position;
+    const q = (query: string) =>
+      h.call('dave', 'GET', `/v1/conversations/${c}/messages?${query}&minPosition=${position}`);
+    const newest = await q('limit=2');
+    expect(newest.body.items.map((m: { body: string }) => m.body)).toEqual(['m4', 'm5']);
+    expect(newest.body.hasMore).toBe(true);
+    const before = await q('limit=3&before=3');
+    expect(before.body.items.map((m: { seq: number }) => m.seq)).toEqual([1, 2]);
+    expect(before.body.hasMore).toBe(false);
+    const after = await q('limit=3&after=1');
+    expect(after.body.items.map((m: { seq: number }) => m.seq)).toEqual([2, 3, 4]);
+    expect(after.body.hasMore).toBe(true);
+    expect((await q('before=3&after=1')).status).toBe(400);
+    expect((await q('limit=0')).status).toBe(400);
+  });
+
+  it('answers 404 to non-members and for unknown conversations, admins included', async () => {
+    const c = await h.createGroup('erin', ['frank']);
+    const admin = await signToken('root', { roles: ['admin'] });
+    for (const path of [`/v1/conversations/${c}`, `/v1/conversations/${c}/messages`]) {
+      expect((await h.call('mallory', 'GET', path)).status).toBe(404);
+      const asAdmin = await h.app.inject({
+        method: 'GET',
+        url: path,
+        headers: { authorization: `Bearer ${admin}` },
+      });
+      expect(asAdmin.statusCode).toBe(404);
+    }
+    expect((await h.call('erin', 'GET', `/v1/conversations/${randomUUID()}`)).status).toBe(404);
+    expect((await h.call('erin', 'GET', '/v1/conversations/not-a-uuid')).status).toBe(400);
+    expect((await h.call(null, 'GET', '/v1/conversations')).status).toBe(401);
+    expect((await h.call('erin', 'GET', '/v1/conversations?cursor=garbage')).body.error.code).toBe(
+      'validation_failed',
+    );
+  });
+
+  it('pages the conversation list with an opaque cursor, newest activity first', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await h.createGroup('gina', ['hank'], `g${i}`));
+    const last = await h.send('hank', ids[0] ?? '', 'bump');
+    const seen: string[] = [];
+    let url = `/v1/conversations?limit=2&minPosition=${last.body.position}`;
+    for (;;) {
+      const page = await h.call('gina', 'GET', url);
+      expect(page.status).toBe(200);
+      seen.push(...page.body.items.map((x: { conversationId: string }) => x.conversationId));
+      if (!page.body.nextCursor) break;
+      url = `/v1/conversations?limit=2&cursor=${page.body.nextCursor}`;
+    }
+    expect(seen).toHaveLength(5);
+    expect(seen[0]).toBe(ids[0]);
+    const one = await h.call('gina', 'GET', `/v1/conversations/${ids[0]}`);
+    expect(one.body).toMatchObject({ conversationId: ids[0], kind: 'group', title: 'g0', unreadCount: 1 });
+    expect(one.body.members).toEqual(expect.arrayContaining(['gina', 'hank']));
+  });
+
+  it('reads raw streams for admins only; a missing stream is empty', async () => {
+    const c = await h.createGroup('ivan', ['judy']);
+    await h.send('ivan', c, 'audited');
+    const admin = await signToken('root', { roles: ['admin'] });
+    const get = (url: string, token: string) =>
+      h.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+    const res = await get(`/v1/admin/streams/conversation-${c}?fromRevision=1&limit=10`, admin);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().events.map((e: { type: string }) => e.type)).toEqual(['MessageSent']);
+    expect((await get('/v1/admin/streams/conversation-nope', admin)).json()).toEqual({ events: [] });
+    expect((await get(`/v1/admin/streams/conversation-${c}`, await h.tokenFor('ivan'))).statusCode).toBe(403);
+  });
+
+  it('keeps unread counts from others only, and tombstones deleted messages', async () => {
+    const c = await h.createGroup('kim', ['lee']);
+    const a = await h.send('kim', c, 'first');
+    await h.send('lee', c, 'mine');
+    const del = await h.call('kim', 'DELETE', `/v1/conversations/${c}/messages/${a.body.messageId}`);
+    expect(del.status).toBe(200);
+    const view = await waitFor(async () => {
+      const r = await h.call('lee', 'GET', `/v1/conversations/${c}?minPosition=${del.body.position}`);
+      return r.status === 200 ? r : undefined;
+    });
+    expect(view.body.unreadCount).toBe(0);
+    const msgs = await h.call('lee', 'GET', `/v1/conversations/${c}/messages`);
+    expect(msgs.body.items[0]).toMatchObject({ messageId: a.body.messageId, deleted: true, body: null });
+  });
+});
