@@ -7,7 +7,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { connect } from 'nats';
 import pg from 'pg';
 import { Registry } from 'prom-client';
-import { buildApp } from '../src/app.js';
+import { type AppDeps, buildApp } from '../src/app.js';
 import { configSchema } from '../src/config.js';
 
 export type Harness = Awaited<ReturnType<typeof startHarness>>;
@@ -45,6 +45,23 @@ export const startHarness = async (label: string, env: Record<string, string> = 
     registry: new Registry(),
   });
   await app.ready();
+
+  /** Another app on the same infrastructure with other settings or dependencies (not serving NATS). */
+  const variant = async (variantEnv: Record<string, string>, deps: Partial<AppDeps> = {}) => {
+    const variantApp = await buildApp({
+      config: configSchema.parse({ ...config, ...variantEnv, NATS_SUBJECT_PREFIX: testSubjectPrefix() }),
+      store,
+      pool,
+      nats,
+      subjects: natsSubjects(testSubjectPrefix()),
+      logger,
+      clock,
+      registry: new Registry(),
+      ...deps,
+    });
+    await variantApp.ready();
+    return variantApp;
+  };
 
   const tokens = new Map<string, string>();
   const tokenFor = async (userId: string) => {
@@ -102,6 +119,7 @@ export const startHarness = async (label: string, env: Record<string, string> = 
 
   return {
     app,
+    variant,
     store,
     pool,
     nats,

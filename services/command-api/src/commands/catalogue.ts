@@ -220,7 +220,7 @@ export const markRead = defineCommand({
 export const typing = defineCommand({
   name: 'typing',
   params: conversationParams,
-  body: typingBody.optional(),
+  body: typingBody.nullish(),
   run: (services, actor, { conversationId }) =>
     run(
       services,

@@ -44,6 +44,8 @@ type Entry = {
 
 const TYPING_HISTORY_ON_LOAD = 50;
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
  * The one command handler of the conversation streams (STYLE.md): state from an in-process cache,
  * `decide`, append with the expected revision, retry on a version conflict.
@@ -114,7 +116,7 @@ export class ConversationWriter {
       entry = await this.#load(conversationId);
       fresh = true;
     }
-    const maxRetries = this.options.maxRetries ?? 5;
+    const maxRetries = this.options.maxRetries ?? 10;
     for (let attempt = 0; ; attempt++) {
       let events: ChatEvent[];
       try {
@@ -148,6 +150,9 @@ export class ConversationWriter {
         if (err instanceof WrongExpectedVersionError && attempt < maxRetries) {
           this.options.metrics?.conflict(target.kind);
           this.options.metrics?.retry();
+          // Another instance wrote this conversation. Instances that keep colliding would retry in
+          // lockstep; a short random pause, growing per attempt, lets one of them through first.
+          if (attempt > 0) await sleep(Math.random() * 2 ** attempt);
           await this.#catchUp(conversationId, entry, err);
           fresh = true;
           continue;

@@ -45,7 +45,7 @@ const errors = {
   429: errorBody,
 };
 /** Body of DELETE routes and typing: none or `{}`. */
-const emptyBody = typingBody.optional();
+const emptyBody = typingBody.nullish();
 
 /** The command routes of API.md §2.1–2.3; each calls the command definition NATS serves too. */
 export const commandRoutes: FastifyPluginAsyncZod<CommandRoutesOptions> = async (

@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import type { CommandName, CommandReply, CommandRequest } from '@chat/events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from './harness.js';
+
+let h: Harness;
+let id: string;
+beforeAll(async () => {
+  h = await startHarness('nats');
+  id = await h.createGroup('alice', ['bob']);
+});
+afterAll(() => h?.close());
+
+const request = async (
+  name: CommandName | string,
+  payload: CommandRequest | string,
+): Promise<CommandReply> => {
+  const data = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const msg = await h.nats.request(`${h.prefix}.cmd.${name}`, new TextEncoder().encode(data), {
+    timeout: 5000,
+  });
+  return JSON.parse(new TextDecoder().decode(msg.data)) as CommandReply;
+};
+
+describe('NATS request/reply <prefix>.cmd.<name>', () => {
+  it('sendMessage: same result as HTTP, idempotent, correlation id carried', async () => {
+    const messageId = randomUUID();
+    const correlationId = randomUUID();
+    const req: CommandRequest = {
+      userId: 'bob',
+      correlationId,
+      params: { conversationId: id },
+      body: { messageId, body: 'over nats' },
+    };
+    const reply = await request('sendMessage', req);
+    expect(reply).toEqual({
+      ok: true,
+      status: 201,
+      result: {
+        messageId,
+        conversationId: id,
+        seq: 1,
+        sentAt: expect.any(String),
+        position: expect.any(String),
+      },
+    });
+    const again = await request('sendMessage', req);
+    expect(again).toEqual({ ...reply, status: 200 });
+    const events = await h.stream(`conversation-${id}`);
+    expect(events).toHaveLength(2);
+    expect(events[1]?.metadata).toMatchObject({ userId: 'bob', correlationId });
+  });
+
+  it('markRead and typing', async () => {
+    const read = await request('markRead', {
+      userId: 'alice',
+      params: { conversationId: id },
+      body: { upToSeq: 1 },
+    });
+    expect(read).toEqual({ ok: true, status: 200, result: { readSeq: 1, position: expect.any(String) } });
+    const typing = await request('typing', { userId: 'alice', params: { conversationId: id }, body: {} });
+    expect(typing).toEqual({ ok: true, status: 202, result: { throttled: false } });
+    const throttled = await request('typing', { userId: 'alice', params: { conversationId: id }, body: {} });
+    expect(throttled).toEqual({ ok: true, status: 202, result: { throttled: true } });
+    expect(await h.stream(`receipts-${id}`)).toHaveLength(1);
+    expect(await h.stream(`typing-${id}`)).toHaveLength(1);
+  });
+
+  it('the other commands: create, add, edit, delete, mute, remove', async () => {
+    const created = await request('createConversation', {
+      userId: 'alice',
+      params: {},
+      body: { kind: 'group', members: ['bob'], title: 'via nats' },
+    });
+    expect(created).toMatchObject({ ok: true, status: 201, result: { seq: 0 } });
+    if (!created.ok) throw new Error('create failed');
+    const conversationId = String(created.result.conversationId);
+    const params = { conversationId };
+    expect(await request('addMember', { userId: 'bob', params, body: { userId: 'carol' } })).toMatchObject({
+      status: 200,
+      result: { seq: 1 },
+    });
+    const messageId = randomUUID();
+    await request('sendMessage', { userId: 'carol', params, body: { messageId, body: 'x' } });
+    expect(
+      await request('editMessage', {
+        userId: 'carol',
+        params: { ...params, messageId },
+        body: { body: 'y' },
+      }),
+    ).toMatchObject({
+      status: 200,
+      result: { seq: 3 },
+    });
+    expect(
+      await request('deleteMessage', { userId: 'carol', params: { ...params, messageId }, body: {} }),
+    ).toMatchObject({
+      status: 200,
+      result: { seq: 4 },
+    });
+    expect(await request('mute', { userId: 'carol', params, body: { until: null } })).toMatchObject({
+      status: 200,
+    });
+    expect(
+      await request('removeMember', { userId: 'carol', params: { ...params, userId: 'carol' }, body: null }),
+    ).toMatchObject({
+      status: 200,
+      result: { seq: 5 },
+    });
+  });
+
+  it('answers errors as API error objects, nothing appended', async () => {
+    const before = await h.logSize();
+    expect(
+      await request('sendMessage', {
+        userId: 'mallory',
+        params: { conversationId: id },
+        body: { messageId: randomUUID(), body: 'x' },
+      }),
+    ).toEqual({
+      ok: false,
+      status: 404,
+      error: { code: 'not_found', message: 'conversation not found' },
+    });
+    expect(
+      await request('sendMessage', {
+        userId: 'bob',
+        params: { conversationId: id },
+        body: { messageId: randomUUID(), body: '  ' },
+      }),
+    ).toEqual({
+      ok: false,
+      status: 400,
+      error: {
+        code: 'validation_failed',
+        message: expect.any(String),
+        details: [{ path: ['body'], message: expect.any(String) }],
+      },
+    });
+    expect(
+      await request('markRead', { userId: 'bob', params: { conversationId: 'nope' }, body: { upToSeq: 0 } }),
+    ).toMatchObject({
+      status: 400,
+      error: { code: 'validation_failed', details: [{ path: ['params', 'conversationId'] }] },
+    });
+    expect(await request('markRead', '{not json')).toMatchObject({
+      status: 400,
+      error: { code: 'validation_failed' },
+    });
+    expect(await request('markRead', { userId: '', body: {} } as CommandRequest)).toMatchObject({
+      status: 400,
+    });
+    expect(await request('noSuchCommand', { userId: 'bob', body: {} })).toMatchObject({
+      status: 404,
+      error: { code: 'not_found' },
+    });
+    expect(await h.logSize()).toBe(before);
+  });
+});
