@@ -1,4 +1,5 @@
 import type { Logger } from '@chat/platform';
+import { createEsdbEventStore } from './esdb/store.js';
 import type { EventStore } from './port.js';
 import { createPostgresEventStore } from './postgres/store.js';
 
@@ -22,7 +23,7 @@ export const isEsdbUrl = (url: string | undefined): url is string =>
 export const createEventStore = (config: EventStoreConfig): EventStore => {
   const logger = config.logger.child({ component: 'eventstore' });
   if (isEsdbUrl(config.eventstoreUrl)) {
-    throw new Error('esdb adapter not available yet');
+    return createEsdbEventStore({ connectionString: config.eventstoreUrl, logger });
   }
   return createPostgresEventStore({
     connectionString: config.databaseUrl,

@@ -1,3 +1,4 @@
+export { createEsdbEventStore, type EsdbEventStoreOptions } from './esdb/store.js';
 export * from './factory.js';
 export * from './port.js';
 export type { GroupCommitOptions } from './postgres/appender.js';
