@@ -1,0 +1,172 @@
+/**
+ * Event store benchmark (pnpm bench:store): single-event appends/s from 16 concurrent writers (group
+ * commit), 100-event batch appends in events/s, and readAll / catch-up subscription events/s over at
+ * least 200,000 events. Runs against a fresh database on the Postgres of DATABASE_URL (default local),
+ * dropped afterwards. Bounded: each phase stops on a deadline.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import pg from 'pg';
+import {
+  createPostgresEventStore,
+  migrateEventStore,
+  type NewEvent,
+  type PostgresEventStore,
+  START_POSITION,
+} from '../src/index.js';
+
+const PHASE_SECONDS = Number(process.env.BENCH_PHASE_SECONDS ?? 10);
+const WRITERS = 16;
+const BATCH_WRITERS = 4;
+const BATCH_SIZE = 100;
+const READ_TARGET = 200_000;
+
+const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/chat';
+const withDatabase = (url: string, database: string) => {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+};
+
+const admin = async (sql: string) => {
+  const client = new pg.Client({ connectionString: withDatabase(serverUrl, 'postgres') });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+};
+
+const messageSent = (conversationId: string, i: number): NewEvent => ({
+  id: randomUUID(),
+  type: 'MessageSent',
+  data: {
+    conversationId,
+    messageId: randomUUID(),
+    senderId: `user-${i % 50}`,
+    body: `message ${i}: the quick brown fox jumps over the lazy dog`,
+    replyTo: null,
+    sentAt: new Date().toISOString(),
+  },
+  metadata: { userId: `user-${i % 50}`, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
+});
+
+const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+/** Each writer appends to its own conversations with the exact expected revision, like the command path. */
+const singleAppends = async (store: PostgresEventStore): Promise<{ appends: number; ms: number }> => {
+  const deadline = Date.now() + PHASE_SECONDS * 1000;
+  const started = performance.now();
+  let appends = 0;
+  await Promise.all(
+    Array.from({ length: WRITERS }, async (_, w) => {
+      const revisions = new Map<string, number>();
+      for (let i = 0; Date.now() < deadline; i++) {
+        const stream = `conversation-w${w}-${i % 20}`;
+        const expected = revisions.get(stream) ?? -1;
+        const result = await store.append(
+          stream,
+          [messageSent(stream, i)],
+          expected < 0 ? 'no_stream' : expected,
+        );
+        revisions.set(stream, result.nextExpectedRevision);
+        appends++;
+      }
+    }),
+  );
+  return { appends, ms: performance.now() - started };
+};
+
+const batchAppends = async (
+  store: PostgresEventStore,
+  tag: string,
+  until: () => boolean,
+): Promise<{ events: number; ms: number }> => {
+  const started = performance.now();
+  let events = 0;
+  await Promise.all(
+    Array.from({ length: BATCH_WRITERS }, async (_, w) => {
+      for (let i = 0; !until(); i++) {
+        const stream = `conversation-${tag}${w}-${i}`;
+        await store.append(
+          stream,
+          Array.from({ length: BATCH_SIZE }, (_, k) => messageSent(stream, k)),
+          'no_stream',
+        );
+        events += BATCH_SIZE;
+      }
+    }),
+  );
+  return { events, ms: performance.now() - started };
+};
+
+const seed = async (url: string, count: number) => {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(
+      `INSERT INTO es.events (stream_id, revision, event_id, type, data, metadata)
+       SELECT 'conversation-seed-' || (n / 100), n % 100, gen_random_uuid(), 'MessageSent', $2::jsonb, $3::jsonb
+         FROM generate_series(0, $1::int - 1) AS n`,
+      [count, JSON.stringify(messageSent('seed', 0).data), JSON.stringify(messageSent('seed', 0).metadata)],
+    );
+  } finally {
+    await client.end();
+  }
+};
+
+const main = async () => {
+  const database = `chat_bench_store_${randomBytes(4).toString('hex')}`;
+  await admin(`CREATE DATABASE "${database}"`);
+  const url = withDatabase(serverUrl, database);
+  let store: PostgresEventStore | undefined;
+  try {
+    await migrateEventStore(url);
+    store = createPostgresEventStore({ connectionString: url, maxConnections: 8 });
+    console.log(`event store benchmark on ${database} (${PHASE_SECONDS} s phases)`);
+
+    const single = await singleAppends(store);
+    console.log(
+      `single-event appends, ${WRITERS} concurrent writers: ${fmt(rate(single.appends, single.ms))} appends/s (${fmt(single.appends)} in ${(single.ms / 1000).toFixed(1)} s)`,
+    );
+
+    const deadline = Date.now() + PHASE_SECONDS * 1000;
+    const batch = await batchAppends(store, 'b', () => Date.now() > deadline);
+    console.log(
+      `${BATCH_SIZE}-event batch appends, ${BATCH_WRITERS} writers: ${fmt(rate(batch.events, batch.ms))} events/s (${fmt(batch.events)} in ${(batch.ms / 1000).toFixed(1)} s)`,
+    );
+
+    // Seed the rest of the ≥ 200,000 events for the read phases in one statement: the seeding is not
+    // what is measured, and it must not eat the time budget on a slow disk.
+    const missing = READ_TARGET - (single.appends + batch.events);
+    if (missing > 0) await seed(url, missing);
+
+    let read = 0;
+    let from = START_POSITION;
+    const readStarted = performance.now();
+    for (;;) {
+      const page = await store.readAll({ fromPosition: from, maxCount: 1_000 });
+      if (page.length === 0) break;
+      read += page.length;
+      from = page.at(-1)!.position;
+    }
+    const readMs = performance.now() - readStarted;
+    console.log(`readAll (pages of 1,000): ${fmt(rate(read, readMs))} events/s (${fmt(read)} events)`);
+
+    const controller = new AbortController();
+    let caughtUp = 0;
+    const subStarted = performance.now();
+    for await (const events of store.subscribeToAll({ batchSize: 1_000, signal: controller.signal })) {
+      caughtUp += events.length;
+      if (caughtUp >= read) controller.abort();
+    }
+    const subMs = performance.now() - subStarted;
+    console.log(`subscribeToAll catch-up (batches of 1,000): ${fmt(rate(caughtUp, subMs))} events/s`);
+  } finally {
+    await store?.close();
+    await admin(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  }
+};
+
+await main();
