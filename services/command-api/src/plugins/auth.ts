@@ -14,6 +14,8 @@ export type AuthOptions = {
   jwksUrl?: string | undefined;
 };
 
+const VERIFIED_TOKENS_KEPT = 10_000;
+
 export type TokenVerifier = (token: string) => Promise<AuthUser>;
 
 /** Verifies a bearer token; any failure (bad signature, alg:none, expired, wrong iss/aud) is a 401. */
@@ -26,7 +28,13 @@ export const createTokenVerifier = (options: AuthOptions): TokenVerifier => {
     return jwks(header, token);
   };
   const algorithms = jwks ? ['HS256', 'RS256', 'ES256'] : ['HS256'];
+  // A client sends the same token with every command: remember verified tokens until they expire, so
+  // the signature check (a WebCrypto job) runs once per token rather than once per request.
+  const verified = new Map<string, { user: AuthUser; expiresAtMs: number }>();
   return async (token) => {
+    const known = verified.get(token);
+    if (known && known.expiresAtMs > Date.now()) return known.user;
+    if (known) verified.delete(token);
     try {
       const { payload } = await jwtVerify(token, getKey, {
         algorithms,
@@ -40,7 +48,10 @@ export const createTokenVerifier = (options: AuthOptions): TokenVerifier => {
       const roles = Array.isArray(payload.roles)
         ? payload.roles.filter((r): r is string => typeof r === 'string')
         : [];
-      return { userId, roles };
+      const user = { userId, roles };
+      if (verified.size >= VERIFIED_TOKENS_KEPT) verified.clear();
+      verified.set(token, { user, expiresAtMs: (payload.exp ?? 0) * 1000 });
+      return user;
     } catch (err) {
       throw new ChatError('unauthorized', 'invalid or expired token', undefined, { cause: err });
     }
