@@ -47,6 +47,7 @@ export const spawnTs = (
   );
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${name}`);
+  mkdirSync(logDir, { recursive: true });
   const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
   let tail = '';
   const onData = (d: Buffer) => {

@@ -1,7 +1,7 @@
 import { type GeneratorPool, type MergedRun, mergeRuns } from './generators.js';
 import { type LatencySummary, mergeHistograms, summarize } from './histogram.js';
 import type { RunCommand, RunReply, SendPlan } from './load/protocol.js';
-import { type CpuGroup, type CpuUsage, cpuBetween, processTree, sampleCpu } from './proc.js';
+import { type CpuGroup, type CpuUsage, cpuBetween, HOST, processTree, sampleCpu } from './proc.js';
 
 export type FanoutResult = {
   offeredRate: number;
@@ -16,6 +16,8 @@ export type FanoutResult = {
   cpu: Map<string, CpuUsage>;
   /** Cores used by each generator process. */
   generatorCores: number[];
+  /** Busy cores of the whole host over the run (includes processes that are not the bench's). */
+  hostCores: number;
 };
 
 let runNo = 0;
@@ -56,7 +58,7 @@ export const runFanout = async (
   const plans = options.plans ?? sendPlans(pool);
   const gens = generatorGroups(pool);
   const groups = [...options.groups, ...gens];
-  const drainMs = options.drainMs ?? 2000;
+  const drainMs = options.drainMs ?? 15_000;
   const before = sampleCpu(groups);
   const abort = new AbortController();
   const sideJob = options.during?.(abort.signal);
@@ -96,6 +98,7 @@ export const runFanout = async (
     ack: summarize(mergeHistograms(run.ackHistograms)),
     cpu,
     generatorCores: gens.map((g) => cpu.get(g.name)?.cores ?? 0),
+    hostCores: cpu.get(HOST)?.cores ?? 0,
   };
 };
 

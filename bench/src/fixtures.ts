@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { signToken } from '@chat/testkit';
+import pg from 'pg';
 import type { SocketSpec } from './load/protocol.js';
 
 // The B1/B2 population: `conversations` groups of `members` users each, every user in exactly one
@@ -54,48 +55,48 @@ const post = async (url: string, token: string, body: unknown): Promise<Record<s
   return json;
 };
 
-/** Creates every conversation through the HTTP API, then waits until the read model has them all. */
+/** Creates every conversation through the HTTP API (as its member 0). */
 export const createConversations = async (p: Population, apiUrl: string, secret: string): Promise<void> => {
   let next = 0;
-  let lastPosition = '';
   const worker = async () => {
     for (;;) {
       const i = next++;
       const c = p.conversations[i];
       if (!c) return;
       const token = await signToken(c.members[0]!, { secret });
-      const r = await post(`${apiUrl}/v1/conversations`, token, {
+      await post(`${apiUrl}/v1/conversations`, token, {
         conversationId: c.conversationId,
         kind: 'group',
         title: `bench ${i}`,
         members: c.members.slice(1),
       });
-      const position = String(r.position ?? '');
-      if (position > lastPosition) lastPosition = position;
     }
   };
   await Promise.all(Array.from({ length: 8 }, worker));
-  // The gateway loads a user's conversations from the read model on upgrade: wait for the projector.
-  const last = p.conversations[p.conversations.length - 1]!;
-  const token = await signToken(last.members[0]!, { secret });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const allThere = await Promise.all(
-      [p.conversations[0]!, last].map(async (c) => {
-        const res = await fetch(
-          `${apiUrl}/v1/conversations/${c.conversationId}?minPosition=${encodeURIComponent(lastPosition)}`,
-          {
-            headers: {
-              authorization: `Bearer ${c === last ? token : await signToken(c.members[0]!, { secret })}`,
-            },
-          },
-        );
-        return res.ok && res.headers.get('x-read-model-stale') !== 'true';
-      }),
-    );
-    if (allThere.every(Boolean)) return;
-    if (Date.now() > deadline)
-      throw new Error('read model did not catch up with the bench conversations in 60 s');
-    await new Promise((r) => setTimeout(r, 200));
+};
+
+/**
+ * The gateway loads a user's conversations from the read model on upgrade: wait until the projector
+ * has every bench membership (read straight from its table; the query API may not exist yet).
+ */
+export const waitForMemberships = async (p: Population, databaseUrl: string): Promise<void> => {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const ids = p.conversations.map((c) => c.conversationId);
+    const want = ids.length * p.membersPerConversation;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const r = await client.query<{ n: string }>(
+        'SELECT count(*) AS n FROM read_models.members WHERE active AND conversation_id = ANY($1)',
+        [ids],
+      );
+      if (Number(r.rows[0]?.n) >= want) return;
+      if (Date.now() > deadline)
+        throw new Error(`read model has ${r.rows[0]?.n}/${want} bench memberships after 60 s`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  } finally {
+    await client.end();
   }
 };

@@ -75,6 +75,7 @@ export const connectPool = async (options: {
   jwtSecret: string;
   concurrency?: number;
   timeoutMs?: number;
+  budgetMs?: number;
 }): Promise<GeneratorPool> => {
   const generators = Array.from({ length: options.count }, (_, i) =>
     startGenerator(`${options.label}-gen${i}`),
@@ -95,8 +96,9 @@ export const connectPool = async (options: {
             jwtSecret: options.jwtSecret,
             concurrency: options.concurrency ?? 64,
             timeoutMs: options.timeoutMs ?? 20_000,
+            budgetMs: options.budgetMs ?? 120_000,
           } satisfies ConnectCommand,
-          180_000,
+          (options.budgetMs ?? 120_000) + (options.timeoutMs ?? 20_000) + 30_000,
         ),
       ),
     );

@@ -1,5 +1,5 @@
 // Projection / notifier lag during a run, read from the services' Prometheus /metrics: every gauge
-// whose name mentions "lag" is sampled every 100 ms (p99 and max of the samples), and every lag
+// whose name mentions "lag" is sampled every 250 ms (p99 and max of the samples), and every lag
 // histogram is diffed between the start and the end of the run (p99 from its buckets).
 
 export type LagSeries = {
@@ -50,7 +50,7 @@ export const sampleLag = async (metricsUrl: string, signal: AbortSignal): Promis
   const gauges = new Map<string, number[]>();
   let last = first;
   while (!signal.aborted) {
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 250));
     const now = await fetchMetrics(metricsUrl);
     if (now.length > 0) last = now;
     for (const p of now) {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BENCH_DIR, currentLogDir, REPO_ROOT, runningChildren, setLogDir, stopAll } from './children.js';
 import type { Context, Options, Scenario, System } from './context.js';
-import { createConversations, makePopulation } from './fixtures.js';
+import { createConversations, makePopulation, waitForMemberships } from './fixtures.js';
 import { machine, markdownTable, type Row, writeResults } from './report.js';
 import { b1EndToEnd, b6Lag } from './scenarios/b1-e2e.js';
 import { b2Fanout } from './scenarios/b2-fanout.js';
@@ -107,6 +107,7 @@ const main = async () => {
     );
     const population = makePopulation(100, 50);
     await createConversations(population, `http://127.0.0.1:${api.port}`, JWT_SECRET);
+    await waitForMemberships(population, db.url);
     log('100 conversations × 50 members created and projected');
     const all = () => [api, ...gateways, ...(projector ? [projector] : []), ...(notifier ? [notifier] : [])];
     return { db, api, gateways, projector, notifier, population, all };

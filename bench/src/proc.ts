@@ -106,7 +106,15 @@ export const natsPids = (all: ProcStat[] = allProcesses()): number[] =>
 /** A named group of processes whose CPU is measured together; `pids()` is re-evaluated per sample. */
 export type CpuGroup = { name: string; pids: () => number[] };
 
-export type CpuSample = { at: number; ticks: Map<string, Map<number, number>> };
+export type CpuSample = { at: number; ticks: Map<string, Map<number, number>>; hostBusyTicks: number };
+
+/** Busy ticks of the whole host (all CPUs, everything but idle and iowait) from /proc/stat. */
+const hostBusyTicks = (): number => {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return total - (f[3] ?? 0) - (f[4] ?? 0);
+};
 
 export const sampleCpu = (groups: readonly CpuGroup[]): CpuSample => {
   const ticks = new Map<string, Map<number, number>>();
@@ -118,7 +126,7 @@ export const sampleCpu = (groups: readonly CpuGroup[]): CpuSample => {
     }
     ticks.set(g.name, m);
   }
-  return { at: performance.now(), ticks };
+  return { at: performance.now(), ticks, hostBusyTicks: hostBusyTicks() };
 };
 
 export type CpuUsage = {
@@ -132,6 +140,9 @@ export type CpuUsage = {
  * CPU used between two samples per group. A process that appeared during the window counts with all
  * its ticks (it started inside the window); one that vanished is lost (its last ticks are unknown).
  */
+/** The pseudo-group holding the whole host's busy CPU (everything, also other people's processes). */
+export const HOST = '(host)';
+
 export const cpuBetween = (a: CpuSample, b: CpuSample): Map<string, CpuUsage> => {
   const seconds = (b.at - a.at) / 1000;
   const out = new Map<string, CpuUsage>();
@@ -142,6 +153,8 @@ export const cpuBetween = (a: CpuSample, b: CpuSample): Map<string, CpuUsage> =>
     const cpuSeconds = ticks / CLK_TCK;
     out.set(name, { cpuSeconds, cores: seconds > 0 ? cpuSeconds / seconds : 0 });
   }
+  const hostSeconds = (b.hostBusyTicks - a.hostBusyTicks) / CLK_TCK;
+  out.set(HOST, { cpuSeconds: hostSeconds, cores: seconds > 0 ? hostSeconds / seconds : 0 });
   return out;
 };
 

@@ -24,6 +24,8 @@ export type ConnectCommand = {
   jwtSecret: string;
   concurrency: number;
   timeoutMs: number;
+  /** Stop starting new connections after this long (bounds the scenario's run time). */
+  budgetMs?: number;
 };
 
 export type SendPlan = {
@@ -38,7 +40,7 @@ export type RunCommand = {
   /** Messages per second this generator offers (open loop: on a fixed schedule). */
   rate: number;
   durationMs: number;
-  /** Time after the last send to keep counting deliveries. */
+  /** Longest wait after the last send for outstanding acks and deliveries (ends early once quiet for 1 s). */
   drainMs: number;
   /** Senders used round-robin; the schedule decides when, the plan decides who and where. */
   plan: SendPlan[];

@@ -115,10 +115,11 @@ const connect = async (cmd: ConnectCommand): Promise<void> => {
   let ok = 0;
   let failed = 0;
   let firstError: string | null = null;
+  const stopAt = started + (cmd.budgetMs ?? Number.POSITIVE_INFINITY);
   const worker = async () => {
     for (;;) {
       const i = next++;
-      if (i >= cmd.sockets.length) return;
+      if (i >= cmd.sockets.length || performance.now() > stopAt) return;
       try {
         await connectOne(cmd, i);
         ok++;
@@ -161,6 +162,20 @@ const finish = (sent: number, skipped: number, maxScheduleLagMs: number): RunRep
   ackHistogram: encodeHistogram(acks),
 });
 
+/** Waits until every ack is in and no delivery arrived for a second, or `maxMs` passed. */
+const drain = async (maxMs: number): Promise<void> => {
+  const deadline = performance.now() + maxMs;
+  let last = -1;
+  let quietSince = performance.now();
+  while (performance.now() < deadline) {
+    await sleep(100);
+    if (counters.received !== last) {
+      last = counters.received;
+      quietSince = performance.now();
+    } else if (pending.size === 0 && performance.now() - quietSince >= 1000) return;
+  }
+};
+
 const run = async (cmd: RunCommand): Promise<void> => {
   resetCounters(cmd.runId);
   const pad = 'x'.repeat(cmd.bodyPadding);
@@ -193,7 +208,7 @@ const run = async (cmd: RunCommand): Promise<void> => {
     };
     tick();
   });
-  await sleep(cmd.drainMs);
+  await drain(cmd.drainMs);
   reply(finish(total - skipped, skipped, maxLag));
 };
 

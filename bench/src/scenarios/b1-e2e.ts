@@ -47,6 +47,7 @@ const fanoutRow = (ctx: Context, system: System, r: FanoutResult) => {
       lost: r.lost,
       'dup/gap': `${r.run.duplicates}/${r.run.gaps}`,
       'ack p99 ms': r.ack.p99,
+      'host busy %': round(r.hostCores * 100, 0),
       'system µs/delivery': systemUs === null ? null : round(systemUs, 1),
       ...perProcess,
     },
@@ -58,8 +59,10 @@ const fanoutRow = (ctx: Context, system: System, r: FanoutResult) => {
 };
 
 const lagRow = (ctx: Context, service: string, series: LagSeries[]) => {
-  const ms = series.filter((s) => s.unit === 'ms' && s.p99 !== null);
-  const worst = ms.length > 0 ? Math.max(...ms.map((s) => s.p99!)) : null;
+  // The services' own lag histogram when there is one (store → commit), else the worst lag gauge.
+  const ms = series.filter((s) => s.unit === 'ms' && s.p99 !== null && s.metric.startsWith(service));
+  const histogram = ms.find((s) => s.kind === 'histogram');
+  const worst = histogram ? histogram.p99 : ms.length > 0 ? Math.max(...ms.map((s) => s.p99!)) : null;
   ctx.rows.push({
     scenario: 'B6 lag',
     case: `${service} during B1 @ 1,000 msg/s`,

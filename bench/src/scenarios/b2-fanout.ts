@@ -81,11 +81,15 @@ const row = (ctx: Context, label: string, r: FanoutResult, server: string) => {
       'p50 ms': r.latency.p50,
       'p99 ms': r.latency.p99,
       lost: r.lost,
+      'sent/acked/errors': `${r.run.sent}/${r.run.acked}/${r.run.ackErrors}`,
+      'ack p99 ms': r.ack.p99,
+      'host busy %': round(r.hostCores * 100, 0),
       'server cpu %': round((r.cpu.get(server)?.cores ?? 0) * 100, 0),
     },
     budgets: [],
     generatorCores: r.generatorCores.reduce((a, b) => a + b, 0),
     generatorBottleneck: generatorBottleneck(r),
+    ...(r.run.firstAckError ? { notes: `first ack error: ${r.run.firstAckError.slice(0, 120)}` } : {}),
   });
 };
 

@@ -54,6 +54,7 @@ export const b3Idle: Scenario = {
         jwtSecret: ctx.serviceEnv('').JWT_SECRET!,
         concurrency: 50,
         timeoutMs: 30_000,
+        budgetMs: 100_000,
       });
       // Connect time as the generators saw it (their process start-up excluded).
       const connectMs = Math.max(...pool.connected.map((c) => c.ms));
