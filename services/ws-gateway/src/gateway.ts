@@ -1,6 +1,6 @@
 import uWS from 'uWebSockets.js';
 import { randomBytes } from 'node:crypto';
-import { conversationIdsOfUser, createReadModelDb } from '@chat/db';
+import { conversationIdsOfUser, createReadModelDb, readCheckpoint } from '@chat/db';
 import { natsSubjects } from '@chat/events';
 import { createEventStore, type EventStore } from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
@@ -31,9 +31,6 @@ export const startGateway = async (config: GatewayConfig, logger: Logger): Promi
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 });
   pool.on('error', (err) => logger.warn({ err }, 'idle Postgres client failed'));
   const db = createReadModelDb(pool);
-  const membership: MembershipSource = {
-    conversationIdsOfUser: (userId) => conversationIdsOfUser(db, userId),
-  };
   let store: EventStore | undefined;
   let nats: NatsConnection | undefined;
   try {
@@ -58,6 +55,7 @@ export const startGateway = async (config: GatewayConfig, logger: Logger): Promi
   }
   const nc = nats;
   const eventStore = store;
+  const membership = readModelMembership(db, eventStore);
 
   const app = uWS.App();
   const hub = new Hub({
@@ -160,6 +158,32 @@ export const startGateway = async (config: GatewayConfig, logger: Logger): Promi
       await nc.drain().catch(() => {});
       await eventStore.close();
       await pool.end();
+    },
+  };
+};
+
+/**
+ * The user's conversations from the read model, once it has caught up with the log as it stood when
+ * asked. The caller subscribed to the user's subject first: a membership event the relay published
+ * before that is at or below the log head read here, so the read model shows it; one published after
+ * arrives on the subject. Without the wait, a conversation created a moment before the connect would
+ * be missing until the next reconnect. Waits at most `maxWaitMs` (the read model may be rebuilding).
+ */
+const readModelMembership = (
+  db: ReturnType<typeof createReadModelDb>,
+  store: EventStore,
+  maxWaitMs = 2000,
+): MembershipSource => {
+  let projected = '';
+  return {
+    async conversationIdsOfUser(userId) {
+      const head = await store.headPosition();
+      const deadline = Date.now() + maxWaitMs;
+      while (projected < head && Date.now() < deadline) {
+        projected = await readCheckpoint(db);
+        if (projected < head) await new Promise((r) => setTimeout(r, 10));
+      }
+      return conversationIdsOfUser(db, userId);
     },
   };
 };

@@ -1,0 +1,376 @@
+import type { ApiErrorBody, ClientFrameInput, ServerFrame, ServerFrameOf } from '@chat/events';
+import { backoffDelay } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { SeqTracker } from './sequence.js';
+
+/** The part of the WebSocket API the client uses: the browser's and the `ws` package's both fit. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+export type TokenSource = string | (() => string | Promise<string>);
+
+export type ChatClientOptions = {
+  /** e.g. `wss://chat.example.com/v1/ws`. */
+  url: string;
+  /** A token, or a provider called before every (re)connect so refreshed tokens are picked up. */
+  token: TokenSource;
+  /** Defaults to `globalThis.WebSocket`; pass `ws`'s WebSocket in Node. */
+  WebSocket?: WebSocketConstructor;
+  /** `protocol` (default) sends `Sec-WebSocket-Protocol: chat.v1, bearer.<jwt>`; `query` uses `?access_token=`. */
+  tokenTransport?: 'protocol' | 'query';
+  /** Last seen seq per conversation, e.g. restored from storage: the first connect resumes from there. */
+  positions?: Record<string, number>;
+  reconnect?: { baseDelayMs?: number; maxDelayMs?: number; enabled?: boolean };
+  /** How long a command waits for its ack, across reconnects (default 10 s). */
+  ackTimeoutMs?: number;
+  /** At most one typing frame per conversation per this many ms (default 3 s, as the server). */
+  typingThrottleMs?: number;
+};
+
+export type ChatClientEvents = {
+  state: ConnectionState;
+  hello: ServerFrameOf<'hello'>;
+  event: ServerFrameOf<'event'>;
+  receipt: ServerFrameOf<'receipt'>;
+  typing: ServerFrameOf<'typing'>;
+  presence: ServerFrameOf<'presence'>;
+  unread: ServerFrameOf<'unread'>;
+  notification: ServerFrameOf<'notification'>;
+  resumed: ServerFrameOf<'resumed'>;
+  /** An error frame that answers no pending command (e.g. a bad frame). */
+  error: ServerFrameOf<'error'>;
+  close: { code: number; reason: string };
+};
+
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** A command the server refused, with its contract code (API.md §2). */
+export class ChatCommandError extends Error {
+  override readonly name = 'ChatCommandError';
+  readonly code: string;
+  readonly details: unknown;
+  constructor(error: ApiErrorBody['error'] | { code: string; message: string; details?: unknown }) {
+    super(error.message);
+    this.code = error.code;
+    this.details = error.details;
+  }
+}
+
+type Pending = {
+  frame: ClientFrameInput & { ref: string };
+  resolve: (result: Record<string, unknown>) => void;
+  reject: (err: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+  /** Sent on the current socket already. */
+  sent: boolean;
+};
+
+const OPEN = 1;
+
+/**
+ * The chat WebSocket client (API.md §4). It reconnects with backoff and full jitter, resumes every
+ * conversation from the last seq it handed to the app, and delivers per conversation exactly once in
+ * seq order. Commands resolve with the server's ack; a `send` keeps its messageId across reconnects,
+ * so a retry after a lost ack is answered from the server's idempotency record, never duplicated.
+ */
+export class ChatClient extends Emitter<ChatClientEvents> {
+  #ws: WebSocketLike | undefined;
+  #state: ConnectionState = 'idle';
+  #attempt = 0;
+  #refCounter = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #hello: ServerFrameOf<'hello'> | undefined;
+  #resuming = false;
+  readonly #seqs: SeqTracker;
+  readonly #pending = new Map<string, Pending>();
+  readonly #typingSentAt = new Map<string, number>();
+  readonly #WebSocket: WebSocketConstructor;
+  readonly #options: ChatClientOptions;
+  #connected: { resolve: (h: ServerFrameOf<'hello'>) => void; reject: (e: Error) => void } | undefined;
+
+  constructor(options: ChatClientOptions) {
+    super();
+    this.#options = options;
+    const ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!ctor) throw new Error('no WebSocket implementation: pass options.WebSocket');
+    this.#WebSocket = ctor;
+    this.#seqs = new SeqTracker(options.positions);
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  get userId(): string | undefined {
+    return this.#hello?.userId;
+  }
+
+  /** Last seq delivered to the app per conversation (what the next resume sends). */
+  positions(): Record<string, number> {
+    return this.#seqs.positions();
+  }
+
+  lastSeq(conversationId: string): number | undefined {
+    return this.#seqs.get(conversationId.toLowerCase());
+  }
+
+  /** Opens the connection; resolves on the first `hello`, rejects if that first attempt fails. */
+  connect(): Promise<ServerFrameOf<'hello'>> {
+    if (this.#state === 'open' && this.#hello) return Promise.resolve(this.#hello);
+    return new Promise((resolve, reject) => {
+      this.#connected = { resolve, reject };
+      if (this.#state === 'idle' || this.#state === 'closed') {
+        this.#setState('connecting');
+        void this.#open();
+      }
+    });
+  }
+
+  /** Sends a message; resolves with the ack's result (`{messageId, conversationId, seq, sentAt, position}`). */
+  send(input: {
+    conversationId: string;
+    body: string;
+    replyTo?: string;
+    messageId?: string;
+  }): Promise<Record<string, unknown>> {
+    const messageId = input.messageId ?? crypto.randomUUID();
+    return this.#command({
+      type: 'send',
+      conversationId: input.conversationId,
+      messageId,
+      body: input.body,
+      ...(input.replyTo ? { replyTo: input.replyTo } : {}),
+    });
+  }
+
+  markRead(conversationId: string, upToSeq: number): Promise<Record<string, unknown>> {
+    return this.#command({ type: 'read', conversationId, upToSeq });
+  }
+
+  /** Throttled: at most one frame per conversation per `typingThrottleMs`; returns whether it was sent. */
+  typing(conversationId: string): boolean {
+    const now = Date.now();
+    const last = this.#typingSentAt.get(conversationId) ?? 0;
+    if (now - last < (this.#options.typingThrottleMs ?? 3000)) return false;
+    if (!this.#ws || this.#ws.readyState !== OPEN || !this.#hello) return false;
+    this.#typingSentAt.set(conversationId, now);
+    this.#ws.send(JSON.stringify({ type: 'typing', conversationId }));
+    return true;
+  }
+
+  ping(): Promise<Record<string, unknown>> {
+    return this.#command({ type: 'ping' });
+  }
+
+  /** Sends any frame as is (for tools and tests of the protocol). */
+  sendRaw(data: string): void {
+    this.#ws?.send(data);
+  }
+
+  /** Closes for good: no reconnect; pending commands are rejected. */
+  close(code = 1000, reason = 'client closed'): void {
+    this.#setState('closed');
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    const ws = this.#ws;
+    this.#ws = undefined;
+    ws?.close(code, reason);
+    for (const [ref, p] of this.#pending) {
+      clearTimeout(p.timer);
+      p.reject(new Error('client closed'));
+      this.#pending.delete(ref);
+    }
+    this.#connected?.reject(new Error('client closed'));
+    this.#connected = undefined;
+  }
+
+  #command(frame: ClientFrameInput): Promise<Record<string, unknown>> {
+    const ref = `r${(++this.#refCounter).toString(36)}`;
+    const full = { ...frame, ref } as ClientFrameInput & { ref: string };
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(ref);
+        reject(new ChatCommandError({ code: 'timeout', message: `no answer to ${frame.type} in time` }));
+      }, this.#options.ackTimeoutMs ?? 10_000);
+      const p: Pending = { frame: full, resolve, reject, timer, sent: false };
+      this.#pending.set(ref, p);
+      this.#flushPending();
+    });
+  }
+
+  #flushPending(): void {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== OPEN || !this.#hello) return;
+    for (const p of this.#pending.values()) {
+      if (p.sent) continue;
+      p.sent = true;
+      ws.send(JSON.stringify(p.frame));
+    }
+  }
+
+  async #open(): Promise<void> {
+    let token: string;
+    try {
+      const source = this.#options.token;
+      token = typeof source === 'function' ? await source() : source;
+    } catch (err) {
+      this.#failed(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    if (this.#state === 'closed') return;
+    const query = this.#options.tokenTransport === 'query';
+    const url = query
+      ? `${this.#options.url}${this.#options.url.includes('?') ? '&' : '?'}access_token=${encodeURIComponent(token)}`
+      : this.#options.url;
+    let ws: WebSocketLike;
+    try {
+      ws = query
+        ? new this.#WebSocket(url, 'chat.v1')
+        : new this.#WebSocket(url, ['chat.v1', `bearer.${token}`]);
+    } catch (err) {
+      this.#failed(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    this.#ws = ws;
+    ws.onmessage = (ev) => {
+      if (this.#ws !== ws) return;
+      const text = typeof ev.data === 'string' ? ev.data : String(ev.data);
+      let f: ServerFrame;
+      try {
+        f = JSON.parse(text) as ServerFrame;
+      } catch {
+        return;
+      }
+      this.#onFrame(ws, f);
+    };
+    ws.onerror = () => {};
+    ws.onclose = (ev) => {
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      const wasOpen = this.#hello !== undefined;
+      this.#hello = undefined;
+      this.#resuming = false;
+      for (const p of this.#pending.values()) p.sent = false;
+      this.emit('close', { code: ev.code, reason: ev.reason });
+      if (!wasOpen) {
+        this.#failed(new Error(`connection failed (${ev.code} ${ev.reason})`));
+        return;
+      }
+      this.#scheduleReconnect();
+    };
+  }
+
+  #failed(err: Error): void {
+    if (this.#state === 'closed') return;
+    if (this.#connected && this.#state === 'connecting' && this.#options.reconnect?.enabled === false) {
+      this.#connected.reject(err);
+      this.#connected = undefined;
+      this.#setState('closed');
+      return;
+    }
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#state === 'closed') return;
+    if (this.#options.reconnect?.enabled === false) {
+      this.#setState('closed');
+      return;
+    }
+    this.#setState('reconnecting');
+    const delay = backoffDelay(
+      this.#attempt++,
+      this.#options.reconnect?.baseDelayMs ?? 250,
+      this.#options.reconnect?.maxDelayMs ?? 10_000,
+    );
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      void this.#open();
+    }, delay);
+  }
+
+  #setState(state: ConnectionState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.emit('state', state);
+  }
+
+  #onFrame(ws: WebSocketLike, f: ServerFrame): void {
+    switch (f.type) {
+      case 'hello': {
+        this.#hello = f;
+        this.#attempt = 0;
+        // Always resume, also with nothing to resume: it ends the server's hold on live frames at once.
+        this.#resuming = true;
+        ws.send(JSON.stringify({ type: 'resume', ref: 'resume', positions: this.#seqs.positions() }));
+        this.#setState('open');
+        this.emit('hello', f);
+        this.#connected?.resolve(f);
+        this.#connected = undefined;
+        this.#flushPending();
+        return;
+      }
+      case 'event': {
+        const verdict = this.#seqs.check(f.conversationId, f.seq);
+        if (verdict === 'duplicate') return;
+        if (verdict === 'gap') {
+          // Never show the app a gap: ask for what is missing (the replay brings this event too).
+          if (!this.#resuming) {
+            this.#resuming = true;
+            const last = this.#seqs.get(f.conversationId)!;
+            ws.send(
+              JSON.stringify({ type: 'resume', ref: 'resume', positions: { [f.conversationId]: last } }),
+            );
+          }
+          return;
+        }
+        this.#seqs.record(f.conversationId, f.seq);
+        this.emit('event', f);
+        return;
+      }
+      case 'resumed':
+        this.#resuming = false;
+        for (const id of f.truncated) this.#seqs.forget(id);
+        for (const id of f.unknown) this.#seqs.forget(id.toLowerCase());
+        this.emit('resumed', f);
+        return;
+      case 'ack':
+      case 'pong':
+      case 'error': {
+        const p = f.ref ? this.#pending.get(f.ref) : undefined;
+        if (p) {
+          this.#pending.delete(f.ref!);
+          clearTimeout(p.timer);
+          if (f.type === 'error') p.reject(new ChatCommandError(f.error));
+          else p.resolve(f.type === 'ack' ? f.result : {});
+          return;
+        }
+        if (f.type === 'error') this.emit('error', f);
+        return;
+      }
+      case 'receipt':
+        this.emit('receipt', f);
+        return;
+      case 'typing':
+        this.emit('typing', f);
+        return;
+      case 'presence':
+        this.emit('presence', f);
+        return;
+      case 'unread':
+        this.emit('unread', f);
+        return;
+      case 'notification':
+        this.emit('notification', f);
+        return;
+    }
+  }
+}

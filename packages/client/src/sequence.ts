@@ -1,0 +1,37 @@
+export type SeqVerdict = 'deliver' | 'duplicate' | 'gap';
+
+/**
+ * The last seq seen per conversation: what `resume` sends after a reconnect, and the client-side
+ * guard that keeps the app's view gap- and duplicate-free whatever the network did.
+ */
+export class SeqTracker {
+  readonly #last = new Map<string, number>();
+
+  constructor(initial?: Record<string, number>) {
+    for (const [id, seq] of Object.entries(initial ?? {})) this.#last.set(id.toLowerCase(), seq);
+  }
+
+  check(conversationId: string, seq: number): SeqVerdict {
+    const last = this.#last.get(conversationId);
+    if (last === undefined) return 'deliver';
+    if (seq <= last) return 'duplicate';
+    return seq === last + 1 ? 'deliver' : 'gap';
+  }
+
+  record(conversationId: string, seq: number): void {
+    this.#last.set(conversationId, seq);
+  }
+
+  /** After a truncated resume the client pages the gap over HTTP; live events are taken as they come. */
+  forget(conversationId: string): void {
+    this.#last.delete(conversationId);
+  }
+
+  get(conversationId: string): number | undefined {
+    return this.#last.get(conversationId);
+  }
+
+  positions(): Record<string, number> {
+    return Object.fromEntries(this.#last);
+  }
+}

@@ -1,0 +1,214 @@
+import { randomUUID } from 'node:crypto';
+import { signToken, waitFor } from '@chat/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectClient, rawSocket, sleep, type TestClient, upgradeStatus } from './support/clients.js';
+import { type Cluster, createGroup, sendMessage, startCluster } from './support/cluster.js';
+
+// Acceptance of issue 4 on real processes: command-api, projector (projection + relay), two gateways.
+
+let cluster: Cluster;
+const clients: TestClient[] = [];
+const u = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
+const gw = (i: number) => cluster.gateways[i]!.url;
+const connect = async (i: number, userId: string, positions?: Record<string, number>) => {
+  const c = await connectClient(gw(i), userId, positions ? { positions } : {});
+  clients.push(c);
+  return c;
+};
+
+beforeAll(async () => {
+  cluster = await startCluster({
+    label: 'live',
+    gateways: 2,
+    gatewayEnv: { ALLOWED_ORIGINS: 'https://app.example.com' },
+  });
+});
+
+afterAll(async () => {
+  for (const c of clients) c.client.close();
+  await cluster?.stop();
+});
+
+const assertGapFree = (seqs: number[], from: number, to: number) => {
+  expect(seqs).toEqual(Array.from({ length: to - from + 1 }, (_, i) => from + i));
+};
+
+describe('live delivery across two gateways', () => {
+  it('delivers a direct and a 3-member group conversation in order, to every device of every member', async () => {
+    const [a, b, x] = [u('alice'), u('bob'), u('xavier')];
+    const a1 = await connect(0, a);
+    const b2 = await connect(1, b);
+    const a2 = await connect(1, a); // A's second device, on the other gateway
+    const x1 = await connect(0, x);
+
+    const direct = await cluster.http<{ conversationId: string }>(a, 'POST', '/v1/conversations', {
+      kind: 'direct',
+      members: [b],
+    });
+    const group = await createGroup(cluster, a, [b, x]);
+    for (let i = 0; i < 10; i++) {
+      await a1.client.send({ conversationId: direct.conversationId, body: `a→b ${i}` });
+      await sendMessage(cluster, i % 2 ? b : x, group, `group ${i}`);
+    }
+    await b2.client.send({ conversationId: direct.conversationId, body: 'b→a' });
+    for (const c of [a1, a2, b2]) await c.waitForSeq(direct.conversationId, 11);
+    for (const c of [a1, a2, b2, x1]) await c.waitForSeq(group, 10);
+    for (const c of [a1, a2, b2]) assertGapFree(c.seqs(direct.conversationId), 0, 11);
+    for (const c of [a1, a2, b2, x1]) assertGapFree(c.seqs(group), 0, 10);
+    const bodies = b2.events
+      .filter((e) => e.conversationId === direct.conversationId && e.event.type === 'MessageSent')
+      .map((e) => (e.event.data as { body: string }).body);
+    expect(bodies).toEqual([...Array.from({ length: 10 }, (_, i) => `a→b ${i}`), 'b→a']);
+    // X is in the group only.
+    expect(x1.events.every((e) => e.conversationId === group)).toBe(true);
+  });
+
+  it('follows membership live: C gets MemberJoined and what follows, nothing after MemberLeft', async () => {
+    const [a, b, c] = [u('alice'), u('bob'), u('carol')];
+    const a1 = await connect(0, a);
+    const c2 = await connect(1, c);
+    const c1 = await connect(0, c);
+    const group = await createGroup(cluster, a, [b]);
+    await sendMessage(cluster, a, group, 'before C');
+    const other = await createGroup(cluster, a, [b]); // C is never in this one
+    await sendMessage(cluster, b, other, 'secret');
+    const joined = await cluster.http<{ seq: number }>(a, 'POST', `/v1/conversations/${group}/members`, {
+      userId: c,
+    });
+    await sendMessage(cluster, b, group, 'after C joined');
+    for (const dev of [c1, c2]) await dev.waitForSeq(group, joined.seq + 1);
+    for (const dev of [c1, c2]) {
+      expect(dev.seqs(group)).toEqual([joined.seq, joined.seq + 1]);
+      expect(dev.events[0]!.event.type).toBe('MemberJoined');
+    }
+    const left = await cluster.http<{ seq: number }>(a, 'DELETE', `/v1/conversations/${group}/members/${c}`);
+    for (let i = 0; i < 5; i++) await sendMessage(cluster, b, group, `after C left ${i}`);
+    await a1.waitForSeq(group, left.seq + 5);
+    await sleep(300);
+    for (const dev of [c1, c2]) {
+      expect(dev.seqs(group)).toEqual([joined.seq, joined.seq + 1, left.seq]);
+      expect(dev.events.at(-1)!.event.type).toBe('MemberLeft');
+      expect(dev.events.some((e) => e.conversationId === other)).toBe(false);
+    }
+  });
+
+  it('resume after a disconnect: exactly the 20 missed events, then live, no duplicate', async () => {
+    const [a, b] = [u('alice'), u('bob')];
+    const group = await createGroup(cluster, a, [b]);
+    const b1 = await connect(1, b);
+    await sendMessage(cluster, a, group, 'seen');
+    await b1.waitForSeq(group, 1);
+    const positions = b1.client.positions();
+    b1.client.close();
+    for (let i = 0; i < 20; i++) await sendMessage(cluster, a, group, `missed ${i}`);
+    const b2 = await connect(0, b, positions);
+    await b2.waitForSeq(group, 21);
+    await sendMessage(cluster, a, group, 'live');
+    await b2.waitForSeq(group, 22);
+    await sleep(200);
+    assertGapFree(b2.seqs(group), 2, 22);
+    expect(b2.resumed[0]).toMatchObject({ truncated: [], unknown: [] });
+  });
+
+  it('presence: co-members see online when the first device connects and offline within 1 s of the last closing', async () => {
+    const [a, b] = [u('alice'), u('bob')];
+    await createGroup(cluster, a, [b]);
+    const b1 = await connect(1, b);
+    const a1 = await connect(0, a);
+    await waitFor(() => b1.presence.some((p) => p.userId === a && p.status === 'online'), { what: 'online' });
+    const a2 = await connect(1, a);
+    a1.client.close();
+    await sleep(500);
+    expect(b1.presence.filter((p) => p.userId === a).map((p) => p.status)).toEqual(['online']);
+    const closedAt = Date.now();
+    a2.client.close();
+    await waitFor(() => b1.presence.some((p) => p.userId === a && p.status === 'offline'), {
+      what: 'offline',
+      timeoutMs: 3000,
+    });
+    expect(Date.now() - closedAt).toBeLessThan(1000);
+  });
+
+  it('typing reaches the other members but never the typist; receipts reach every device', async () => {
+    const [a, b] = [u('alice'), u('bob')];
+    const group = await createGroup(cluster, a, [b]);
+    const a1 = await connect(0, a);
+    const a2 = await connect(1, a);
+    const b1 = await connect(1, b);
+    expect(a1.client.typing(group)).toBe(true);
+    await waitFor(() => b1.typing.length === 1, { what: 'typing at B', timeoutMs: 30_000 });
+    const sent = await b1.client.send({ conversationId: group, body: 'read me' });
+    await a1.client.markRead(group, Number(sent.seq));
+    for (const dev of [a1, a2, b1]) {
+      await waitFor(() => dev.receipts.some((r) => r.userId === a && r.readSeq === sent.seq), {
+        what: 'receipt',
+      });
+    }
+    await sleep(200);
+    expect(a1.typing).toEqual([]);
+    expect(a2.typing).toEqual([]);
+  });
+
+  it('answers bad frames with the documented error or close and keeps the socket open', async () => {
+    const a = u('alice');
+    const group = await createGroup(cluster, a, [u('bob')]);
+    const foreign = await createGroup(cluster, u('eve'), [u('mallory')]);
+    const { ws, frames, closed } = await rawSocket(gw(0), await signToken(a));
+    const errors = () => frames.filter((f) => f.type === 'error');
+    ws.send('{not json');
+    ws.send(JSON.stringify({ type: 'dance', ref: 'r1' }));
+    ws.send(JSON.stringify({ type: 'read', ref: 'r2', conversationId: group, upToSeq: 'zero' }));
+    ws.send(JSON.stringify({ type: 'resume', ref: 'r3', positions: { [foreign]: 0, [randomUUID()]: 3 } }));
+    ws.send(JSON.stringify({ type: 'ping', ref: 'r4' }));
+    await waitFor(() => frames.some((f) => f.type === 'pong'), { what: 'pong' });
+    await waitFor(() => frames.some((f) => f.type === 'resumed'), { what: 'resumed' });
+    expect(errors().map((f) => f.type === 'error' && [f.ref, f.error.code])).toEqual([
+      [null, 'validation_failed'],
+      ['r1', 'validation_failed'],
+      ['r2', 'validation_failed'],
+    ]);
+    const resumed = frames.find((f) => f.type === 'resumed');
+    expect(resumed && resumed.type === 'resumed' && [...resumed.unknown].length).toBe(2);
+    ws.send('x'.repeat(17 * 1024));
+    expect((await closed).code).toBe(1009);
+
+    // Flood control: beyond the burst, rate_limited per rejected frame, socket still open.
+    const flood = await rawSocket(gw(1), await signToken(a));
+    for (let i = 0; i < 60; i++)
+      flood.ws.send(JSON.stringify({ type: 'typing', ref: `t${i}`, conversationId: group }));
+    await waitFor(() => flood.frames.filter((f) => f.type === 'error').length >= 15, {
+      what: 'rate_limited',
+    });
+    expect(flood.frames.some((f) => f.type === 'error' && f.error.code === 'rate_limited')).toBe(true);
+    flood.ws.send(JSON.stringify({ type: 'ping', ref: 'still-open' }));
+    await waitFor(() => flood.frames.some((f) => f.type === 'pong' && f.ref === 'still-open'), {
+      what: 'pong',
+    });
+    flood.ws.close();
+  });
+
+  it('refuses bad tokens (401) and foreign origins (403) before the upgrade', async () => {
+    const url = gw(0);
+    expect(await upgradeStatus(url)).toBe(401);
+    expect(await upgradeStatus(`${url}?access_token=garbage`)).toBe(401);
+    expect(await upgradeStatus(`${url}?access_token=${await signToken('a', { expiresIn: -60 })}`)).toBe(401);
+    expect(
+      await upgradeStatus(`${url}?access_token=${await signToken('a', { secret: 'x'.repeat(32) })}`),
+    ).toBe(401);
+    const good = await signToken(u('alice'));
+    expect(await upgradeStatus(`${url}?access_token=${good}`, { origin: 'https://evil.example.com' })).toBe(
+      403,
+    );
+    expect(await upgradeStatus(`${url}?access_token=${good}`, { origin: 'https://app.example.com' })).toBe(
+      101,
+    );
+    expect(await upgradeStatus(url, {}, ['chat.v1', `bearer.${good}`])).toBe(101);
+  });
+
+  it('closes a socket with 4401 when its token expires', async () => {
+    const { closed } = await rawSocket(gw(1), await signToken(u('alice'), { expiresIn: 2 }));
+    const started = Date.now();
+    expect((await closed).code).toBe(4401);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
