@@ -53,7 +53,8 @@ describe('read models equal a plain fold over the log (5,200 random commands)', 
   it('answers each conversation for members and hides it from everyone else', async () => {
     let members = 0;
     for (const c of sim.conversations) {
-      for (const userId of sim.users) {
+      const outsiders = sim.users.filter((u) => !c.everMembers.has(u)).slice(0, 3);
+      for (const userId of [...c.everMembers, ...outsiders]) {
         const expected = expectedConversation(f, c.id, userId);
         if (expected) members++;
         expect(await getConversation(h.db, userId, c.id), `${c.id} ${userId}`).toEqual(expected);

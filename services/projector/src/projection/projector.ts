@@ -48,7 +48,7 @@ export const createProjector = (deps: ProjectorDeps): Projector => {
       })) {
         const result = await db.transaction().execute(async (trx) => {
           await sql`SELECT pg_advisory_xact_lock_shared(hashtextextended(${lockKey}, 0))`.execute(trx);
-          return projectBatch(trx, READ_MODEL_CHECKPOINT, batch, (event, err) => {
+          return projectBatch(trx, schema, READ_MODEL_CHECKPOINT, batch, (event, err) => {
             metrics?.malformed.inc();
             logger.error({ err, eventId: event.id, position: event.position }, 'skipping malformed event');
           });

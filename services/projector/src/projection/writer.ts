@@ -5,8 +5,11 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import {
   applyEvent,
   type BatchState,
+  type ConversationState,
   emptyBatchState,
   keysOf,
+  type MemberState,
+  type MessageState,
   type ProjectedEvent,
   pairKey,
   splitKey,
@@ -18,14 +21,6 @@ import {
 // so a crash anywhere leaves either the whole batch applied with its checkpoint or none of it.
 
 type Trx = Transaction<Database> | Kysely<Database>;
-
-/** Postgres caps a statement at 65,535 parameters; the widest table has 14 columns. */
-const CHUNK = 2000;
-const chunks = <T>(rows: T[]): T[][] => {
-  const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += CHUNK) out.push(rows.slice(i, i + CHUNK));
-  return out;
-};
 
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
@@ -76,79 +71,122 @@ const load = async (trx: Trx, state: BatchState, events: ProjectedEvent[]): Prom
   }
 };
 
-const flush = async (trx: Trx, state: BatchState): Promise<void> => {
+/**
+ * Multi-row upsert through `unnest` of one array per column: a fixed number of parameters however many
+ * rows, so Postgres parses one small statement instead of tens of thousands of placeholders.
+ */
+const upsert = async <R extends object>(
+  trx: Trx,
+  schema: string,
+  table: string,
+  rows: readonly R[],
+  columns: readonly (readonly [keyof R & string, string])[],
+  conflict: readonly string[],
+  update: readonly string[],
+): Promise<void> => {
+  if (rows.length === 0) return;
+  const arrays = columns.map(([name, type]) => sql`${rows.map((r) => r[name])}::${sql.raw(type)}[]`);
+  const names = sql.join(columns.map(([name]) => sql.id(name)));
+  const sets = sql.join(update.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`));
+  await sql`
+    INSERT INTO ${sql.id(schema, table)} (${names})
+    SELECT * FROM unnest(${sql.join(arrays)})
+    ON CONFLICT (${sql.join(conflict.map((c) => sql.id(c)))}) DO UPDATE SET ${sets}`.execute(trx);
+};
+
+const CONVERSATION_COLUMNS = [
+  ['conversation_id', 'text'],
+  ['kind', 'text'],
+  ['title', 'text'],
+  ['created_by', 'text'],
+  ['created_at', 'timestamptz'],
+  ['last_seq', 'int4'],
+  ['last_activity_at', 'timestamptz'],
+  ['message_count', 'int4'],
+  ['last_message_id', 'text'],
+  ['last_message_sender', 'text'],
+  ['last_message_preview', 'text'],
+  ['last_message_sent_at', 'timestamptz'],
+  ['last_message_seq', 'int4'],
+  ['last_message_deleted', 'bool'],
+] as const satisfies readonly (readonly [keyof ConversationState, string])[];
+
+const MESSAGE_COLUMNS = [
+  ['conversation_id', 'text'],
+  ['seq', 'int4'],
+  ['message_id', 'text'],
+  ['msg_index', 'int4'],
+  ['sender_id', 'text'],
+  ['body', 'text'],
+  ['reply_to', 'text'],
+  ['sent_at', 'timestamptz'],
+  ['edited_at', 'timestamptz'],
+  ['deleted', 'bool'],
+] as const satisfies readonly (readonly [keyof MessageState, string])[];
+
+const MEMBER_COLUMNS = [
+  ['conversation_id', 'text'],
+  ['user_id', 'text'],
+  ['active', 'bool'],
+  ['joined_seq', 'int4'],
+  ['ordinal', 'int4'],
+  ['read_seq', 'int4'],
+  ['read_msg_index', 'int4'],
+  ['muted_until', 'timestamptz'],
+] as const satisfies readonly (readonly [keyof MemberState, string])[];
+
+const flush = async (trx: Trx, schema: string, state: BatchState): Promise<void> => {
   const conversations = [...state.dirtyConversations].flatMap((k) => state.conversations.get(k) ?? []);
-  for (const rows of chunks(conversations)) {
-    await trx
-      .insertInto('conversations')
-      .values(rows)
-      .onConflict((oc) =>
-        oc.column('conversation_id').doUpdateSet((eb) => ({
-          last_seq: eb.ref('excluded.last_seq'),
-          last_activity_at: eb.ref('excluded.last_activity_at'),
-          message_count: eb.ref('excluded.message_count'),
-          last_message_id: eb.ref('excluded.last_message_id'),
-          last_message_sender: eb.ref('excluded.last_message_sender'),
-          last_message_preview: eb.ref('excluded.last_message_preview'),
-          last_message_sent_at: eb.ref('excluded.last_message_sent_at'),
-          last_message_seq: eb.ref('excluded.last_message_seq'),
-          last_message_deleted: eb.ref('excluded.last_message_deleted'),
-        })),
-      )
-      .execute();
-  }
+  await upsert(
+    trx,
+    schema,
+    'conversations',
+    conversations,
+    CONVERSATION_COLUMNS,
+    ['conversation_id'],
+    [
+      'last_seq',
+      'last_activity_at',
+      'message_count',
+      'last_message_id',
+      'last_message_sender',
+      'last_message_preview',
+      'last_message_sent_at',
+      'last_message_seq',
+      'last_message_deleted',
+    ],
+  );
   const messages = [...state.dirtyMessages].flatMap((k) => state.messages.get(k) ?? []);
-  for (const rows of chunks(messages)) {
-    await trx
-      .insertInto('messages')
-      .values(rows)
-      .onConflict((oc) =>
-        oc.columns(['conversation_id', 'seq']).doUpdateSet((eb) => ({
-          body: eb.ref('excluded.body'),
-          edited_at: eb.ref('excluded.edited_at'),
-          deleted: eb.ref('excluded.deleted'),
-        })),
-      )
-      .execute();
-  }
+  await upsert(
+    trx,
+    schema,
+    'messages',
+    messages,
+    MESSAGE_COLUMNS,
+    ['conversation_id', 'seq'],
+    ['body', 'edited_at', 'deleted'],
+  );
   const members = [...state.dirtyMembers].flatMap((k) => state.members.get(k) ?? []);
-  for (const rows of chunks(members)) {
-    await trx
-      .insertInto('members')
-      .values(rows)
-      .onConflict((oc) =>
-        oc.columns(['conversation_id', 'user_id']).doUpdateSet((eb) => ({
-          active: eb.ref('excluded.active'),
-          joined_seq: eb.ref('excluded.joined_seq'),
-          ordinal: eb.ref('excluded.ordinal'),
-          read_seq: eb.ref('excluded.read_seq'),
-          read_msg_index: eb.ref('excluded.read_msg_index'),
-          muted_until: eb.ref('excluded.muted_until'),
-        })),
-      )
-      .execute();
-  }
+  await upsert(
+    trx,
+    schema,
+    'members',
+    members,
+    MEMBER_COLUMNS,
+    ['conversation_id', 'user_id'],
+    ['active', 'joined_seq', 'ordinal', 'read_seq', 'read_msg_index', 'muted_until'],
+  );
   // A watermark set below the newest message: count the messages up to it (an index lookup each).
   const pending = [...state.readIndexPending].map(splitKey);
-  for (const rows of chunks(pending)) {
-    await trx
-      .updateTable('members as m')
-      .set((eb) => ({
-        read_msg_index: eb.fn.coalesce(
-          eb
-            .selectFrom('messages as x')
-            .select('x.msg_index')
-            .whereRef('x.conversation_id', '=', 'm.conversation_id')
-            .whereRef('x.seq', '<=', 'm.read_seq')
-            .orderBy('x.seq', 'desc')
-            .limit(1),
-          eb.lit(0),
-        ),
-      }))
-      .where((eb) =>
-        eb.or(rows.map(([c, u]) => eb.and([eb('m.conversation_id', '=', c), eb('m.user_id', '=', u)]))),
-      )
-      .execute();
+  if (pending.length > 0) {
+    await sql`
+      UPDATE ${sql.id(schema, 'members')} AS m
+         SET read_msg_index = coalesce((
+               SELECT x.msg_index FROM ${sql.id(schema, 'messages')} x
+                WHERE x.conversation_id = m.conversation_id AND x.seq <= m.read_seq
+                ORDER BY x.seq DESC LIMIT 1), 0)
+        FROM unnest(${pending.map((p) => p[0])}::text[], ${pending.map((p) => p[1])}::text[]) AS k(c, u)
+       WHERE m.conversation_id = k.c AND m.user_id = k.u`.execute(trx);
   }
 };
 
@@ -167,6 +205,7 @@ export type BatchResult = {
  */
 export const projectBatch = async (
   trx: Trx,
+  schema: string,
   checkpointName: string,
   events: readonly RecordedEvent[],
   onMalformed: (event: RecordedEvent, err: unknown) => void = () => {},
@@ -195,7 +234,7 @@ export const projectBatch = async (
   }
   await load(trx, state, projected);
   for (const e of projected) applyEvent(state, e);
-  await flush(trx, state);
+  await flush(trx, schema, state);
   await trx
     .insertInto('checkpoints')
     .values({ name: checkpointName, position: last.position, updated_at: sql`now()` })

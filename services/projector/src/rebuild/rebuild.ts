@@ -63,19 +63,21 @@ export const rebuildReadModels = async (deps: {
     const report = (phase: RebuildProgress['phase']) => deps.onProgress?.({ phase, events, position });
     logger.info({ shadow }, 'rebuild replaying into shadow schema');
 
+    // Reading the next page overlaps applying this one: the replay runs at the slower of the two rates.
+    const read = (from: string) =>
+      store.readAll({ fromPosition: from, maxCount: batchSize, filter: PROJECTED_STREAMS });
+    let next = read(position);
     for (;;) {
-      const page = await store.readAll({
-        fromPosition: position,
-        maxCount: batchSize,
-        filter: PROJECTED_STREAMS,
-      });
+      const page = await next;
       const last = page.at(-1);
       if (!last) break;
-      await shadowDb.transaction().execute((trx) => projectBatch(trx, READ_MODEL_CHECKPOINT, page));
+      const full = page.length === batchSize;
+      if (full) next = read(last.position);
+      await shadowDb.transaction().execute((trx) => projectBatch(trx, shadow, READ_MODEL_CHECKPOINT, page));
       events += page.length;
       position = last.position;
       report('replay');
-      if (page.length < batchSize) break;
+      if (!full) break;
     }
 
     report('swap');
@@ -102,7 +104,7 @@ export const rebuildReadModels = async (deps: {
         });
         const last = page.at(-1);
         if (!last) break;
-        await projectBatch(trx, READ_MODEL_CHECKPOINT, page);
+        await projectBatch(trx, shadow, READ_MODEL_CHECKPOINT, page);
         events += page.length;
         position = last.position;
         if (round >= 20 && position >= liveCheckpoint) break;
