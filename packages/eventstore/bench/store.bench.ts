@@ -123,7 +123,11 @@ const main = async () => {
   let store: PostgresEventStore | undefined;
   try {
     await migrateEventStore(url);
-    store = createPostgresEventStore({ connectionString: url, maxConnections: 8 });
+    store = createPostgresEventStore({
+      connectionString: url,
+      maxConnections: 8,
+      groupCommit: { maxConcurrentFlushes: Number(process.env.BENCH_FLUSHES ?? 2) },
+    });
     console.log(`event store benchmark on ${database} (${PHASE_SECONDS} s phases)`);
 
     const single = await singleAppends(store);

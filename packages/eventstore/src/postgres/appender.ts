@@ -133,7 +133,11 @@ export class GroupCommitAppender {
         ev: events.map((e) => ({ id: e.id, type: e.type, data: e.data, metadata: e.metadata })),
       };
     });
-    const { rows } = await this.#pool.query<AppendRow>(APPEND_SQL, [JSON.stringify(payload)]);
+    const { rows } = await this.#pool.query<AppendRow>({
+      name: 'es_append_batch',
+      text: APPEND_SQL,
+      values: [JSON.stringify(payload)],
+    });
     return rows;
   }
 }

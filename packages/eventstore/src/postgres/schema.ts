@@ -39,7 +39,6 @@ CREATE TABLE IF NOT EXISTS es.events (
 -- Log order for subscribers: transaction id first, so that a transaction committing late is read after
 -- the ones that committed before it rather than being skipped.
 CREATE INDEX IF NOT EXISTS events_log_order ON es.events (transaction_id, global_position);
-CREATE INDEX IF NOT EXISTS events_type ON es.events (type, transaction_id, global_position);
 
 CREATE TABLE IF NOT EXISTS es.streams (
   stream_id text   PRIMARY KEY,
@@ -100,9 +99,6 @@ BEGIN
     SELECT array_agg((x->>'id')::uuid) INTO v_ids FROM jsonb_array_elements(item->'ev') x;
 
     -- We hold the stream's lock: every earlier writer of it has committed, and these reads see it all.
-    IF v_any OR v_expected < 0 THEN
-      INSERT INTO es.streams (stream_id, revision) VALUES (v_stream, -1) ON CONFLICT (stream_id) DO NOTHING;
-    END IF;
     SELECT s.revision INTO v_current FROM es.streams s WHERE s.stream_id = v_stream;
     IF NOT FOUND THEN
       v_current := -1;
@@ -141,7 +137,8 @@ BEGIN
       RETURNING global_position
     )
     SELECT max(global_position) INTO o_global_position FROM inserted;
-    UPDATE es.streams SET revision = v_current + v_count WHERE stream_id = v_stream;
+    INSERT INTO es.streams AS s (stream_id, revision) VALUES (v_stream, v_current + v_count)
+      ON CONFLICT (stream_id) DO UPDATE SET revision = EXCLUDED.revision;
 
     o_status := 'ok';
     o_revision := v_current + v_count;

@@ -109,8 +109,11 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
     const [fromTx, fromGp] = decodePosition(from);
     const params: unknown[] = [fromTx.toString(), fromGp.toString(), limit];
     const where = filterSql(filter, params);
-    const { rows } = await pool.query<PageRow>(
-      `WITH snap AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+    // A named statement per filter shape: each connection plans it once (planning costs more than
+    // running it for a small live page).
+    const { rows } = await pool.query<PageRow>({
+      name: `es_read_page${filter?.streamPrefixes ? '_p' : ''}${filter?.eventTypes ? '_t' : ''}`,
+      text: `WITH snap AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
        head AS (
          SELECT h.transaction_id, h.global_position FROM es.events h, snap
           WHERE h.transaction_id < snap.xmin
@@ -123,8 +126,8 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
             ORDER BY e.transaction_id, e.global_position
             LIMIT $3) p ON true
         ORDER BY p.transaction_id, p.global_position`,
-      params,
-    );
+      values: params,
+    });
     const first = rows[0];
     if (!first) return { events: [], scannedTo: from };
     const events = first.event_id === null || first.event_id === undefined ? [] : rows.map(toRecorded);
