@@ -42,6 +42,41 @@ type Entry = {
   typingMetadataSet: boolean;
 };
 
+type Pending = {
+  command: ConversationCommand;
+  metadata: CommandMetadata;
+  respond: (state: ConversationState, appended: AppendedEvent | null) => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  attempts: number;
+};
+
+/** The commands waiting for one conversation; they run one batch at a time. */
+type Lane = { queue: Pending[]; running: boolean; freshNext: boolean };
+
+type SpeculativeAppend = {
+  event: ChatEvent;
+  kind: StreamKind;
+  seq: number;
+  placeholder: string;
+  promise: Promise<{ nextExpectedRevision: number; position: string }>;
+  started: number;
+};
+
+/** `before`: appends issued before this command was decided; `own`: index of its own append or -1. */
+type BatchOutcome = {
+  pending: Pending;
+  before: number;
+  own: number;
+  result?: unknown;
+  error?: unknown;
+  verify?: boolean;
+};
+
+const MAX_BATCH = 200;
+/** Stands in for a position until the append is confirmed; never a valid position (32 hex digits). */
+const PLACEHOLDER = 'pending-append:';
+
 const TYPING_HISTORY_ON_LOAD = 50;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -58,7 +93,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export class ConversationWriter {
   readonly #cache = new Map<string, Entry>();
-  readonly #tails = new Map<string, Promise<unknown>>();
+  readonly #lanes = new Map<string, Lane>();
 
   constructor(
     private readonly store: EventStore,
@@ -82,7 +117,22 @@ export class ConversationWriter {
     metadata: CommandMetadata,
     respond: (state: ConversationState, appended: AppendedEvent | null) => R,
   ): Promise<R> {
-    return this.#serialized(conversationId, () => this.#run(conversationId, command, metadata, respond));
+    return new Promise<R>((resolve, reject) => {
+      let lane = this.#lanes.get(conversationId);
+      if (!lane) {
+        lane = { queue: [], running: false, freshNext: false };
+        this.#lanes.set(conversationId, lane);
+      }
+      lane.queue.push({
+        command,
+        metadata,
+        respond,
+        resolve: (value) => resolve(value as R),
+        reject,
+        attempts: 0,
+      });
+      if (!lane.running) void this.#drain(conversationId, lane);
+    });
   }
 
   /** Drops every cached conversation (tests, or after the store was swapped). */
@@ -90,15 +140,33 @@ export class ConversationWriter {
     this.#cache.clear();
   }
 
-  #serialized<R>(key: string, fn: () => Promise<R>): Promise<R> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    const next = previous.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.#tails.set(key, tail);
-    void tail.then(() => {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    });
-    return next;
+  /**
+   * Runs a conversation's queued commands. A lone command is decided, appended and folded in turn.
+   * Commands that queued up while an append was in flight are decided together, one after the other on
+   * the state each leaves behind, and their appends (expected revisions N, N+1, …) are issued at once,
+   * so the event store's group commit writes them in one transaction: a busy conversation costs one
+   * commit per batch instead of one per message.
+   */
+  async #drain(conversationId: string, lane: Lane): Promise<void> {
+    lane.running = true;
+    try {
+      while (lane.queue.length > 0) {
+        const batch = lane.queue.splice(0, MAX_BATCH);
+        const [only] = batch;
+        if (batch.length === 1 && only) {
+          try {
+            only.resolve(await this.#run(conversationId, only.command, only.metadata, only.respond));
+          } catch (err) {
+            only.reject(err);
+          }
+        } else {
+          await this.#runBatch(conversationId, lane, batch);
+        }
+      }
+    } finally {
+      lane.running = false;
+      if (lane.queue.length === 0) this.#lanes.delete(conversationId);
+    }
   }
 
   async #run<R>(
@@ -186,6 +254,154 @@ export class ConversationWriter {
     }
   }
 
+  async #runBatch(conversationId: string, lane: Lane, batch: Pending[]): Promise<void> {
+    let entry = this.#cache.get(conversationId);
+    let fresh = lane.freshNext;
+    lane.freshNext = false;
+    if (entry) {
+      this.#cache.delete(conversationId);
+      this.#cache.set(conversationId, entry);
+    } else {
+      try {
+        entry = await this.#load(conversationId);
+      } catch (err) {
+        for (const pending of batch) pending.reject(err);
+        return;
+      }
+      fresh = true;
+    }
+
+    // Decide every command on the state the previous one left (appends not yet confirmed: their
+    // records carry a placeholder position until the store answers).
+    const outcomes: BatchOutcome[] = [];
+    const appends: SpeculativeAppend[] = [];
+    for (const pending of batch) {
+      const before = appends.length;
+      let events: ChatEvent[];
+      try {
+        events = decide(pending.command, entry.state);
+      } catch (err) {
+        outcomes.push({
+          pending,
+          before,
+          own: -1,
+          ...(err instanceof ChatError && !fresh ? { verify: true } : { error: err }),
+        });
+        continue;
+      }
+      const [event] = events;
+      try {
+        if (!event) {
+          outcomes.push({ pending, before, own: -1, result: pending.respond(entry.state, null) });
+          continue;
+        }
+        const target = this.#target(conversationId, event, entry);
+        const placeholder = `${PLACEHOLDER}${appends.length}`;
+        const seq = target.kind === 'user' ? -1 : entry.revisions[target.kind] + 1;
+        const promise = this.store.append(
+          target.streamId,
+          [
+            {
+              id: eventId(event),
+              type: event.type,
+              data: event.data,
+              metadata: this.#metadata(pending.metadata),
+            },
+          ],
+          target.expected,
+        );
+        promise.catch(() => undefined);
+        if (target.kind !== 'user') {
+          entry.revisions[target.kind] = seq;
+          evolve(entry.state, { ...event, seq, position: placeholder });
+        }
+        appends.push({ event, kind: target.kind, seq, placeholder, promise, started: performance.now() });
+        outcomes.push({
+          pending,
+          before,
+          own: appends.length - 1,
+          result: pending.respond(entry.state, { event, seq, position: placeholder }),
+        });
+      } catch (err) {
+        outcomes.push({ pending, before, own: -1, error: err });
+      }
+    }
+
+    const settled = await Promise.allSettled(appends.map((a) => a.promise));
+    const positions = new Map<string, string>();
+    let firstFailure = -1;
+    settled.forEach((result, i) => {
+      const append = appends[i]!;
+      this.options.metrics?.observeAppend(append.kind, (performance.now() - append.started) / 1000);
+      const ok =
+        result.status === 'fulfilled' &&
+        (append.kind === 'user' || result.value.nextExpectedRevision === append.seq);
+      if (result.status === 'fulfilled' && ok) positions.set(append.placeholder, result.value.position);
+      else {
+        if (firstFailure < 0) firstFailure = i;
+        if (result.status === 'rejected' && result.reason instanceof WrongExpectedVersionError)
+          this.options.metrics?.conflict(append.kind);
+      }
+    });
+
+    if (firstFailure < 0) {
+      for (const append of appends) {
+        const position = positions.get(append.placeholder);
+        if (position) settlePosition(entry.state, append.event, append.placeholder, position);
+      }
+      this.#remember(conversationId, entry);
+      if (!entry.typingMetadataSet && appends.some((a) => a.kind === 'typing')) {
+        entry.typingMetadataSet = true;
+        await this.store
+          .setStreamMetadata(typingStream(conversationId), { maxAgeSeconds: TYPING_MAX_AGE_SECONDS })
+          .catch((err: unknown) => this.options.logger.warn({ err }, 'could not set typing stream max age'));
+      }
+    } else {
+      // Our speculative state folded an event the store refused: forget it; the next batch reloads.
+      this.#cache.delete(conversationId);
+    }
+
+    const retry: Pending[] = [];
+    for (const outcome of outcomes) {
+      const { pending, own, before } = outcome;
+      const ownFailed = own >= 0 && !positions.has(appends[own]!.placeholder);
+      const decidedOnRefusedEvent = firstFailure >= 0 && own < 0 && before > firstFailure;
+      if (ownFailed || decidedOnRefusedEvent || outcome.verify) {
+        const reason = ownFailed ? settled[own] : undefined;
+        const storeError =
+          reason?.status === 'rejected' && !(reason.reason instanceof WrongExpectedVersionError);
+        if (storeError) {
+          pending.reject(
+            new ChatError('unavailable', 'the event store is unavailable', undefined, {
+              cause: reason.reason,
+            }),
+          );
+        } else if (++pending.attempts > (this.options.maxRetries ?? 10)) {
+          pending.reject(new ChatError('unavailable', 'too many concurrent writers, try again'));
+        } else {
+          retry.push(pending);
+        }
+        continue;
+      }
+      if (outcome.error !== undefined) pending.reject(outcome.error);
+      else pending.resolve(withPositions(outcome.result, positions));
+    }
+    if (retry.length === 0) return;
+    lane.queue.unshift(...retry);
+    if (firstFailure >= 0) {
+      this.options.metrics?.retry();
+      await sleep(Math.random() * 2 ** Math.min(retry[0]?.attempts ?? 1, 6));
+    } else {
+      // Refusals decided on cached state: check them again on caught-up state before answering.
+      try {
+        await this.#catchUp(conversationId, entry);
+        lane.freshNext = true;
+      } catch {
+        this.#cache.delete(conversationId);
+      }
+    }
+  }
+
   #target(
     conversationId: string,
     event: ChatEvent,
@@ -228,7 +444,7 @@ export class ConversationWriter {
     const max = this.options.maxCached ?? 10_000;
     for (const key of this.#cache.keys()) {
       if (this.#cache.size <= max) break;
-      if (!this.#tails.has(key)) this.#cache.delete(key);
+      if (!this.#lanes.has(key)) this.#cache.delete(key);
     }
   }
 
@@ -289,3 +505,42 @@ export class ConversationWriter {
     }
   }
 }
+
+/** Replaces a placeholder position in the state's records by the one the store assigned. */
+const settlePosition = (
+  state: ConversationState,
+  event: ChatEvent,
+  placeholder: string,
+  position: string,
+) => {
+  const settle = (record: { position: string } | null | undefined) => {
+    if (record && record.position === placeholder) record.position = position;
+  };
+  switch (event.type) {
+    case 'ConversationStarted':
+      settle(state.started);
+      for (const member of state.members.values()) settle(member);
+      return;
+    case 'MemberJoined':
+      settle(state.members.get(event.data.userId));
+      return;
+    case 'MessageSent':
+      settle(state.messages.get(event.data.messageId));
+      return;
+    case 'MessageDeleted':
+      settle(state.messages.get(event.data.messageId)?.deleted);
+      return;
+    default:
+      return;
+  }
+};
+
+/** A copy of a command's answer with placeholder positions replaced by the confirmed ones. */
+const withPositions = (value: unknown, positions: ReadonlyMap<string, string>): unknown => {
+  if (typeof value === 'string')
+    return value.startsWith(PLACEHOLDER) ? (positions.get(value) ?? value) : value;
+  if (Array.isArray(value)) return value.map((v) => withPositions(v, positions));
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPositions(v, positions)]));
+  return value;
+};
