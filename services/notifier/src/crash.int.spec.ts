@@ -21,6 +21,7 @@ const start = async () => {
       LEADER_RETRY_MS: '100',
     },
     ready: { url: `http://127.0.0.1:${port}/readyz` },
+    timeoutMs: 60_000,
   });
 };
 
@@ -39,9 +40,9 @@ afterAll(async () => {
 it('SIGKILL mid-batch and restart: every record exactly once', async () => {
   const members = Array.from({ length: 20 }, (_, i) => `m${i}`);
   const expected = new Set<string>();
-  for (let c = 0; c < 30; c++) {
+  for (let c = 0; c < 20; c++) {
     const conv = await startConversation(h.store, 'm0', members);
-    const bodies = Array.from({ length: 40 }, (_, i) => `message ${i}`);
+    const bodies = Array.from({ length: 30 }, (_, i) => `message ${i}`);
     await sendMany(h.store, conv, 'm0', bodies);
     const events = await h.store.readStream(`conversation-${conv}`);
     for (const e of events) {
@@ -54,6 +55,7 @@ it('SIGKILL mid-batch and restart: every record exactly once', async () => {
   notifier = await start();
   const seen = await waitFor(async () => (await count()) > 0 && (await count()), {
     intervalMs: 5,
+    timeoutMs: 60_000,
     what: 'first records',
   });
   await notifier.kill();
@@ -63,25 +65,13 @@ it('SIGKILL mid-batch and restart: every record exactly once', async () => {
 
   notifier = await start();
   await waitFor(async () => ((await checkpoint(h.pool)) ?? '') >= head, {
-    timeoutMs: 30_000,
+    timeoutMs: 90_000,
     what: 'catch-up',
   });
   const { rows } = await h.pool.query<{ notification_id: string }>(
     'SELECT notification_id FROM notifier.notifications',
   );
   const ids = rows.map((r) => r.notification_id);
-  if (ids.length !== expected.size) {
-    const convs = await h.pool.query('SELECT count(*) FROM notifier.conversations');
-    console.log(
-      'DEBUG',
-      convs.rows,
-      notifier
-        .output()
-        .split('\n')
-        .filter((l) => /warn|error|skipped|level":[45]/.test(l))
-        .slice(0, 20),
-    );
-  }
   expect(ids.length).toBe(expected.size);
   expect(new Set(ids)).toEqual(expected);
-});
+}, 180_000);

@@ -3,6 +3,7 @@ import { createEventStore } from '@chat/eventstore';
 import { createLogger, onShutdown, startOpsServer } from '@chat/platform';
 import { connect } from 'nats';
 import pg from 'pg';
+import { collectDefaultMetrics } from 'prom-client';
 import { loadNotifierConfig } from './config.js';
 import { createNotifierService } from './service.js';
 
@@ -25,6 +26,7 @@ const service = createNotifierService({
   subjects: natsSubjects(config.NATS_SUBJECT_PREFIX),
   publish: (subject, message) => nats.publish(subject, encoder.encode(JSON.stringify(message))),
 });
+collectDefaultMetrics({ register: service.registry });
 service.start();
 
 const ops = await startOpsServer({

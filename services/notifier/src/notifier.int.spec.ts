@@ -42,7 +42,10 @@ const startService = () => {
 
 /** Waits until the notifier has applied everything up to `position`. */
 const caughtUp = (position: string) =>
-  waitFor(async () => ((await checkpoint(h.pool)) ?? '') >= position, { what: `checkpoint ${position}` });
+  waitFor(async () => ((await checkpoint(h.pool)) ?? '') >= position, {
+    timeoutMs: 30_000,
+    what: `checkpoint ${position}`,
+  });
 
 beforeAll(async () => {
   h = await createHarness('notifier');

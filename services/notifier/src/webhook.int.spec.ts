@@ -45,6 +45,7 @@ const start = async () => {
       WEBHOOK_POLL_MS: '50',
     },
     ready: { url: `http://127.0.0.1:${opsPort}/readyz` },
+    timeoutMs: 60_000,
   });
 };
 
@@ -87,7 +88,10 @@ describe('webhook outbox', () => {
   it('retries a failing receiver until it accepts, with a valid signature and a stable delivery id', async () => {
     const conv = await startConversation(h.store, 'alice', ['alice', 'flaky']);
     const { messageId } = await sendMessage(h.store, conv, 'alice', 'hello @flaky');
-    await waitFor(() => attemptsFor('flaky').some((r) => r.status === 204), { what: 'delivery to flaky' });
+    await waitFor(() => attemptsFor('flaky').some((r) => r.status === 204), {
+      timeoutMs: 30_000,
+      what: 'delivery to flaky',
+    });
     const attempts = attemptsFor('flaky');
     expect(attempts.map((a) => a.status)).toEqual([500, 500, 500, 204]);
     const id = notificationIdFor(conv, messageId, 'flaky');
@@ -114,7 +118,7 @@ describe('webhook outbox', () => {
       async () =>
         (await h.pool.query(`SELECT 1 FROM notifier.outbox WHERE delivery_id = $1 AND status = 'dead'`, [id]))
           .rowCount === 1,
-      { what: 'dead letter' },
+      { timeoutMs: 30_000, what: 'dead letter' },
     );
     expect(attemptsFor('broken')).toHaveLength(MAX_ATTEMPTS);
     expect((await outboxStats(h.pool)).deadLettered).toBe(1);
@@ -124,11 +128,14 @@ describe('webhook outbox', () => {
     expect(metrics).toMatch(/notifier_webhook_failures_total [1-9]/);
   });
 
-  it('loses nothing when the notifier is killed mid-retry', async () => {
+  it('loses nothing when the notifier is killed mid-retry', { timeout: 120_000 }, async () => {
     const conv = await startConversation(h.store, 'alice', ['alice', 'restart']);
     const { messageId } = await sendMessage(h.store, conv, 'alice', 'survive this');
     // Attempt 1 fails, attempt 2 hangs: kill the notifier while it waits for that answer.
-    await waitFor(() => attemptsFor('restart').length === 2, { what: 'second attempt in flight' });
+    await waitFor(() => attemptsFor('restart').length === 2, {
+      timeoutMs: 30_000,
+      what: 'second attempt in flight',
+    });
     await notifier?.kill();
     notifier = await start();
     await waitFor(() => attemptsFor('restart').some((r) => r.status === 204), {

@@ -1,6 +1,7 @@
 import { natsSubjects, userStream } from '@chat/events';
-import { createNotifierService, migrateNotifier, notifierEnv } from '@chat/notifier';
+import { createNotifierService, migrateNotifier, notifierEnv, readCheckpoint } from '@chat/notifier';
 import { createLogger } from '@chat/platform';
+import { waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../../test/harness.js';
@@ -10,6 +11,13 @@ let notifierPool: pg.Pool;
 let notifier: ReturnType<typeof createNotifierService>;
 let conversationId: string;
 let lastPosition: string;
+
+/** The notifier has applied the log up to `position` (the machine may be busy: allow for it). */
+const notifierAt = (position: string) =>
+  waitFor(async () => ((await readCheckpoint(h.pool)) ?? '') >= position, {
+    timeoutMs: 30_000,
+    what: position,
+  });
 
 const list = (userId: string, query = '') => h.call(userId, 'GET', `/v1/notifications${query}`);
 
@@ -31,6 +39,7 @@ beforeAll(async () => {
     const res = await h.send('alice', conversationId, i === 2 ? `message ${i} for @bob` : `message ${i}`);
     lastPosition = res.body.position;
   }
+  await notifierAt(lastPosition);
 });
 
 afterAll(async () => {
@@ -105,6 +114,7 @@ describe('POST /v1/notifications/read', () => {
       data: { userId: 'bob', notificationIds: [bobs[0]!.notificationId, carols[1]!.notificationId] },
     });
 
+    await notifierAt(res.body.position);
     const unread = await list('bob', `?unreadOnly=true&minPosition=${res.body.position}`);
     expect(unread.body.items.map((n: { notificationId: string }) => n.notificationId)).toEqual(
       bobs.slice(1).map((n) => n.notificationId),

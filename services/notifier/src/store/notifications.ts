@@ -34,6 +34,8 @@ export type StoredRecord = NotificationRecord & { position: string };
 /**
  * Inserts records with set-based multi-row statements and returns the ones that were new: a record
  * that exists (same deterministic id) is left alone, which makes re-processing after a crash a no-op.
+ * The columns a message's records share (preview, ids, time) travel once per message, not once per
+ * recipient: a 49-recipient message sends its preview once.
  */
 export const insertNotifications = async (
   db: Db,
@@ -42,23 +44,35 @@ export const insertNotifications = async (
   const inserted: StoredRecord[] = [];
   for (let i = 0; i < records.length; i += INSERT_CHUNK) {
     const chunk = records.slice(i, i + INSERT_CHUNK);
+    const messages: StoredRecord[] = [];
+    const messageIndex: number[] = [];
+    for (const r of chunk) {
+      const previous = messages[messages.length - 1];
+      if (previous?.messageId !== r.messageId || previous.conversationId !== r.conversationId)
+        messages.push(r);
+      messageIndex.push(messages.length);
+    }
     const { rows } = await db.query<{ notification_id: string }>(
       `INSERT INTO notifier.notifications
          (notification_id, recipient_id, kind, conversation_id, message_id, actor_id, preview, created_at, position)
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                            $8::timestamptz[], $9::text[])
+       SELECT r.id, r.recipient, r.kind, m.conversation_id, m.message_id, m.actor_id, m.preview, m.created_at, m.position
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[]) AS r(id, recipient, kind, message)
+         JOIN unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::text[])
+              WITH ORDINALITY AS m(conversation_id, message_id, actor_id, preview, created_at, position, n)
+           ON m.n = r.message
        ON CONFLICT (notification_id) DO NOTHING
        RETURNING notification_id`,
       [
         chunk.map((r) => r.notificationId),
         chunk.map((r) => r.recipientId),
         chunk.map((r) => r.kind),
-        chunk.map((r) => r.conversationId),
-        chunk.map((r) => r.messageId),
-        chunk.map((r) => r.actorId),
-        chunk.map((r) => r.preview),
-        chunk.map((r) => r.createdAt),
-        chunk.map((r) => r.position),
+        messageIndex,
+        messages.map((m) => m.conversationId),
+        messages.map((m) => m.messageId),
+        messages.map((m) => m.actorId),
+        messages.map((m) => m.preview),
+        messages.map((m) => m.createdAt),
+        messages.map((m) => m.position),
       ],
     );
     if (rows.length === chunk.length) inserted.push(...chunk);
