@@ -190,13 +190,24 @@ export const createEsdbEventStore = (options: EsdbEventStoreOptions): EventStore
             yield batch;
             continue;
           }
-          if (subscription.readableEnded) return;
-          await Promise.race([
-            once(subscription, 'readable', { signal }),
-            once(subscription, 'end', { signal }),
-          ]).catch((error: unknown) => {
+          if (subscription.readableEnded) {
+            // A catch-up subscription only ends when the server drops it: make the caller resubscribe.
+            if (signal.aborted) return;
+            throw new EventStoreUnavailableError('EventStoreDB subscription ended by the server');
+          }
+          // Wait for more data or the end; the listener that loses the race is removed by `settled`.
+          const settled = new AbortController();
+          const wait = AbortSignal.any([signal, settled.signal]);
+          try {
+            await Promise.race([
+              once(subscription, 'readable', { signal: wait }),
+              once(subscription, 'end', { signal: wait }),
+            ]);
+          } catch (error) {
             if (!signal.aborted) throw unavailable(error);
-          });
+          } finally {
+            settled.abort();
+          }
         }
       } finally {
         await subscription.unsubscribe().catch((error: unknown) => {

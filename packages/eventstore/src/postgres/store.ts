@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { EventMetadata } from '@chat/events';
 import type { Logger } from '@chat/platform';
 import pg from 'pg';
@@ -206,7 +207,7 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
           if (signal.aborted) return;
           // Transient (restart, failover): keep the position and retry; the subscriber only sees a delay.
           logger?.warn({ err: error }, 'event store subscription read failed; retrying');
-          await wakeup.wait(Number.NaN, pollIntervalMs * 4, signal);
+          await delay(pollIntervalMs * 4, undefined, { signal }).catch(() => undefined);
           continue;
         }
         cursor = page.scannedTo;
