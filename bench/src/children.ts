@@ -83,7 +83,7 @@ export const runningChildren = (): Child[] => [...running.values()];
 
 /** Stops every process this bench started (by its PID), in parallel. */
 export const stopAll = async (): Promise<void> => {
-  await Promise.all([...running.values()].map((c) => c.stop(4000)));
+  await Promise.all([...running.values()].map((c) => c.stop(10_000)));
 };
 
 /** Runs a command to completion (e.g. migrations); rejects with its output on a non-zero exit. */

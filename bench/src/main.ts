@@ -1,9 +1,11 @@
 import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_DIR, currentLogDir, REPO_ROOT, runningChildren, setLogDir, stopAll } from './children.js';
 import type { Context, Options, Scenario, System } from './context.js';
 import { createConversations, makePopulation, waitForMemberships } from './fixtures.js';
+import { profileText, summarizeProfiles } from './profile.js';
 import { machine, markdownTable, type Row, writeResults } from './report.js';
 import { b1EndToEnd, b6Lag } from './scenarios/b1-e2e.js';
 import { b2Fanout } from './scenarios/b2-fanout.js';
@@ -68,6 +70,7 @@ const main = async () => {
   const log = (msg: string) =>
     console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
   const rows: Row[] = [];
+  const loadAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
   const prefix = `bench_${randomBytes(4).toString('hex')}`;
   const serviceEnv = (databaseUrl: string): Record<string, string> => ({
     DATABASE_URL: databaseUrl,
@@ -84,11 +87,13 @@ const main = async () => {
     const db = await createDatabase('sys');
     await migrate(db.url);
     const env = serviceEnv(db.url);
-    const nodeArgs = options.cpuProf
-      ? [`--cpu-prof`, `--cpu-prof-dir=${currentLogDir()}/profiles`]
-      : undefined;
-    const start = (name: string, service: Parameters<typeof startService>[0]['service'], extra = {}) =>
-      startService({ name, service, env: { ...env, ...extra }, ...(nodeArgs ? { nodeArgs } : {}) });
+    const profileDir = join(currentLogDir(), 'profiles');
+    const nodeArgs = (name: string) =>
+      options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, name)}`] : undefined;
+    const start = (name: string, service: Parameters<typeof startService>[0]['service'], extra = {}) => {
+      const args = nodeArgs(name);
+      return startService({ name, service, env: { ...env, ...extra }, ...(args ? { nodeArgs: args } : {}) });
+    };
     // In parallel: each service spends seconds compiling its TypeScript at start.
     const startGateway = (id: string) => start(`gateway-${id}`, 'ws-gateway', { GATEWAY_ID: `bench-${id}` });
     const [projector, notifier, api, gatewayA, gatewayB] = await Promise.all([
@@ -163,6 +168,8 @@ const main = async () => {
     await cleanup();
   }
   const seconds = Math.round((performance.now() - started) / 1000);
+  const profiles = options.cpuProf ? summarizeProfiles(join(currentLogDir(), 'profiles')) : [];
+  for (const p of profiles) console.error(profileText(p));
   const file = writeResults(timestamp, {
     timestamp,
     scenarios: names,
@@ -175,12 +182,14 @@ const main = async () => {
       commit: version(`git -C ${REPO_ROOT} rev-parse --short HEAD`),
     },
     logs: currentLogDir(),
+    loadAverage: { atStart: loadAtStart, atEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
     failures,
     rows,
+    profiles,
   });
   const m = machine();
   console.log(
-    `\n## pnpm bench — ${timestamp}\n\n${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, open-file limit ${m.openFileLimit}, Node ${m.node}; ${seconds} s\n`,
+    `\n## pnpm bench — ${timestamp}\n\n${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, open-file limit ${m.openFileLimit}, Node ${m.node}; ${seconds} s; host load average ${loadAtStart[0]} at start, ${loadavg()[0]?.toFixed(2)} at end\n`,
   );
   console.log(markdownTable(rows));
   console.log(`\nresults: ${file.replace(`${BENCH_DIR}/`, 'bench/')}; service logs: ${currentLogDir()}`);
