@@ -60,6 +60,15 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   // Responses are built by our own code; their zod schemas document them (OpenAPI) without re-checking.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   registerErrorHandling(app);
+  // DELETE and typing carry no body, but many clients still send `Content-Type: application/json`:
+  // read an empty JSON body as no body instead of refusing it.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    return parseJson(request, text, done);
+  });
 
   const metrics = createMetrics(deps.registry);
   const writer = new ConversationWriter(deps.store, {

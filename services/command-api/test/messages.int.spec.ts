@@ -140,7 +140,9 @@ describe('PATCH and DELETE /v1/conversations/{id}/messages/{messageId}', () => {
     });
     await h.send('bob', id, 'later');
     const before = await h.logSize();
-    const again = await h.call('alice', 'DELETE', `${messages()}/${sent.body.messageId}`);
+    const again = await h.call('alice', 'DELETE', `${messages()}/${sent.body.messageId}`, '', {
+      'content-type': 'application/json',
+    });
     expect(again.status).toBe(200);
     expect(again.body).toEqual(first.body);
     const edit = await h.call('alice', 'PATCH', `${messages()}/${sent.body.messageId}`, { body: 'revive' });
