@@ -146,6 +146,39 @@ export const describeEventStoreContract = (name: string, createFixture: () => Pr
         expect(await store.readStream(other)).toHaveLength(1);
       });
 
+      it('checks concurrent appends to different streams each against its own expected revision', async () => {
+        const category = uniqueCategory('gc');
+        const [a, b, c, d, e] = range(5).map((i) => `${category}-${i}`);
+        await store.append(a!, newEvents(2), 'no_stream');
+        await store.append(b!, newEvents(1), 'no_stream');
+        await store.append(c!, newEvents(3), 'no_stream');
+        const outcomes = await Promise.allSettled([
+          store.append(a!, newEvents(2), 1),
+          store.append(b!, newEvents(1), 5),
+          store.append(c!, newEvents(1), 'any'),
+          store.append(d!, newEvents(2), 'no_stream'),
+          store.append(e!, newEvents(1), 0),
+        ]);
+        expect(
+          outcomes.map((o) => (o.status === 'fulfilled' ? o.value.nextExpectedRevision : o.reason.actual)),
+        ).toEqual([3, 0, 3, 1, -1]);
+        expect(outcomes.map((o) => o.status)).toEqual([
+          'fulfilled',
+          'rejected',
+          'fulfilled',
+          'fulfilled',
+          'rejected',
+        ]);
+        for (const [i, stream] of [a!, b!, c!, d!, e!].entries()) {
+          const outcome = outcomes[i]!;
+          const read = await store.readStream(stream);
+          if (outcome.status === 'fulfilled') expect(read.at(-1)!.position).toBe(outcome.value.position);
+          expect(read.map((x) => x.revision)).toEqual(range(read.length));
+        }
+        expect((await store.readStream(b!)).length).toBe(1);
+        expect(await store.streamRevision(e!)).toBe(-1);
+      });
+
       it('rejects malformed appends without writing anything', async () => {
         const stream = `${uniqueCategory('bad')}-1`;
         await expect(store.append(stream, [{ ...newEvent(), id: 'not-a-uuid' }], 'any')).rejects.toThrow();

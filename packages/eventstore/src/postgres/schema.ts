@@ -90,6 +90,55 @@ BEGIN
     PERFORM pg_advisory_xact_lock(${STREAM_LOCK_NAMESPACE}, v_lock);
   END LOOP;
 
+  -- Fast path, the common case of a group commit: every append targets a different stream and no event
+  -- id exists yet. Then all appends are checked and written set-based, a handful of statements for the
+  -- whole group instead of several per append.
+  IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(batch) x GROUP BY x->>'s' HAVING count(*) > 1)
+     AND NOT EXISTS (
+       SELECT 1 FROM es.events e
+        WHERE e.event_id IN (SELECT (ev->>'id')::uuid
+                               FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'ev') ev))
+  THEN
+    RETURN QUERY
+    WITH appends AS (
+      SELECT (x->>'i')::int AS idx, x->>'s' AS stream, (x->>'e')::bigint AS expected, x->'ev' AS events,
+             jsonb_array_length(x->'ev') AS n, coalesce(s.revision, -1) AS current
+        FROM jsonb_array_elements(batch) x
+        LEFT JOIN es.streams s ON s.stream_id = x->>'s'
+    ),
+    accepted AS (
+      SELECT * FROM appends WHERE expected IS NULL OR current = greatest(expected, -1)
+    ),
+    inserted AS (
+      INSERT INTO es.events (stream_id, revision, event_id, type, data, metadata)
+      SELECT a.stream, a.current + x.ord, (x.value->>'id')::uuid, x.value->>'type', x.value->'data',
+             x.value->'metadata'
+        FROM accepted a, jsonb_array_elements(a.events) WITH ORDINALITY AS x(value, ord)
+       ORDER BY a.stream, x.ord
+      RETURNING stream_id, global_position
+    ),
+    last_positions AS (
+      SELECT i.stream_id, max(i.global_position) AS global_position FROM inserted i GROUP BY i.stream_id
+    ),
+    revisions AS (
+      INSERT INTO es.streams AS s (stream_id, revision)
+      SELECT a.stream, a.current + a.n FROM accepted a
+      ON CONFLICT (stream_id) DO UPDATE SET revision = EXCLUDED.revision
+    )
+    SELECT a.idx,
+           CASE WHEN ok.idx IS NULL THEN 'conflict' ELSE 'ok' END,
+           CASE WHEN ok.idx IS NULL THEN a.current ELSE a.current + a.n END,
+           CASE WHEN ok.idx IS NULL THEN NULL ELSE pg_current_xact_id() END,
+           lp.global_position
+      FROM appends a
+      LEFT JOIN accepted ok ON ok.idx = a.idx
+      LEFT JOIN last_positions lp ON lp.stream_id = a.stream;
+    PERFORM pg_notify('${NOTIFY_CHANNEL}', '');
+    RETURN;
+  END IF;
+
+  -- General path, one append at a time: repeated streams see their predecessors' writes, and event ids
+  -- that already exist make an append an idempotent repeat (or an id conflict).
   FOR item IN SELECT value FROM jsonb_array_elements(batch) LOOP
     o_index := (item->>'i')::int;
     v_stream := item->>'s';
