@@ -18,8 +18,8 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 export type TokenSource = string | (() => string | Promise<string>);
 
 export type ChatClientOptions = {
-  /** e.g. `wss://chat.example.com/v1/ws`. */
-  url: string;
+  /** e.g. `wss://chat.example.com/v1/ws`; a function is asked before every (re)connect (failover lists). */
+  url: string | (() => string);
   /** A token, or a provider called before every (re)connect so refreshed tokens are picked up. */
   token: TokenSource;
   /** Defaults to `globalThis.WebSocket`; pass `ws`'s WebSocket in Node. */
@@ -227,9 +227,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     }
     if (this.#state === 'closed') return;
     const query = this.#options.tokenTransport === 'query';
+    const base = typeof this.#options.url === 'function' ? this.#options.url() : this.#options.url;
     const url = query
-      ? `${this.#options.url}${this.#options.url.includes('?') ? '&' : '?'}access_token=${encodeURIComponent(token)}`
-      : this.#options.url;
+      ? `${base}${base.includes('?') ? '&' : '?'}access_token=${encodeURIComponent(token)}`
+      : base;
     let ws: WebSocketLike;
     try {
       ws = query

@@ -22,6 +22,7 @@ import { registerErrorHandling, zodValidatorCompiler } from './plugins/errors.js
 import { infrastructurePlugin } from './plugins/infrastructure.js';
 import { createMetrics } from './plugins/metrics.js';
 import { opsRoutes } from './plugins/ops.js';
+import { presenceRoutes } from './presence/routes.js';
 import { queryRoutes } from './queries/routes.js';
 
 export type AppDeps = {
@@ -111,6 +112,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(commandRoutes, { services, limiter });
   await app.register(notificationRoutes);
   await app.register(queryRoutes);
+  await app.register(presenceRoutes);
   // Route groups of the read path, notifications and presence register here, one line each.
 
   const responder = new CommandResponder({

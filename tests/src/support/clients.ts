@@ -23,9 +23,8 @@ export const connectClient = async (
   userId: string,
   options: { positions?: Record<string, number> } = {},
 ): Promise<TestClient> => {
-  const urls = typeof url === 'string' ? () => url : url;
   const client = new ChatClient({
-    url: urls(),
+    url,
     token: () => signToken(userId),
     WebSocket: WebSocket as unknown as ConstructorParameters<typeof ChatClient>[0]['WebSocket'] & object,
     reconnect: { baseDelayMs: 50, maxDelayMs: 500 },

@@ -5,14 +5,15 @@ import {
   createTestDatabase,
   freePort,
   natsUrl,
-  type ServiceProcess,
   signToken,
-  startService,
   TEST_JWT_SECRET,
   type TestDatabase,
   testSubjectPrefix,
 } from '@chat/testkit';
 import pg from 'pg';
+import { type NodeService, startNodeService } from './process.js';
+
+type ServiceProcess = NodeService;
 
 export type GatewayHandle = { name: string; port: number; url: string; proc: ServiceProcess };
 
@@ -25,7 +26,7 @@ export type Cluster = {
   projector: ServiceProcess;
   gateways: GatewayHandle[];
   env: Record<string, string>;
-  startGateway(name: string): Promise<GatewayHandle>;
+  startGateway(name: string, env?: Record<string, string>): Promise<GatewayHandle>;
   /** Calls the command-api as `userId`; throws on a non-2xx answer. */
   http<T = Record<string, unknown>>(userId: string, method: string, path: string, body?: unknown): Promise<T>;
   stop(): Promise<void>;
@@ -62,31 +63,38 @@ export const startCluster = async (options: {
   };
   try {
     const apiPort = await freePort();
-    const commandApi = await startService({
+    const commandApi = await startNodeService({
       name: 'command-api',
       entry: 'services/command-api',
       env: { ...env, PORT: String(apiPort), HOST: '127.0.0.1', COMMAND_RATE_PER_SEC: '0' },
-      ready: { url: `http://127.0.0.1:${apiPort}/healthz` },
-      timeoutMs: 60_000,
+      readyUrl: `http://127.0.0.1:${apiPort}/healthz`,
     });
     started.push(commandApi);
     const projectorPort = await freePort();
-    const projector = await startService({
+    const projector = await startNodeService({
       name: 'projector',
       entry: 'services/projector',
       env: { ...env, PORT: String(projectorPort), HOST: '127.0.0.1', LEADER_RETRY_MS: '200' },
-      ready: { url: `http://127.0.0.1:${projectorPort}/healthz` },
-      timeoutMs: 60_000,
+      readyUrl: `http://127.0.0.1:${projectorPort}/healthz`,
     });
     started.push(projector);
-    const startGateway = async (name: string): Promise<GatewayHandle> => {
+    const startGateway = async (
+      name: string,
+      extraEnv: Record<string, string> = {},
+    ): Promise<GatewayHandle> => {
       const port = await freePort();
-      const proc = await startService({
+      const proc = await startNodeService({
         name,
         entry: 'services/ws-gateway',
-        env: { ...env, PORT: String(port), HOST: '127.0.0.1', GATEWAY_ID: name, ...options.gatewayEnv },
-        ready: { url: `http://127.0.0.1:${port}/readyz` },
-        timeoutMs: 60_000,
+        env: {
+          ...env,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          GATEWAY_ID: name,
+          ...options.gatewayEnv,
+          ...extraEnv,
+        },
+        readyUrl: `http://127.0.0.1:${port}/readyz`,
       });
       started.push(proc);
       return { name, port, url: `ws://127.0.0.1:${port}/v1/ws`, proc };
@@ -138,6 +146,39 @@ export const createGroup = async (cluster: Cluster, creator: string, members: st
     members,
   });
   return conversationId;
+};
+
+/** Sends `count` messages with a few requests in flight; resolves when all are acknowledged. */
+export const sendMany = async (
+  cluster: Cluster,
+  sender: string,
+  conversationId: string,
+  count: number,
+  options: { concurrency?: number; body?: string; onSent?: (sent: number) => void | Promise<void> } = {},
+): Promise<void> => {
+  let next = 0;
+  let sent = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      const messageId = randomUUID();
+      // Retried with the same messageId while a dependency restarts: the API makes that idempotent.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await cluster.http(sender, 'POST', `/v1/conversations/${conversationId}/messages`, {
+            messageId,
+            body: options.body ?? `message ${i}`,
+          });
+          break;
+        } catch (err) {
+          if (attempt > 50) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      await options.onSent?.(++sent);
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency ?? 8 }, worker));
 };
 
 export const sendMessage = (cluster: Cluster, sender: string, conversationId: string, body: string) =>

@@ -1,0 +1,85 @@
+import { createReadModelDb, usersSharingConversation } from '@chat/db';
+import {
+  isOnline,
+  type PresenceRecord,
+  parsePresenceRecord,
+  presenceGatewayKey,
+  presenceQuery,
+  presenceUserKey,
+} from '@chat/events';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { KV } from 'nats';
+import { z } from 'zod';
+import { ReadModelFreshness } from '../queries/freshness.js';
+
+const presenceResponse = z.object({
+  users: z.array(
+    z.object({
+      userId: z.string(),
+      status: z.enum(['online', 'offline', 'unknown']),
+      lastSeenAt: z.string().nullable(),
+    }),
+  ),
+});
+
+type UserPresence = z.infer<typeof presenceResponse>['users'][number];
+
+/**
+ * GET /v1/presence (API.md §2.4): reads the presence records the ws-gateways keep in JetStream KV.
+ * Only users sharing a conversation with the caller are reported; others read as `unknown`, so the
+ * endpoint reveals nothing about strangers.
+ */
+export const presenceRoutes: FastifyPluginAsyncZod<{ minPositionWaitMs?: number }> = async (app, options) => {
+  const db = createReadModelDb(app.pool);
+  const freshness = new ReadModelFreshness(db);
+  let kv: Promise<KV> | undefined;
+  const bucket = () => {
+    kv ??= app.nats.jetstream().views.kv(app.subjects.presenceBucket, { history: 1 });
+    kv.catch(() => {
+      kv = undefined;
+    });
+    return kv;
+  };
+
+  app.get(
+    '/v1/presence',
+    {
+      onRequest: app.authenticate,
+      schema: { tags: ['queries'], querystring: presenceQuery, response: { 200: presenceResponse } },
+    },
+    async (request, reply) => {
+      const { userIds, minPosition } = request.query;
+      if (minPosition && !(await freshness.waitFor(minPosition, options.minPositionWaitMs ?? 2000))) {
+        reply.header('x-read-model-stale', 'true');
+      }
+      const shared = await usersSharingConversation(db, request.user.userId, userIds);
+      const store = await bucket();
+      const heartbeats = new Map<string, number>();
+      const heartbeatOf = async (gatewayId: string) => {
+        if (!heartbeats.has(gatewayId)) {
+          const e = await store.get(presenceGatewayKey(gatewayId));
+          const at = e && e.operation === 'PUT' ? Number((e.json() as { at?: number }).at ?? 0) : 0;
+          heartbeats.set(gatewayId, at);
+        }
+        return heartbeats.get(gatewayId);
+      };
+      const users = await Promise.all(
+        userIds.map(async (userId): Promise<UserPresence> => {
+          if (!shared.has(userId)) return { userId, status: 'unknown', lastSeenAt: null };
+          const e = await store.get(presenceUserKey(userId));
+          const record: PresenceRecord = parsePresenceRecord(
+            e && e.operation === 'PUT' ? e.string() : undefined,
+          );
+          for (const gw of Object.keys(record.g)) await heartbeatOf(gw);
+          const online = isOnline(record, (gw) => heartbeats.get(gw), Date.now());
+          return {
+            userId,
+            status: online ? 'online' : 'offline',
+            lastSeenAt: online ? null : record.lastSeenAt,
+          };
+        }),
+      );
+      return { users };
+    },
+  );
+};
