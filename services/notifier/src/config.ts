@@ -24,6 +24,7 @@ export const notifierEnv = z
     WEBHOOK_LEASE_MS: int(100, 30_000),
     WEBHOOK_CONCURRENCY: int(1, 16),
     WEBHOOK_POLL_MS: int(5, 1000),
+    WEBHOOK_RETAIN_DELIVERED_SECONDS: int(0, 7 * 24 * 3600),
   })
   .refine((c) => !c.WEBHOOK_URL || (c.WEBHOOK_SECRET?.length ?? 0) >= 16, {
     message: 'required (at least 16 characters) when WEBHOOK_URL is set',

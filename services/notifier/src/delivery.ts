@@ -10,6 +10,7 @@ import {
   markDelivered,
   markFailed,
   nextDueAt,
+  pruneDelivered,
 } from './store/outbox.js';
 
 export type WebhookOptions = {
@@ -25,7 +26,11 @@ export type WebhookOptions = {
   concurrency: number;
   /** Longest idle sleep; new deliveries from this process wake the worker earlier. */
   pollMs: number;
+  /** Delivered rows are kept this long (for `chatctl stats` and audits), then deleted. */
+  retainDeliveredSeconds: number;
 };
+
+const PRUNE_EVERY_MS = 60_000;
 
 export const SIGNATURE_HEADER = 'x-chat-signature';
 export const DELIVERY_ID_HEADER = 'x-chat-delivery-id';
@@ -67,8 +72,13 @@ export class WebhookDelivery {
   }
 
   async run(signal: AbortSignal): Promise<void> {
+    let prunedAt = 0;
     while (!signal.aborted) {
       try {
+        if (Date.now() - prunedAt > PRUNE_EVERY_MS) {
+          prunedAt = Date.now();
+          await pruneDelivered(this.#pool, this.#options.retainDeliveredSeconds);
+        }
         const claimed = await claimDeliveries(this.#pool, {
           limit: this.#options.concurrency,
           leaseMs: this.#options.leaseMs,

@@ -12,12 +12,15 @@ import { loadConversations, StateChanges } from './store/conversations.js';
 import {
   insertNotifications,
   markRead,
+  pruneReadResults,
   readCheckpoint,
   type StoredRecord,
   updatePreview,
   writeCheckpoint,
 } from './store/notifications.js';
 import { enqueueDeliveries } from './store/outbox.js';
+
+const READ_RESULT_MAX_AGE_SECONDS = 3600;
 
 export type ProcessorOptions = {
   pool: Pool;
@@ -69,6 +72,7 @@ export class NotificationProcessor {
   readonly #cache = new Map<string, ConversationState>();
   readonly #options: ProcessorOptions;
   readonly #logger: Logger;
+  #prunedAt = 0;
 
   constructor(options: ProcessorOptions) {
     this.#options = options;
@@ -112,6 +116,12 @@ export class NotificationProcessor {
       client.release();
     }
     this.#trimCache();
+    if (Date.now() - this.#prunedAt > 60_000) {
+      this.#prunedAt = Date.now();
+      await pruneReadResults(pool, READ_RESULT_MAX_AGE_SECONDS).catch((err: unknown) => {
+        this.#logger.warn({ err }, 'could not prune read results');
+      });
+    }
     metrics.events.inc(batch.length);
     metrics.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     metrics.lagSeconds.set(Math.max(0, Date.now() - Date.parse(batch[batch.length - 1]!.occurredAt)) / 1000);

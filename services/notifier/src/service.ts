@@ -43,6 +43,7 @@ export const createNotifierService = (deps: {
             leaseMs: config.WEBHOOK_LEASE_MS,
             concurrency: config.WEBHOOK_CONCURRENCY,
             pollMs: config.WEBHOOK_POLL_MS,
+            retainDeliveredSeconds: config.WEBHOOK_RETAIN_DELIVERED_SECONDS,
           },
         })
       : undefined;

@@ -176,10 +176,23 @@ export const readCheckpoint = async (db: Db): Promise<string | null> => {
   return rows[0]?.position ?? null;
 };
 
+/**
+ * Forgets read results older than `maxAgeSeconds`: they only serve the command that appended the
+ * event, which waits seconds at most.
+ */
+export const pruneReadResults = async (db: Db, maxAgeSeconds: number): Promise<void> => {
+  await db.query(
+    `DELETE FROM notifier.read_results WHERE created_at < now() - make_interval(secs => $1::double precision)`,
+    [maxAgeSeconds],
+  );
+};
+
+// Never moves back: a deposed leader finishing its last batch cannot rewind a newer checkpoint.
 export const writeCheckpoint = async (db: Db, position: string): Promise<void> => {
   await db.query(
     `INSERT INTO notifier.checkpoints (name, position) VALUES ($1, $2)
-     ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`,
+     ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()
+     WHERE notifier.checkpoints.position < EXCLUDED.position`,
     [CHECKPOINT_NAME, position],
   );
 };

@@ -78,6 +78,16 @@ export const markFailed = async (
   return rows[0]?.status ?? null;
 };
 
+/** Deletes delivered rows older than `maxAgeSeconds`; dead letters stay until an operator acts. */
+export const pruneDelivered = async (db: Db, maxAgeSeconds: number): Promise<number> => {
+  const { rowCount } = await db.query(
+    `DELETE FROM notifier.outbox
+      WHERE status = 'delivered' AND finished_at < now() - make_interval(secs => $1::double precision)`,
+    [maxAgeSeconds],
+  );
+  return rowCount ?? 0;
+};
+
 /** When the next pending delivery falls due (null if none), so an idle worker sleeps just long enough. */
 export const nextDueAt = async (db: Db): Promise<Date | null> => {
   const { rows } = await db.query<{ at: Date | null }>(
