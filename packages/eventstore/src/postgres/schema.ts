@@ -23,8 +23,11 @@ const STREAM_LOCK_NAMESPACE = 0x65730001;
 const DDL = `
 CREATE SCHEMA IF NOT EXISTS es;
 
+-- The primary key is the log order, (transaction_id, global_position): transaction id first, so that a
+-- transaction committing late is read after the ones that committed before it rather than skipped. It
+-- doubles as the subscribers' index, keeping three indexes per event written.
 CREATE TABLE IF NOT EXISTS es.events (
-  global_position bigserial PRIMARY KEY,
+  global_position bigserial   NOT NULL,
   transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
   stream_id       text        NOT NULL,
   revision        bigint      NOT NULL,
@@ -33,12 +36,9 @@ CREATE TABLE IF NOT EXISTS es.events (
   data            jsonb       NOT NULL,
   metadata        jsonb       NOT NULL,
   created_at      timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (transaction_id, global_position),
   UNIQUE (stream_id, revision)
 );
-
--- Log order for subscribers: transaction id first, so that a transaction committing late is read after
--- the ones that committed before it rather than being skipped.
-CREATE INDEX IF NOT EXISTS events_log_order ON es.events (transaction_id, global_position);
 
 CREATE TABLE IF NOT EXISTS es.streams (
   stream_id text   PRIMARY KEY,
