@@ -19,6 +19,7 @@ import { createNotifierService } from './service.js';
 
 let h: Harness;
 let service: ReturnType<typeof createNotifierService>;
+let standby: ReturnType<typeof createNotifierService> | undefined;
 const logger = createLogger('notifier-test', 'silent');
 
 const startService = () => {
@@ -53,6 +54,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await standby?.stop();
   await service?.stop();
   await h?.close();
 });
@@ -199,5 +201,15 @@ describe('notification records', () => {
     service = startService();
     await caughtUp(head);
     expect(await notificationRows(h.pool)).toEqual(before);
+  });
+
+  it('hands over to a standby when the leader stops', async () => {
+    standby = startService();
+    const conv = await startConversation(h.store, 'alice', ['alice', 'bob']);
+    await caughtUp((await sendMessage(h.store, conv, 'alice', 'before')).position);
+    await service.stop();
+    const after = await sendMessage(h.store, conv, 'alice', 'after the handover');
+    await caughtUp(after.position);
+    expect(await notificationRows(h.pool, 'message_id = $1', [after.messageId])).toHaveLength(1);
   });
 });
