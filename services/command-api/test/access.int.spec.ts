@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { signToken, TEST_JWT_SECRET, unsignedToken } from '@chat/testkit';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './harness.js';
 
@@ -108,6 +111,48 @@ describe('authentication', () => {
       );
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('JWKS', () => {
+  it('accepts ES256 tokens signed by a key of JWKS_URL, alongside HS256', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const app = await h.variant({ JWKS_URL: `http://127.0.0.1:${port}/jwks.json` });
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      const es256 = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setSubject('alice')
+        .setExpirationTime(now + 60)
+        .sign(privateKey);
+      const call = async (token: string) =>
+        (
+          await app.inject({
+            method: 'POST',
+            url: `/v1/conversations/${id}/typing`,
+            headers: { authorization: `Bearer ${token}` },
+          })
+        ).statusCode;
+      expect(await call(es256)).toBe(202);
+      expect(await call(await signToken('bob'))).toBe(202);
+      const { privateKey: otherKey } = await generateKeyPair('ES256');
+      const forged = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setSubject('alice')
+        .setExpirationTime(now + 60)
+        .sign(otherKey);
+      expect(await call(forged)).toBe(401);
+    } finally {
+      await app.close();
+      server.close();
     }
   });
 });

@@ -37,12 +37,14 @@ export type CommandDefinition<P extends z.ZodType = z.ZodType, B extends z.ZodTy
   name: CommandName;
   params: P;
   body: B;
-  run: (
+  // A method (not a property) so that a definition with concrete schemas is also a CommandDefinition
+  // of plain ZodTypes, which is how the registry holds them all.
+  run(
     services: CommandServices,
     actor: Actor,
     params: z.output<P>,
     body: z.output<B>,
-  ) => Promise<CommandOutcome>;
+  ): Promise<CommandOutcome>;
 };
 
 export const defineCommand = <P extends z.ZodType, B extends z.ZodType>(

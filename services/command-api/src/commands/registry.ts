@@ -1,14 +1,8 @@
-import { ChatError, type CommandName, validationIssues } from '@chat/events';
-import type { z } from 'zod';
-import type { Actor, CommandOutcome, CommandServices } from './catalogue.js';
+import { ChatError, validationIssues } from '@chat/events';
+import type { Actor, CommandDefinition, CommandOutcome, CommandServices } from './catalogue.js';
 
-/** A command as the registry stores it; `run` is a method so definitions of any schema fit. */
-export type RegisteredCommand = {
-  name: CommandName;
-  params: z.ZodType;
-  body: z.ZodType;
-  run(services: CommandServices, actor: Actor, params: never, body: never): Promise<CommandOutcome>;
-};
+/** A command as the registry stores it: any schemas; `run` gets what they parsed. */
+export type RegisteredCommand = CommandDefinition;
 
 /**
  * The commands served over NATS request/reply, by name. HTTP routes call the same definitions
@@ -42,6 +36,6 @@ export class CommandRegistry {
     const parsedBody = command.body.safeParse(body);
     if (!parsedBody.success)
       throw new ChatError('validation_failed', 'invalid body', validationIssues(parsedBody.error.issues));
-    return command.run(this.services, actor, parsedParams.data as never, parsedBody.data as never);
+    return command.run(this.services, actor, parsedParams.data, parsedBody.data);
   }
 }
