@@ -1,0 +1,250 @@
+import { parseArgs } from 'node:util';
+import { createEventStore, type EventStore } from '@chat/eventstore';
+import { baseEnv, createLogger, loadConfig } from '@chat/platform';
+import { RebuildInProgressError, rebuildReadModels } from '@chat/projector';
+import pg from 'pg';
+import { z } from 'zod';
+import { replay } from './commands/replay.js';
+import { collectStats, formatStats } from './commands/stats.js';
+import { tail } from './commands/tail.js';
+import { selectionFrom, UsageError } from './filters.js';
+import { ProgressBar } from './progress.js';
+
+export type Io = {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  /** Aborts `tail` (SIGINT in the real CLI). */
+  signal?: AbortSignal;
+};
+
+const cliEnv = z.object({
+  DATABASE_URL: baseEnv.DATABASE_URL,
+  EVENTSTORE_URL: baseEnv.EVENTSTORE_URL,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('silent'),
+});
+
+const FILTER_HELP = `  --stream-prefix <p>    only streams starting with <p> (repeatable, or comma-separated)
+  --types <A,B>          only these event types (repeatable, or comma-separated)
+  --from-position <pos>  start after this position (exclusive)
+  --to-position <pos>    stop at this position (inclusive)
+  --since <iso>          only events at or after this time
+  --until <iso>          only events before this time`;
+
+const HELP: Record<string, string> = {
+  main: `chatctl — operate and analyse the chat event log
+
+Usage: chatctl <command> [options]
+
+Commands:
+  replay              export history as NDJSON (stdout or --out), with filters and a progress bar
+  rebuild read-models replay the log into a shadow schema and swap it in, online
+  tail                follow live events as NDJSON
+  stats               event counts, read-model counts, consumer positions and lags
+
+Run "chatctl <command> --help" for a command's options.
+Environment: DATABASE_URL (Postgres), EVENTSTORE_URL (esdb://… selects EventStoreDB), LOG_LEVEL.
+`,
+  replay: `Usage: chatctl replay [options]
+
+Writes the selected events in log order, one JSON envelope per line (API.md §3).
+
+Options:
+  --out <file>           write to <file> instead of stdout
+${FILTER_HELP}
+  --no-progress          no progress bar on stderr
+  -h, --help             this help
+`,
+  rebuild: `Usage: chatctl rebuild read-models [options]
+
+Projects the whole log from position 0 into a fresh shadow schema while the live projection keeps
+serving, catches up, swaps the schemas atomically and drops the old one. Queries never fail meanwhile.
+
+Options:
+  --batch-size <n>       events per transaction (default 5000)
+  --no-progress          no progress bar on stderr
+  -h, --help             this help
+`,
+  tail: `Usage: chatctl tail [options]
+
+Follows the log from its head (or --from-position) and prints each new event as NDJSON until Ctrl-C.
+
+Options:
+${FILTER_HELP}
+  -h, --help             this help
+`,
+  stats: `Usage: chatctl stats [options]
+
+Prints the head position, event counts by type, read-model counts, and every consumer checkpoint
+(read models, relay, notifier, a running rebuild) with its lag in events and milliseconds.
+
+Options:
+  --json                 machine-readable output
+  -h, --help             this help
+`,
+};
+
+const filterOptions = {
+  'stream-prefix': { type: 'string', multiple: true },
+  types: { type: 'string', multiple: true },
+  'from-position': { type: 'string' },
+  'to-position': { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+} as const;
+
+const write = (stream: NodeJS.WritableStream, text: string) => stream.write(text);
+
+/** Runs one chatctl command; returns the process exit code. */
+export const runChatctl = async (argv: string[], io: Io): Promise<number> => {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      write(io.stdout, HELP.main ?? '');
+      return command === undefined ? 2 : 0;
+    }
+    switch (command) {
+      case 'replay':
+        return await replayCommand(rest, io);
+      case 'rebuild':
+        return await rebuildCommand(rest, io);
+      case 'tail':
+        return await tailCommand(rest, io);
+      case 'stats':
+        return await statsCommand(rest, io);
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof TypeError && 'code' in err)) {
+      write(io.stderr, `chatctl: ${err.message}\nRun "chatctl --help" for usage.\n`);
+      return 2;
+    }
+    write(io.stderr, `chatctl: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+};
+
+const withInfrastructure = async <T>(
+  io: Io,
+  fn: (deps: { store: EventStore; pool: pg.Pool; logger: ReturnType<typeof createLogger> }) => Promise<T>,
+): Promise<T> => {
+  const config = loadConfig(cliEnv, io.env);
+  const logger = createLogger('chatctl', config.LOG_LEVEL);
+  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
+  const store = createEventStore({
+    databaseUrl: config.DATABASE_URL,
+    eventstoreUrl: config.EVENTSTORE_URL || undefined,
+    logger,
+    scavengeIntervalMs: 0,
+    maxConnections: 4,
+  });
+  try {
+    return await fn({ store, pool, logger });
+  } finally {
+    await store.close();
+    await pool.end();
+  }
+};
+
+const replayCommand = async (args: string[], io: Io): Promise<number> => {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...filterOptions,
+      out: { type: 'string' },
+      'no-progress': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) return help(io, 'replay');
+  const selection = selectionFrom(values);
+  const { createWriteStream } = await import('node:fs');
+  const file = values.out ? createWriteStream(values.out) : undefined;
+  const out = file ?? io.stdout;
+  const progress = new ProgressBar(io.stderr, 'replay', !values['no-progress']);
+  const count = await withInfrastructure(io, ({ store }) => replay(store, selection, out, progress));
+  if (file)
+    await new Promise<void>((resolve, reject) =>
+      file.end((err?: Error | null) => (err ? reject(err) : resolve())),
+    );
+  write(io.stderr, `replayed ${count} events${values.out ? ` to ${values.out}` : ''}\n`);
+  return 0;
+};
+
+const rebuildCommand = async (args: string[], io: Io): Promise<number> => {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      'batch-size': { type: 'string' },
+      'no-progress': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) return help(io, 'rebuild');
+  if (positionals.length !== 1 || positionals[0] !== 'read-models') {
+    throw new UsageError(`rebuild: unknown projection "${positionals.join(' ')}" (known: read-models)`);
+  }
+  const batchSize = values['batch-size'] === undefined ? 5000 : Number(values['batch-size']);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError('--batch-size: a positive integer');
+  const progress = new ProgressBar(io.stderr, 'rebuild', !values['no-progress']);
+  try {
+    const result = await withInfrastructure(io, async ({ store, pool, logger }) => {
+      const head = await store.headPosition();
+      const { positionFraction } = await import('@chat/projector');
+      return rebuildReadModels({
+        store,
+        pool,
+        logger,
+        batchSize,
+        onProgress: (p) => progress.update(positionFraction(p.position, head), p.events),
+      });
+    });
+    progress.done(result.events);
+    const rate = result.ms > 0 ? Math.round((result.events / result.ms) * 1000) : result.events;
+    write(
+      io.stdout,
+      `rebuilt read models from ${result.events} events in ${result.ms} ms (${rate} events/s); swapped in at ${result.position}\n`,
+    );
+    return 0;
+  } catch (err) {
+    if (err instanceof RebuildInProgressError) {
+      write(io.stderr, `chatctl: ${err.message}\n`);
+      return 3;
+    }
+    throw err;
+  }
+};
+
+const tailCommand = async (args: string[], io: Io): Promise<number> => {
+  const { values } = parseArgs({
+    args,
+    options: { ...filterOptions, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) return help(io, 'tail');
+  const selection = selectionFrom(values);
+  const signal = io.signal ?? new AbortController().signal;
+  await withInfrastructure(io, ({ store }) => tail(store, selection, io.stdout, signal));
+  return 0;
+};
+
+const statsCommand = async (args: string[], io: Io): Promise<number> => {
+  const { values } = parseArgs({
+    args,
+    options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) return help(io, 'stats');
+  const stats = await withInfrastructure(io, ({ store, pool }) => collectStats(store, pool));
+  write(io.stdout, values.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStats(stats));
+  return 0;
+};
+
+const help = (io: Io, command: string): number => {
+  write(io.stdout, HELP[command] ?? HELP.main ?? '');
+  return 0;
+};

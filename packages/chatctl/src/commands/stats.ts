@@ -1,0 +1,119 @@
+import { createReadModelDb } from '@chat/db';
+import type { EventStore } from '@chat/eventstore';
+import type pg from 'pg';
+
+export type CheckpointStats = {
+  schema: string;
+  name: string;
+  position: string;
+  /** Events after the checkpoint (capped at `lagCap`). */
+  lagEvents: number;
+  lagCapped: boolean;
+  /** Age of the oldest event the consumer has not applied yet; 0 when caught up. */
+  lagMs: number;
+};
+
+export type Stats = {
+  headPosition: string;
+  eventsByType: Record<string, number> | null;
+  readModels: {
+    conversations: number;
+    activeMembers: number;
+    messages: number;
+    deletedMessages: number;
+  } | null;
+  checkpoints: CheckpointStats[];
+};
+
+const LAG_CAP = 10_000;
+
+/**
+ * Counts, positions and lags. Checkpoints are found in every schema with a `checkpoints(name, position)`
+ * table (read models, relay, notifier, a running rebuild), so new consumers show up without changes here.
+ */
+export const collectStats = async (store: EventStore, pool: pg.Pool): Promise<Stats> => {
+  const headPosition = await store.headPosition();
+  // Only the Postgres store can count cheaply; on EventStoreDB this is null.
+  const eventsByType = await pool
+    .query<{ type: string; n: string }>(
+      'SELECT type, count(*) AS n FROM es.events GROUP BY type ORDER BY type',
+    )
+    .then(
+      (r) => Object.fromEntries(r.rows.map((row) => [row.type, Number(row.n)])),
+      () => null,
+    );
+  const db = createReadModelDb(pool);
+  const readModels = await Promise.all([
+    db
+      .selectFrom('conversations')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirst(),
+    db
+      .selectFrom('members')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('active', '=', true)
+      .executeTakeFirst(),
+    db
+      .selectFrom('messages')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirst(),
+    db
+      .selectFrom('messages')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('deleted', '=', true)
+      .executeTakeFirst(),
+  ]).then(
+    ([c, m, msg, d]) => ({
+      conversations: Number(c?.n ?? 0),
+      activeMembers: Number(m?.n ?? 0),
+      messages: Number(msg?.n ?? 0),
+      deletedMessages: Number(d?.n ?? 0),
+    }),
+    () => null,
+  );
+  const { rows: tables } = await pool.query<{ table_schema: string }>(
+    `SELECT table_schema FROM information_schema.columns
+      WHERE table_name = 'checkpoints' AND column_name IN ('name', 'position')
+      GROUP BY table_schema HAVING count(*) = 2 ORDER BY table_schema`,
+  );
+  const checkpoints: CheckpointStats[] = [];
+  for (const { table_schema: schema } of tables) {
+    const { rows } = await pool.query<{ name: string; position: string }>(
+      `SELECT name, position FROM "${schema.replace(/"/g, '""')}".checkpoints ORDER BY name`,
+    );
+    for (const row of rows) {
+      const behind = await store.readAll({ fromPosition: row.position, maxCount: LAG_CAP });
+      const oldest = behind[0];
+      checkpoints.push({
+        schema,
+        name: row.name,
+        position: row.position,
+        lagEvents: behind.length,
+        lagCapped: behind.length === LAG_CAP,
+        lagMs: oldest ? Math.max(0, Date.now() - Date.parse(oldest.occurredAt)) : 0,
+      });
+    }
+  }
+  return { headPosition, eventsByType, readModels, checkpoints };
+};
+
+export const formatStats = (s: Stats): string => {
+  const lines = [`head position  ${s.headPosition}`];
+  if (s.eventsByType) {
+    const total = Object.values(s.eventsByType).reduce((a, b) => a + b, 0);
+    lines.push(`events         ${total}`);
+    for (const [type, n] of Object.entries(s.eventsByType)) lines.push(`  ${type.padEnd(22)} ${n}`);
+  }
+  if (s.readModels) {
+    lines.push(
+      `read models    ${s.readModels.conversations} conversations, ${s.readModels.activeMembers} memberships, ${s.readModels.messages} messages (${s.readModels.deletedMessages} deleted)`,
+    );
+  }
+  lines.push('checkpoints');
+  for (const c of s.checkpoints) {
+    lines.push(
+      `  ${`${c.schema}.${c.name}`.padEnd(34)} ${c.position}  lag ${c.lagEvents}${c.lagCapped ? '+' : ''} events, ${c.lagMs} ms`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+};
