@@ -9,6 +9,10 @@ export type Options = {
   rebuildEvents: number;
   /** Write `--cpu-prof` profiles of the services into the log directory. */
   cpuProf: boolean;
+  /** Seconds the whole run may take; optional phases shrink or are skipped to stay inside it. */
+  budgetS: number;
+  /** Services not started (`--without=notifier`), to find out what costs what. */
+  without: string[];
 };
 
 export type System = {
@@ -27,6 +31,8 @@ export type Context = {
   log: (msg: string) => void;
   /** Starts (once) the database, migrations, services and the B1/B2 population. */
   system: () => Promise<System>;
+  /** Milliseconds left of the whole run's time budget (`--budget`, default 14 min). */
+  remainingMs: () => number;
   /** Environment every service gets (database, NATS prefix, JWT secret). */
   serviceEnv: (databaseUrl: string) => Record<string, string>;
 };

@@ -106,7 +106,13 @@ const run = async (ctx: Context, rates: number[], withLag: boolean) => {
       );
     const members = system.population.membersPerConversation;
     const groups = systemCpuGroups(system.all(), system.db.name);
-    await runFanout(pool, { rate: 100, durationMs: 3000, membersPerConversation: members, groups });
+    await runFanout(pool, {
+      rate: 100,
+      durationMs: 2000,
+      drainMs: 5000,
+      membersPerConversation: members,
+      groups,
+    });
     for (const rate of rates) {
       let lag: Promise<[LagSeries[], LagSeries[]]> | undefined;
       const r = await runFanout(pool, {

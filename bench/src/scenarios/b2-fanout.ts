@@ -9,7 +9,7 @@ import { type CpuGroup, processTree } from '../proc.js';
 import { round } from '../report.js';
 import { JWT_SECRET, serviceExists } from '../system.js';
 
-const SEARCH_RATES = [500, 1000, 1500, 2000, 3000, 4000];
+const SEARCH_RATES = [500, 1000, 2000, 4000];
 const SEARCH_STEP_MS = 6000;
 const P99_LIMIT_MS = 50;
 
@@ -38,7 +38,13 @@ const measure = async (
     if (failed > 0) throw new Error(`${label}: ${failed} sockets failed: ${pool.connected[0]?.firstError}`);
     const members = population.membersPerConversation;
     const groups = [server];
-    await runFanout(pool, { rate: 100, durationMs: 3000, membersPerConversation: members, groups });
+    await runFanout(pool, {
+      rate: 100,
+      durationMs: 2000,
+      drainMs: 5000,
+      membersPerConversation: members,
+      groups,
+    });
     const at200 = await runFanout(pool, {
       rate: 200,
       durationMs: ctx.options.durationS * 1000,

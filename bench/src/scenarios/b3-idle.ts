@@ -54,7 +54,8 @@ export const b3Idle: Scenario = {
         jwtSecret: ctx.serviceEnv('').JWT_SECRET!,
         concurrency: 50,
         timeoutMs: 30_000,
-        budgetMs: 100_000,
+        // Leave B5 (run after this) its share of the time budget.
+        budgetMs: Math.max(20_000, Math.min(100_000, ctx.remainingMs() - 280_000)),
       });
       // Connect time as the generators saw it (their process start-up excluded).
       const connectMs = Math.max(...pool.connected.map((c) => c.ms));
