@@ -1,5 +1,5 @@
 import { upcasters } from '@chat/events';
-import { createTestDatabase, type TestDatabase } from '@chat/testkit';
+import { createTestDatabase, type TestDatabase, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -152,6 +152,51 @@ describe('postgres adapter', () => {
     await untilVisible(store, fast!.position);
     const after = await store.readAll({ fromPosition: before, filter: { streamPrefixes: [category] } });
     expect(after.map((e) => e.streamId)).toEqual([`${category}-slow`, `${category}-fast`]);
+  });
+
+  it('wakes subscribers by NOTIFY, and soon after an older transaction that held events back ends', async () => {
+    // A poll interval far longer than the test: delivery within it proves the wake-ups work.
+    const slowPolling = createPostgresEventStore({ pool, pollIntervalMs: 30_000 });
+    const category = uniqueCategory('wake');
+    const received: number[] = [];
+    const controller = new AbortController();
+    try {
+      const from = await slowPolling.headPosition();
+      const subscription = (async () => {
+        for await (const batch of slowPolling.subscribeToAll({
+          fromPosition: from,
+          signal: controller.signal,
+          filter: { streamPrefixes: [category] },
+        })) {
+          received.push(...batch.map(() => Date.now()));
+        }
+      })();
+      await sleep(200);
+      await slowPolling.append(`${category}-1`, newEvents(1), 'any');
+      await waitFor(() => received.length === 1, { timeoutMs: 5_000, what: 'notified delivery' });
+
+      // An open transaction with an id (writing nothing to es) holds the next append back; its end
+      // notifies nobody.
+      const blocker = await pool.connect();
+      try {
+        await blocker.query('BEGIN');
+        await blocker.query('SELECT pg_current_xact_id()');
+        await slowPolling.append(`${category}-1`, newEvents(1), 'any');
+        await sleep(1_000);
+        expect(received).toHaveLength(1);
+        await blocker.query('COMMIT');
+      } finally {
+        blocker.release();
+      }
+      const released = Date.now();
+      await waitFor(() => received.length === 2, { timeoutMs: 5_000, what: 'delivery after the blocker' });
+      expect(received[1]! - released).toBeLessThan(5_000);
+      controller.abort();
+      await subscription;
+    } finally {
+      controller.abort();
+      await slowPolling.close();
+    }
   });
 
   it('upcasts older event shapes as they are read', async () => {
