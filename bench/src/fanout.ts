@@ -18,6 +18,8 @@ export type FanoutResult = {
   generatorCores: number[];
   /** Busy cores of the whole host over the run (includes processes that are not the bench's). */
   hostCores: number;
+  /** Length of the measured window (send + drain), seconds. */
+  windowS: number;
 };
 
 let runNo = 0;
@@ -99,6 +101,7 @@ export const runFanout = async (
     cpu,
     generatorCores: gens.map((g) => cpu.get(g.name)?.cores ?? 0),
     hostCores: cpu.get(HOST)?.cores ?? 0,
+    windowS: seconds,
   };
 };
 
@@ -110,3 +113,26 @@ export const cpuMicrosPerDelivery = (r: FanoutResult, names: readonly string[]):
 };
 
 export const generatorBottleneck = (r: FanoutResult): boolean => r.generatorCores.some((c) => c >= 0.75);
+
+/** CPU (cores) each group uses while the sockets are connected and nothing is sent. */
+export const idleCores = async (groups: readonly CpuGroup[], ms = 3000): Promise<Map<string, number>> => {
+  const a = sampleCpu(groups);
+  await new Promise((r) => setTimeout(r, ms));
+  const usage = cpuBetween(a, sampleCpu(groups));
+  return new Map(groups.map((g) => [g.name, usage.get(g.name)?.cores ?? 0]));
+};
+
+/** CPU µs per delivery above the idle baseline (heartbeats, presence, polling do not scale with traffic). */
+export const excessMicrosPerDelivery = (
+  r: FanoutResult,
+  names: readonly string[],
+  idle: Map<string, number>,
+  windowS: number,
+): number | null => {
+  if (r.delivered === 0) return null;
+  const seconds = names.reduce(
+    (s, n) => s + Math.max(0, (r.cpu.get(n)?.cpuSeconds ?? 0) - (idle.get(n) ?? 0) * windowS),
+    0,
+  );
+  return (seconds * 1e6) / r.delivered;
+};

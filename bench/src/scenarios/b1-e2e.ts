@@ -1,5 +1,12 @@
 import type { Context, Scenario, System } from '../context.js';
-import { cpuMicrosPerDelivery, type FanoutResult, generatorBottleneck, runFanout } from '../fanout.js';
+import {
+  cpuMicrosPerDelivery,
+  excessMicrosPerDelivery,
+  type FanoutResult,
+  generatorBottleneck,
+  idleCores,
+  runFanout,
+} from '../fanout.js';
 import { populationSockets } from '../fixtures.js';
 import { connectPool } from '../generators.js';
 import { type LagSeries, sampleLag } from '../lag.js';
@@ -13,7 +20,7 @@ import { JWT_SECRET, systemCpuGroups } from '../system.js';
 /** Socket.IO with the Redis adapter spends 21–31 µs per delivery only relaying (DESIGN.md). */
 const SOCKETIO_REDIS_US = 21;
 
-const fanoutRow = (ctx: Context, system: System, r: FanoutResult) => {
+const fanoutRow = (ctx: Context, system: System, r: FanoutResult, idle: Map<string, number>) => {
   const groups = systemCpuGroups(system.all(), system.db.name).map((g) => g.name);
   const systemUs = cpuMicrosPerDelivery(r, groups);
   const budgets: Budget[] = [{ name: 'lost = 0', actual: r.lost, limit: 0, kind: 'max' }];
@@ -49,6 +56,8 @@ const fanoutRow = (ctx: Context, system: System, r: FanoutResult) => {
       'ack p99 ms': r.ack.p99,
       'host busy %': round(r.hostCores * 100, 0),
       'system µs/delivery': systemUs === null ? null : round(systemUs, 1),
+      'system µs above idle': round(excessMicrosPerDelivery(r, groups, idle, r.windowS) ?? Number.NaN, 1),
+      'system idle cpu %': round([...idle.values()].reduce((a, b) => a + b, 0) * 100, 0),
       ...perProcess,
     },
     budgets,
@@ -106,6 +115,7 @@ const run = async (ctx: Context, rates: number[], withLag: boolean) => {
       );
     const members = system.population.membersPerConversation;
     const groups = systemCpuGroups(system.all(), system.db.name);
+    const idle = await idleCores(groups);
     await runFanout(pool, {
       rate: 100,
       durationMs: 2000,
@@ -135,7 +145,7 @@ const run = async (ctx: Context, rates: number[], withLag: boolean) => {
       ctx.log(
         `b1 @${rate}: p50 ${r.latency.p50} p99 ${r.latency.p99} ms, lost ${r.lost}, ${Math.round(r.deliveriesPerSec)} deliveries/s`,
       );
-      fanoutRow(ctx, system, r);
+      fanoutRow(ctx, system, r, idle);
       if (lag) {
         const [projector, notifier] = await lag;
         lagRow(ctx, 'projector', projector);

@@ -1,7 +1,14 @@
 import { freePort } from '@chat/testkit';
 import { spawnTs } from '../children.js';
 import type { Context, Scenario } from '../context.js';
-import { cpuMicrosPerDelivery, type FanoutResult, generatorBottleneck, runFanout } from '../fanout.js';
+import {
+  cpuMicrosPerDelivery,
+  excessMicrosPerDelivery,
+  type FanoutResult,
+  generatorBottleneck,
+  idleCores,
+  runFanout,
+} from '../fanout.js';
 import { makePopulation, type Population, populationSockets } from '../fixtures.js';
 import { connectPool } from '../generators.js';
 import type { Target } from '../load/protocol.js';
@@ -13,7 +20,7 @@ const SEARCH_RATES = [500, 1000, 2000, 4000];
 const SEARCH_STEP_MS = 6000;
 const P99_LIMIT_MS = 50;
 
-type CaseResult = { at200: FanoutResult; maxRate: number; steps: FanoutResult[] };
+type CaseResult = { at200: FanoutResult; maxRate: number; steps: FanoutResult[]; idle: Map<string, number> };
 
 const passes = (r: FanoutResult): boolean =>
   r.latency.p99 <= P99_LIMIT_MS && r.lost === 0 && r.run.ackErrors === 0 && r.run.skipped === 0;
@@ -38,6 +45,7 @@ const measure = async (
     if (failed > 0) throw new Error(`${label}: ${failed} sockets failed: ${pool.connected[0]?.firstError}`);
     const members = population.membersPerConversation;
     const groups = [server];
+    const idle = await idleCores(groups);
     await runFanout(pool, {
       rate: 100,
       durationMs: 2000,
@@ -71,18 +79,21 @@ const measure = async (
       if (!passes(r)) break;
       maxRate = rate;
     }
-    return { at200, maxRate, steps };
+    return { at200, maxRate, steps, idle };
   } finally {
     await pool.close();
   }
 };
 
-const row = (ctx: Context, label: string, r: FanoutResult, server: string) => {
+const row = (ctx: Context, label: string, c: CaseResult, server: string) => {
+  const r = c.at200;
   ctx.rows.push({
     scenario: 'B2 fan-out',
     case: `${label} @ 200 msg/s`,
     metrics: {
       'µs cpu/delivery': round(cpuMicrosPerDelivery(r, [server]) ?? Number.NaN, 2),
+      'µs above idle': round(excessMicrosPerDelivery(r, [server], c.idle, r.windowS) ?? Number.NaN, 2),
+      'idle cpu %': round((c.idle.get(server) ?? 0) * 100, 1),
       'deliveries/s': Math.round(r.deliveriesPerSec),
       'p50 ms': r.latency.p50,
       'p99 ms': r.latency.p99,
@@ -151,7 +162,7 @@ export const b2Fanout: Scenario = {
     } finally {
       await bare.stop();
     }
-    row(ctx, 'bare uWS', bareResult.at200, 'bare-uws');
+    row(ctx, 'bare uWS', bareResult, 'bare-uws');
 
     if (!system) {
       ctx.rows.push({
@@ -174,7 +185,7 @@ export const b2Fanout: Scenario = {
       population,
       group,
     );
-    row(ctx, 'ws-gateway', gwResult.at200, gw.name);
+    row(ctx, 'ws-gateway', gwResult, gw.name);
     const bareUs = cpuMicrosPerDelivery(bareResult.at200, ['bare-uws']);
     const gwUs = cpuMicrosPerDelivery(gwResult.at200, [gw.name]);
     const ratio = bareUs && gwUs ? gwUs / bareUs : null;
