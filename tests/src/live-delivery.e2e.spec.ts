@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { signToken, waitFor } from '@chat/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, rawSocket, sleep, type TestClient, upgradeStatus } from './support/clients.js';
 import { type Cluster, createGroup, sendMessage, startCluster } from './support/cluster.js';
 
@@ -22,6 +22,11 @@ beforeAll(async () => {
     gateways: 2,
     gatewayEnv: { ALLOWED_ORIGINS: 'https://app.example.com' },
   });
+});
+
+afterEach((ctx) => {
+  if (ctx.task.result?.state !== 'fail') return;
+  for (const g of cluster.gateways) console.error(`--- ${g.name} output\n${g.proc.output().slice(-4000)}`);
 });
 
 afterAll(async () => {
@@ -116,6 +121,13 @@ describe('live delivery across two gateways', () => {
     const b1 = await connect(1, b);
     const a1 = await connect(0, a);
     await waitFor(() => b1.presence.some((p) => p.userId === a && p.status === 'online'), { what: 'online' });
+    const stranger = u('stranger');
+    type Presence = { users: { userId: string; status: string; lastSeenAt: string | null }[] };
+    const query = () => cluster.http<Presence>(b, 'GET', `/v1/presence?userIds=${a},${stranger}`);
+    expect((await query()).users).toEqual([
+      { userId: a, status: 'online', lastSeenAt: null },
+      { userId: stranger, status: 'unknown', lastSeenAt: null },
+    ]);
     const a2 = await connect(1, a);
     a1.client.close();
     await sleep(500);
@@ -127,6 +139,9 @@ describe('live delivery across two gateways', () => {
       timeoutMs: 3000,
     });
     expect(Date.now() - closedAt).toBeLessThan(1000);
+    const after = (await query()).users[0]!;
+    expect(after.status).toBe('offline');
+    expect(Date.parse(after.lastSeenAt ?? '')).toBeGreaterThanOrEqual(closedAt - 1000);
   });
 
   it('typing reaches the other members but never the typist; receipts reach every device', async () => {

@@ -93,3 +93,21 @@ export const upgradeStatus = (url: string, headers: Record<string, string> = {},
   });
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Seqs a client saw of one conversation: strictly consecutive up to `last`. It starts at 0 or 1: a
+ * device that connects right after the conversation was created gets ConversationStarted when the
+ * read model had not caught up yet (it follows the conversation from the membership event).
+ */
+export const expectContiguous = (seqs: number[], last: number): void => {
+  const first = seqs[0] ?? -1;
+  if (first !== 0 && first !== 1) throw new Error(`first seq ${first}, expected 0 or 1`);
+  const expected = Array.from({ length: last - first + 1 }, (_, i) => first + i);
+  if (JSON.stringify(seqs) !== JSON.stringify(expected)) {
+    const dup = seqs.filter((s, i) => seqs.indexOf(s) !== i);
+    const missing = expected.filter((s) => !seqs.includes(s));
+    throw new Error(
+      `not gap-free: ${seqs.length} seqs, duplicates ${dup.slice(0, 10)}, missing ${missing.slice(0, 10)}`,
+    );
+  }
+};
