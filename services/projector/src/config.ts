@@ -10,10 +10,10 @@ export const projectorEnv = z.object({
   /** Largest batch per read-model transaction (reached while catching up). */
   PROJECTOR_BATCH_SIZE: int(1, 2000),
   LEADER_RETRY_MS: int(50, 1000),
-  /** Run the read-model migrations at start (idempotent). `false` when a separate step runs them. */
+  /** Migrations are a separate step (`pnpm migrate`); `true` also runs the read models' at start. */
   MIGRATE_ON_START: z
     .enum(['true', 'false'])
-    .default('true')
+    .default('false')
     .transform((v) => v === 'true'),
   /** `false` runs only the projection (e.g. when the relay is deployed on its own). */
   RELAY_ENABLED: z

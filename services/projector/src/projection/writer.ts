@@ -1,4 +1,4 @@
-import type { Database } from '@chat/db';
+import type { Database, MemberRow, MessageRow } from '@chat/db';
 import { START_POSITION_TEXT } from '@chat/db';
 import type { RecordedEvent } from '@chat/eventstore';
 import { type Kysely, sql, type Transaction } from 'kysely';
@@ -24,7 +24,7 @@ type Trx = Transaction<Database> | Kysely<Database>;
 
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
-const load = async (trx: Trx, state: BatchState, events: ProjectedEvent[]): Promise<void> => {
+const load = async (trx: Trx, schema: string, state: BatchState, events: ProjectedEvent[]): Promise<void> => {
   const keys = keysOf(events);
   if (keys.conversationIds.size > 0) {
     const rows = await trx
@@ -41,26 +41,24 @@ const load = async (trx: Trx, state: BatchState, events: ProjectedEvent[]): Prom
       });
     }
   }
+  // Exact (conversation, user) pairs through unnest: a batch's senders in busy groups would otherwise
+  // load every member of every touched conversation.
   if (keys.memberKeys.size > 0) {
     const pairs = [...keys.memberKeys].map(splitKey);
-    const rows = await trx
-      .selectFrom('members')
-      .selectAll()
-      .where('conversation_id', 'in', [...new Set(pairs.map((p) => p[0]))])
-      .where('user_id', 'in', [...new Set(pairs.map((p) => p[1]))])
-      .execute();
+    const { rows } = await sql<MemberRow>`
+      SELECT m.* FROM ${sql.id(schema, 'members')} m
+        JOIN unnest(${pairs.map((p) => p[0])}::text[], ${pairs.map((p) => p[1])}::text[]) AS k(c, u)
+          ON m.conversation_id = k.c AND m.user_id = k.u`.execute(trx);
     for (const r of rows) {
       state.members.set(pairKey(r.conversation_id, r.user_id), { ...r, muted_until: iso(r.muted_until) });
     }
   }
   if (keys.messageKeys.size > 0) {
     const pairs = [...keys.messageKeys].map(splitKey);
-    const rows = await trx
-      .selectFrom('messages')
-      .selectAll()
-      .where('conversation_id', 'in', [...new Set(pairs.map((p) => p[0]))])
-      .where('message_id', 'in', [...new Set(pairs.map((p) => p[1]))])
-      .execute();
+    const { rows } = await sql<MessageRow>`
+      SELECT x.* FROM ${sql.id(schema, 'messages')} x
+        JOIN unnest(${pairs.map((p) => p[0])}::text[], ${pairs.map((p) => p[1])}::text[]) AS k(c, id)
+          ON x.conversation_id = k.c AND x.message_id = k.id`.execute(trx);
     for (const r of rows) {
       state.messages.set(pairKey(r.conversation_id, r.message_id), {
         ...r,
@@ -232,7 +230,7 @@ export const projectBatch = async (
       onMalformed(e, err);
     }
   }
-  await load(trx, state, projected);
+  await load(trx, schema, state, projected);
   for (const e of projected) applyEvent(state, e);
   await flush(trx, schema, state);
   await trx
