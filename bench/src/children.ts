@@ -8,6 +8,8 @@ export const BENCH_DIR = join(REPO_ROOT, 'bench');
 
 // Every process the bench starts is registered here by PID, and only those PIDs are ever signalled.
 const running = new Map<number, Child>();
+/** Set once the bench is shutting down: nothing new may start after the last stop. */
+let closed = false;
 let logDir = '/tmp/chat-bench';
 
 export const setLogDir = (dir: string): void => {
@@ -36,6 +38,7 @@ export const spawnTs = (
   entry: string,
   options: { env?: Record<string, string>; args?: string[]; ipc?: boolean; nodeArgs?: string[] } = {},
 ): Child => {
+  if (closed) throw new Error(`not starting ${name}: the bench is shutting down`);
   const child = spawn(
     process.execPath,
     [...(options.nodeArgs ?? []), '--import', 'tsx', resolve(REPO_ROOT, entry), ...(options.args ?? [])],
@@ -83,6 +86,7 @@ export const runningChildren = (): Child[] => [...running.values()];
 
 /** Stops every process this bench started (by its PID), in parallel. */
 export const stopAll = async (): Promise<void> => {
+  closed = true;
   await Promise.all([...running.values()].map((c) => c.stop(10_000)));
 };
 

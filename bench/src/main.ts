@@ -155,16 +155,49 @@ const main = async () => {
     await stopAll();
     await dropCreatedDatabases();
   };
+  const failures: string[] = [];
+  const report = () => {
+    const seconds = Math.round((performance.now() - started) / 1000);
+    const profiles = options.cpuProf ? summarizeProfiles(join(currentLogDir(), 'profiles')) : [];
+    for (const p of profiles) console.error(profileText(p));
+    const file = writeResults(timestamp, {
+      timestamp,
+      scenarios: names,
+      options,
+      seconds,
+      machine: machine(),
+      versions: {
+        postgres: version(`psql -At -h 127.0.0.1 -U postgres -c "show server_version"`),
+        nats: version('nats-server --version'),
+        commit: version(`git -C ${REPO_ROOT} rev-parse --short HEAD`),
+      },
+      logs: currentLogDir(),
+      loadAverage: { atStart: loadAtStart, atEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
+      failures,
+      rows,
+      profiles,
+    });
+    const m = machine();
+    console.log(
+      `\n## pnpm bench — ${timestamp}\n\n${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, open-file limit ${m.openFileLimit}, Node ${m.node}; ${seconds} s; host load average ${loadAtStart[0]} at start, ${loadavg()[0]?.toFixed(2)} at end\n`,
+    );
+    console.log(markdownTable(rows));
+    console.log(`\nresults: ${file.replace(`${BENCH_DIR}/`, 'bench/')}; service logs: ${currentLogDir()}`);
+    if (failures.length > 0) process.exitCode = 1;
+  };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
       log(`${sig}: cleaning up`);
-      void cleanup().finally(() => process.exit(130));
+      failures.push(`interrupted by ${sig}`);
+      void cleanup()
+        .then(report)
+        .finally(() => process.exit(130));
     });
   }
 
-  const failures: string[] = [];
   try {
     for (const name of names) {
+      if (stopping) break;
       const scenario = SCENARIOS.find((s) => s.name === name || s.name.split('-')[0] === name)!;
       if (ctx.remainingMs() < 30_000) {
         log(`── ${scenario.title}: skipped, the run's time budget is spent`);
@@ -193,33 +226,7 @@ const main = async () => {
   } finally {
     await cleanup();
   }
-  const seconds = Math.round((performance.now() - started) / 1000);
-  const profiles = options.cpuProf ? summarizeProfiles(join(currentLogDir(), 'profiles')) : [];
-  for (const p of profiles) console.error(profileText(p));
-  const file = writeResults(timestamp, {
-    timestamp,
-    scenarios: names,
-    options,
-    seconds,
-    machine: machine(),
-    versions: {
-      postgres: version(`psql -At -h 127.0.0.1 -U postgres -c "show server_version"`),
-      nats: version('nats-server --version'),
-      commit: version(`git -C ${REPO_ROOT} rev-parse --short HEAD`),
-    },
-    logs: currentLogDir(),
-    loadAverage: { atStart: loadAtStart, atEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
-    failures,
-    rows,
-    profiles,
-  });
-  const m = machine();
-  console.log(
-    `\n## pnpm bench — ${timestamp}\n\n${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, open-file limit ${m.openFileLimit}, Node ${m.node}; ${seconds} s; host load average ${loadAtStart[0]} at start, ${loadavg()[0]?.toFixed(2)} at end\n`,
-  );
-  console.log(markdownTable(rows));
-  console.log(`\nresults: ${file.replace(`${BENCH_DIR}/`, 'bench/')}; service logs: ${currentLogDir()}`);
-  if (failures.length > 0) process.exitCode = 1;
+  report();
 };
 
 main().catch(async (err: unknown) => {
