@@ -1,6 +1,6 @@
 import { type GeneratorPool, type MergedRun, mergeRuns } from './generators.js';
 import { type LatencySummary, mergeHistograms, summarize } from './histogram.js';
-import type { RunCommand, RunReply, SendPlan } from './load/protocol.js';
+import type { ProgressReply, RunCommand, RunReply, SendPlan, SentReply } from './load/protocol.js';
 import { type CpuGroup, type CpuUsage, cpuBetween, HOST, processTree, sampleCpu } from './proc.js';
 
 export type FanoutResult = {
@@ -64,21 +64,36 @@ export const runFanout = async (
   const before = sampleCpu(groups);
   const abort = new AbortController();
   const sideJob = options.during?.(abort.signal);
-  const replies = await Promise.all(
+  await Promise.all(
     pool.generators.map((g, i) =>
-      g.request<RunReply>(
+      g.request<SentReply>(
         {
           type: 'run',
           runId,
           rate: options.rate / pool.generators.length,
           durationMs: options.durationMs,
-          drainMs,
           plan: plans[i]!,
           bodyPadding: options.bodyPadding ?? 40,
         } satisfies RunCommand,
-        options.durationMs + drainMs + 60_000,
+        options.durationMs + 60_000,
       ),
     ),
+  );
+  // Drain: until every ack is in and every acked message reached all its members, or the cap.
+  const deadline = performance.now() + drainMs;
+  for (;;) {
+    const p = await Promise.all(
+      pool.generators.map((g) => g.request<ProgressReply>({ type: 'progress' }, 10_000)),
+    );
+    const sum = (f: (r: ProgressReply) => number) => p.reduce((s, r) => s + f(r), 0);
+    const complete =
+      sum((r) => r.pending) === 0 &&
+      sum((r) => r.received - r.duplicates) >= sum((r) => r.acked) * options.membersPerConversation;
+    if (complete || performance.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const replies = await Promise.all(
+    pool.generators.map((g) => g.request<RunReply>({ type: 'finish' }, 10_000)),
   );
   const after = sampleCpu(groups);
   abort.abort();

@@ -54,7 +54,9 @@ export const sampleLag = async (metricsUrl: string, signal: AbortSignal): Promis
     const now = await fetchMetrics(metricsUrl);
     if (now.length > 0) last = now;
     for (const p of now) {
-      if (!/lag/i.test(p.name) || /_(bucket|sum|count)$/.test(p.name)) continue;
+      // The services' own lag metrics; not Node's event-loop lag (nodejs_eventloop_lag_*).
+      if (!/lag/i.test(p.name) || p.name.startsWith('nodejs_') || /_(bucket|sum|count)$/.test(p.name))
+        continue;
       const key = `${p.name}${p.labels}`;
       const list = gauges.get(key) ?? [];
       list.push(p.value * scale(p.name).factor);

@@ -156,7 +156,10 @@ const main = async () => {
     await dropCreatedDatabases();
   };
   const failures: string[] = [];
+  let reported = false;
   const report = () => {
+    if (reported) return;
+    reported = true;
     const seconds = Math.round((performance.now() - started) / 1000);
     const profiles = options.cpuProf ? summarizeProfiles(join(currentLogDir(), 'profiles')) : [];
     for (const p of profiles) console.error(profileText(p));

@@ -40,8 +40,6 @@ export type RunCommand = {
   /** Messages per second this generator offers (open loop: on a fixed schedule). */
   rate: number;
   durationMs: number;
-  /** Longest wait after the last send for outstanding acks and deliveries (ends early once quiet for 1 s). */
-  drainMs: number;
   /** Senders used round-robin; the schedule decides when, the plan decides who and where. */
   plan: SendPlan[];
   /** Extra characters in each message body, to match a realistic frame size. */
@@ -58,9 +56,20 @@ export type ClosedLoopCommand = {
 };
 
 export type StatsCommand = { type: 'stats' };
+/** Live counters of the current run (the orchestrator drains until every acked message is delivered). */
+export type ProgressCommand = { type: 'progress' };
+/** Ends the current run: the generator answers with its RunReply. */
+export type FinishCommand = { type: 'finish' };
 export type CloseCommand = { type: 'close' };
 
-export type GeneratorCommand = ConnectCommand | RunCommand | ClosedLoopCommand | StatsCommand | CloseCommand;
+export type GeneratorCommand =
+  | ConnectCommand
+  | RunCommand
+  | ClosedLoopCommand
+  | StatsCommand
+  | ProgressCommand
+  | FinishCommand
+  | CloseCommand;
 
 export type ConnectedReply = {
   type: 'connected';
@@ -93,5 +102,20 @@ export type RunReply = {
 };
 
 export type StatsReply = { type: 'stats'; open: number; rss: number };
+export type SentReply = { type: 'sent' };
+export type ProgressReply = {
+  type: 'progress';
+  acked: number;
+  ackErrors: number;
+  pending: number;
+  received: number;
+  duplicates: number;
+};
 
-export type GeneratorReply = ConnectedReply | RunReply | StatsReply | { type: 'error'; message: string };
+export type GeneratorReply =
+  | ConnectedReply
+  | RunReply
+  | StatsReply
+  | SentReply
+  | ProgressReply
+  | { type: 'error'; message: string };

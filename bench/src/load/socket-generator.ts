@@ -162,19 +162,7 @@ const finish = (sent: number, skipped: number, maxScheduleLagMs: number): RunRep
   ackHistogram: encodeHistogram(acks),
 });
 
-/** Waits until every ack is in and no delivery arrived for a second, or `maxMs` passed. */
-const drain = async (maxMs: number): Promise<void> => {
-  const deadline = performance.now() + maxMs;
-  let last = -1;
-  let quietSince = performance.now();
-  while (performance.now() < deadline) {
-    await sleep(100);
-    if (counters.received !== last) {
-      last = counters.received;
-      quietSince = performance.now();
-    } else if (pending.size === 0 && performance.now() - quietSince >= 1000) return;
-  }
-};
+let lastRun = { sent: 0, skipped: 0, maxLag: 0 };
 
 const run = async (cmd: RunCommand): Promise<void> => {
   resetCounters(cmd.runId);
@@ -208,8 +196,8 @@ const run = async (cmd: RunCommand): Promise<void> => {
     };
     tick();
   });
-  await drain(cmd.drainMs);
-  reply(finish(total - skipped, skipped, maxLag));
+  lastRun = { sent: total - skipped, skipped, maxLag };
+  reply({ type: 'sent' });
 };
 
 const closedLoop = async (cmd: ClosedLoopCommand): Promise<void> => {
@@ -259,6 +247,17 @@ process.on('message', (cmd: GeneratorCommand) => {
         return run(cmd);
       case 'closedLoop':
         return closedLoop(cmd);
+      case 'progress':
+        return reply({
+          type: 'progress',
+          acked: counters.acked,
+          ackErrors: counters.ackErrors,
+          pending: pending.size,
+          received: counters.received,
+          duplicates: counters.duplicates,
+        });
+      case 'finish':
+        return reply(finish(lastRun.sent, lastRun.skipped, lastRun.maxLag));
       case 'stats':
         return reply({
           type: 'stats',

@@ -1,4 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { currentLogDir } from '../children.js';
 import type { Scenario } from '../context.js';
 import { connectPool, poolStats } from '../generators.js';
 import type { SocketSpec } from '../load/protocol.js';
@@ -29,6 +31,9 @@ export const b3Idle: Scenario = {
       name: 'gateway-idle',
       service: 'ws-gateway',
       env: { ...ctx.serviceEnv(system.db.url), GATEWAY_ID: 'bench-idle', WS_IDLE_TIMEOUT: '240' },
+      ...(ctx.options.cpuProf
+        ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${join(currentLogDir(), 'profiles', 'gateway-idle')}`] }
+        : {}),
     });
     try {
       await new Promise((r) => setTimeout(r, 1000));
