@@ -142,7 +142,15 @@ const main = async () => {
     serviceEnv,
     remainingMs: () => options.budgetS * 1000 - (performance.now() - started),
     system: () => {
-      system ??= startSystem();
+      if (!system) {
+        const starting = startSystem();
+        system = starting;
+        // A failed start is not cached: the next scenario tries again (after stopping what did start).
+        starting.catch(async () => {
+          if (system === starting) system = null;
+          await Promise.all(runningChildren().map((c) => c.stop()));
+        });
+      }
       return system;
     },
   };

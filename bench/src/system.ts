@@ -80,7 +80,25 @@ export const serviceExists = (service: ServiceName): boolean =>
 
 export type RunningService = { name: string; service: ServiceName; port: number; child: Child };
 
-export const startService = async (options: {
+/**
+ * Starts a service, retrying twice: in a shared working tree a service may be mid-edit (a syntax error
+ * for a few seconds), which must not sink a 15-minute run.
+ */
+export const startService = async (
+  options: Parameters<typeof startServiceOnce>[0],
+): Promise<RunningService> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServiceOnce(options);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      console.error(`[bench] ${options.name} did not start (attempt ${attempt}); retrying in 15 s`);
+      await new Promise((r) => setTimeout(r, 15_000));
+    }
+  }
+};
+
+const startServiceOnce = async (options: {
   name: string;
   service: ServiceName;
   env: Record<string, string>;
