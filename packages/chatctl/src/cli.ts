@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { createEventStore, type EventStore } from '@chat/eventstore';
-import { baseEnv, createLogger, loadConfig } from '@chat/platform';
+import { baseEnv, loadConfig } from '@chat/platform';
 import { RebuildInProgressError, rebuildReadModels } from '@chat/projector';
 import pg from 'pg';
+import pino, { type Logger } from 'pino';
 import { z } from 'zod';
 import { replay } from './commands/replay.js';
 import { collectStats, formatStats } from './commands/stats.js';
@@ -127,10 +128,11 @@ export const runChatctl = async (argv: string[], io: Io): Promise<number> => {
 
 const withInfrastructure = async <T>(
   io: Io,
-  fn: (deps: { store: EventStore; pool: pg.Pool; logger: ReturnType<typeof createLogger> }) => Promise<T>,
+  fn: (deps: { store: EventStore; pool: pg.Pool; logger: Logger }) => Promise<T>,
 ): Promise<T> => {
   const config = loadConfig(cliEnv, io.env);
-  const logger = createLogger('chatctl', config.LOG_LEVEL);
+  // stdout carries the data (NDJSON), so logs go to stderr.
+  const logger = pino({ level: config.LOG_LEVEL, base: { service: 'chatctl' } }, pino.destination(2));
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
   const store = createEventStore({
     databaseUrl: config.DATABASE_URL,

@@ -8,11 +8,13 @@ import { type Harness, startHarness } from '../../test/harness.js';
 
 let h: Harness;
 let projector: ServiceProcess;
+let opsPort: number;
 
 beforeAll(async () => {
   h = await startHarness('queries');
   await migrateReadModels(h.pool);
   const port = await freePort();
+  opsPort = port;
   projector = await startService({
     name: 'projector',
     entry: 'services/projector',
@@ -25,6 +27,15 @@ beforeAll(async () => {
     },
     ready: { url: `http://127.0.0.1:${port}/readyz` },
   });
+  // Warm the projector up (JIT, connections) so the 2 s read-your-writes budget measures steady state.
+  const c = await h.createGroup('warm', ['up']);
+  const sent = await h.send('warm', c, 'warm-up');
+  await waitFor(
+    async () =>
+      (await h.call('warm', 'GET', `/v1/conversations/${c}?minPosition=${sent.body.position}`)).status ===
+      200,
+    { timeoutMs: 30_000, what: 'the projector to warm up' },
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -141,5 +152,32 @@ describe('query routes', () => {
     expect(view.body.unreadCount).toBe(0);
     const msgs = await h.call('lee', 'GET', `/v1/conversations/${c}/messages`);
     expect(msgs.body.items[0]).toMatchObject({ messageId: a.body.messageId, deleted: true, body: null });
+  });
+
+  it('publishes unread counts to the user subject and exposes projection metrics', async () => {
+    const c = await h.createGroup('mia', ['ned']);
+    const sub = h.nats.subscribe(h.subjects.user('ned'));
+    const got = (async () => {
+      for await (const m of sub) {
+        const msg = JSON.parse(new TextDecoder().decode(m.data));
+        if (msg.type === 'unread' && msg.conversationId === c) return msg;
+      }
+    })();
+    await h.send('mia', c, 'ping');
+    expect(await got).toEqual({ type: 'unread', conversationId: c, unreadCount: 1, total: 1 });
+    sub.unsubscribe();
+
+    const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+    for (const name of [
+      'projector_position',
+      'projector_lag_events',
+      'projector_lag_ms',
+      'projector_lag_seconds_bucket',
+      'projector_batch_size_bucket',
+      'projector_rebuild_progress_ratio',
+    ]) {
+      expect(metrics).toContain(name);
+    }
+    expect((await fetch(`http://127.0.0.1:${opsPort}/readyz`)).status).toBe(200);
   });
 });

@@ -1,7 +1,7 @@
 import type { Database, MemberRow, MessageRow } from '@chat/db';
 import { START_POSITION_TEXT } from '@chat/db';
 import type { RecordedEvent } from '@chat/eventstore';
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import {
   applyEvent,
   type BatchState,
@@ -73,23 +73,22 @@ const load = async (trx: Trx, schema: string, state: BatchState, events: Project
  * Multi-row upsert through `unnest` of one array per column: a fixed number of parameters however many
  * rows, so Postgres parses one small statement instead of tens of thousands of placeholders.
  */
-const upsert = async <R extends object>(
-  trx: Trx,
+const upsert = <R extends object>(
   schema: string,
   table: string,
   rows: readonly R[],
   columns: readonly (readonly [keyof R & string, string])[],
   conflict: readonly string[],
   update: readonly string[],
-): Promise<void> => {
-  if (rows.length === 0) return;
+): RawBuilder<unknown> | undefined => {
+  if (rows.length === 0) return undefined;
   const arrays = columns.map(([name, type]) => sql`${rows.map((r) => r[name])}::${sql.raw(type)}[]`);
   const names = sql.join(columns.map(([name]) => sql.id(name)));
   const sets = sql.join(update.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`));
-  await sql`
+  return sql`
     INSERT INTO ${sql.id(schema, table)} (${names})
     SELECT * FROM unnest(${sql.join(arrays)})
-    ON CONFLICT (${sql.join(conflict.map((c) => sql.id(c)))}) DO UPDATE SET ${sets}`.execute(trx);
+    ON CONFLICT (${sql.join(conflict.map((c) => sql.id(c)))}) DO UPDATE SET ${sets}`;
 };
 
 const CONVERSATION_COLUMNS = [
@@ -133,47 +132,66 @@ const MEMBER_COLUMNS = [
   ['muted_until', 'timestamptz'],
 ] as const satisfies readonly (readonly [keyof MemberState, string])[];
 
-const flush = async (trx: Trx, schema: string, state: BatchState): Promise<void> => {
+/**
+ * Writes the batch's changed rows and the checkpoint in one statement (data-modifying CTEs): one round
+ * trip instead of four, which is most of a small live batch's latency.
+ */
+const flush = async (
+  trx: Trx,
+  schema: string,
+  state: BatchState,
+  checkpoint: { name: string; position: string },
+): Promise<void> => {
+  const writes: (RawBuilder<unknown> | undefined)[] = [];
   const conversations = [...state.dirtyConversations].flatMap((k) => state.conversations.get(k) ?? []);
-  await upsert(
-    trx,
-    schema,
-    'conversations',
-    conversations,
-    CONVERSATION_COLUMNS,
-    ['conversation_id'],
-    [
-      'last_seq',
-      'last_activity_at',
-      'message_count',
-      'last_message_id',
-      'last_message_sender',
-      'last_message_preview',
-      'last_message_sent_at',
-      'last_message_seq',
-      'last_message_deleted',
-    ],
+  writes.push(
+    upsert(
+      schema,
+      'conversations',
+      conversations,
+      CONVERSATION_COLUMNS,
+      ['conversation_id'],
+      [
+        'last_seq',
+        'last_activity_at',
+        'message_count',
+        'last_message_id',
+        'last_message_sender',
+        'last_message_preview',
+        'last_message_sent_at',
+        'last_message_seq',
+        'last_message_deleted',
+      ],
+    ),
   );
   const messages = [...state.dirtyMessages].flatMap((k) => state.messages.get(k) ?? []);
-  await upsert(
-    trx,
-    schema,
-    'messages',
-    messages,
-    MESSAGE_COLUMNS,
-    ['conversation_id', 'seq'],
-    ['body', 'edited_at', 'deleted'],
+  writes.push(
+    upsert(
+      schema,
+      'messages',
+      messages,
+      MESSAGE_COLUMNS,
+      ['conversation_id', 'seq'],
+      ['body', 'edited_at', 'deleted'],
+    ),
   );
   const members = [...state.dirtyMembers].flatMap((k) => state.members.get(k) ?? []);
-  await upsert(
-    trx,
-    schema,
-    'members',
-    members,
-    MEMBER_COLUMNS,
-    ['conversation_id', 'user_id'],
-    ['active', 'joined_seq', 'ordinal', 'read_seq', 'read_msg_index', 'muted_until'],
+  writes.push(
+    upsert(
+      schema,
+      'members',
+      members,
+      MEMBER_COLUMNS,
+      ['conversation_id', 'user_id'],
+      ['active', 'joined_seq', 'ordinal', 'read_seq', 'read_msg_index', 'muted_until'],
+    ),
   );
+  const ctes = writes.flatMap((w, i) => (w ? [sql`${sql.id(`w${i}`)} AS (${w})`] : []));
+  const checkpointWrite = sql`
+    INSERT INTO ${sql.id(schema, 'checkpoints')} (name, position, updated_at)
+    VALUES (${checkpoint.name}, ${checkpoint.position}, now())
+    ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()`;
+  await (ctes.length > 0 ? sql`WITH ${sql.join(ctes)} ${checkpointWrite}` : checkpointWrite).execute(trx);
   // A watermark set below the newest message: count the messages up to it (an index lookup each).
   const pending = [...state.readIndexPending].map(splitKey);
   if (pending.length > 0) {
@@ -210,13 +228,10 @@ export const projectBatch = async (
 ): Promise<BatchResult> => {
   // The checkpoint commits with the effects, so a commit lost in a crash is simply re-applied from the
   // older checkpoint: waiting for the WAL flush on every batch buys nothing here but latency.
-  await sql`SET LOCAL synchronous_commit = off`.execute(trx);
-  const row = await trx
-    .selectFrom('checkpoints')
-    .select('position')
-    .where('name', '=', checkpointName)
-    .forUpdate()
-    .executeTakeFirst();
+  const { rows } = await sql<{ position: string }>`
+    SELECT position, set_config('synchronous_commit', 'off', true)
+      FROM ${sql.id(schema, 'checkpoints')} WHERE name = ${checkpointName} FOR UPDATE`.execute(trx);
+  const row = rows[0];
   const checkpoint = row?.position ?? START_POSITION_TEXT;
   const fresh = events.filter((e) => e.position > checkpoint);
   const last = fresh.at(-1);
@@ -235,16 +250,7 @@ export const projectBatch = async (
   }
   await load(trx, schema, state, projected);
   for (const e of projected) applyEvent(state, e);
-  await flush(trx, schema, state);
-  await trx
-    .insertInto('checkpoints')
-    .values({ name: checkpointName, position: last.position, updated_at: sql`now()` })
-    .onConflict((oc) =>
-      oc
-        .column('name')
-        .doUpdateSet((eb) => ({ position: eb.ref('excluded.position'), updated_at: sql`now()` })),
-    )
-    .execute();
+  await flush(trx, schema, state, { name: checkpointName, position: last.position });
   return {
     applied: fresh.length,
     position: last.position,
