@@ -68,6 +68,12 @@ try {
     const { conversationId } = (await res.json()) as { conversationId: string };
     conversations.push({ id: conversationId, authorization });
   }
+  // The service's own CPU time per command, from its /metrics: tells whether it or the database limits.
+  const cpuSeconds = async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    return Number(/^process_cpu_seconds_total (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+  };
+  const cpuBefore = await cpuSeconds();
   let n = 0;
   const result = await autocannon({
     url: base,
@@ -88,6 +94,7 @@ try {
       },
     ],
   });
+  const cpuUsed = (await cpuSeconds()) - cpuBefore;
   const summary = {
     conversations: conversationCount,
     connections: Number(values.connections),
@@ -100,6 +107,7 @@ try {
       avg: result.latency.average,
       max: result.latency.max,
     },
+    commandApiCpuMicrosPerRequest: Math.round((cpuUsed / Math.max(1, result.requests.total)) * 1e6),
     non2xx: result.non2xx,
     errors: result.errors,
     statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([k, v]) => [k, v.count])),

@@ -1,14 +1,26 @@
 import { natsSubjects } from '@chat/events';
 import { createEventStore } from '@chat/eventstore';
-import { assertProductionSafe, createLogger, onShutdown } from '@chat/platform';
+import { assertProductionSafe, ConfigError, createLogger, onShutdown } from '@chat/platform';
 import { connect } from 'nats';
 import pg from 'pg';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildApp } from './app.js';
 import { readConfig } from './config.js';
 
-const config = readConfig();
-assertProductionSafe(config);
+const config = (() => {
+  try {
+    const parsed = readConfig();
+    assertProductionSafe(parsed);
+    return parsed;
+  } catch (err) {
+    // A configuration mistake is the operator's to fix: say which variable, without a stack trace.
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+})();
 const logger = createLogger('command-api', config.LOG_LEVEL);
 
 const registry = new Registry();
