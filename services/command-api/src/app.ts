@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type NatsSubjects, uuidSchema } from '@chat/events';
+import type { NatsSubjects } from '@chat/events';
 import type { EventStore } from '@chat/eventstore';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -38,6 +38,8 @@ export type AppDeps = {
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * The command-api as a fastify instance, not listening. Plugins register in dependency order; route
  * groups are encapsulated plugins. Serving commands over NATS starts on `ready` and stops on `close`.
@@ -53,8 +55,8 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     // A client-supplied correlation id (UUID) is carried into event metadata; otherwise a fresh one.
     requestIdHeader: false,
     genReqId: (req) => {
-      const given = uuidSchema.safeParse(req.headers['x-correlation-id']);
-      return given.success ? given.data : randomUUID();
+      const given = req.headers['x-correlation-id'];
+      return typeof given === 'string' && UUID.test(given) ? given.toLowerCase() : randomUUID();
     },
   });
   app.setValidatorCompiler(zodValidatorCompiler);
