@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { signToken } from '@chat/testkit';
+import { connect } from 'nats';
 import WebSocket from 'ws';
 import { type Cluster, createGroup, startCluster } from '../src/support/cluster.js';
 
@@ -39,6 +40,17 @@ const main = async () => {
     }
     const sentAt = new Map<string, number>();
     const latencies: number[] = [];
+    const acks: number[] = [];
+    // The gateway's own hop: NATS arrival (seen by this process too) → frame at a socket.
+    const natsAt = new Map<string, number>();
+    const hops: number[] = [];
+    const nc = await connect({ servers: cluster.natsUrl });
+    nc.subscribe(`${cluster.prefix}.conv.*`, {
+      callback: (_err, msg) => {
+        const e = JSON.parse(msg.string()) as { type: string; data: { messageId?: string } };
+        if (e.type === 'MessageSent') natsAt.set(e.data.messageId ?? '', performance.now());
+      },
+    });
     let frames = 0;
     const rssBefore = await rss(cluster);
     const users = groups.flatMap((g) => g.members);
@@ -57,8 +69,11 @@ const main = async () => {
             };
             if (f.type === 'hello') ws.send('{"type":"resume","positions":{}}');
             if (f.type === 'event' && f.event?.type === 'MessageSent') {
-              const t0 = sentAt.get(f.event.data.messageId ?? '');
+              const id = f.event.data.messageId ?? '';
+              const t0 = sentAt.get(id);
               if (t0 !== undefined) latencies.push(now - t0);
+              const t1 = natsAt.get(id);
+              if (t1 !== undefined) hops.push(now - t1);
             }
           });
           await new Promise<void>((resolve, reject) => {
@@ -98,6 +113,7 @@ const main = async () => {
           body: JSON.stringify({ messageId, body: 'bench' }),
         }).then(
           (r) => {
+            acks.push(performance.now() - sentAt.get(messageId)!);
             if (!r.ok) failed++;
             return r.arrayBuffer().then(() => undefined);
           },
@@ -111,7 +127,11 @@ const main = async () => {
       await new Promise((r) => setTimeout(r, 5));
     }
     await Promise.all(inFlight);
-    await new Promise((r) => setTimeout(r, 3000));
+    const settleUntil = Date.now() + 20_000;
+    while (latencies.length < (total - failed) * members && Date.now() < settleUntil) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await nc.close();
     const sorted = latencies.sort((a, b) => a - b);
     const expected = (total - failed) * members;
     console.log(
@@ -133,6 +153,14 @@ const main = async () => {
             p99: +percentile(sorted, 0.99).toFixed(2),
             max: +(sorted.at(-1) ?? NaN).toFixed(2),
           },
+          natsToSocketMs: (() => {
+            const h = hops.sort((x, y) => x - y);
+            return { p50: +percentile(h, 0.5).toFixed(2), p99: +percentile(h, 0.99).toFixed(2) };
+          })(),
+          httpAckMs: (() => {
+            const a = acks.sort((x, y) => x - y);
+            return { p50: +percentile(a, 0.5).toFixed(2), p99: +percentile(a, 0.99).toFixed(2) };
+          })(),
           gatewayRssBytesPerIdleSocket: bytesPerSocket.map((b) => Math.round(b)),
         },
         null,

@@ -27,6 +27,10 @@ beforeAll(async () => {
 afterEach((ctx) => {
   if (ctx.task.result?.state !== 'fail') return;
   for (const g of cluster.gateways) console.error(`--- ${g.name} output\n${g.proc.output().slice(-4000)}`);
+  console.error(`--- command-api output\n${cluster.commandApi.output().slice(-4000)}`);
+  console.error(`--- projector output\n${cluster.projector.output().slice(-4000)}`);
+  for (const c of clients)
+    if (c.errors.length) console.error(`--- errors of ${c.userId}`, JSON.stringify(c.errors));
 });
 
 afterAll(async () => {

@@ -13,6 +13,7 @@ export type TestClient = {
   receipts: ServerFrameOf<'receipt'>[];
   resumed: ServerFrameOf<'resumed'>[];
   closes: { code: number; reason: string }[];
+  errors: ServerFrameOf<'error'>[];
   seqs(conversationId: string): number[];
   waitForSeq(conversationId: string, seq: number, timeoutMs?: number): Promise<void>;
 };
@@ -39,6 +40,7 @@ export const connectClient = async (
     receipts: [],
     resumed: [],
     closes: [],
+    errors: [],
     seqs: (id) => t.events.filter((e) => e.conversationId === id).map((e) => e.seq),
     waitForSeq: (id, seq, timeoutMs = 30_000) =>
       waitFor(() => t.events.some((e) => e.conversationId === id && e.seq >= seq), {
@@ -52,6 +54,7 @@ export const connectClient = async (
   client.on('receipt', (f) => t.receipts.push(f));
   client.on('resumed', (f) => t.resumed.push(f));
   client.on('close', (c) => t.closes.push(c));
+  client.on('error', (e) => t.errors.push(e));
   await client.connect();
   await waitFor(() => t.resumed.length > 0, { what: `${userId}'s first resume` });
   return t;

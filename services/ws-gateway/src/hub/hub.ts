@@ -2,7 +2,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { type NatsSubjects, type RawEnvelope, type ServerFrame, WS_CLOSE } from '@chat/events';
 import type { EventStore } from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
-import type { NatsConnection, Subscription } from 'nats';
+import type { NatsConnection } from 'nats';
 import { frame } from '../client/frames.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { type CatchUp, ConversationFeed, type FeedHost } from './feed.js';
@@ -23,7 +23,6 @@ type UserEntry = {
   conversations: Set<string>;
   /** Upgrades verified but not yet opened: the entry must outlive them. */
   upgrading: number;
-  sub: Subscription | undefined;
   loaded: Promise<void>;
   /** User-subject messages that arrived while the conversation list was loading. */
   backlog: string[] | undefined;
@@ -75,6 +74,19 @@ export class Hub implements FeedHost {
     this.metrics = options.metrics;
     this.logger = options.logger;
     this.#graceMs = options.resumeGraceMs ?? 500;
+    // One wildcard subscription for every user channel instead of one per local user: a nats.js
+    // subscription costs ~1.2 KiB of heap, over half the per-socket memory budget. The price is that
+    // every gateway sees every user's messages and drops those of users it does not hold.
+    this.nats.subscribe(this.#subjects.allUsers, {
+      callback: (err, msg) => {
+        if (err) return;
+        const user = this.users.get(userIdOfSubject(msg.subject));
+        if (!user) return;
+        const text = decoder.decode(msg.data);
+        if (user.backlog) user.backlog.push(text);
+        else this.#onUserMessage(user, text);
+      },
+    });
   }
 
   publish(topic: string, text: string): void {
@@ -95,7 +107,6 @@ export class Hub implements FeedHost {
         sockets: new Set(),
         conversations: new Set(),
         upgrading: 0,
-        sub: undefined,
         loaded: Promise.resolve(),
         backlog: [],
       };
@@ -113,17 +124,9 @@ export class Hub implements FeedHost {
   }
 
   async #loadUser(user: UserEntry): Promise<void> {
-    // Subscribe before reading the list, so a membership change racing the read is not lost.
-    user.sub = this.nats.subscribe(this.#subjects.user(user.userId), {
-      callback: (err, msg) => {
-        if (err) return;
-        const text = decoder.decode(msg.data);
-        if (user.backlog) user.backlog.push(text);
-        else this.#onUserMessage(user, text);
-      },
-    });
+    // The entry exists before the list is read, so a membership change racing the read is kept in
+    // the backlog rather than lost.
     try {
-      await this.nats.flush();
       const ids = await this.#membership.conversationIdsOfUser(user.userId);
       for (const id of ids) {
         const feed = this.#feed(id);
@@ -131,7 +134,6 @@ export class Hub implements FeedHost {
         user.conversations.add(id);
       }
     } catch (err) {
-      user.sub.unsubscribe();
       this.users.delete(user.userId);
       throw err;
     }
@@ -150,7 +152,6 @@ export class Hub implements FeedHost {
   #maybeDetach(user: UserEntry): void {
     if (user.sockets.size > 0 || user.upgrading > 0) return;
     this.users.delete(user.userId);
-    user.sub?.unsubscribe();
     const conversations = [...user.conversations];
     for (const id of conversations) this.#removeFromFeed(id, user.userId);
     this.presence?.userOffline(user.userId, conversations);
@@ -510,3 +511,9 @@ export class Hub implements FeedHost {
     }
   }
 }
+
+/** `<prefix>.user.<token>` → userId (the inverse of `subjectToken`). */
+const userIdOfSubject = (subject: string): string =>
+  subject
+    .slice(subject.lastIndexOf('.') + 1)
+    .replace(/~([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
