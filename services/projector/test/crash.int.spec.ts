@@ -53,7 +53,9 @@ describe('projector crash', () => {
     expect(atKill < last, 'killed before it caught up').toBe(true);
 
     const second = await startProjector(port);
-    await waitForCheckpoint(h.db, last);
+    await waitForCheckpoint(h.db, last, 180_000).catch((err: unknown) => {
+      throw new Error(`restarted projector did not catch up:\n${second.output()}`, { cause: err });
+    });
     await second.stop();
 
     await replayInto(h.pool, h.store, 'expected');
