@@ -155,7 +155,15 @@ describe('live delivery across two gateways', () => {
     const a2 = await connect(1, a);
     const b1 = await connect(1, b);
     expect(a1.client.typing(group)).toBe(true);
-    await waitFor(() => b1.typing.length === 1, { what: 'typing at B', timeoutMs: 30_000 });
+    // Typing is ephemeral (no seq, no replay): re-type after the 3 s throttle if the first was lost.
+    await waitFor(
+      () => {
+        if (b1.typing.length > 0) return true;
+        a1.client.typing(group);
+        return false;
+      },
+      { what: 'typing at B', timeoutMs: 30_000, intervalMs: 500 },
+    );
     const sent = await b1.client.send({ conversationId: group, body: 'read me' });
     await a1.client.markRead(group, Number(sent.seq));
     for (const dev of [a1, a2, b1]) {

@@ -164,27 +164,41 @@ export const startGateway = async (config: GatewayConfig, logger: Logger): Promi
 };
 
 /**
- * The user's conversations from the read model, once it has caught up with the log as it stood when
- * asked. The caller subscribed to the user's subject first: a membership event the relay published
- * before that is at or below the log head read here, so the read model shows it; one published after
- * arrives on the subject. Without the wait, a conversation created a moment before the connect would
- * be missing until the next reconnect. Waits at most `maxWaitMs` (the read model may be rebuilding).
+ * The user's conversations as of the log head: the read model at its checkpoint, plus the membership
+ * events between that checkpoint and the head read from the store and replayed in order (set
+ * operations, so replaying some the read model already has changes nothing). The caller registered
+ * the user before asking: a membership event the relay publishes later reaches it on the user
+ * channel; one published earlier is at or below the head read here. So a conversation created a
+ * moment before the connect is never missed, however far the projector lags.
  */
 const readModelMembership = (
   db: ReturnType<typeof createReadModelDb>,
   store: EventStore,
-  maxWaitMs = 2000,
-): MembershipSource => {
-  let projected = '';
-  return {
-    async conversationIdsOfUser(userId) {
-      const head = await store.headPosition();
-      const deadline = Date.now() + maxWaitMs;
-      while (projected < head && Date.now() < deadline) {
-        projected = await readCheckpoint(db);
-        if (projected < head) await new Promise((r) => setTimeout(r, 10));
+): MembershipSource => ({
+  async conversationIdsOfUser(userId) {
+    const head = await store.headPosition();
+    const checkpoint = await readCheckpoint(db);
+    const ids = new Set(await conversationIdsOfUser(db, userId));
+    let from = checkpoint;
+    while (from < head) {
+      const events = await store.readAll({ fromPosition: from, maxCount: 1000, filter: MEMBERSHIP_EVENTS });
+      for (const e of events) {
+        const conversationId = String(e.data.conversationId);
+        if (e.type === 'ConversationStarted') {
+          if (Array.isArray(e.data.members) && e.data.members.includes(userId)) ids.add(conversationId);
+        } else if (e.data.userId === userId) {
+          if (e.type === 'MemberJoined') ids.add(conversationId);
+          else ids.delete(conversationId);
+        }
       }
-      return conversationIdsOfUser(db, userId);
-    },
-  };
+      if (events.length < 1000) break;
+      from = events[events.length - 1]!.position;
+    }
+    return [...ids];
+  },
+});
+
+const MEMBERSHIP_EVENTS = {
+  streamPrefixes: ['conversation-'],
+  eventTypes: ['ConversationStarted', 'MemberJoined', 'MemberLeft'],
 };
