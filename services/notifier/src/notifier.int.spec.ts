@@ -195,7 +195,7 @@ describe('notification records', () => {
     const before = await notificationRows(h.pool);
     await service.stop();
     await h.pool.query(
-      `TRUNCATE notifier.notifications, notifier.checkpoints, notifier.conversations, notifier.members,
+      `TRUNCATE notifier.notifications, notifier.messages, notifier.checkpoints, notifier.conversations, notifier.members,
                 notifier.mutes, notifier.read_results`,
     );
     service = startService();

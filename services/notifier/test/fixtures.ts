@@ -118,7 +118,8 @@ export const notificationRows = async (pool: pg.Pool, where = 'TRUE', params: un
   (
     await pool.query<Row>(
       `SELECT notification_id, recipient_id, kind, message_id, preview, read_at
-         FROM notifier.notifications WHERE ${where} ORDER BY recipient_id, created_at, notification_id`,
+         FROM notifier.notifications JOIN notifier.messages USING (message_ref)
+        WHERE ${where} ORDER BY recipient_id, notifier.notifications.created_at, notification_id`,
       params,
     )
   ).rows;

@@ -34,8 +34,8 @@ export type StoredRecord = NotificationRecord & { position: string };
 /**
  * Inserts records with set-based multi-row statements and returns the ones that were new: a record
  * that exists (same deterministic id) is left alone, which makes re-processing after a crash a no-op.
- * The columns a message's records share (preview, ids, time) travel once per message, not once per
- * recipient: a 49-recipient message sends its preview once.
+ * What a message's records share is written once, as its `notifier.messages` row; each recipient
+ * costs one narrow row.
  */
 export const insertNotifications = async (
   db: Db,
@@ -44,35 +44,36 @@ export const insertNotifications = async (
   const inserted: StoredRecord[] = [];
   for (let i = 0; i < records.length; i += INSERT_CHUNK) {
     const chunk = records.slice(i, i + INSERT_CHUNK);
-    const messages: StoredRecord[] = [];
-    const messageIndex: number[] = [];
-    for (const r of chunk) {
-      const previous = messages[messages.length - 1];
-      if (previous?.messageId !== r.messageId || previous.conversationId !== r.conversationId)
-        messages.push(r);
-      messageIndex.push(messages.length);
-    }
+    const messages = new Map<string, StoredRecord>();
+    for (const r of chunk) messages.set(messageKey(r.conversationId, r.messageId), r);
+    const list = [...messages.values()];
+    // DO UPDATE (a no-op change) so a replayed message also returns its existing ref.
+    const refs = await db.query<{ message_ref: string; conversation_id: string; message_id: string }>(
+      `INSERT INTO notifier.messages (conversation_id, message_id, actor_id, preview, created_at, position)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+       ON CONFLICT (conversation_id, message_id) DO UPDATE SET position = notifier.messages.position
+       RETURNING message_ref, conversation_id, message_id`,
+      [
+        list.map((m) => m.conversationId),
+        list.map((m) => m.messageId),
+        list.map((m) => m.actorId),
+        list.map((m) => m.preview),
+        list.map((m) => m.createdAt),
+        list.map((m) => m.position),
+      ],
+    );
+    const refOf = new Map(refs.rows.map((r) => [messageKey(r.conversation_id, r.message_id), r.message_ref]));
     const { rows } = await db.query<{ notification_id: string }>(
-      `INSERT INTO notifier.notifications
-         (notification_id, recipient_id, kind, conversation_id, message_id, actor_id, preview, created_at, position)
-       SELECT r.id, r.recipient, r.kind, m.conversation_id, m.message_id, m.actor_id, m.preview, m.created_at, m.position
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[]) AS r(id, recipient, kind, message)
-         JOIN unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::text[])
-              WITH ORDINALITY AS m(conversation_id, message_id, actor_id, preview, created_at, position, n)
-           ON m.n = r.message
+      `INSERT INTO notifier.notifications (notification_id, recipient_id, kind, message_ref, created_at)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
        ON CONFLICT (notification_id) DO NOTHING
        RETURNING notification_id`,
       [
         chunk.map((r) => r.notificationId),
         chunk.map((r) => r.recipientId),
         chunk.map((r) => r.kind),
-        messageIndex,
-        messages.map((m) => m.conversationId),
-        messages.map((m) => m.messageId),
-        messages.map((m) => m.actorId),
-        messages.map((m) => m.preview),
-        messages.map((m) => m.createdAt),
-        messages.map((m) => m.position),
+        chunk.map((r) => refOf.get(messageKey(r.conversationId, r.messageId))),
+        chunk.map((r) => r.createdAt),
       ],
     );
     if (rows.length === chunk.length) inserted.push(...chunk);
@@ -84,16 +85,20 @@ export const insertNotifications = async (
   return inserted;
 };
 
+const messageKey = (conversationId: string, messageId: string) => `${conversationId}\n${messageId}`;
+
+/** An edit or delete changes one row, whatever the number of recipients. */
 export const updatePreview = async (
   db: Db,
   conversationId: string,
   messageId: string,
   preview: string,
 ): Promise<void> => {
-  await db.query(
-    'UPDATE notifier.notifications SET preview = $3 WHERE conversation_id = $1 AND message_id = $2',
-    [conversationId, messageId, preview],
-  );
+  await db.query('UPDATE notifier.messages SET preview = $3 WHERE conversation_id = $1 AND message_id = $2', [
+    conversationId,
+    messageId,
+    preview,
+  ]);
 };
 
 export type ReadSelection = { userId: string; notificationIds: readonly string[] | null; upTo: string };
@@ -148,12 +153,14 @@ export const listNotifications = async (
   query: { userId: string; unreadOnly: boolean; limit: number; after: NotificationCursor | null },
 ): Promise<{ items: Notification[]; hasMore: boolean }> => {
   const { rows } = await db.query<NotificationRow>(
-    `SELECT notification_id, recipient_id, kind, conversation_id, message_id, actor_id, preview, created_at, read_at
-       FROM notifier.notifications
-      WHERE recipient_id = $1
-        AND ($2::boolean IS FALSE OR read_at IS NULL)
-        AND ($3::timestamptz IS NULL OR (created_at, notification_id) < ($3::timestamptz, $4::uuid))
-      ORDER BY created_at DESC, notification_id DESC
+    `SELECT n.notification_id, n.recipient_id, n.kind, m.conversation_id, m.message_id, m.actor_id, m.preview,
+            n.created_at, n.read_at
+       FROM notifier.notifications n
+       JOIN notifier.messages m ON m.message_ref = n.message_ref
+      WHERE n.recipient_id = $1
+        AND ($2::boolean IS FALSE OR n.read_at IS NULL)
+        AND ($3::timestamptz IS NULL OR (n.created_at, n.notification_id) < ($3::timestamptz, $4::uuid))
+      ORDER BY n.created_at DESC, n.notification_id DESC
       LIMIT $5`,
     [
       query.userId,
