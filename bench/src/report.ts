@@ -40,7 +40,7 @@ export const round = (n: number, digits = 1): number => {
 };
 
 const fmt = (v: Metric): string => {
-  if (v === null) return '–';
+  if (v === null || (typeof v === 'number' && Number.isNaN(v))) return '–';
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(round(v, 2));
   return String(v);
 };

@@ -189,10 +189,25 @@ export const b2Fanout: Scenario = {
     const bareUs = cpuMicrosPerDelivery(bareResult.at200, ['bare-uws']);
     const gwUs = cpuMicrosPerDelivery(gwResult.at200, [gw.name]);
     const ratio = bareUs && gwUs ? gwUs / bareUs : null;
+    const bareExcess = excessMicrosPerDelivery(
+      bareResult.at200,
+      ['bare-uws'],
+      bareResult.idle,
+      bareResult.at200.windowS,
+    );
+    const gwExcess = excessMicrosPerDelivery(
+      gwResult.at200,
+      [gw.name],
+      gwResult.idle,
+      gwResult.at200.windowS,
+    );
     ctx.rows.push({
       scenario: 'B2 fan-out',
       case: 'gateway ÷ bare, CPU per delivery',
-      metrics: { ratio: ratio === null ? null : round(ratio, 2) },
+      metrics: {
+        ratio: ratio === null ? null : round(ratio, 2),
+        'ratio above idle': bareExcess && gwExcess ? round(gwExcess / bareExcess, 2) : null,
+      },
       budgets: [
         {
           name: 'gateway ≤ 1.5× bare',

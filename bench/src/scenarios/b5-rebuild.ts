@@ -107,7 +107,8 @@ export const b5Rebuild: Scenario = {
       const outcome = await new Promise<RebuildMessage | { type: 'timeout' }>((resolve) => {
         const timer = setTimeout(() => resolve({ type: 'timeout' }), rebuildTimeoutMs);
         runner.process.on('message', (m: RebuildMessage) => {
-          if (m.type === 'progress') progress = { events: m.events, at: m.at };
+          // The orchestrator's clock: the runner's performance.now() has another origin.
+          if (m.type === 'progress') progress = { events: m.events, at: performance.now() };
           else {
             clearTimeout(timer);
             resolve(m);
