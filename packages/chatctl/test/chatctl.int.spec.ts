@@ -13,7 +13,7 @@ import {
   type NewEvent,
 } from '@chat/eventstore';
 import { createLogger } from '@chat/platform';
-import { createTestDatabase, type TestDatabase } from '@chat/testkit';
+import { createTestDatabase, type TestDatabase, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChatctl } from '../src/index.js';
@@ -82,6 +82,7 @@ beforeAll(async () => {
     connectionString: database.url,
     logger: createLogger('chatctl-test', 'silent'),
   });
+  let lastPosition = '';
   // 100,000 events: 100 conversations × (start + 999 messages), appended 1,000 per call.
   await Promise.all(
     Array.from({ length: 100 }, async () => {
@@ -101,9 +102,12 @@ beforeAll(async () => {
         },
         ...Array.from({ length: 999 }, (_, i) => message(c, i)),
       ];
-      await store.append(`conversation-${c}`, events, 'no_stream');
+      const r = await store.append(`conversation-${c}`, events, 'no_stream');
+      if (r.position > lastPosition) lastPosition = r.position;
     }),
   );
+  // The log shows a commit once every older transaction in the (shared) cluster has finished.
+  await waitFor(async () => (await store.headPosition()) >= lastPosition, { timeoutMs: 60_000 });
   for (const e of await readAllIds()) ids.push(e);
 }, 120_000);
 

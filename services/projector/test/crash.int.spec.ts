@@ -39,7 +39,7 @@ describe('projector crash', () => {
     timeout: 240_000,
   }, async () => {
     const last = await appendBulkHistory(h.store, { conversations: 50, eventsPerConversation: 1000 });
-    const log = await readWholeLog(h.store);
+    const log = await readWholeLog(h.store, last);
     expect(log.length).toBeGreaterThanOrEqual(50_000);
 
     const port = await freePort();

@@ -54,7 +54,19 @@ export const createHarness = async (label: string): Promise<Harness> => {
   };
 };
 
-export const readWholeLog = async (store: EventStore): Promise<RecordedEvent[]> => {
+/**
+ * Waits until subscribers can see `position`: the Postgres log shows a commit only once every older
+ * transaction in the cluster has finished, and other test files share the cluster.
+ */
+export const untilVisible = (store: EventStore, position: string) =>
+  waitFor(async () => (await store.headPosition()) >= position, {
+    timeoutMs: 60_000,
+    what: `log visible to ${position}`,
+  });
+
+/** The whole log, after waiting until it shows `upTo` when given. */
+export const readWholeLog = async (store: EventStore, upTo?: string): Promise<RecordedEvent[]> => {
+  if (upTo) await untilVisible(store, upTo);
   const out: RecordedEvent[] = [];
   for (;;) {
     const page = await store.readAll({ fromPosition: out.at(-1)?.position, maxCount: 5000 });

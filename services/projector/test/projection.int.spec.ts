@@ -26,7 +26,7 @@ beforeAll(async () => {
   sim = new ChatSimulator({ users: 35, seed: 20261122 });
   const last = await simulate(h.store, sim, { conversations: 55, commands: 5200 });
   await waitForCheckpoint(h.db, last);
-  f = fold(await readWholeLog(h.store));
+  f = fold(await readWholeLog(h.store, last));
 }, 120_000);
 
 afterAll(async () => {

@@ -35,10 +35,12 @@ describe('online rebuild', () => {
 
     // Writers and readers keep going for the whole rebuild.
     let writing = true;
+    let lastWritten = '';
     const writer = (async () => {
       let batches = 0;
       while (writing) {
-        await simulate(h.store, sim, { conversations: 1, commands: 40, concurrency: 8 });
+        const p = await simulate(h.store, sim, { conversations: 1, commands: 40, concurrency: 8 });
+        if (p > lastWritten) lastWritten = p;
         batches++;
       }
       return batches;
@@ -83,7 +85,7 @@ describe('online rebuild', () => {
     expect(queries).toBeGreaterThan(0);
     expect(failures).toEqual([]);
 
-    const log = await readWholeLog(h.store);
+    const log = await readWholeLog(h.store, lastWritten);
     const last = log.at(-1)?.position ?? '';
     await waitForCheckpoint(h.db, last);
     await replayInto(h.pool, h.store, 'expected');
