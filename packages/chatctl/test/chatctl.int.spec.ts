@@ -196,4 +196,34 @@ describe('chatctl', () => {
     expect((await inProcess(['rebuild', 'everything'])).code).toBe(2);
     expect((await inProcess(['frobnicate'])).code).toBe(2);
   }, 60_000);
+
+  it('tails live events until stopped', async () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    const stop = new AbortController();
+    const running = runChatctl(['tail', '--types', 'MessageSent'], {
+      stdout: out,
+      stderr: new PassThrough(),
+      env: { DATABASE_URL: database.url, LOG_LEVEL: 'silent' },
+      signal: stop.signal,
+    });
+    const c = randomUUID();
+    await new Promise((r) => setTimeout(r, 1000));
+    await store.append(`conversation-${c}`, [message(c, 1), message(c, 2)], 'any');
+    await waitFor(() => text.split('\n').filter(Boolean).length === 2, {
+      timeoutMs: 30_000,
+      what: 'two tailed events',
+    });
+    stop.abort();
+    expect(await running).toBe(0);
+    expect(
+      text
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l).data.body),
+    ).toEqual(['m1', 'm2']);
+  }, 60_000);
 });
