@@ -151,10 +151,10 @@ export const createServer = (o: ServerOptions) => {
     // uWS drops a socket over maxPayloadLength without a close frame; allow a margin so that frames
     // just over the contract's 16 KiB get the documented 1009 from the message handler.
     maxPayloadLength: 4 * WS_MAX_FRAME_BYTES,
-    // Hard limit at 8× the soft one: the sweep closes slow sockets with 1013 at the soft limit;
+    // Hard limit far above the soft one: the sweep closes slow sockets with 1013 at the soft limit;
     // a burst that still overflows before the next sweep is closed by uWS (1006, no close frame)
     // rather than silently skipped: a skipped frame would be a gap the client never learns about.
-    maxBackpressure: o.maxBackpressure * 8,
+    maxBackpressure: Math.max(o.maxBackpressure * 8, 8 * 1024 * 1024),
     closeOnBackpressureLimit: 1,
     idleTimeout: o.idleTimeoutSeconds,
     sendPingsAutomatically: true,
