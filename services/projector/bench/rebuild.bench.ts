@@ -3,9 +3,10 @@ import { rebuildReadModels } from '../src/index.js';
 import { appendBulkHistory, createHarness, readWholeLog, silentLogger } from '../test/harness.js';
 
 // Rebuild throughput: replays a bulk history (messages, edits, deletes, reads, mutes) into a shadow
-// schema and swaps it in. Usage: tsx services/projector/bench/rebuild.bench.ts [events=200000]
+// schema and swaps it in. Usage: tsx services/projector/bench/rebuild.bench.ts [events=200000] [batch=5000]
 
 const total = Number(process.argv[2] ?? 200_000);
+const batchSize = Number(process.argv[3] ?? 5000);
 const h = await createHarness('rebuildbench');
 try {
   const perConversation = 1000;
@@ -22,7 +23,7 @@ try {
     `read ${log.length} events in ${readMs} ms (${Math.round((log.length / readMs) * 1000)} events/s, store only)`,
   );
   const cpu = process.cpuUsage();
-  const result = await rebuildReadModels({ store: h.store, pool: h.pool, logger: silentLogger });
+  const result = await rebuildReadModels({ store: h.store, pool: h.pool, logger: silentLogger, batchSize });
   const used = process.cpuUsage(cpu);
   const cpuMs = (used.user + used.system) / 1000;
   console.log(
