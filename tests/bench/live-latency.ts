@@ -58,7 +58,19 @@ const main = async () => {
       await Promise.all(
         users.slice(i, i + 100).map(async (userId, k) => {
           const gw = cluster.gateways[(i + k) % 2]!;
-          const ws = new WebSocket(`${gw.url}?access_token=${await signToken(userId)}`);
+          const token = await signToken(userId);
+          // Retried like a real client would: under load an upgrade may be answered 503.
+          let ws: WebSocket | undefined;
+          for (let attempt = 0; !ws; attempt++) {
+            const candidate = new WebSocket(`${gw.url}?access_token=${token}`);
+            const opened = await new Promise<boolean>((resolve) => {
+              candidate.once('open', () => resolve(true));
+              candidate.once('error', () => resolve(false));
+            });
+            if (opened) ws = candidate;
+            else if (attempt > 10) throw new Error(`could not connect ${userId}`);
+            else await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+          }
           sockets.push(ws);
           ws.on('message', (data) => {
             const now = performance.now();
@@ -75,10 +87,6 @@ const main = async () => {
               const t1 = natsAt.get(id);
               if (t1 !== undefined) hops.push(now - t1);
             }
-          });
-          await new Promise<void>((resolve, reject) => {
-            ws.once('open', () => resolve());
-            ws.once('error', reject);
           });
         }),
       );
