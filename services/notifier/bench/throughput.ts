@@ -57,10 +57,13 @@ const recordCount = () => scalar('SELECT count(*)::bigint AS v FROM notifier.not
 const checkpoint = async () =>
   (await pool.query<{ position: string }>('SELECT position FROM notifier.checkpoints')).rows[0]?.position ??
   '';
-const cpuSeconds = async () => {
+const metric = async (name: string) => {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return Number(/^process_cpu_seconds_total (\S+)/m.exec(text)?.[1] ?? Number.NaN);
+  return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? Number.NaN);
 };
+const cpuSeconds = () => metric('process_cpu_seconds_total');
+/** Time the notifier spent inside batch transactions (the rest is waiting for the log). */
+const batchSeconds = () => metric('notifier_batch_duration_seconds_sum');
 /** Waits for an exact record count: robust even while other databases' transactions hold back the log's visible head. */
 const recordsReach = async (n: number) => {
   while ((await recordCount()) < n) await new Promise((r) => setTimeout(r, 10));
@@ -97,7 +100,7 @@ const paced = async (
   recordsPerMessage: number,
   body: (i: number, g: number) => string,
 ) => {
-  const [records0, cpu0] = [await recordCount(), await cpuSeconds()];
+  const [records0, cpu0, batch0] = [await recordCount(), await cpuSeconds(), await batchSeconds()];
   const started = performance.now();
   const total = rate * SECONDS;
   const trailing: number[] = [];
@@ -140,6 +143,7 @@ const paced = async (
   await sampler;
   const records = (await recordCount()) - records0;
   const cpu = (await cpuSeconds()) - cpu0;
+  const inBatches = (await batchSeconds()) - batch0;
   trailing.sort((a, b) => a - b);
   const pct = (p: number) => trailing[Math.min(trailing.length - 1, Math.floor(trailing.length * p))] ?? 0;
   return {
@@ -153,13 +157,14 @@ const paced = async (
     trail_p50_ms: Math.round(pct(0.5)),
     trail_p99_ms: Math.round(pct(0.99)),
     notifier_cpu_s: Number(cpu.toFixed(2)),
+    in_batch_transactions_s: Number(inBatches.toFixed(2)),
     notifier_cpu_us_per_record: records > 0 ? Math.round((cpu / records) * 1e6) : 0,
   } satisfies Result;
 };
 
 /** Appends a backlog as fast as possible (50 messages per append), then times the notifier draining it. */
 const backlog = async (name: string, groups: string[], messages: number) => {
-  const [records0, cpu0] = [await recordCount(), await cpuSeconds()];
+  const [records0, cpu0, batch0] = [await recordCount(), await cpuSeconds(), await batchSeconds()];
   const started = performance.now();
   const per = 50;
   const jobs: Promise<unknown>[] = [];
@@ -178,6 +183,7 @@ const backlog = async (name: string, groups: string[], messages: number) => {
   const elapsed = (performance.now() - started) / 1000;
   const records = (await recordCount()) - records0;
   const cpu = (await cpuSeconds()) - cpu0;
+  const inBatches = (await batchSeconds()) - batch0;
   return {
     scenario: name,
     messages,
@@ -185,6 +191,7 @@ const backlog = async (name: string, groups: string[], messages: number) => {
     records_per_s: Math.round(records / elapsed),
     seconds: Number(elapsed.toFixed(2)),
     notifier_cpu_s: Number(cpu.toFixed(2)),
+    in_batch_transactions_s: Number(inBatches.toFixed(2)),
     notifier_cpu_us_per_record: Math.round((cpu / records) * 1e6),
   } satisfies Result;
 };
