@@ -110,7 +110,7 @@ const startServiceOnce = async (options: {
     env: { HOST: '127.0.0.1', ...options.env, PORT: String(port) },
     ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
   });
-  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  const deadline = Date.now() + (options.timeoutMs ?? 90_000);
   for (;;) {
     if (child.hasExited()) throw new Error(`${options.name} exited before it was ready:\n${child.tail()}`);
     const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(

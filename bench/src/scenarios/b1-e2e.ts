@@ -53,6 +53,7 @@ const fanoutRow = (ctx: Context, system: System, r: FanoutResult, idle: Map<stri
       'ack errors': r.run.ackErrors,
       lost: r.lost,
       'dup/gap': `${r.run.duplicates}/${r.run.gaps}`,
+      'sockets closed': r.run.closed,
       'ack p99 ms': r.ack.p99,
       'host busy %': round(r.hostCores * 100, 0),
       'system µs/delivery': systemUs === null ? null : round(systemUs, 1),
