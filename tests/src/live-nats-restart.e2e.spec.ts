@@ -5,7 +5,7 @@ import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from '@chat/testkit';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, it } from 'vitest';
 import { connectClient, expectContiguous, sleep, type TestClient } from './support/clients.js';
 import { type Cluster, createGroup, sendMany, startCluster } from './support/cluster.js';
 

@@ -61,7 +61,12 @@ const runRelay = () => {
   const done = createRelay({ store, nats, subjects, pool, logger, registry: new Registry() }).run(
     controller.signal,
   );
-  return { stop: async () => (controller.abort(), await done) };
+  return {
+    stop: async () => {
+      controller.abort();
+      await done;
+    },
+  };
 };
 
 describe('relay', () => {

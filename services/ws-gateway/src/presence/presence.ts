@@ -186,7 +186,7 @@ export class ClusterPresence implements PresenceSink {
         const gw = key.slice(3);
         if (gw === this.o.gatewayId) continue;
         const e = await kv.get(key);
-        if (!e || e.operation !== 'PUT') continue;
+        if (e?.operation !== 'PUT') continue;
         const at = Number((JSON.parse(e.string()) as { at?: number }).at ?? 0);
         this.#heartbeats.set(gw, at);
         if (now - at < PRESENCE_STALE_MS) continue;
@@ -211,7 +211,7 @@ export class ClusterPresence implements PresenceSink {
     for await (const key of await kv.keys('u.*')) keys.push(key);
     for (const key of keys) {
       const e = await kv.get(key);
-      if (!e || e.operation !== 'PUT') continue;
+      if (e?.operation !== 'PUT') continue;
       const record = parsePresenceRecord(e.string());
       if (!(gw in record.g)) continue;
       const userId = decodeUserKey(key);
