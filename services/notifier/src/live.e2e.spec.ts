@@ -61,9 +61,13 @@ const connect = async (userId: string) => {
 beforeAll(async () => {
   h = await createHarness('notifierlive');
   await migrateReadModels(h.pool);
-  await start('projector', { LEADER_RETRY_MS: '200' }, '/healthz');
-  await start('notifier', { LEADER_RETRY_MS: '200' });
-  gatewayUrl = `ws://127.0.0.1:${await start('ws-gateway', { GATEWAY_ID: 'gw-notifier' })}/v1/ws`;
+  // In parallel: on a busy machine each start costs seconds.
+  const [, , gatewayPort] = await Promise.all([
+    start('projector', { LEADER_RETRY_MS: '200' }, '/healthz'),
+    start('notifier', { LEADER_RETRY_MS: '200' }),
+    start('ws-gateway', { GATEWAY_ID: 'gw-notifier' }),
+  ]);
+  gatewayUrl = `ws://127.0.0.1:${gatewayPort}/v1/ws`;
 });
 
 afterAll(async () => {
