@@ -121,7 +121,11 @@ describe('live delivery across two gateways', () => {
 
   it('presence: co-members see online when the first device connects and offline within 1 s of the last closing', async () => {
     const [a, b] = [u('alice'), u('bob')];
-    await createGroup(cluster, a, [b]);
+    const group = await createGroup(cluster, a, [b]);
+    // Presence frames are one-shot: connect once the log (and so both gateways) know the conversation.
+    await waitFor(() => cluster.http(b, 'GET', `/v1/conversations/${group}`).then(() => true), {
+      what: 'conversation visible',
+    });
     const b1 = await connect(1, b);
     const a1 = await connect(0, a);
     await waitFor(() => b1.presence.some((p) => p.userId === a && p.status === 'online'), { what: 'online' });

@@ -43,6 +43,7 @@ export class ConversationFeed {
   #live = false;
   #filling = false;
   #pending: RawEnvelope[] = [];
+  #pendingOther: RawEnvelope[] = [];
   #sub: Subscription | undefined;
 
   constructor(
@@ -79,7 +80,13 @@ export class ConversationFeed {
     }
     this.#live = true;
     if (baseline !== undefined) this.fill();
-    else this.#drainPending();
+    else if (this.#drainPending()) this.#flushOther();
+  }
+
+  #flushOther(): void {
+    const other = this.#pendingOther;
+    this.#pendingOther = [];
+    for (const e of other) this.#onOther(e);
   }
 
   dispose(): void {
@@ -114,6 +121,17 @@ export class ConversationFeed {
       this.#onConversationEvent(envelope, json);
       return;
     }
+    if (!this.#live || this.#filling) {
+      // Receipts and typing wait with the conversation events: a feed just created for a joining
+      // user adds that user's sockets only when the join event goes out.
+      if (this.#pendingOther.length < 10_000) this.#pendingOther.push(envelope);
+      return;
+    }
+    this.#onOther(envelope);
+  }
+
+  #onOther(envelope: RawEnvelope): void {
+    const streamId = envelope.streamId;
     const data = envelope.data;
     if (streamId.startsWith(STREAM_PREFIX.receipts) && envelope.type === 'ConversationRead') {
       const text = frame({
@@ -185,6 +203,7 @@ export class ConversationFeed {
         }
         if (this.#drainPending()) {
           this.#filling = false;
+          this.#flushOther();
           return;
         }
         // Still a gap: the event store has not shown us what NATS already delivered. Try again.
