@@ -40,6 +40,18 @@ if [[ "$pg_host" == 127.* || "$pg_host" == localhost ]]; then
   fi
   port_open "$pg_host" "$pg_port" || { log "PostgreSQL is not reachable on $pg_host:$pg_port"; exit 1; }
 fi
+# The services and the parallel test files each hold small pools (plus LISTEN connections); Debian's
+# default of 100 connections runs out when the whole suite and a running system share the cluster.
+if [[ "$pg_host" == 127.* || "$pg_host" == localhost ]] && is_root && ls /etc/postgresql/*/main >/dev/null 2>&1; then
+  max_conn=$(psql "$pg_admin_url" -tAc "SHOW max_connections" 2>/dev/null || echo 0)
+  if [ "${max_conn:-0}" -lt 300 ]; then
+    version=$(ls /etc/postgresql | sort -V | tail -1)
+    log "raising PostgreSQL max_connections from $max_conn to 300 (restarts the local cluster once)"
+    psql "$pg_admin_url" -qc "ALTER SYSTEM SET max_connections = 300"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main restart
+    for _ in $(seq 1 50); do port_open "$pg_host" "$pg_port" && break; sleep 0.2; done
+  fi
+fi
 exists=$(psql "$pg_admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$pg_db'" 2>/dev/null || true)
 if [ "$exists" != 1 ]; then
   log "creating database $pg_db"
