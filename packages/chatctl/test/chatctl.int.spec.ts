@@ -12,6 +12,7 @@ import {
   migrateEventStore,
   type NewEvent,
 } from '@chat/eventstore';
+import { migrateNotifier } from '@chat/notifier';
 import { createLogger } from '@chat/platform';
 import { createTestDatabase, type TestDatabase, waitFor } from '@chat/testkit';
 import pg from 'pg';
@@ -177,6 +178,14 @@ describe('chatctl', () => {
     expect(stats.checkpoints).toEqual([
       expect.objectContaining({ schema: 'read_models', name: 'read_models', lagEvents: 0 }),
     ]);
+    expect(stats.webhookOutbox).toBeNull();
+    await migrateNotifier(pool);
+    await pool.query(
+      `INSERT INTO notifier.outbox (delivery_id, recipient_id, payload, status, attempts)
+       VALUES (gen_random_uuid(), 'bob', '{}', 'dead', 5)`,
+    );
+    const withOutbox = await inProcess(['stats']);
+    expect(withOutbox.stdout).toMatch(/webhook outbox 0 pending .* 0 delivered, 1 dead-lettered/);
   }, 120_000);
 
   it('prints help for every command and refuses bad usage', async () => {

@@ -1,5 +1,6 @@
 import { createReadModelDb } from '@chat/db';
 import type { EventStore } from '@chat/eventstore';
+import { type OutboxStats, outboxStats } from '@chat/notifier';
 import type pg from 'pg';
 
 export type CheckpointStats = {
@@ -23,6 +24,8 @@ export type Stats = {
     deletedMessages: number;
   } | null;
   checkpoints: CheckpointStats[];
+  /** The notifier's webhook outbox; null where the notifier schema does not exist. */
+  webhookOutbox: OutboxStats | null;
 };
 
 const LAG_CAP = 10_000;
@@ -94,7 +97,8 @@ export const collectStats = async (store: EventStore, pool: pg.Pool): Promise<St
       });
     }
   }
-  return { headPosition, eventsByType, readModels, checkpoints };
+  const webhookOutbox = await outboxStats(pool).catch(() => null);
+  return { headPosition, eventsByType, readModels, checkpoints, webhookOutbox };
 };
 
 export const formatStats = (s: Stats): string => {
@@ -113,6 +117,12 @@ export const formatStats = (s: Stats): string => {
   for (const c of s.checkpoints) {
     lines.push(
       `  ${`${c.schema}.${c.name}`.padEnd(34)} ${c.position}  lag ${c.lagEvents}${c.lagCapped ? '+' : ''} events, ${c.lagMs} ms`,
+    );
+  }
+  if (s.webhookOutbox) {
+    const o = s.webhookOutbox;
+    lines.push(
+      `webhook outbox ${o.pending} pending (${o.retrying} retrying, oldest ${Math.round(o.oldestPendingSeconds)} s), ${o.delivered} delivered, ${o.deadLettered} dead-lettered`,
     );
   }
   return `${lines.join('\n')}\n`;
