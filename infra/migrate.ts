@@ -7,11 +7,14 @@ import { baseEnv, createLogger, loadConfig } from '@chat/platform';
 import pg from 'pg';
 import { z } from 'zod';
 
-const config = loadConfig(z.object({ DATABASE_URL: baseEnv.DATABASE_URL, EVENTSTORE_URL: baseEnv.EVENTSTORE_URL }));
+const config = loadConfig(
+  z.object({ DATABASE_URL: baseEnv.DATABASE_URL, EVENTSTORE_URL: baseEnv.EVENTSTORE_URL }),
+);
 const logger = createLogger('migrate');
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
 try {
-  if (config.EVENTSTORE_URL) logger.info('events live in EventStoreDB; skipping the Postgres event store schema');
+  if (config.EVENTSTORE_URL)
+    logger.info('events live in EventStoreDB; skipping the Postgres event store schema');
   else await migrateEventStore(pool);
   await migrateReadModels(pool);
   await migrateNotifier(pool);
