@@ -39,6 +39,7 @@ const main = async () => {
       groups.push({ id: await createGroup(cluster, ids[0]!, ids.slice(1)), members: ids });
     }
     const sentAt = new Map<string, number>();
+    const closes = new Map<number, number>();
     const latencies: number[] = [];
     const acks: number[] = [];
     // The gateway's own hop: NATS arrival (seen by this process too) → frame at a socket.
@@ -72,6 +73,7 @@ const main = async () => {
             else await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
           }
           sockets.push(ws);
+          ws.on('close', (code) => closes.set(code, (closes.get(code) ?? 0) + 1));
           ws.on('message', (data) => {
             const now = performance.now();
             frames++;
@@ -155,6 +157,7 @@ const main = async () => {
           deliveriesExpected: expected,
           deliveriesSeen: sorted.length,
           framesReceived: frames,
+          socketsClosedByServer: Object.fromEntries(closes),
           latencyMs: {
             p50: +percentile(sorted, 0.5).toFixed(2),
             p90: +percentile(sorted, 0.9).toFixed(2),
