@@ -118,10 +118,9 @@ const searchRow = (ctx: Context, label: string, c: CaseResult, members: number) 
     metrics: {
       'msg/s': c.maxRate,
       'deliveries/s': c.maxRate * members,
-      'next step':
-        c.steps.length > 0 && !passes(last)
-          ? `${last.offeredRate} msg/s: p99 ${last.latency.p99} ms, lost ${last.lost}`
-          : 'none failed',
+      'first failing step': passes(last)
+        ? 'none'
+        : `${last.offeredRate} msg/s: p99 ${last.latency.p99} ms, lost ${last.lost}, errors ${last.run.ackErrors}`,
     },
     budgets: [],
     generatorCores: last.generatorCores.reduce((a, b) => a + b, 0),
