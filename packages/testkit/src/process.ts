@@ -3,7 +3,6 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const TSX = resolve(REPO_ROOT, 'node_modules/.bin/tsx');
 
 export type ServiceProcess = {
   name: string;
@@ -35,7 +34,9 @@ export const startService = async (options: {
   const file = options.entry.endsWith('.ts')
     ? resolve(REPO_ROOT, options.entry)
     : resolve(REPO_ROOT, options.entry, 'src/main.ts');
-  const child = spawn(TSX, [file], {
+  // `node --import tsx` keeps the service in ONE process: the tsx CLI would fork a child, and a SIGKILL
+  // meant as a crash would hit only the wrapper while the service lived on.
+  const child = spawn(process.execPath, ['--import', 'tsx', file], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
