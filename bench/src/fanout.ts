@@ -131,6 +131,8 @@ export const generatorBottleneck = (r: FanoutResult): boolean => r.generatorCore
 
 /** CPU (cores) each group uses while the sockets are connected and nothing is sent. */
 export const idleCores = async (groups: readonly CpuGroup[], ms = 3000): Promise<Map<string, number>> => {
+  // Let the work that follows a burst of connects (presence writes, subscriptions) settle first.
+  await new Promise((r) => setTimeout(r, 3000));
   const a = sampleCpu(groups);
   await new Promise((r) => setTimeout(r, ms));
   const usage = cpuBetween(a, sampleCpu(groups));

@@ -130,6 +130,12 @@ const connect = async (cmd: ConnectCommand): Promise<void> => {
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, cmd.concurrency) }, worker));
+  // Sockets never tried because the connect budget ran out count as failed.
+  const untried = cmd.sockets.length - ok - failed;
+  if (untried > 0) {
+    failed += untried;
+    firstError ??= `${untried} sockets not tried: connect budget of ${cmd.budgetMs} ms spent`;
+  }
   reply({ type: 'connected', ok, failed, ms: performance.now() - started, firstError });
 };
 

@@ -20,7 +20,13 @@ import { JWT_SECRET, systemCpuGroups } from '../system.js';
 /** Socket.IO with the Redis adapter spends 21–31 µs per delivery only relaying (DESIGN.md). */
 const SOCKETIO_REDIS_US = 21;
 
-const fanoutRow = (ctx: Context, system: System, r: FanoutResult, idle: Map<string, number>) => {
+const fanoutRow = (
+  ctx: Context,
+  system: System,
+  r: FanoutResult,
+  idle: Map<string, number>,
+  socketsMissing: number,
+) => {
   const groups = systemCpuGroups(system.all(), system.db.name).map((g) => g.name);
   const systemUs = cpuMicrosPerDelivery(r, groups);
   const budgets: Budget[] = [{ name: 'lost = 0', actual: r.lost, limit: 0, kind: 'max' }];
@@ -54,6 +60,7 @@ const fanoutRow = (ctx: Context, system: System, r: FanoutResult, idle: Map<stri
       lost: r.lost,
       'dup/gap': `${r.run.duplicates}/${r.run.gaps}`,
       'sockets closed': r.run.closed,
+      ...(socketsMissing > 0 ? { 'sockets not connected (counted as lost)': socketsMissing } : {}),
       'ack p99 ms': r.ack.p99,
       'host busy %': round(r.hostCores * 100, 0),
       'system µs/delivery': systemUs === null ? null : round(systemUs, 1),
@@ -110,10 +117,8 @@ const run = async (ctx: Context, rates: number[], withLag: boolean) => {
     const ok = pool.connected.reduce((s, c) => s + c.ok, 0);
     const failed = pool.connected.reduce((s, c) => s + c.failed, 0);
     ctx.log(`b1: ${ok} sockets connected in ${Math.round(performance.now() - started)} ms, ${failed} failed`);
-    if (failed > 0)
-      throw new Error(
-        `${failed} sockets failed to connect: ${pool.connected.find((c) => c.firstError)?.firstError}`,
-      );
+    // Measure anyway; every missing socket shows up as lost deliveries, and the row says how many.
+    if (failed > 0) ctx.log(`b1: ${pool.connected.find((c) => c.firstError)?.firstError}`);
     const members = system.population.membersPerConversation;
     const groups = systemCpuGroups(system.all(), system.db.name);
     const idle = await idleCores(groups);
@@ -146,7 +151,7 @@ const run = async (ctx: Context, rates: number[], withLag: boolean) => {
       ctx.log(
         `b1 @${rate}: p50 ${r.latency.p50} p99 ${r.latency.p99} ms, lost ${r.lost}, ${Math.round(r.deliveriesPerSec)} deliveries/s`,
       );
-      fanoutRow(ctx, system, r, idle);
+      fanoutRow(ctx, system, r, idle, failed);
       if (lag) {
         const [projector, notifier] = await lag;
         lagRow(ctx, 'projector', projector);
