@@ -5,15 +5,14 @@ import {
   createTestDatabase,
   freePort,
   natsUrl,
+  type ServiceProcess,
   signToken,
+  startService,
   TEST_JWT_SECRET,
   type TestDatabase,
   testSubjectPrefix,
 } from '@chat/testkit';
 import pg from 'pg';
-import { type NodeService, startNodeService } from './process.js';
-
-type ServiceProcess = NodeService;
 
 export type GatewayHandle = { name: string; port: number; url: string; proc: ServiceProcess };
 
@@ -63,19 +62,26 @@ export const startCluster = async (options: {
   };
   try {
     const apiPort = await freePort();
-    const commandApi = await startNodeService({
+    const commandApi = await startService({
       name: 'command-api',
       entry: 'services/command-api',
+      timeoutMs: 60_000,
       env: { ...env, PORT: String(apiPort), HOST: '127.0.0.1', COMMAND_RATE_PER_SEC: '0' },
-      readyUrl: `http://127.0.0.1:${apiPort}/healthz`,
+      ready: { url: `http://127.0.0.1:${apiPort}/healthz` },
     });
     started.push(commandApi);
     const projectorPort = await freePort();
-    const projector = await startNodeService({
+    const projector = await startService({
       name: 'projector',
       entry: 'services/projector',
-      env: { ...env, PORT: String(projectorPort), HOST: '127.0.0.1', LEADER_RETRY_MS: '200' },
-      readyUrl: `http://127.0.0.1:${projectorPort}/healthz`,
+      timeoutMs: 60_000,
+      env: {
+        ...env,
+        PORT: String(projectorPort),
+        HOST: '127.0.0.1',
+        LEADER_RETRY_MS: '200',
+      },
+      ready: { url: `http://127.0.0.1:${projectorPort}/healthz` },
     });
     started.push(projector);
     const startGateway = async (
@@ -83,9 +89,10 @@ export const startCluster = async (options: {
       extraEnv: Record<string, string> = {},
     ): Promise<GatewayHandle> => {
       const port = await freePort();
-      const proc = await startNodeService({
+      const proc = await startService({
         name,
         entry: 'services/ws-gateway',
+        timeoutMs: 60_000,
         env: {
           ...env,
           PORT: String(port),
@@ -94,7 +101,7 @@ export const startCluster = async (options: {
           ...options.gatewayEnv,
           ...extraEnv,
         },
-        readyUrl: `http://127.0.0.1:${port}/readyz`,
+        ready: { url: `http://127.0.0.1:${port}/readyz` },
       });
       started.push(proc);
       return { name, port, url: `ws://127.0.0.1:${port}/v1/ws`, proc };
