@@ -78,3 +78,10 @@ export const assertProductionSafe = (config: {
 
 export const portEnv = (defaultPort: number) =>
   z.coerce.number().int().min(0).max(65535).default(defaultPort);
+
+/** `NATS_URL` may name a cluster as a comma list; the client wants one entry per server. */
+export const natsServers = (natsUrl: string): string[] =>
+  natsUrl
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);

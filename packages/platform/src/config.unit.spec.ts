@@ -7,6 +7,7 @@ import {
   ConfigError,
   DEV_JWT_SECRET,
   loadConfig,
+  natsServers,
   portEnv,
 } from './config.js';
 import { redactUrl } from './logger.js';
@@ -85,5 +86,11 @@ describe('runChecks', () => {
       nats: async () => Promise.reject(new Error('connection refused')),
     });
     expect(result).toEqual({ ok: false, results: { postgres: 'ok', nats: 'connection refused' } });
+  });
+});
+
+describe('natsServers', () => {
+  it('splits a cluster list', () => {
+    expect(natsServers('nats://a:4222, nats://b:4222,')).toEqual(['nats://a:4222', 'nats://b:4222']);
   });
 });

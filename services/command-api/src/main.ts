@@ -1,6 +1,6 @@
 import { natsSubjects } from '@chat/events';
 import { createEventStore } from '@chat/eventstore';
-import { assertProductionSafe, ConfigError, createLogger, onShutdown } from '@chat/platform';
+import { assertProductionSafe, ConfigError, createLogger, natsServers, onShutdown } from '@chat/platform';
 import { connect } from 'nats';
 import pg from 'pg';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -33,7 +33,11 @@ const store = createEventStore({
   logger,
   maxConnections: config.DB_POOL_SIZE,
 });
-const nats = await connect({ servers: config.NATS_URL, name: 'command-api', maxReconnectAttempts: -1 });
+const nats = await connect({
+  servers: natsServers(config.NATS_URL),
+  name: 'command-api',
+  maxReconnectAttempts: -1,
+});
 
 const app = await buildApp({
   config,

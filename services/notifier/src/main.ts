@@ -1,6 +1,6 @@
 import { natsSubjects } from '@chat/events';
 import { createEventStore } from '@chat/eventstore';
-import { createLogger, onShutdown, startOpsServer } from '@chat/platform';
+import { createLogger, natsServers, onShutdown, startOpsServer } from '@chat/platform';
 import { connect } from 'nats';
 import pg from 'pg';
 import { collectDefaultMetrics } from 'prom-client';
@@ -15,7 +15,11 @@ const store = createEventStore({
   eventstoreUrl: config.EVENTSTORE_URL || undefined,
   logger,
 });
-const nats = await connect({ servers: config.NATS_URL, name: 'notifier', maxReconnectAttempts: -1 });
+const nats = await connect({
+  servers: natsServers(config.NATS_URL),
+  name: 'notifier',
+  maxReconnectAttempts: -1,
+});
 const encoder = new TextEncoder();
 
 const service = createNotifierService({

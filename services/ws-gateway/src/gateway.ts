@@ -4,6 +4,7 @@ import { conversationIdsOfUser, createReadModelDb, readCheckpoint } from '@chat/
 import { natsSubjects } from '@chat/events';
 import { createEventStore, type EventStore } from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
+import { natsServers } from '@chat/platform';
 import { connect, type NatsConnection } from 'nats';
 import pg from 'pg';
 import { createTokenVerifier } from './auth/token.js';
@@ -42,7 +43,7 @@ export const startGateway = async (config: GatewayConfig, logger: Logger): Promi
     });
     // Reconnect forever: a NATS restart must not end the gateway; feeds refill from the store.
     nats = await connect({
-      servers: config.NATS_URL.split(','),
+      servers: natsServers(config.NATS_URL),
       name: `ws-gateway ${gatewayId}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
