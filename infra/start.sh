@@ -19,7 +19,7 @@ trap stop_all INT TERM EXIT
 
 for svc in projector notifier command-api ws-gateway; do
   [ -f "services/$svc/src/main.ts" ] || continue
-  PORT="${PORTS[$svc]}" "$TSX" "services/$svc/src/main.ts" &
+  PORT="${PORTS[$svc]}" node --import tsx "services/$svc/src/main.ts" &
   pids+=($!)
   echo "[start] $svc pid $! port ${PORTS[$svc]}" >&2
 done
