@@ -25,7 +25,19 @@ export const createTestDatabase = async (label = 'db'): Promise<TestDatabase> =>
     name,
     url: withDatabase(adminDatabaseUrl(), name),
     drop: () =>
-      withAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+      withAdmin(async (c) => {
+        // Pools that were just ended may still be closing their connections; forcing those out would
+        // surface as an uncaught "terminating connection" error in the test process. Give them a moment.
+        for (let i = 0; i < 40; i++) {
+          const { rows } = await c.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1',
+            [name],
+          );
+          if (!rows[0]?.n) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      }),
   };
 };
 

@@ -10,6 +10,8 @@ import { createNotifierService } from './service.js';
 const config = loadNotifierConfig();
 const logger = createLogger('notifier', config.LOG_LEVEL);
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 });
+// An idle client dying (Postgres restart, admin termination) must be logged, not crash the process.
+pool.on('error', (err) => logger.warn({ err }, 'idle Postgres client failed'));
 const store = createEventStore({
   databaseUrl: config.DATABASE_URL,
   eventstoreUrl: config.EVENTSTORE_URL || undefined,

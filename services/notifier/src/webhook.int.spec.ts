@@ -146,6 +146,8 @@ describe('webhook outbox', () => {
     expect(new Set(attempts.map((a) => a.deliveryId))).toEqual(
       new Set([notificationIdFor(conv, messageId, 'restart')]),
     );
+    // The receiver has answered 204; the notifier marks the row delivered just after.
+    await waitFor(async () => (await outboxStats(h.pool)).pending === 0, { what: 'outbox drained' });
     expect(await outboxStats(h.pool)).toMatchObject({ pending: 0, delivered: 2, deadLettered: 1 });
   });
 });

@@ -14,6 +14,8 @@ import { createRelay } from './relay/index.js';
 const config = loadProjectorConfig();
 const logger = createLogger('projector', config.LOG_LEVEL);
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 });
+// An idle client dying (Postgres restart, admin termination) must be logged, not crash the process.
+pool.on('error', (err) => logger.warn({ err }, 'idle Postgres client failed'));
 const store = createEventStore({
   databaseUrl: config.DATABASE_URL,
   eventstoreUrl: config.EVENTSTORE_URL || undefined,
