@@ -11,29 +11,21 @@ import type { AppMetrics } from './metrics.js';
 /** Shared infrastructure every route plugin reaches through the fastify instance. */
 export type Infrastructure = {
   config: Readonly<AppConfig>;
+  /** The event store (append/read); commands should go through `commands` instead. */
   store: EventStore;
+  /** Postgres pool of the one database (read models live in schema `read_models`). */
   pool: pg.Pool;
   nats: NatsConnection;
   subjects: NatsSubjects;
   clock: Clock;
   metrics: AppMetrics;
+  /** Commands by name, also served over NATS `<prefix>.cmd.<name>`; plugins may register more. */
   commands: CommandRegistry;
 };
 
 declare module 'fastify' {
-  interface FastifyInstance {
-    config: Readonly<AppConfig>;
-    /** The event store (append/read); commands should go through `app.commands` instead. */
-    store: EventStore;
-    /** Postgres pool of the one database (read models live in schema `read_models`). */
-    pool: pg.Pool;
-    nats: NatsConnection;
-    subjects: NatsSubjects;
-    clock: Clock;
-    metrics: AppMetrics;
-    /** Commands by name, also served over NATS `<prefix>.cmd.<name>`; plugins may register more. */
-    commands: CommandRegistry;
-  }
+  // The decorators below are exactly the Infrastructure fields.
+  interface FastifyInstance extends Infrastructure {}
 }
 
 export const infrastructurePlugin = fp<Infrastructure>(
