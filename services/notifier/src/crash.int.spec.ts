@@ -1,29 +1,20 @@
-import { freePort, natsUrl, type ServiceProcess, startService, waitFor } from '@chat/testkit';
+import { type ServiceProcess, waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { checkpoint, createHarness, type Harness, sendMany, startConversation } from '../test/fixtures.js';
+import {
+  checkpoint,
+  createHarness,
+  type Harness,
+  sendMany,
+  startConversation,
+  startNotifierProcess,
+} from '../test/fixtures.js';
 import { notificationIdFor } from './notification-id.js';
 
 let h: Harness;
 let notifier: ServiceProcess | undefined;
 
-const start = async () => {
-  const port = await freePort();
-  return startService({
-    name: 'notifier',
-    entry: 'services/notifier',
-    env: {
-      DATABASE_URL: h.db.url,
-      NATS_URL: natsUrl(),
-      NATS_SUBJECT_PREFIX: h.prefix,
-      PORT: String(port),
-      // Small batches: many transactions, so the kill lands in the middle of the work.
-      NOTIFIER_BATCH_SIZE: '10',
-      LEADER_RETRY_MS: '100',
-    },
-    ready: { url: `http://127.0.0.1:${port}/readyz` },
-    timeoutMs: 60_000,
-  });
-};
+// Small batches: many transactions, so the kill lands in the middle of the work.
+const start = async () => (await startNotifierProcess(h, { NOTIFIER_BATCH_SIZE: '10' })).service;
 
 const count = async () =>
   (await h.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM notifier.notifications')).rows[0]!.n;

@@ -1,8 +1,14 @@
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { freePort, natsUrl, type ServiceProcess, startService, waitFor } from '@chat/testkit';
+import { type ServiceProcess, waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, type Harness, sendMessage, startConversation } from '../test/fixtures.js';
+import {
+  createHarness,
+  type Harness,
+  sendMessage,
+  startConversation,
+  startNotifierProcess,
+} from '../test/fixtures.js';
 import { notificationIdFor } from './notification-id.js';
 import { outboxStats } from './store/outbox.js';
 
@@ -25,28 +31,18 @@ const behaviour: Record<string, (attempt: number) => number> = {
 };
 
 const start = async () => {
-  opsPort = await freePort();
-  return startService({
-    name: 'notifier',
-    entry: 'services/notifier',
-    env: {
-      DATABASE_URL: h.db.url,
-      NATS_URL: natsUrl(),
-      NATS_SUBJECT_PREFIX: h.prefix,
-      PORT: String(opsPort),
-      LEADER_RETRY_MS: '100',
-      WEBHOOK_URL: receiverUrl,
-      WEBHOOK_SECRET: SECRET,
-      WEBHOOK_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
-      WEBHOOK_BACKOFF_MS: '20',
-      WEBHOOK_BACKOFF_MAX_MS: '100',
-      WEBHOOK_TIMEOUT_MS: '500',
-      WEBHOOK_LEASE_MS: '1000',
-      WEBHOOK_POLL_MS: '50',
-    },
-    ready: { url: `http://127.0.0.1:${opsPort}/readyz` },
-    timeoutMs: 60_000,
+  const started = await startNotifierProcess(h, {
+    WEBHOOK_URL: receiverUrl,
+    WEBHOOK_SECRET: SECRET,
+    WEBHOOK_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+    WEBHOOK_BACKOFF_MS: '20',
+    WEBHOOK_BACKOFF_MAX_MS: '100',
+    WEBHOOK_TIMEOUT_MS: '500',
+    WEBHOOK_LEASE_MS: '1000',
+    WEBHOOK_POLL_MS: '50',
   });
+  opsPort = started.opsPort;
+  return started.service;
 };
 
 const attemptsFor = (recipientId: string) => received.filter((r) => r.recipientId === recipientId);

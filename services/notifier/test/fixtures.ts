@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { ChatEvent } from '@chat/events';
 import { conversationStream, userStream } from '@chat/events';
 import { createPostgresEventStore, type EventStore, migrateEventStore } from '@chat/eventstore';
-import { createTestDatabase, natsUrl, type TestDatabase, testSubjectPrefix } from '@chat/testkit';
+import {
+  createTestDatabase,
+  freePort,
+  natsUrl,
+  type ServiceProcess,
+  startService,
+  type TestDatabase,
+  testSubjectPrefix,
+} from '@chat/testkit';
 import { connect, type NatsConnection } from 'nats';
 import pg from 'pg';
 import { migrateNotifier } from '../src/index.js';
@@ -37,6 +45,32 @@ export const createHarness = async (label: string): Promise<Harness> => {
       await db.drop();
     },
   };
+};
+
+/**
+ * The real notifier (`services/notifier/src/main.ts`) as a child process on the harness's database and
+ * subject prefix, ready once its /readyz answers; `env` adds or overrides variables.
+ */
+export const startNotifierProcess = async (
+  h: Harness,
+  env: Record<string, string> = {},
+): Promise<{ service: ServiceProcess; opsPort: number }> => {
+  const opsPort = await freePort();
+  const service = await startService({
+    name: 'notifier',
+    entry: 'services/notifier',
+    env: {
+      DATABASE_URL: h.db.url,
+      NATS_URL: natsUrl(),
+      NATS_SUBJECT_PREFIX: h.prefix,
+      PORT: String(opsPort),
+      LEADER_RETRY_MS: '100',
+      ...env,
+    },
+    ready: { url: `http://127.0.0.1:${opsPort}/readyz` },
+    timeoutMs: 60_000,
+  });
+  return { service, opsPort };
 };
 
 const meta = (userId: string) => ({
