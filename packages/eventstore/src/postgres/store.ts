@@ -20,7 +20,6 @@ import {
 import { upcastRecorded } from '../upcast.js';
 import { validateAppend } from '../validate.js';
 import { GroupCommitAppender, type GroupCommitOptions } from './appender.js';
-import { readHorizon } from './horizon.js';
 import { LogWakeup } from './wakeup.js';
 
 export type PostgresEventStoreOptions = ({ pool: pg.Pool } | { connectionString: string }) & {
@@ -104,9 +103,8 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
 
   /**
    * One page of the log after `from` in log order, and how far it scanned. Only transactions below the
-   * visibility horizon (the oldest appender still in flight, read in an earlier statement: see
-   * horizon.ts) are read, so a transaction that commits late with a lower position is never passed over.
-   * From the same horizon come the head (newest visible event:
+   * oldest one still in flight are read (`pg_snapshot_xmin`), so a transaction that commits late with a
+   * lower position is never passed over. From the same snapshot come the head (newest visible event:
    * when the page is not full, everything up to it has been seen, so a filtered reader moves there) and
    * whether committed events are held back behind an older transaction still running.
    */
@@ -116,14 +114,13 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
     limit: number,
   ): Promise<{ events: RecordedEvent[]; scannedTo: string; heldBack: boolean }> => {
     const [fromTx, fromGp] = decodePosition(from);
-    const horizon = await readHorizon(pool);
-    const params: unknown[] = [fromTx.toString(), fromGp.toString(), limit, horizon];
+    const params: unknown[] = [fromTx.toString(), fromGp.toString(), limit];
     const where = filterSql(filter, params);
     // A named statement per filter shape: each connection plans it once (planning costs more than
     // running it for a small live page).
     const { rows } = await pool.query<PageRow>({
       name: `es_read_page${filter?.streamPrefixes ? '_p' : ''}${filter?.eventTypes ? '_t' : ''}`,
-      text: `WITH snap AS MATERIALIZED (SELECT $4::xid8 AS xmin)
+      text: `WITH snap AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
        SELECT head.transaction_id AS head_transaction_id, head.global_position AS head_global_position,
               held.transaction_id IS NOT NULL AS held_back, p.*
          FROM snap
@@ -243,12 +240,10 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
     },
 
     async headPosition(): Promise<string> {
-      const horizon = await readHorizon(pool);
       const { rows } = await pool.query<{ transaction_id: string; global_position: string }>(
         `SELECT transaction_id, global_position FROM es.events
-          WHERE transaction_id < $1::xid8
+          WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
           ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
-        [horizon],
       );
       const row = rows[0];
       return row ? encodePosition(BigInt(row.transaction_id), BigInt(row.global_position)) : START_POSITION;
