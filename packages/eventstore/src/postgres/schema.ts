@@ -11,7 +11,7 @@ const MIGRATION_LOCK_KEY = 7_304_155_013_101;
 
 // Advisory-lock namespace (first key of the two-int form) for per-stream append locks; the two-int key
 // space is separate from the one-bigint keys that leader election and the migration lock use.
-export const STREAM_LOCK_NAMESPACE = 0x65730001;
+const STREAM_LOCK_NAMESPACE = 0x65730001;
 
 /**
  * The whole schema as idempotent DDL. `es.append_batch` does the work of an append inside the database,

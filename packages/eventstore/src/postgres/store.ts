@@ -20,7 +20,6 @@ import {
 import { upcastRecorded } from '../upcast.js';
 import { validateAppend } from '../validate.js';
 import { GroupCommitAppender, type GroupCommitOptions } from './appender.js';
-import { HORIZON_CTE } from './horizon.js';
 import { LogWakeup } from './wakeup.js';
 
 export type PostgresEventStoreOptions = ({ pool: pg.Pool } | { connectionString: string }) & {
@@ -104,10 +103,10 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
 
   /**
    * One page of the log after `from` in log order, and how far it scanned. Only transactions below the
-   * visibility horizon (the oldest appender still in flight: see horizon.ts) are read, so a transaction
-   * that commits late with a lower position is never passed over. From the same horizon come the head
-   * (newest visible event: when the page is not full, everything up to it has been seen, so a filtered
-   * reader moves there) and whether committed events are held back behind an older appender.
+   * oldest one still in flight are read (`pg_snapshot_xmin`), so a transaction that commits late with a
+   * lower position is never passed over. From the same snapshot come the head (newest visible event:
+   * when the page is not full, everything up to it has been seen, so a filtered reader moves there) and
+   * whether committed events are held back behind an older transaction still running.
    */
   const readPage = async (
     from: string,
@@ -121,10 +120,10 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
     // running it for a small live page).
     const { rows } = await pool.query<PageRow>({
       name: `es_read_page${filter?.streamPrefixes ? '_p' : ''}${filter?.eventTypes ? '_t' : ''}`,
-      text: `WITH ${HORIZON_CTE}
+      text: `WITH snap AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
        SELECT head.transaction_id AS head_transaction_id, head.global_position AS head_global_position,
               held.transaction_id IS NOT NULL AS held_back, p.*
-         FROM horizon snap
+         FROM snap
          LEFT JOIN LATERAL (
            SELECT x.transaction_id FROM es.events x
             WHERE x.transaction_id >= snap.xmin ORDER BY x.transaction_id LIMIT 1) held ON true
@@ -242,9 +241,8 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
 
     async headPosition(): Promise<string> {
       const { rows } = await pool.query<{ transaction_id: string; global_position: string }>(
-        `WITH ${HORIZON_CTE}
-         SELECT transaction_id, global_position FROM es.events
-          WHERE transaction_id < (SELECT xmin FROM horizon)
+        `SELECT transaction_id, global_position FROM es.events
+          WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
           ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
       );
       const row = rows[0];
