@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
 # `pnpm bench [scenario…] [--duration=s] [--events=n] [--cpu-prof]` — see bench/README.md.
+# Like `npm test`, it installs the dependencies and readies Postgres + NATS first, so it runs as is on a
+# fresh clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source infra/ensure-deps.sh
+bash infra/ensure-services.sh
 exec node --import tsx bench/src/main.ts "$@"
