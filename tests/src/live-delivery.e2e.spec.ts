@@ -152,7 +152,7 @@ describe('live delivery across two gateways', () => {
     expect(Date.parse(after.lastSeenAt ?? '')).toBeGreaterThanOrEqual(closedAt - 1000);
   });
 
-  it('typing reaches the other members but never the typist; receipts reach every device', async () => {
+  it('typing reaches the other members but never the typist; receipts and unread counts reach every device', async () => {
     const [a, b] = [u('alice'), u('bob')];
     const group = await createGroup(cluster, a, [b]);
     const a1 = await connect(0, a);
@@ -169,7 +169,18 @@ describe('live delivery across two gateways', () => {
       { what: 'typing at B', timeoutMs: 30_000, intervalMs: 500 },
     );
     const sent = await b1.client.send({ conversationId: group, body: 'read me' });
+    // B's message makes A's unread count 1 on both of A's devices (the projector publishes it, the
+    // gateways forward it); A's MarkRead brings it back to 0 there.
+    const unreadAt = (dev: TestClient, n: number) =>
+      waitFor(
+        () => dev.unread.some((f) => f.conversationId === group && f.unreadCount === n && f.total === n),
+        {
+          what: `unread ${n} at ${dev.userId}`,
+        },
+      );
+    for (const dev of [a1, a2]) await unreadAt(dev, 1);
     await a1.client.markRead(group, Number(sent.seq));
+    for (const dev of [a1, a2]) await unreadAt(dev, 0);
     for (const dev of [a1, a2, b1]) {
       await waitFor(() => dev.receipts.some((r) => r.userId === a && r.readSeq === sent.seq), {
         what: 'receipt',

@@ -11,6 +11,7 @@ export type TestClient = {
   presence: ServerFrameOf<'presence'>[];
   typing: ServerFrameOf<'typing'>[];
   receipts: ServerFrameOf<'receipt'>[];
+  unread: ServerFrameOf<'unread'>[];
   resumed: ServerFrameOf<'resumed'>[];
   closes: { code: number; reason: string }[];
   errors: ServerFrameOf<'error'>[];
@@ -38,6 +39,7 @@ export const connectClient = async (
     presence: [],
     typing: [],
     receipts: [],
+    unread: [],
     resumed: [],
     closes: [],
     errors: [],
@@ -52,6 +54,7 @@ export const connectClient = async (
   client.on('presence', (f) => t.presence.push(f));
   client.on('typing', (f) => t.typing.push(f));
   client.on('receipt', (f) => t.receipts.push(f));
+  client.on('unread', (f) => t.unread.push(f));
   client.on('resumed', (f) => t.resumed.push(f));
   client.on('close', (c) => t.closes.push(c));
   client.on('error', (e) => t.errors.push(e));

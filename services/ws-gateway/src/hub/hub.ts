@@ -42,6 +42,8 @@ export type HubOptions = {
 };
 
 const decoder = new TextDecoder();
+const UNREAD_PREFIX = '{"type":"unread",';
+const NOTIFICATION_PREFIX = '{"type":"notification",';
 const RESUME_MAX = 500;
 
 /**
@@ -184,6 +186,13 @@ export class Hub implements FeedHost {
   }
 
   #onUserMessage(user: UserEntry, text: string): void {
+    // Unread and notification messages already have the frame's shape (messaging.ts) and are most of
+    // this channel's traffic (one of each per recipient of every message): forward them unparsed. Their
+    // producers serialise `type` first; anything else is parsed and checked below.
+    if (text.startsWith(UNREAD_PREFIX) || text.startsWith(NOTIFICATION_PREFIX)) {
+      this.publish(`u:${user.userId}`, text);
+      return;
+    }
     let msg: { type?: unknown; event?: RawEnvelope };
     try {
       msg = JSON.parse(text) as typeof msg;
@@ -191,7 +200,6 @@ export class Hub implements FeedHost {
       return;
     }
     if (msg.type === 'unread' || msg.type === 'notification') {
-      // The user-channel message already has the frame's shape (messaging.ts); forward it as is.
       this.publish(`u:${user.userId}`, text);
       return;
     }
@@ -513,7 +521,9 @@ export class Hub implements FeedHost {
 }
 
 /** `<prefix>.user.<token>` → userId (the inverse of `subjectToken`). */
-const userIdOfSubject = (subject: string): string =>
-  subject
-    .slice(subject.lastIndexOf('.') + 1)
-    .replace(/~([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+const userIdOfSubject = (subject: string): string => {
+  const token = subject.slice(subject.lastIndexOf('.') + 1);
+  return token.includes('~')
+    ? token.replace(/~([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
+    : token;
+};
