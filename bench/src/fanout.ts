@@ -127,6 +127,16 @@ export const cpuMicrosPerDelivery = (r: FanoutResult, names: readonly string[]):
   return (seconds * 1e6) / r.delivered;
 };
 
+/**
+ * CPU µs spent by the named groups per frame the sockets received (events, acks, and what else the
+ * server sends: the gateway also sends each recipient an unread and a notification frame per message).
+ */
+export const cpuMicrosPerFrame = (r: FanoutResult, names: readonly string[]): number | null => {
+  if (r.run.frames === 0) return null;
+  const seconds = names.reduce((s, n) => s + (r.cpu.get(n)?.cpuSeconds ?? 0), 0);
+  return (seconds * 1e6) / r.run.frames;
+};
+
 export const generatorBottleneck = (r: FanoutResult): boolean => r.generatorCores.some((c) => c >= 0.75);
 
 /** CPU (cores) each group uses while the sockets are connected and nothing is sent. */

@@ -124,6 +124,7 @@ export const mergeRuns = (runs: RunReply[]): MergedRun => ({
   ackErrors: runs.reduce((s, r) => s + r.ackErrors, 0),
   firstAckError: runs.find((r) => r.firstAckError)?.firstAckError ?? null,
   received: runs.reduce((s, r) => s + r.received, 0),
+  frames: runs.reduce((s, r) => s + r.frames, 0),
   duplicates: runs.reduce((s, r) => s + r.duplicates, 0),
   gaps: runs.reduce((s, r) => s + r.gaps, 0),
   closed: runs.reduce((s, r) => s + r.closed, 0),

@@ -87,6 +87,8 @@ export type RunReply = {
   firstAckError: string | null;
   /** Bench message deliveries of this run seen by this generator's sockets. */
   received: number;
+  /** Every frame of any type these sockets received from the start of the run to its finish. */
+  frames: number;
   duplicates: number;
   gaps: number;
   /** Sockets closed by the server during the run (e.g. 1013 slow consumer). */

@@ -23,7 +23,7 @@ const pending = new Map<string, { sentAt: number; done?: (ok: boolean) => void }
 let marker = '\u0000';
 let deliveries: Histogram = newHistogram();
 let acks: Histogram = newHistogram();
-let counters = { received: 0, duplicates: 0, gaps: 0, acked: 0, ackErrors: 0, closed: 0 };
+let counters = { received: 0, frames: 0, duplicates: 0, gaps: 0, acked: 0, ackErrors: 0, closed: 0 };
 let firstAckError: string | null = null;
 
 const reply = (msg: GeneratorReply) => process.send?.(msg);
@@ -38,6 +38,7 @@ const field = (s: string, key: string): string | undefined => {
 };
 
 const onFrame = (conn: Conn, data: Buffer): void => {
+  counters.frames++;
   const s = data.toString();
   const type = field(s, '"type":"');
   if (type === 'event') {
@@ -143,7 +144,7 @@ const resetCounters = (runId: string) => {
   marker = `bench|${runId}|`;
   deliveries = newHistogram();
   acks = newHistogram();
-  counters = { received: 0, duplicates: 0, gaps: 0, acked: 0, ackErrors: 0, closed: 0 };
+  counters = { received: 0, frames: 0, duplicates: 0, gaps: 0, acked: 0, ackErrors: 0, closed: 0 };
   firstAckError = null;
   pending.clear();
 };

@@ -3,6 +3,7 @@ import { spawnTs } from '../children.js';
 import type { Context, Scenario } from '../context.js';
 import {
   cpuMicrosPerDelivery,
+  cpuMicrosPerFrame,
   excessMicrosPerDelivery,
   type FanoutResult,
   generatorBottleneck,
@@ -95,6 +96,8 @@ const row = (ctx: Context, label: string, c: CaseResult, server: string) => {
       'µs above idle': round(excessMicrosPerDelivery(r, [server], c.idle, r.windowS) ?? Number.NaN, 2),
       'idle cpu %': round((c.idle.get(server) ?? 0) * 100, 1),
       'deliveries/s': Math.round(r.deliveriesPerSec),
+      'frames per delivery': r.delivered > 0 ? round(r.run.frames / r.delivered, 2) : null,
+      'µs cpu/frame': round(cpuMicrosPerFrame(r, [server]) ?? Number.NaN, 2),
       'p50 ms': r.latency.p50,
       'p99 ms': r.latency.p99,
       lost: r.lost,
@@ -188,6 +191,8 @@ export const b2Fanout: Scenario = {
     const bareUs = cpuMicrosPerDelivery(bareResult.at200, ['bare-uws']);
     const gwUs = cpuMicrosPerDelivery(gwResult.at200, [gw.name]);
     const ratio = bareUs && gwUs ? gwUs / bareUs : null;
+    const bareFrameUs = cpuMicrosPerFrame(bareResult.at200, ['bare-uws']);
+    const gwFrameUs = cpuMicrosPerFrame(gwResult.at200, [gw.name]);
     const bareExcess = excessMicrosPerDelivery(
       bareResult.at200,
       ['bare-uws'],
@@ -206,6 +211,7 @@ export const b2Fanout: Scenario = {
       metrics: {
         ratio: ratio === null ? null : round(ratio, 2),
         'ratio above idle': bareExcess && gwExcess ? round(gwExcess / bareExcess, 2) : null,
+        'ratio per frame sent': bareFrameUs && gwFrameUs ? round(gwFrameUs / bareFrameUs, 2) : null,
       },
       budgets: [
         {

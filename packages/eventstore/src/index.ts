@@ -1,5 +1,6 @@
 export { createEsdbEventStore, type EsdbEventStoreOptions } from './esdb/store.js';
 export * from './factory.js';
+export * from './linger.js';
 export * from './port.js';
 export type { GroupCommitOptions } from './postgres/appender.js';
 export { migrateEventStore, NOTIFY_CHANNEL } from './postgres/schema.js';

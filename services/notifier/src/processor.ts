@@ -1,7 +1,7 @@
 import type { ChatEvent, NatsSubjects, Notification, UserChannelMessage } from '@chat/events';
 import { parseEvent, upcasters } from '@chat/events';
 import type { EventStore, RecordedEvent } from '@chat/eventstore';
-import { START_POSITION } from '@chat/eventstore';
+import { lingerAfter, START_POSITION } from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
 import type { Pool, PoolClient } from 'pg';
 import { type ConversationState, evolve, muteUntil, startedState } from './domain/conversation.js';
@@ -36,6 +36,8 @@ export type ProcessorOptions = {
   /** Called after a commit that enqueued deliveries, so the worker need not wait for its poll. */
   onEnqueued?: () => void;
   batchSize: number;
+  /** Wait after a partial batch so the next one gathers more (see `lingerAfter`); 0 = none. */
+  lingerMs?: number;
   /** Conversations kept in memory between batches. */
   cacheSize?: number;
 };
@@ -89,6 +91,7 @@ export class NotificationProcessor {
       for await (const batch of store.subscribeToAll({ fromPosition: from, batchSize, signal })) {
         if (batch.length > 0) await this.apply(batch);
         if (signal.aborted) break;
+        await lingerAfter(batch.length, batchSize, this.#options.lingerMs ?? 0, signal);
       }
     } finally {
       metrics.leader.set(0);

@@ -58,6 +58,7 @@ export const createNotifierService = (deps: {
     webhook: webhook !== undefined,
     onEnqueued: () => webhook?.wake(),
     batchSize: config.NOTIFIER_BATCH_SIZE,
+    lingerMs: config.NOTIFIER_LINGER_MS,
   });
 
   const stopping = new AbortController();

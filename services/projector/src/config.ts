@@ -9,6 +9,8 @@ export const projectorEnv = z.object({
   HOST: z.string().default('127.0.0.1'),
   /** Largest batch per read-model transaction (reached while catching up). */
   PROJECTOR_BATCH_SIZE: int(1, 2000),
+  /** Wait after a partial batch so the next gathers more: fewer transactions, ≤ this much more lag. */
+  PROJECTOR_LINGER_MS: int(0, 20),
   LEADER_RETRY_MS: int(50, 1000),
   /** Migrations are a separate step (`pnpm migrate`); `true` also runs the read models' at start. */
   MIGRATE_ON_START: z

@@ -40,6 +40,7 @@ const projector = createProjector({
   logger,
   metrics,
   batchSize: config.PROJECTOR_BATCH_SIZE,
+  lingerMs: config.PROJECTOR_LINGER_MS,
   publish: (userId, message) => nats.publish(subjects.user(userId), encoder.encode(JSON.stringify(message))),
 });
 registerRebuildProgress(registry, pool, store);

@@ -1,5 +1,11 @@
 import { READ_MODEL_CHECKPOINT, READ_MODEL_SCHEMA, type ReadModelDb, readCheckpoint } from '@chat/db';
-import { decodePosition, type EventFilter, type EventStore, type RecordedEvent } from '@chat/eventstore';
+import {
+  decodePosition,
+  type EventFilter,
+  type EventStore,
+  lingerAfter,
+  type RecordedEvent,
+} from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
 import { sql } from 'kysely';
 import type { ProjectionMetrics } from './metrics.js';
@@ -25,6 +31,8 @@ export type ProjectorDeps = {
   schema?: string;
   /** Largest batch per transaction: reached while catching up; live batches are as small as traffic. */
   batchSize?: number;
+  /** Wait after a partial batch so the next one gathers more (see `lingerAfter`); 0 = none. */
+  lingerMs?: number;
 };
 
 export type Projector = { run(signal: AbortSignal): Promise<void> };
@@ -40,10 +48,11 @@ export const createProjector = (deps: ProjectorDeps): Projector => {
       const from = await readCheckpoint(db, READ_MODEL_CHECKPOINT);
       logger.info({ from }, 'projection starting');
       setPosition(metrics, from);
+      const batchSize = deps.batchSize ?? 2000;
       for await (const batch of store.subscribeToAll({
         fromPosition: from,
         filter: PROJECTED_STREAMS,
-        batchSize: deps.batchSize ?? 2000,
+        batchSize,
         signal,
       })) {
         const result = await db.transaction().execute(async (trx) => {
@@ -59,6 +68,7 @@ export const createProjector = (deps: ProjectorDeps): Projector => {
             logger.warn({ err }, 'unread publish failed'),
           );
         }
+        await lingerAfter(batch.length, batchSize, deps.lingerMs ?? 0, signal);
       }
     },
   };

@@ -56,22 +56,32 @@ export const createRelay = (deps: RelayDeps): Relay => {
       const checkpoint = await loadCheckpoint(pool, name);
       logger.info({ from: checkpoint ?? 'start' }, 'relay starting');
       // One checkpoint write per batch: batches grow under load (the store hands out what piled up
-      // while we published), so the write cost per event falls as the rate rises.
-      for await (const batch of store.subscribeToAll({
-        ...(checkpoint ? { fromPosition: checkpoint } : {}),
-        filter: { streamPrefixes: RELAYED_PREFIXES },
-        batchSize: 500,
-        signal,
-      })) {
-        if (batch.length === 0) continue;
-        for (const event of batch) {
-          for (const p of routeEvent(event, subjects)) nats.publish(p.subject, p.payload);
+      // while we published), so the write cost per event falls as the rate rises. The write (a commit
+      // waiting for its WAL flush) overlaps reading and publishing the next batch; at most one is in
+      // flight, and a crash before it lands only re-publishes that batch, which gateways drop by seq.
+      let saving: Promise<void> = Promise.resolve();
+      try {
+        for await (const batch of store.subscribeToAll({
+          ...(checkpoint ? { fromPosition: checkpoint } : {}),
+          filter: { streamPrefixes: RELAYED_PREFIXES },
+          batchSize: 500,
+          signal,
+        })) {
+          if (batch.length === 0) continue;
+          for (const event of batch) {
+            for (const p of routeEvent(event, subjects)) nats.publish(p.subject, p.payload);
+          }
+          await nats.flush();
+          const last = batch[batch.length - 1]!;
+          published.inc(batch.length);
+          lag.set(Math.max(0, Date.now() - Date.parse(last.occurredAt)));
+          await saving;
+          saving = saveCheckpoint(pool, name, last.position);
+          // Surfaced by the next `await saving` (or the one below); never an unhandled rejection.
+          saving.catch(() => {});
         }
-        await nats.flush();
-        const last = batch[batch.length - 1]!;
-        published.inc(batch.length);
-        lag.set(Math.max(0, Date.now() - Date.parse(last.occurredAt)));
-        await saveCheckpoint(pool, name, last.position);
+      } finally {
+        await saving;
       }
     },
   };
