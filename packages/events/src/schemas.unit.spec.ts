@@ -44,6 +44,11 @@ describe('text rules', () => {
 
   it('previews at most 200 code points', () => {
     expect([...preview('😀'.repeat(300))]).toHaveLength(200);
+    expect(preview('😀'.repeat(300))).toBe('😀'.repeat(200));
+    expect(preview(`${'a'.repeat(199)}😀😀`)).toBe(`${'a'.repeat(199)}😀`);
+    expect(preview('short 😀 body')).toBe('short 😀 body');
+    // A lone surrogate counts as one code point, as string iteration counts it.
+    expect(preview(`\ud800${'b'.repeat(250)}`)).toBe(`\ud800${'b'.repeat(199)}`);
   });
 });
 

@@ -20,14 +20,19 @@ export const titleSchema = z
 
 /** First PREVIEW_MAX code points of a body, as shown in conversation lists and notifications. */
 export const preview = (body: string): string => {
-  let out = '';
-  let n = 0;
-  for (const ch of body) {
-    if (n++ >= PREVIEW_MAX) break;
-    out += ch;
+  // A body of at most PREVIEW_MAX UTF-16 units has at most that many code points: the common case,
+  // answered without walking the string (this runs for every message a projection applies).
+  if (body.length <= PREVIEW_MAX) return body;
+  let end = 0;
+  for (let n = 0; n < PREVIEW_MAX && end < body.length; n++) {
+    const unit = body.charCodeAt(end);
+    const pair = unit >= 0xd800 && unit <= 0xdbff && isLowSurrogate(body.charCodeAt(end + 1));
+    end += pair ? 2 : 1;
   }
-  return out;
+  return body.slice(0, end);
 };
+
+const isLowSurrogate = (unit: number): boolean => unit >= 0xdc00 && unit <= 0xdfff;
 
 const ID_CHAR = /[A-Za-z0-9_-]/;
 const ID_JOINER = /[.:@]/;
