@@ -129,6 +129,35 @@ export const sampleCpu = (groups: readonly CpuGroup[]): CpuSample => {
   return { at: performance.now(), ticks, hostBusyTicks: hostBusyTicks() };
 };
 
+/**
+ * Samples `groups` every `everyMs` until stopped and returns a closing sample that keeps, for every
+ * process seen meanwhile, its last ticks: short-lived processes (a client's Postgres backends that end
+ * with its pool) still count, up to the last poll before they went.
+ */
+export const watchCpu = (groups: readonly CpuGroup[], everyMs = 250) => {
+  const first = sampleCpu(groups);
+  const seen = new Map<string, Map<number, number>>();
+  const poll = (): CpuSample => {
+    const s = sampleCpu(groups);
+    for (const [name, ticks] of s.ticks) {
+      const acc = seen.get(name) ?? new Map<number, number>();
+      for (const [pid, t] of ticks) acc.set(pid, t);
+      seen.set(name, acc);
+    }
+    return s;
+  };
+  poll();
+  const timer = setInterval(poll, everyMs);
+  return {
+    first,
+    stop(): CpuSample {
+      clearInterval(timer);
+      const last = poll();
+      return { at: last.at, ticks: seen, hostBusyTicks: last.hostBusyTicks };
+    },
+  };
+};
+
 export type CpuUsage = {
   /** CPU seconds spent by the group in the window. */
   cpuSeconds: number;

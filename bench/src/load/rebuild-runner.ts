@@ -69,6 +69,9 @@ const main = async () => {
   }
 };
 
+// Exit through Node on SIGTERM (the orchestrator's stop), so a `--cpu-prof` profile gets written.
+process.on('SIGTERM', () => process.exit(143));
+
 main().then(
   () => setTimeout(() => process.exit(0), 100),
   (err: unknown) => {

@@ -1,8 +1,9 @@
+import { join } from 'node:path';
 import pg from 'pg';
-import { spawnTs } from '../children.js';
+import { currentLogDir, spawnTs } from '../children.js';
 import type { Scenario } from '../context.js';
 import type { RebuildMessage } from '../load/rebuild-runner.js';
-import { cpuBetween, HOST, postgresPids, processTree, sampleCpu } from '../proc.js';
+import { cpuBetween, HOST, postgresPids, processTree, watchCpu } from '../proc.js';
 import { round } from '../report.js';
 import { createDatabase, migrate } from '../system.js';
 
@@ -97,12 +98,17 @@ export const b5Rebuild: Scenario = {
       const runner = spawnTs('b5-rebuild', 'bench/src/load/rebuild-runner.ts', {
         env: { DATABASE_URL: db.url },
         ipc: true,
+        ...(ctx.options.cpuProf
+          ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${join(currentLogDir(), 'profiles', 'rebuild')}`] }
+          : {}),
       });
       const groups = [
         { name: 'rebuild', pids: () => processTree(runner.pid) },
         { name: 'postgres', pids: () => postgresPids(db.name) },
       ];
-      const before = sampleCpu(groups);
+      // Watched, not just sampled at both ends: the runner's Postgres backends end with its pool.
+      const watch = watchCpu(groups);
+      const before = watch.first;
       let progress = { events: 0, at: before.at };
       const outcome = await new Promise<RebuildMessage | { type: 'timeout' }>((resolve) => {
         const timer = setTimeout(() => resolve({ type: 'timeout' }), rebuildTimeoutMs);
@@ -119,7 +125,7 @@ export const b5Rebuild: Scenario = {
           resolve({ type: 'error', message: `rebuild runner exited:\n${runner.tail()}` });
         });
       });
-      const after = sampleCpu(groups);
+      const after = watch.stop();
       await runner.stop();
       if (outcome.type === 'error') throw new Error(outcome.message);
       const cpu = cpuBetween(before, after);
