@@ -4,6 +4,7 @@ import type { RecordedEvent } from '@chat/eventstore';
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import {
   applyEvent,
+  type BatchKeys,
   type BatchState,
   type ConversationState,
   emptyBatchState,
@@ -24,8 +25,7 @@ type Trx = Transaction<Database> | Kysely<Database>;
 
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
-const load = async (trx: Trx, schema: string, state: BatchState, events: ProjectedEvent[]): Promise<void> => {
-  const keys = keysOf(events);
+const load = async (trx: Trx, schema: string, state: BatchState, keys: BatchKeys): Promise<void> => {
   if (keys.conversationIds.size > 0) {
     const rows = await trx
       .selectFrom('conversations')
@@ -70,8 +70,9 @@ const load = async (trx: Trx, schema: string, state: BatchState, events: Project
 };
 
 /**
- * Multi-row upsert through `unnest` of one array per column: a fixed number of parameters however many
- * rows, so Postgres parses one small statement instead of tens of thousands of placeholders.
+ * Multi-row upsert from one JSON array of the rows (`json_to_recordset`): a fixed number of parameters
+ * however many rows, and serialised by `JSON.stringify` rather than by pg's per-element array escaping,
+ * which was a tenth of a replay's Node time.
  */
 const upsert = <R extends object>(
   schema: string,
@@ -82,12 +83,12 @@ const upsert = <R extends object>(
   update: readonly string[],
 ): RawBuilder<unknown> | undefined => {
   if (rows.length === 0) return undefined;
-  const arrays = columns.map(([name, type]) => sql`${rows.map((r) => r[name])}::${sql.raw(type)}[]`);
   const names = sql.join(columns.map(([name]) => sql.id(name)));
+  const types = sql.join(columns.map(([name, type]) => sql`${sql.id(name)} ${sql.raw(type)}`));
   const sets = sql.join(update.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`));
   return sql`
     INSERT INTO ${sql.id(schema, table)} (${names})
-    SELECT * FROM unnest(${sql.join(arrays)})
+    SELECT ${names} FROM json_to_recordset(${JSON.stringify(rows)}::json) AS x(${types})
     ON CONFLICT (${sql.join(conflict.map((c) => sql.id(c)))}) DO UPDATE SET ${sets}`;
 };
 
@@ -133,15 +134,16 @@ const MEMBER_COLUMNS = [
 ] as const satisfies readonly (readonly [keyof MemberState, string])[];
 
 /**
- * Writes the batch's changed rows and the checkpoint in one statement (data-modifying CTEs): one round
- * trip instead of four, which is most of a small live batch's latency.
+ * The statements writing the batch's changed rows and the checkpoint: one statement with
+ * data-modifying CTEs (one round trip instead of four, which is most of a small live batch's latency),
+ * then the watermark recount if any. Built synchronously — every row is serialised by the time this
+ * returns — so the caller may change `state` again while they run.
  */
-const flush = async (
-  trx: Trx,
+const flushStatements = (
   schema: string,
   state: BatchState,
   checkpoint: { name: string; position: string },
-): Promise<void> => {
+): RawBuilder<unknown>[] => {
   const writes: (RawBuilder<unknown> | undefined)[] = [];
   const conversations = [...state.dirtyConversations].flatMap((k) => state.conversations.get(k) ?? []);
   writes.push(
@@ -191,19 +193,36 @@ const flush = async (
     INSERT INTO ${sql.id(schema, 'checkpoints')} (name, position, updated_at)
     VALUES (${checkpoint.name}, ${checkpoint.position}, now())
     ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()`;
-  await (ctes.length > 0 ? sql`WITH ${sql.join(ctes)} ${checkpointWrite}` : checkpointWrite).execute(trx);
+  const statements = [ctes.length > 0 ? sql`WITH ${sql.join(ctes)} ${checkpointWrite}` : checkpointWrite];
   // A watermark set below the newest message: count the messages up to it (an index lookup each).
   const pending = [...state.readIndexPending].map(splitKey);
   if (pending.length > 0) {
-    await sql`
+    statements.push(sql`
       UPDATE ${sql.id(schema, 'members')} AS m
          SET read_msg_index = coalesce((
                SELECT x.msg_index FROM ${sql.id(schema, 'messages')} x
                 WHERE x.conversation_id = m.conversation_id AND x.seq <= m.read_seq
                 ORDER BY x.seq DESC LIMIT 1), 0)
         FROM unnest(${pending.map((p) => p[0])}::text[], ${pending.map((p) => p[1])}::text[]) AS k(c, u)
-       WHERE m.conversation_id = k.c AND m.user_id = k.u`.execute(trx);
+       WHERE m.conversation_id = k.c AND m.user_id = k.u`);
   }
+  return statements;
+};
+
+const toProjected = (
+  events: readonly RecordedEvent[],
+  onMalformed: (event: RecordedEvent, err: unknown) => void,
+): ProjectedEvent[] => {
+  const projected: ProjectedEvent[] = [];
+  for (const e of events) {
+    try {
+      const p = toProjectedEvent(e);
+      if (p) projected.push(p);
+    } catch (err) {
+      onMalformed(e, err);
+    }
+  }
+  return projected;
 };
 
 export type BatchResult = {
@@ -239,18 +258,12 @@ export const projectBatch = async (
   if (!last) {
     return { applied: 0, position: checkpoint, unreadConversations: new Set(), unreadPairs: new Set() };
   }
-  const projected: ProjectedEvent[] = [];
-  for (const e of fresh) {
-    try {
-      const p = toProjectedEvent(e);
-      if (p) projected.push(p);
-    } catch (err) {
-      onMalformed(e, err);
-    }
-  }
-  await load(trx, schema, state, projected);
+  const projected = toProjected(fresh, onMalformed);
+  await load(trx, schema, state, keysOf(projected));
   for (const e of projected) applyEvent(state, e);
-  await flush(trx, schema, state, { name: checkpointName, position: last.position });
+  for (const statement of flushStatements(schema, state, { name: checkpointName, position: last.position })) {
+    await statement.execute(trx);
+  }
   return {
     applied: fresh.length,
     position: last.position,
@@ -258,3 +271,79 @@ export const projectBatch = async (
     unreadPairs: state.unreadPairs,
   };
 };
+
+/** Rows kept between pages of a replay; past this many members the caches start over (reloaded). */
+const REPLAY_CACHE_MAX_MEMBERS = 250_000;
+
+export type Replayer = {
+  /** Folds `events` (the next page in log order) and starts writing it; resolves when it may be called again. */
+  apply(events: readonly RecordedEvent[]): Promise<void>;
+  /** Resolves when every page handed to `apply` is written. */
+  drain(): Promise<void>;
+};
+
+/**
+ * Replays pages into a schema nothing else writes (a rebuild's shadow), overlapping Node and Postgres:
+ * page N+1 is folded while page N's rows are written. That needs the rows as page N left them without
+ * reading them back, so conversations and members stay in memory between pages; a page loads only the
+ * rows it touches that are not there (messages it edits, members whose watermark Postgres recounted, all
+ * of them after the cache starts over), and it waits for the writes in flight before such a load. One
+ * page's writes run at a time, in page order; each page moves the schema's checkpoint.
+ */
+export const createReplayer = (
+  db: Kysely<Database>,
+  schema: string,
+  checkpointName: string,
+  onMalformed: (event: RecordedEvent, err: unknown) => void = () => {},
+  cacheMaxMembers = REPLAY_CACHE_MAX_MEMBERS,
+): Replayer => {
+  const state = emptyBatchState();
+  let writing: Promise<void> = Promise.resolve();
+  const run = async (statements: RawBuilder<unknown>[]) => {
+    for (const statement of statements) await statement.execute(db);
+  };
+  return {
+    async apply(events) {
+      const last = events.at(-1);
+      if (!last) return;
+      const projected = toProjected(events, onMalformed);
+      const missing = missingKeys(state, keysOf(projected));
+      if (missing.conversationIds.size + missing.memberKeys.size + missing.messageKeys.size > 0) {
+        await writing;
+        await load(db, schema, state, missing);
+      }
+      for (const e of projected) applyEvent(state, e);
+      const statements = flushStatements(schema, state, { name: checkpointName, position: last.position });
+      // Postgres recounts these watermarks: the copies here are stale from now on.
+      for (const key of state.readIndexPending) state.members.delete(key);
+      state.messages.clear();
+      if (state.members.size > cacheMaxMembers) {
+        state.members.clear();
+        state.conversations.clear();
+      }
+      for (const set of [
+        state.dirtyConversations,
+        state.dirtyMembers,
+        state.dirtyMessages,
+        state.readIndexPending,
+        state.unreadConversations,
+        state.unreadPairs,
+      ]) {
+        set.clear();
+      }
+      const previous = writing;
+      await previous;
+      writing = run(statements);
+      // A failure surfaces from the next apply or from drain; never as an unhandled rejection.
+      writing.catch(() => {});
+    },
+    drain: () => writing,
+  };
+};
+
+/** The keys of `keys` whose rows `state` does not hold yet. */
+const missingKeys = (state: BatchState, keys: BatchKeys): BatchKeys => ({
+  conversationIds: new Set([...keys.conversationIds].filter((k) => !state.conversations.has(k))),
+  memberKeys: new Set([...keys.memberKeys].filter((k) => !state.members.has(k))),
+  messageKeys: new Set([...keys.messageKeys].filter((k) => !state.messages.has(k))),
+});

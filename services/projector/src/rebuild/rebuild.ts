@@ -10,7 +10,7 @@ import type { Logger } from '@chat/platform';
 import { sql } from 'kysely';
 import type pg from 'pg';
 import { applyLockKey, PROJECTED_STREAMS } from '../projection/projector.js';
-import { projectBatch } from '../projection/writer.js';
+import { createReplayer, projectBatch } from '../projection/writer.js';
 
 export const SHADOW_SCHEMA_PREFIX = `${READ_MODEL_SCHEMA}_rebuild_`;
 const REBUILD_LOCK = 'read_models:rebuild';
@@ -63,9 +63,12 @@ export const rebuildReadModels = async (deps: {
     const report = (phase: RebuildProgress['phase']) => deps.onProgress?.({ phase, events, position });
     logger.info({ shadow }, 'rebuild replaying into shadow schema');
 
-    // Reading the next page overlaps applying this one: the replay runs at the slower of the two rates.
+    // Three stages overlap: reading page N+2, folding page N+1 (Node), writing page N (Postgres).
     const read = (from: string) =>
       store.readAll({ fromPosition: from, maxCount: batchSize, filter: PROJECTED_STREAMS });
+    const replayer = createReplayer(shadowDb, shadow, READ_MODEL_CHECKPOINT, (event, err) =>
+      logger.error({ err, eventId: event.id, position: event.position }, 'skipping malformed event'),
+    );
     let next = read(position);
     for (;;) {
       const page = await next;
@@ -73,12 +76,13 @@ export const rebuildReadModels = async (deps: {
       if (!last) break;
       const full = page.length === batchSize;
       if (full) next = read(last.position);
-      await shadowDb.transaction().execute((trx) => projectBatch(trx, shadow, READ_MODEL_CHECKPOINT, page));
+      await replayer.apply(page);
       events += page.length;
       position = last.position;
       report('replay');
       if (!full) break;
     }
+    await replayer.drain();
 
     report('swap');
     const old = `${READ_MODEL_SCHEMA}_old_${Date.now().toString(36)}`;
