@@ -93,18 +93,20 @@ BEGIN
   -- Fast path, the common case of a group commit: every append targets a different stream and no event
   -- id exists yet. Then all appends are checked and written set-based, a handful of statements for the
   -- whole group instead of several per append.
+  -- Both lookups are correlated subqueries (one index probe per element) rather than joins: a join's
+  -- plan follows the table statistics, and a plan made while es.events looked small (a fresh database
+  -- before its first ANALYZE) hash-joined a sequential scan of the whole log into every append.
   IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(batch) x GROUP BY x->>'s' HAVING count(*) > 1)
      AND NOT EXISTS (
-       SELECT 1 FROM es.events e
-        WHERE e.event_id IN (SELECT (ev->>'id')::uuid
-                               FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'ev') ev))
+       SELECT 1 FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'ev') ev,
+              LATERAL (SELECT 1 FROM es.events e WHERE e.event_id = (ev->>'id')::uuid LIMIT 1) found)
   THEN
     RETURN QUERY
     WITH appends AS (
       SELECT (x->>'i')::int AS idx, x->>'s' AS stream, (x->>'e')::bigint AS expected, x->'ev' AS events,
-             jsonb_array_length(x->'ev') AS n, coalesce(s.revision, -1) AS current
+             jsonb_array_length(x->'ev') AS n,
+             coalesce((SELECT s.revision FROM es.streams s WHERE s.stream_id = x->>'s'), -1) AS current
         FROM jsonb_array_elements(batch) x
-        LEFT JOIN es.streams s ON s.stream_id = x->>'s'
     ),
     accepted AS (
       SELECT * FROM appends WHERE expected IS NULL OR current = greatest(expected, -1)
