@@ -1,5 +1,4 @@
-import { freePort } from '@chat/testkit';
-import { spawnTs } from '../children.js';
+import { startBareServer } from '../bare.js';
 import type { Context, Scenario } from '../context.js';
 import {
   cpuMicrosPerDelivery,
@@ -140,27 +139,11 @@ export const b2Fanout: Scenario = {
     const system = withGateway ? await ctx.system() : null;
     const population = system?.population ?? makePopulation(100, 50);
 
-    const port = await freePort();
-    const bare = spawnTs('bare-uws', 'bench/bare-uws-server.ts', { env: { PORT: String(port) } });
+    const { child: bare, url: bareUrl } = await startBareServer('bare-uws');
     let bareResult: CaseResult;
     try {
-      for (let i = 0; ; i++) {
-        const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (ok) break;
-        if (i > 200 || bare.hasExited()) throw new Error(`bare server did not start:\n${bare.tail()}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
       const group = { name: 'bare-uws', pids: () => processTree(bare.pid) };
-      bareResult = await measure(
-        ctx,
-        'b2-bare',
-        { kind: 'bare', url: `ws://127.0.0.1:${port}/v1/ws` },
-        population,
-        group,
-      );
+      bareResult = await measure(ctx, 'b2-bare', { kind: 'bare', url: bareUrl }, population, group);
     } finally {
       await bare.stop();
     }

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startBareServer } from '../bare.js';
 import { currentLogDir } from '../children.js';
-import type { Scenario } from '../context.js';
+import type { Context, Scenario } from '../context.js';
 import { connectPool, poolStats } from '../generators.js';
 import type { SocketSpec } from '../load/protocol.js';
 import { cpuBetween, processTree, rssBytes, sampleCpu } from '../proc.js';
@@ -14,6 +15,7 @@ import { startService } from '../system.js';
 
 const SOCKETS_PER_GENERATOR = 7000;
 const SOURCE_ADDRESSES = 8;
+const BARE_REFERENCE_SOCKETS = 10_000;
 
 const fileLimitOf = (pid: number): number => {
   const m = /Max open files\s+(\d+)/.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
@@ -42,6 +44,7 @@ export const b3Idle: Scenario = {
       // Keep a little headroom for the gateway's own database / NATS connections and files.
       const target = limit - inUse - 40;
       const rssBefore = rssBytes(gw.child.pid) ?? 0;
+      const heapBefore = await jsHeapUsed(gw.port);
       const sockets: SocketSpec[] = Array.from({ length: target }, (_, i) => ({
         userId: `idle-${i}`,
         localAddress: `127.0.0.${2 + (i % SOURCE_ADDRESSES)}`,
@@ -72,6 +75,7 @@ export const b3Idle: Scenario = {
         await new Promise((r) => setTimeout(r, 3000));
         const open = (await poolStats(pool)).reduce((s, st) => s + st.open, 0);
         const rssAfter = rssBytes(gw.child.pid) ?? 0;
+        const heapAfter = await jsHeapUsed(gw.port);
         // Too few sockets for the growth to exceed GC noise gives no figure rather than a negative one.
         const perSocket = ok > 0 && rssAfter > rssBefore ? (rssAfter - rssBefore) / ok : null;
         ctx.log(
@@ -89,6 +93,10 @@ export const b3Idle: Scenario = {
             'connect cpu µs/socket': cpu && ok > 0 ? round((cpu.cpuSeconds * 1e6) / ok, 0) : null,
             'gateway RSS MiB': round(rssAfter / 2 ** 20, 1),
             'KiB/socket': perSocket === null ? null : round(perSocket / 1024, 2),
+            'of which JS heap KiB/socket':
+              heapBefore !== null && heapAfter !== null && ok > 0
+                ? round((heapAfter - heapBefore) / ok / 1024, 2)
+                : null,
             generators: count,
             ...(failed > 0
               ? { 'first error': pool.connected.find((c) => c.firstError)?.firstError ?? '' }
@@ -113,5 +121,71 @@ export const b3Idle: Scenario = {
     } finally {
       await gw.child.stop();
     }
+    await bareReference(ctx);
   },
+};
+
+/** The gateway's V8 heap in use (prom-client's default metric), or null when unreadable. */
+const jsHeapUsed = async (port: number): Promise<number | null> => {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+    (r) => r.text(),
+    () => '',
+  );
+  const m = /^nodejs_heap_size_used_bytes\s+([0-9.e+]+)/m.exec(text);
+  return m ? Number(m[1]) : null;
+};
+
+/**
+ * The same measurement against bench/bare-uws-server.ts (uWS alone, no auth, no state of ours), on
+ * fewer sockets: what an idle socket costs this uWebSockets.js build on this host, so the gateway's
+ * figure can be read against it.
+ */
+const bareReference = async (ctx: Context): Promise<void> => {
+  const n = BARE_REFERENCE_SOCKETS;
+  const { child: bare, url } = await startBareServer('bare-uws-idle');
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    const rssBefore = rssBytes(bare.pid) ?? 0;
+    const sockets: SocketSpec[] = Array.from({ length: n }, (_, i) => ({
+      userId: `idle-${i}`,
+      localAddress: `127.0.0.${2 + (i % SOURCE_ADDRESSES)}`,
+    }));
+    const pool = await connectPool({
+      label: 'b3-bare',
+      count: Math.ceil(n / SOCKETS_PER_GENERATOR),
+      sockets,
+      targets: [{ kind: 'bare', url }],
+      jwtSecret: ctx.serviceEnv('').JWT_SECRET!,
+      concurrency: 50,
+      timeoutMs: 30_000,
+      budgetMs: Math.max(10_000, Math.min(40_000, ctx.remainingMs() - 240_000)),
+    });
+    try {
+      const ok = pool.connected.reduce((s, c) => s + c.ok, 0);
+      await new Promise((r) => setTimeout(r, 3000));
+      const rssAfter = rssBytes(bare.pid) ?? 0;
+      const perSocket = ok > 0 && rssAfter > rssBefore ? (rssAfter - rssBefore) / ok : null;
+      ctx.log(
+        `b3: bare uWS reference, ${ok} sockets, ${perSocket === null ? '–' : round(perSocket / 1024, 2)} KiB each`,
+      );
+      ctx.rows.push({
+        scenario: 'B3 idle sockets',
+        case: 'bare uWS reference (same generators)',
+        metrics: {
+          connected: ok,
+          'server RSS MiB': round(rssAfter / 2 ** 20, 1),
+          'KiB/socket': perSocket === null ? null : round(perSocket / 1024, 2),
+        },
+        budgets: [],
+        generatorCores: null,
+        generatorBottleneck: false,
+        notes:
+          'bench/bare-uws-server.ts: the uWebSockets.js build alone, per-socket cost to compare the gateway with',
+      });
+    } finally {
+      await pool.close();
+    }
+  } finally {
+    await bare.stop();
+  }
 };
