@@ -2,7 +2,7 @@ import uWS from 'uWebSockets.js';
 import { randomBytes } from 'node:crypto';
 import { conversationIdsOfUser, createReadModelDb, readCheckpoint } from '@chat/db';
 import { natsSubjects } from '@chat/events';
-import { createEventStore, type EventStore } from '@chat/eventstore';
+import { createEventStore, type EventStore, START_POSITION } from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
 import { natsServers } from '@chat/platform';
 import { connect, type NatsConnection } from 'nats';
@@ -10,6 +10,7 @@ import pg from 'pg';
 import { createTokenVerifier } from './auth/token.js';
 import type { GatewayConfig } from './config.js';
 import { Hub, type MembershipSource } from './hub/hub.js';
+import { MembershipTail } from './membership/tail.js';
 import { createGatewayMetrics } from './metrics/metrics.js';
 import { ClusterPresence } from './presence/presence.js';
 import { createServer } from './server.js';
@@ -169,40 +170,27 @@ export const startGateway = async (config: GatewayConfig, logger: Logger): Promi
 
 /**
  * The user's conversations as of the log head: the read model at its checkpoint, plus the membership
- * events between that checkpoint and the head read from the store and replayed in order (set
- * operations, so replaying some the read model already has changes nothing). The caller registered
- * the user before asking: a membership event the relay publishes later reaches it on the user
- * channel; one published earlier is at or below the head read here. So a conversation created a
- * moment before the connect is never missed, however far the projector lags.
+ * events between that checkpoint and the head (from the gateway's shared `MembershipTail`) replayed in
+ * order (set operations, so replaying some the read model already has changes nothing). The caller
+ * registered the user before asking: a membership event the relay publishes later reaches it on the user
+ * channel; one published earlier is at or below the head read here. So a conversation created a moment
+ * before the connect is never missed, however far the projector lags.
  */
 const readModelMembership = (
   db: ReturnType<typeof createReadModelDb>,
   store: EventStore,
-): MembershipSource => ({
-  async conversationIdsOfUser(userId) {
-    const head = await store.headPosition();
-    const checkpoint = await readCheckpoint(db);
-    const ids = new Set(await conversationIdsOfUser(db, userId));
-    let from = checkpoint;
-    while (from < head) {
-      const events = await store.readAll({ fromPosition: from, maxCount: 1000, filter: MEMBERSHIP_EVENTS });
-      for (const e of events) {
-        const conversationId = String(e.data.conversationId);
-        if (e.type === 'ConversationStarted') {
-          if (Array.isArray(e.data.members) && e.data.members.includes(userId)) ids.add(conversationId);
-        } else if (e.data.userId === userId) {
-          if (e.type === 'MemberJoined') ids.add(conversationId);
-          else ids.delete(conversationId);
-        }
+): MembershipSource => {
+  const tail = new MembershipTail(store, START_POSITION);
+  return {
+    async conversationIdsOfUser(userId) {
+      const head = await store.headPosition();
+      const checkpoint = await readCheckpoint(db);
+      const ids = new Set(await conversationIdsOfUser(db, userId));
+      for (const change of await tail.since(checkpoint, head)) {
+        if (change.joined.includes(userId)) ids.add(change.conversationId);
+        else if (change.left === userId) ids.delete(change.conversationId);
       }
-      if (events.length < 1000) break;
-      from = events[events.length - 1]!.position;
-    }
-    return [...ids];
-  },
-});
-
-const MEMBERSHIP_EVENTS = {
-  streamPrefixes: ['conversation-'],
-  eventTypes: ['ConversationStarted', 'MemberJoined', 'MemberLeft'],
+      return [...ids];
+    },
+  };
 };
