@@ -299,9 +299,13 @@ export const createReplayer = (
 ): Replayer => {
   const state = emptyBatchState();
   let writing: Promise<void> = Promise.resolve();
-  const run = async (statements: RawBuilder<unknown>[]) => {
-    for (const statement of statements) await statement.execute(db);
-  };
+  // One transaction per page, committed without waiting for its WAL flush: a replay that crashes is
+  // started over from scratch anyway, and the swap that publishes it is a transaction of its own.
+  const run = (statements: RawBuilder<unknown>[]) =>
+    db.transaction().execute(async (trx) => {
+      await sql`SET LOCAL synchronous_commit = off`.execute(trx);
+      for (const statement of statements) await statement.execute(trx);
+    });
   return {
     async apply(events) {
       const last = events.at(-1);
