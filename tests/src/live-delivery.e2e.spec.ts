@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { signToken, waitFor } from '@chat/testkit';
+import { signToken, startService, waitFor } from '@chat/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, rawSocket, sleep, type TestClient, upgradeStatus } from './support/clients.js';
 import { type Cluster, createGroup, sendMessage, startCluster } from './support/cluster.js';
@@ -245,6 +245,26 @@ describe('live delivery across two gateways', () => {
       101,
     );
     expect(await upgradeStatus(url, {}, ['chat.v1', `bearer.${good}`])).toBe(101);
+  });
+
+  it('a second gateway started on a port in use fails to start instead of sharing it', async () => {
+    // uSockets binds with SO_REUSEPORT unless told otherwise: the second process would have taken a
+    // share of the first one's connections (and of another test file's, when ports collide).
+    const taken = cluster.gateways[0]!;
+    const second = await startService({
+      name: 'gw-same-port',
+      entry: 'services/ws-gateway',
+      env: { ...cluster.env, PORT: String(taken.port), HOST: '127.0.0.1', GATEWAY_ID: 'gw-same-port' },
+    });
+    try {
+      const code = await Promise.race([second.exited, sleep(30_000).then(() => 'still running')]);
+      expect(code).not.toBe('still running');
+      expect(code).not.toBe(0);
+      expect(second.output()).toContain(`could not listen on 127.0.0.1:${taken.port}`);
+      expect((await fetch(`http://127.0.0.1:${taken.port}/readyz`)).status).toBe(200);
+    } finally {
+      await second.stop();
+    }
   });
 
   it('closes a socket with 4401 when its token expires', async () => {

@@ -47,6 +47,17 @@ const COMMANDS: Record<'send' | 'read' | 'typing', CommandName> = {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** uWS's `ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT`; the typings lack listen(host, port, options, cb). */
+const LISTEN_EXCLUSIVE_PORT = 1;
+type ExclusiveListen = {
+  listen(
+    host: string,
+    port: number,
+    options: number,
+    cb: (listenSocket: uWS.us_listen_socket | false) => void,
+  ): uWS.TemplatedApp;
+};
+
 /** The uWS app: `/v1/ws` plus `/healthz`, `/readyz` and `/metrics` on the same port. */
 export const createServer = (o: ServerOptions) => {
   const app = o.app;
@@ -275,8 +286,11 @@ export const createServer = (o: ServerOptions) => {
     app,
     listen: (host: string, port: number) =>
       new Promise<number>((resolve, reject) => {
-        app.listen(host, port, (s) => {
-          if (!s) return reject(new Error(`could not listen on ${host}:${port}`));
+        // Exclusive: uSockets sets SO_REUSEPORT by default, so a second process started on the same
+        // port (another gateway, a stale one, another test's) would bind it too and silently take a
+        // share of the connections. Now the second one fails to start instead.
+        (app as unknown as ExclusiveListen).listen(host, port, LISTEN_EXCLUSIVE_PORT, (s) => {
+          if (!s) return reject(new Error(`could not listen on ${host}:${port} (in use?)`));
           listenSocket = s;
           resolve(uWS.us_socket_local_port(s as unknown as uWS.us_socket));
         });
