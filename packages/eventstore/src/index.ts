@@ -8,4 +8,5 @@ export {
   createPostgresEventStore,
   type PostgresEventStore,
   type PostgresEventStoreOptions,
+  STORE_SESSION_OPTIONS,
 } from './postgres/store.js';
