@@ -2,6 +2,7 @@ import type { Database, MemberRow, MessageRow } from '@chat/db';
 import { START_POSITION_TEXT } from '@chat/db';
 import type { RecordedEvent } from '@chat/eventstore';
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { writeBehind } from '../write-behind.js';
 import {
   applyEvent,
   type BatchKeys,
@@ -298,7 +299,7 @@ export const createReplayer = (
   cacheMaxMembers = REPLAY_CACHE_MAX_MEMBERS,
 ): Replayer => {
   const state = emptyBatchState();
-  let writing: Promise<void> = Promise.resolve();
+  const pageWrites = writeBehind();
   // One transaction per page, committed without waiting for its WAL flush: a replay that crashes is
   // started over from scratch anyway, and the swap that publishes it is a transaction of its own.
   const run = (statements: RawBuilder<unknown>[]) =>
@@ -313,7 +314,7 @@ export const createReplayer = (
       const projected = toProjected(events, onMalformed);
       const missing = missingKeys(state, keysOf(projected));
       if (missing.conversationIds.size + missing.memberKeys.size + missing.messageKeys.size > 0) {
-        await writing;
+        await pageWrites.drain();
         await load(db, schema, state, missing);
       }
       for (const e of projected) applyEvent(state, e);
@@ -335,13 +336,9 @@ export const createReplayer = (
       ]) {
         set.clear();
       }
-      const previous = writing;
-      await previous;
-      writing = run(statements);
-      // A failure surfaces from the next apply or from drain; never as an unhandled rejection.
-      writing.catch(() => {});
+      await pageWrites.start(() => run(statements));
     },
-    drain: () => writing,
+    drain: pageWrites.drain,
   };
 };
 

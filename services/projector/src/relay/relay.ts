@@ -4,6 +4,7 @@ import type { Logger } from '@chat/platform';
 import type { NatsConnection } from 'nats';
 import type pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { writeBehind } from '../write-behind.js';
 import { ensureRelaySchema, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { routeEvent } from './routing.js';
 
@@ -59,7 +60,7 @@ export const createRelay = (deps: RelayDeps): Relay => {
       // while we published), so the write cost per event falls as the rate rises. The write (a commit
       // waiting for its WAL flush) overlaps reading and publishing the next batch; at most one is in
       // flight, and a crash before it lands only re-publishes that batch, which gateways drop by seq.
-      let saving: Promise<void> = Promise.resolve();
+      const checkpoints = writeBehind();
       try {
         for await (const batch of store.subscribeToAll({
           ...(checkpoint ? { fromPosition: checkpoint } : {}),
@@ -75,13 +76,10 @@ export const createRelay = (deps: RelayDeps): Relay => {
           const last = batch[batch.length - 1]!;
           published.inc(batch.length);
           lag.set(Math.max(0, Date.now() - Date.parse(last.occurredAt)));
-          await saving;
-          saving = saveCheckpoint(pool, name, last.position);
-          // Surfaced by the next `await saving` (or the one below); never an unhandled rejection.
-          saving.catch(() => {});
+          await checkpoints.start(() => saveCheckpoint(pool, name, last.position));
         }
       } finally {
-        await saving;
+        await checkpoints.drain();
       }
     },
   };
