@@ -120,22 +120,23 @@ export const runFanout = async (
   };
 };
 
-/** CPU µs spent by the named groups per delivered message. */
-export const cpuMicrosPerDelivery = (r: FanoutResult, names: readonly string[]): number | null => {
-  if (r.delivered === 0) return null;
+/** CPU µs the named groups spent in the run per `count` (null when there is nothing to divide by). */
+const cpuMicrosPer = (r: FanoutResult, names: readonly string[], count: number): number | null => {
+  if (count === 0) return null;
   const seconds = names.reduce((s, n) => s + (r.cpu.get(n)?.cpuSeconds ?? 0), 0);
-  return (seconds * 1e6) / r.delivered;
+  return (seconds * 1e6) / count;
 };
+
+/** CPU µs spent by the named groups per delivered message. */
+export const cpuMicrosPerDelivery = (r: FanoutResult, names: readonly string[]): number | null =>
+  cpuMicrosPer(r, names, r.delivered);
 
 /**
  * CPU µs spent by the named groups per frame the sockets received (events, acks, and what else the
  * server sends: the gateway also sends each recipient an unread and a notification frame per message).
  */
-export const cpuMicrosPerFrame = (r: FanoutResult, names: readonly string[]): number | null => {
-  if (r.run.frames === 0) return null;
-  const seconds = names.reduce((s, n) => s + (r.cpu.get(n)?.cpuSeconds ?? 0), 0);
-  return (seconds * 1e6) / r.run.frames;
-};
+export const cpuMicrosPerFrame = (r: FanoutResult, names: readonly string[]): number | null =>
+  cpuMicrosPer(r, names, r.run.frames);
 
 export const generatorBottleneck = (r: FanoutResult): boolean => r.generatorCores.some((c) => c >= 0.75);
 

@@ -17,6 +17,17 @@ const SOCKETS_PER_GENERATOR = 7000;
 const SOURCE_ADDRESSES = 8;
 const BARE_REFERENCE_SOCKETS = 10_000;
 
+/** `n` idle sockets of distinct users, spread over the source addresses 127.0.0.2–9. */
+const idleSockets = (n: number): SocketSpec[] =>
+  Array.from({ length: n }, (_, i) => ({
+    userId: `idle-${i}`,
+    localAddress: `127.0.0.${2 + (i % SOURCE_ADDRESSES)}`,
+  }));
+
+/** RSS growth per socket; too few sockets for the growth to exceed GC noise give null, not a negative. */
+const rssPerSocket = (before: number, after: number, sockets: number): number | null =>
+  sockets > 0 && after > before ? (after - before) / sockets : null;
+
 const fileLimitOf = (pid: number): number => {
   const m = /Max open files\s+(\d+)/.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
   return m ? Number(m[1]) : 1024;
@@ -45,10 +56,7 @@ export const b3Idle: Scenario = {
       const target = limit - inUse - 40;
       const rssBefore = rssBytes(gw.child.pid) ?? 0;
       const heapBefore = await jsHeapUsed(gw.port);
-      const sockets: SocketSpec[] = Array.from({ length: target }, (_, i) => ({
-        userId: `idle-${i}`,
-        localAddress: `127.0.0.${2 + (i % SOURCE_ADDRESSES)}`,
-      }));
+      const sockets = idleSockets(target);
       const count = Math.ceil(target / SOCKETS_PER_GENERATOR);
       ctx.log(`b3: gateway fd limit ${limit}, ${inUse} in use → ${target} sockets over ${count} generators`);
       const group = [{ name: 'gateway-idle', pids: () => processTree(gw.child.pid) }];
@@ -76,8 +84,7 @@ export const b3Idle: Scenario = {
         const open = (await poolStats(pool)).reduce((s, st) => s + st.open, 0);
         const rssAfter = rssBytes(gw.child.pid) ?? 0;
         const heapAfter = await jsHeapUsed(gw.port);
-        // Too few sockets for the growth to exceed GC noise gives no figure rather than a negative one.
-        const perSocket = ok > 0 && rssAfter > rssBefore ? (rssAfter - rssBefore) / ok : null;
+        const perSocket = rssPerSocket(rssBefore, rssAfter, ok);
         ctx.log(
           `b3: ${ok} connected (${failed} failed) in ${Math.round(connectMs)} ms; ${open} open after 3 s`,
         );
@@ -93,7 +100,7 @@ export const b3Idle: Scenario = {
             'connect cpu µs/socket': cpu && ok > 0 ? round((cpu.cpuSeconds * 1e6) / ok, 0) : null,
             'gateway RSS MiB': round(rssAfter / 2 ** 20, 1),
             'KiB/socket': perSocket === null ? null : round(perSocket / 1024, 2),
-            'of which JS heap KiB/socket':
+            'V8 heap-used growth KiB/socket (incl. uncollected garbage)':
               heapBefore !== null && heapAfter !== null && ok > 0
                 ? round((heapAfter - heapBefore) / ok / 1024, 2)
                 : null,
@@ -146,14 +153,10 @@ const bareReference = async (ctx: Context): Promise<void> => {
   try {
     await new Promise((r) => setTimeout(r, 500));
     const rssBefore = rssBytes(bare.pid) ?? 0;
-    const sockets: SocketSpec[] = Array.from({ length: n }, (_, i) => ({
-      userId: `idle-${i}`,
-      localAddress: `127.0.0.${2 + (i % SOURCE_ADDRESSES)}`,
-    }));
     const pool = await connectPool({
       label: 'b3-bare',
       count: Math.ceil(n / SOCKETS_PER_GENERATOR),
-      sockets,
+      sockets: idleSockets(n),
       targets: [{ kind: 'bare', url }],
       jwtSecret: ctx.serviceEnv('').JWT_SECRET!,
       concurrency: 50,
@@ -164,7 +167,7 @@ const bareReference = async (ctx: Context): Promise<void> => {
       const ok = pool.connected.reduce((s, c) => s + c.ok, 0);
       await new Promise((r) => setTimeout(r, 3000));
       const rssAfter = rssBytes(bare.pid) ?? 0;
-      const perSocket = ok > 0 && rssAfter > rssBefore ? (rssAfter - rssBefore) / ok : null;
+      const perSocket = rssPerSocket(rssBefore, rssAfter, ok);
       ctx.log(
         `b3: bare uWS reference, ${ok} sockets, ${perSocket === null ? '–' : round(perSocket / 1024, 2)} KiB each`,
       );
