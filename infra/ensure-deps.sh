@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs pnpm (when missing) and the workspace's dependencies from the lockfile; quick when done.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if ! command -v pnpm >/dev/null; then
   echo "[deps] installing pnpm 10" >&2
   npm install -g pnpm@10 >/dev/null 2>&1 || npm install -g --prefix "$HOME/.local" pnpm@10 >/dev/null

@@ -3,6 +3,7 @@ export * from './envelope.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './ids.js';
+export * from './membership.js';
 export * from './messaging.js';
 export * from './presence.js';
 export * from './queries.js';
