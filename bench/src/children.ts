@@ -37,19 +37,32 @@ export const spawnTs = (
   name: string,
   entry: string,
   options: { env?: Record<string, string>; args?: string[]; ipc?: boolean; nodeArgs?: string[] } = {},
-): Child => {
-  if (closed) throw new Error(`not starting ${name}: the bench is shutting down`);
-  const child = spawn(
+): Child =>
+  spawnCommand(
+    name,
     process.execPath,
     [...(options.nodeArgs ?? []), '--import', 'tsx', resolve(REPO_ROOT, entry), ...(options.args ?? [])],
-    {
-      cwd: REPO_ROOT,
-      env: { ...process.env, LOG_LEVEL: 'warn', ...options.env },
-      stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
-    },
+    { env: { LOG_LEVEL: 'warn', ...options.env }, ...(options.ipc ? { ipc: true } : {}) },
   );
+
+/**
+ * Runs any executable (e.g. a private `redis-server`) directly, registered by its PID like every
+ * other child: stopped with SIGTERM (then SIGKILL) by that PID, its output in `<name>.log`.
+ */
+export const spawnCommand = (
+  name: string,
+  command: string,
+  args: readonly string[],
+  options: { env?: Record<string, string>; ipc?: boolean } = {},
+): Child => {
+  if (closed) throw new Error(`not starting ${name}: the bench is shutting down`);
+  const child = spawn(command, args, {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+  });
   const pid = child.pid;
-  if (pid === undefined) throw new Error(`could not start ${name}`);
+  if (pid === undefined) throw new Error(`could not start ${name} (${command})`);
   mkdirSync(logDir, { recursive: true });
   const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
   let tail = '';
