@@ -127,6 +127,7 @@ export const mergeRuns = (runs: RunReply[]): MergedRun => ({
   frames: runs.reduce((s, r) => s + r.frames, 0),
   duplicates: runs.reduce((s, r) => s + r.duplicates, 0),
   gaps: runs.reduce((s, r) => s + r.gaps, 0),
+  unsequenced: runs.reduce((s, r) => s + r.unsequenced, 0),
   closed: runs.reduce((s, r) => s + r.closed, 0),
   skipped: runs.reduce((s, r) => s + r.skipped, 0),
   maxScheduleLagMs: Math.max(0, ...runs.map((r) => r.maxScheduleLagMs)),

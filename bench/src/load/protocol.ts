@@ -11,10 +11,13 @@ export type SocketSpec = {
 };
 
 export type Target = {
-  /** ws://127.0.0.1:<port>/v1/ws */
+  /** ws://127.0.0.1:<port>/v1/ws (gateway, bare), ws://127.0.0.1:<port> (socketio). */
   url: string;
-  /** `gateway`: `?access_token=<jwt>`; `bare`: `?user=…&c=…` (no auth). */
-  kind: 'gateway' | 'bare';
+  /**
+   * `gateway`: `?access_token=<jwt>`; `bare`: `?user=…&c=…` (no auth); `socketio`: Engine.IO v4 over
+   * WebSocket at `/socket.io/`, the JWT in the connect packet's auth (see load/wire.ts).
+   */
+  kind: 'gateway' | 'bare' | 'socketio';
 };
 
 export type ConnectCommand = {
@@ -91,6 +94,11 @@ export type RunReply = {
   frames: number;
   duplicates: number;
   gaps: number;
+  /**
+   * Deliveries that carried no `seq` (the Socket.IO reference has none): their duplicates are counted
+   * per socket by message, and gaps cannot be told.
+   */
+  unsequenced: number;
   /** Sockets closed by the server during the run (e.g. 1013 slow consumer). */
   closed: number;
   /** Send → delivered, µs, compressed base64 HdrHistogram. */

@@ -11,39 +11,56 @@ import type {
   RunCommand,
   RunReply,
 } from './protocol.js';
+import { field, type Wire, wireFor } from './wire.js';
 
 // A WebSocket load generator process: opens its share of the sockets, sends `send` frames on an open-
 // loop schedule (or closed loop for the command path) and measures send → delivered from the
-// timestamp carried in each message body. Driven by the orchestrator over IPC.
+// timestamp carried in each message body. Driven by the orchestrator over IPC. Every kind of target
+// (this system's gateway, bare uWS, Socket.IO) goes through the same code; load/wire.ts holds the only
+// differences: URL, handshake, send frame, reading of incoming frames.
 
-type Conn = { ws: WebSocket; lastSeq: Map<string, number> };
+type Conn = {
+  ws: WebSocket;
+  wire: Wire;
+  lastSeq: Map<string, number>;
+  /** Messages of this run seen on a socket whose events carry no seq (duplicates found by message). */
+  seen: Set<string>;
+};
 
 const conns: Conn[] = [];
 const pending = new Map<string, { sentAt: number; done?: (ok: boolean) => void }>();
 let marker = '\u0000';
+/** Makes this generator's message keys unique among all generators of a run. */
+const tag = process.pid.toString(36);
 let deliveries: Histogram = newHistogram();
 let acks: Histogram = newHistogram();
-let counters = { received: 0, frames: 0, duplicates: 0, gaps: 0, acked: 0, ackErrors: 0, closed: 0 };
+const zeroCounters = () => ({
+  received: 0,
+  frames: 0,
+  duplicates: 0,
+  gaps: 0,
+  unsequenced: 0,
+  acked: 0,
+  ackErrors: 0,
+  closed: 0,
+});
+let counters = zeroCounters();
 let firstAckError: string | null = null;
 
 const reply = (msg: GeneratorReply) => process.send?.(msg);
 
-const field = (s: string, key: string): string | undefined => {
-  const i = s.indexOf(key);
-  if (i < 0) return undefined;
-  const start = i + key.length;
-  let end = start;
-  while (end < s.length && s[end] !== '"' && s[end] !== ',' && s[end] !== '}' && s[end] !== '|') end++;
-  return s.slice(start, end);
+/** The message's key in its body: `<scheduled µs>|<generator>.<k>`, right after the run's marker. */
+const messageKey = (s: string, at: number): string => {
+  const first = s.indexOf('|', at);
+  const second = first < 0 ? -1 : s.indexOf('|', first + 1);
+  return s.slice(at, second < 0 ? undefined : second);
 };
 
-const onFrame = (conn: Conn, data: Buffer): void => {
-  counters.frames++;
-  const s = data.toString();
-  const type = field(s, '"type":"');
-  if (type === 'event') {
+const onEvent = (conn: Conn, s: string): void => {
+  const seqText = field(s, '"seq":');
+  if (seqText !== undefined) {
     const conversationId = field(s, '"conversationId":"');
-    const seq = Number(field(s, '"seq":'));
+    const seq = Number(seqText);
     if (conversationId !== undefined && Number.isInteger(seq)) {
       const last = conn.lastSeq.get(conversationId);
       if (last !== undefined) {
@@ -52,61 +69,101 @@ const onFrame = (conn: Conn, data: Buffer): void => {
       }
       if (last === undefined || seq > last) conn.lastSeq.set(conversationId, seq);
     }
-    const m = field(s, marker);
-    if (m !== undefined) {
-      counters.received++;
-      deliveries.recordValue(Math.max(1, nowMicros() - Number(m)));
-    }
-    return;
   }
-  if (type === 'ack' || type === 'error') {
-    const ref = field(s, '"ref":"');
-    const p = ref === undefined ? undefined : pending.get(ref);
-    if (!p || ref === undefined) return;
-    pending.delete(ref);
-    if (type === 'ack') {
-      counters.acked++;
-      acks.recordValue(Math.max(1, nowMicros() - p.sentAt));
-    } else {
-      counters.ackErrors++;
-      firstAckError ??= s.slice(0, 300);
+  const at = s.indexOf(marker);
+  if (at < 0) return;
+  counters.received++;
+  deliveries.recordValue(Math.max(1, nowMicros() - Number(field(s, marker, at))));
+  if (seqText === undefined) {
+    counters.unsequenced++;
+    const key = messageKey(s, at + marker.length);
+    if (conn.seen.has(key)) counters.duplicates++;
+    else conn.seen.add(key);
+  }
+};
+
+const onReply = (ref: string, ok: boolean, s: string): void => {
+  const p = pending.get(ref);
+  if (!p) return;
+  pending.delete(ref);
+  if (ok) {
+    counters.acked++;
+    acks.recordValue(Math.max(1, nowMicros() - p.sentAt));
+  } else {
+    counters.ackErrors++;
+    firstAckError ??= s.slice(0, 300);
+  }
+  p.done?.(ok);
+};
+
+const onFrame = (conn: Conn, data: Buffer): void => {
+  counters.frames++;
+  const s = data.toString();
+  const frame = conn.wire.classify(s);
+  switch (frame.kind) {
+    case 'event':
+      onEvent(conn, s);
+      return;
+    case 'reply':
+      onReply(frame.ref, frame.ok, s);
+      return;
+    case 'answer':
+      conn.ws.send(frame.frame);
+      return;
+    case 'other':
+      return;
+    default: {
+      const never: never = frame;
+      throw new Error(`unhandled frame ${JSON.stringify(never)}`);
     }
-    p.done?.(type === 'ack');
   }
 };
 
 const connectOne = async (cmd: ConnectCommand, index: number): Promise<void> => {
   const spec = cmd.sockets[index]!;
   const target = cmd.targets[spec.target ?? 0]!;
-  const query =
-    target.kind === 'gateway'
-      ? `access_token=${await signToken(spec.userId, { secret: cmd.jwtSecret, expiresIn: 6 * 3600 })}`
-      : `user=${encodeURIComponent(spec.userId)}&c=${(spec.conversationIds ?? []).join(',')}`;
-  const ws = new WebSocket(`${target.url}?${query}`, {
+  const wire = wireFor(target.kind);
+  const token = wire.needsToken
+    ? await signToken(spec.userId, { secret: cmd.jwtSecret, expiresIn: 6 * 3600 })
+    : null;
+  const ws = new WebSocket(wire.url(target, spec, token), {
     perMessageDeflate: false,
     handshakeTimeout: cmd.timeoutMs,
     ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
   });
-  const conn: Conn = { ws, lastSeq: new Map() };
+  const conn: Conn = { ws, wire, lastSeq: new Map(), seen: new Set() };
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no hello frame in time')), cmd.timeoutMs);
-    ws.once('message', (data: Buffer) => {
+    let settled = false;
+    const timer = setTimeout(() => fail(new Error('handshake not complete in time')), cmd.timeoutMs);
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      if (data.toString().includes('"hello"')) resolve();
-      else reject(new Error(`first frame was not hello: ${data.toString().slice(0, 200)}`));
-    });
-    ws.once('error', (err) => {
-      clearTimeout(timer);
+      ws.off('message', onHandshake);
+      ws.terminate();
       reject(err);
-    });
-    ws.once('unexpected-response', (_req, res) => {
+    };
+    const onHandshake = (data: Buffer) => {
+      try {
+        const step = wire.handshake(data.toString(), token);
+        if (step.answer !== undefined) ws.send(step.answer);
+        if (!step.ready) return;
+      } catch (err) {
+        return fail(err instanceof Error ? err : new Error(String(err)));
+      }
+      settled = true;
       clearTimeout(timer);
-      reject(new Error(`upgrade answered ${res.statusCode}`));
-    });
+      // Switch handlers synchronously: a frame right behind the last handshake frame is not lost.
+      ws.off('message', onHandshake);
+      ws.on('message', (d: Buffer) => onFrame(conn, d));
+      resolve();
+    };
+    ws.on('message', onHandshake);
+    // Kept for the socket's life: after the handshake an error only ends the socket (counted on close).
+    ws.on('error', (err) => fail(err));
+    ws.once('unexpected-response', (_req, res) => fail(new Error(`upgrade answered ${res.statusCode}`)));
   });
-  ws.on('message', (data: Buffer) => onFrame(conn, data));
   ws.on('close', () => counters.closed++);
-  ws.on('error', () => {});
   conns[index] = conn;
 };
 
@@ -144,15 +201,16 @@ const resetCounters = (runId: string) => {
   marker = `bench|${runId}|`;
   deliveries = newHistogram();
   acks = newHistogram();
-  counters = { received: 0, frames: 0, duplicates: 0, gaps: 0, acked: 0, ackErrors: 0, closed: 0 };
+  counters = zeroCounters();
   firstAckError = null;
   pending.clear();
+  for (const c of conns) c?.seen.clear();
 };
 
 const sendFrame = (socket: number, conversationId: string, body: string, ref: string): boolean => {
   const conn = conns[socket];
   if (!conn || conn.ws.readyState !== WebSocket.OPEN || conn.ws.bufferedAmount > 1 << 20) return false;
-  conn.ws.send(JSON.stringify({ type: 'send', ref, conversationId, messageId: randomUUID(), body }));
+  conn.ws.send(conn.wire.encodeSend(ref, { conversationId, messageId: randomUUID(), body }));
   return true;
 };
 
@@ -191,7 +249,7 @@ const run = async (cmd: RunCommand): Promise<void> => {
         const ref = `${k}`;
         // The body carries the scheduled send time, so a late sender cannot hide latency.
         pending.set(ref, { sentAt: due });
-        if (!sendFrame(p.socket, p.conversationId, `${marker}${due}|${k}|${pad}`, ref)) {
+        if (!sendFrame(p.socket, p.conversationId, `${marker}${due}|${tag}.${k}|${pad}`, ref)) {
           pending.delete(ref);
           skipped++;
         }
@@ -230,7 +288,7 @@ const closedLoop = async (cmd: ClosedLoopCommand): Promise<void> => {
             resolve(r);
           },
         });
-        if (!sendFrame(p.socket, p.conversationId, `${marker}${nowMicros()}|${n}|`, ref)) {
+        if (!sendFrame(p.socket, p.conversationId, `${marker}${nowMicros()}|${tag}.${n}|`, ref)) {
           clearTimeout(timer);
           pending.delete(ref);
           skipped++;
