@@ -1,7 +1,16 @@
 import { type GeneratorPool, type MergedRun, mergeRuns } from './generators.js';
 import { type LatencySummary, mergeHistograms, summarize } from './histogram.js';
 import type { ProgressReply, RunCommand, RunReply, SendPlan, SentReply } from './load/protocol.js';
-import { type CpuGroup, type CpuUsage, cpuBetween, HOST, processTree, sampleCpu } from './proc.js';
+import {
+  type CpuGroup,
+  type CpuUsage,
+  cpuBetween,
+  HOST,
+  HOST_LESS_LOAD,
+  processTree,
+  sampleCpu,
+  withHostLessLoad,
+} from './proc.js';
 
 export type FanoutResult = {
   offeredRate: number;
@@ -13,6 +22,7 @@ export type FanoutResult = {
   deliveriesPerSec: number;
   latency: LatencySummary;
   ack: LatencySummary;
+  /** Per group, plus HOST and HOST_LESS_LOAD (the host less the generators and the orchestrator). */
   cpu: Map<string, CpuUsage>;
   /** Cores used by each generator process. */
   generatorCores: number[];
@@ -38,6 +48,12 @@ export const sendPlans = (pool: GeneratorPool): SendPlan[][] =>
 export const generatorGroups = (pool: GeneratorPool): CpuGroup[] =>
   pool.generators.map((g, i) => ({ name: `gen${i}`, pids: () => processTree(g.child.pid) }));
 
+/** This orchestrator: it drives the generators and polls them, so it is load, not system. */
+export const ORCHESTRATOR: CpuGroup = { name: 'orchestrator', pids: () => [process.pid] };
+
+/** What is subtracted from the host's busy CPU to get the system's: every generator and the orchestrator. */
+export const loadGroups = (pool: GeneratorPool): CpuGroup[] => [...generatorGroups(pool), ORCHESTRATOR];
+
 /**
  * One open-loop run: offered rate fixed, CPU of `groups` and of the generators sampled over the run
  * (send window plus drain), deliveries counted from the message bodies of this run only.
@@ -59,7 +75,8 @@ export const runFanout = async (
   const runId = `r${Date.now().toString(36)}${++runNo}`;
   const plans = options.plans ?? sendPlans(pool);
   const gens = generatorGroups(pool);
-  const groups = [...options.groups, ...gens];
+  const load = [...gens, ORCHESTRATOR];
+  const groups = [...options.groups, ...load];
   const drainMs = options.drainMs ?? 15_000;
   const before = sampleCpu(groups);
   const abort = new AbortController();
@@ -99,7 +116,10 @@ export const runFanout = async (
   abort.abort();
   await sideJob;
   const run = mergeRuns(replies);
-  const cpu = cpuBetween(before, after);
+  const cpu = withHostLessLoad(
+    cpuBetween(before, after),
+    load.map((g) => g.name),
+  );
   const delivered = run.received - run.duplicates;
   const expected = run.acked * options.membersPerConversation;
   const seconds = (after.at - before.at) / 1000;
@@ -140,14 +160,26 @@ export const cpuMicrosPerFrame = (r: FanoutResult, names: readonly string[]): nu
 
 export const generatorBottleneck = (r: FanoutResult): boolean => r.generatorCores.some((c) => c >= 0.75);
 
-/** CPU (cores) each group uses while the sockets are connected and nothing is sent. */
-export const idleCores = async (groups: readonly CpuGroup[], ms = 3000): Promise<Map<string, number>> => {
+/**
+ * CPU (cores) each group uses while the sockets are connected and nothing is sent; with the pool's
+ * load groups also HOST_LESS_LOAD, the host's idle baseline (other people's processes included).
+ */
+export const idleCores = async (
+  groups: readonly CpuGroup[],
+  load: readonly CpuGroup[] = [],
+  ms = 3000,
+): Promise<Map<string, number>> => {
   // Let the work that follows a burst of connects (presence writes, subscriptions) settle first.
   await new Promise((r) => setTimeout(r, 3000));
-  const a = sampleCpu(groups);
+  const all = [...groups, ...load];
+  const a = sampleCpu(all);
   await new Promise((r) => setTimeout(r, ms));
-  const usage = cpuBetween(a, sampleCpu(groups));
-  return new Map(groups.map((g) => [g.name, usage.get(g.name)?.cores ?? 0]));
+  const usage = withHostLessLoad(
+    cpuBetween(a, sampleCpu(all)),
+    load.map((g) => g.name),
+  );
+  const names = [...groups.map((g) => g.name), ...(load.length > 0 ? [HOST_LESS_LOAD] : [])];
+  return new Map(names.map((n) => [n, usage.get(n)?.cores ?? 0]));
 };
 
 /** CPU µs per delivery above the idle baseline (heartbeats, presence, polling do not scale with traffic). */

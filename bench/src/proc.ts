@@ -108,13 +108,22 @@ export type CpuGroup = { name: string; pids: () => number[] };
 
 export type CpuSample = { at: number; ticks: Map<string, Map<number, number>>; hostBusyTicks: number };
 
-/** Busy ticks of the whole host (all CPUs, everything but idle and iowait) from /proc/stat. */
-const hostBusyTicks = (): number => {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  return total - (f[3] ?? 0) - (f[4] ?? 0);
+/**
+ * Busy ticks of the whole host, all CPUs, from the `cpu` line of /proc/stat: user + nice + system +
+ * irq + softirq. Not idle or iowait (waiting), nor steal (time the hypervisor gave another guest);
+ * guest time is already inside user.
+ */
+export const parseHostBusyTicks = (procStat: string): number => {
+  const line = procStat.split('\n').find((l) => l.startsWith('cpu ')) ?? '';
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return user + nice + system + irq + softirq;
 };
+
+const hostBusyTicks = (): number => parseHostBusyTicks(readFileSync('/proc/stat', 'utf8'));
 
 export const sampleCpu = (groups: readonly CpuGroup[]): CpuSample => {
   const ticks = new Map<string, Map<number, number>>();
@@ -171,6 +180,26 @@ export type CpuUsage = {
  */
 /** The pseudo-group holding the whole host's busy CPU (everything, also other people's processes). */
 export const HOST = '(host)';
+/**
+ * The pseudo-group "host less load": the whole host's busy CPU minus the load generators and the bench
+ * orchestrator, i.e. everything that served the load (servers, Postgres, NATS, Redis, the kernel's
+ * network work charged to no process) plus whatever else ran on the host.
+ */
+export const HOST_LESS_LOAD = '(host less load)';
+
+/** Adds HOST_LESS_LOAD to a usage map: HOST minus the named load groups (never below zero). */
+export const withHostLessLoad = (
+  usage: Map<string, CpuUsage>,
+  loadGroups: readonly string[],
+): Map<string, CpuUsage> => {
+  const host = usage.get(HOST) ?? { cpuSeconds: 0, cores: 0 };
+  const load = loadGroups.map((n) => usage.get(n) ?? { cpuSeconds: 0, cores: 0 });
+  usage.set(HOST_LESS_LOAD, {
+    cpuSeconds: Math.max(0, host.cpuSeconds - load.reduce((s, u) => s + u.cpuSeconds, 0)),
+    cores: Math.max(0, host.cores - load.reduce((s, u) => s + u.cores, 0)),
+  });
+  return usage;
+};
 
 export const cpuBetween = (a: CpuSample, b: CpuSample): Map<string, CpuUsage> => {
   const seconds = (b.at - a.at) / 1000;
