@@ -1,5 +1,5 @@
 import type { Population } from './fixtures.js';
-import type { Row } from './report.js';
+import type { Row, Table } from './report.js';
 import type { BenchDatabase, RunningService } from './system.js';
 
 export type Options = {
@@ -28,6 +28,8 @@ export type System = {
 export type Context = {
   options: Options;
   rows: Row[];
+  /** Extra tables printed after the main one (e.g. B1's comparison with the references). */
+  tables: Table[];
   log: (msg: string) => void;
   /** Starts (once) the database, migrations, services and the B1/B2 population. */
   system: () => Promise<System>;

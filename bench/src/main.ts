@@ -6,7 +6,7 @@ import { BENCH_DIR, currentLogDir, REPO_ROOT, runningChildren, setLogDir, stopAl
 import type { Context, Options, Scenario, System } from './context.js';
 import { createConversations, makePopulation, waitForMemberships } from './fixtures.js';
 import { profileText, summarizeProfiles } from './profile.js';
-import { machine, markdownTable, type Row, writeResults } from './report.js';
+import { machine, markdownTable, type Row, type Table, tableText, writeResults } from './report.js';
 import { b1EndToEnd, b6Lag } from './scenarios/b1-e2e.js';
 import { b2Fanout } from './scenarios/b2-fanout.js';
 import { b3Idle } from './scenarios/b3-idle.js';
@@ -78,6 +78,7 @@ const main = async () => {
   const log = (msg: string) =>
     console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
   const rows: Row[] = [];
+  const tables: Table[] = [];
   const loadAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
   const prefix = `bench_${randomBytes(4).toString('hex')}`;
   const serviceEnv = (databaseUrl: string): Record<string, string> => ({
@@ -138,6 +139,7 @@ const main = async () => {
   const ctx: Context = {
     options,
     rows,
+    tables,
     log,
     serviceEnv,
     remainingMs: () => options.budgetS * 1000 - (performance.now() - started),
@@ -186,6 +188,7 @@ const main = async () => {
       loadAverage: { atStart: loadAtStart, atEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
       failures,
       rows,
+      tables,
       profiles,
     });
     const m = machine();
@@ -193,6 +196,7 @@ const main = async () => {
       `\n## pnpm bench — ${timestamp}\n\n${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, open-file limit ${m.openFileLimit}, Node ${m.node}; ${seconds} s; host load average ${loadAtStart[0]} at start, ${loadavg()[0]?.toFixed(2)} at end\n`,
     );
     console.log(markdownTable(rows));
+    for (const t of tables) console.log(`\n${tableText(t)}`);
     console.log(`\nresults: ${file.replace(`${BENCH_DIR}/`, 'bench/')}; service logs: ${currentLogDir()}`);
     if (failures.length > 0) process.exitCode = 1;
   };

@@ -27,6 +27,9 @@ export type Row = {
   notes?: string;
 };
 
+/** A small table of its own, printed after the main one and kept in the results file. */
+export type Table = { title: string; header: string[]; rows: string[][]; notes?: string };
+
 export const budgetMet = (b: Budget): boolean | null =>
   b.actual === null || Number.isNaN(b.actual)
     ? null
@@ -68,6 +71,16 @@ export const markdownTable = (rows: readonly Row[]): string => {
   }
   return lines.join('\n');
 };
+
+export const tableText = (t: Table): string =>
+  [
+    `### ${t.title}`,
+    '',
+    `| ${t.header.join(' | ')} |`,
+    `|${t.header.map(() => '---').join('|')}|`,
+    ...t.rows.map((r) => `| ${r.join(' | ')} |`),
+    ...(t.notes ? ['', t.notes] : []),
+  ].join('\n');
 
 export const machine = () => ({
   cores: cpus().length,
