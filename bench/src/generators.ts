@@ -41,13 +41,17 @@ export const startGenerator = (name: string): Generator => {
       };
       child.process.on('message', onMessage);
       child.process.once('exit', onExit);
-      child.process.send(cmd);
+      // With a callback a send on a closed channel (the generator gone, e.g. on Ctrl-C) is an error
+      // here, not an unhandled 'error' event that would end the orchestrator before its clean-up.
+      child.process.send(cmd, (err) => {
+        if (!err) return;
+        cleanup();
+        reject(new Error(`${name}: ${cmd.type} not sent: ${err.message}`));
+      });
     });
   const close = async () => {
     if (child.hasExited()) return;
-    try {
-      child.process.send({ type: 'close' } satisfies GeneratorCommand);
-    } catch {}
+    if (child.process.connected) child.process.send({ type: 'close' } satisfies GeneratorCommand, () => {});
     const timer = setTimeout(() => void child.stop(2000), 5000);
     await child.exited;
     clearTimeout(timer);
