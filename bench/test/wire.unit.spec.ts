@@ -27,43 +27,32 @@ describe('socket.io wire (Engine.IO v4 over a raw WebSocket)', () => {
     );
   });
 
-  it('classifies pings, events, acks and refusals', () => {
-    expect(wire.classify('2')).toEqual({ kind: 'answer', frame: '3' });
-    expect(wire.classify('42["event",{"conversationId":"c"}]')).toEqual({ kind: 'event' });
-    expect(wire.classify('4317[{"result":{"messageId":"m"}}]')).toEqual({
-      kind: 'reply',
-      ref: '17',
-      ok: true,
-    });
-    expect(wire.classify('433[{"error":{"code":"forbidden"}}]')).toEqual({
-      kind: 'reply',
-      ref: '3',
-      ok: false,
-    });
-    expect(wire.classify('42["other",{}]')).toEqual({ kind: 'other' });
-    expect(wire.classify('41')).toEqual({ kind: 'other' });
+  it.each([
+    ['2', { kind: 'answer', frame: '3' }],
+    ['42["event",{"conversationId":"c"}]', { kind: 'event' }],
+    ['4317[{"result":{"messageId":"m"}}]', { kind: 'reply', ref: '17', ok: true }],
+    ['433[{"error":{"code":"forbidden"}}]', { kind: 'reply', ref: '3', ok: false }],
+    ['42["other",{}]', { kind: 'other' }],
+    ['41', { kind: 'other' }],
+  ])('classifies %s', (frame, expected) => {
+    expect(wire.classify(frame)).toEqual(expected);
   });
 });
 
 describe('chat wire (gateway and bare server)', () => {
-  it('reads acks, errors and events by their type', () => {
-    const wire = wireFor('gateway');
-    expect(wire.classify('{"type":"ack","ref":"5","result":{}}')).toEqual({
-      kind: 'reply',
-      ref: '5',
-      ok: true,
-    });
-    expect(wire.classify('{"type":"error","ref":"6","error":{}}')).toEqual({
-      kind: 'reply',
-      ref: '6',
-      ok: false,
-    });
-    expect(wire.classify('{"type":"event","conversationId":"c","seq":1}')).toEqual({ kind: 'event' });
-    // v1 and v1.1 gateways: unread and notification frames are neither deliveries nor replies.
-    expect(wire.classify('{"type":"unread","conversationId":"c","unreadCount":1,"total":1}')).toEqual({
-      kind: 'other',
-    });
-    expect(wire.encodeSend('1', { conversationId: 'c', messageId: 'm', body: 'b' })).toBe(
+  // v1 and v1.1 gateways: unread and notification frames are neither deliveries nor replies.
+  it.each([
+    ['{"type":"ack","ref":"5","result":{}}', { kind: 'reply', ref: '5', ok: true }],
+    ['{"type":"error","ref":"6","error":{}}', { kind: 'reply', ref: '6', ok: false }],
+    ['{"type":"event","conversationId":"c","seq":1}', { kind: 'event' }],
+    ['{"type":"unread","conversationId":"c","unreadCount":1,"total":1}', { kind: 'other' }],
+    ['{"type":"notification","notification":{}}', { kind: 'other' }],
+  ])('classifies %s', (frame, expected) => {
+    expect(wireFor('gateway').classify(frame)).toEqual(expected);
+  });
+
+  it('sends `send` as a JSON frame', () => {
+    expect(wireFor('bare').encodeSend('1', { conversationId: 'c', messageId: 'm', body: 'b' })).toBe(
       '{"type":"send","ref":"1","conversationId":"c","messageId":"m","body":"b"}',
     );
   });
