@@ -33,6 +33,8 @@ export type Context = {
   log: (msg: string) => void;
   /** Starts (once) the database, migrations, services and the B1/B2 population. */
   system: () => Promise<System>;
+  /** Whether the system has been started (by this or an earlier scenario) and not stopped since. */
+  systemRunning: () => boolean;
   /** Milliseconds left of the whole run's time budget (`--budget`, default 14 min). */
   remainingMs: () => number;
   /** Environment every service gets (database, NATS prefix, JWT secret). */

@@ -143,6 +143,7 @@ const main = async () => {
     log,
     serviceEnv,
     remainingMs: () => options.budgetS * 1000 - (performance.now() - started),
+    systemRunning: () => system !== null,
     system: () => {
       if (!system) {
         const starting = startSystem();

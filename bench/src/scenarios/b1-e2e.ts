@@ -165,7 +165,9 @@ const measureReferences = async (
 };
 
 const run = async (ctx: Context, rates: number[], withLag: boolean, withReferences: boolean) => {
-  // The references first: the system is not started yet, so its idle services take no CPU from them.
+  // The references first: unless an earlier scenario started it, the system is not running yet, so its
+  // idle services take no CPU from them.
+  const alongside = withReferences && ctx.systemRunning();
   const references = withReferences ? await measureReferences(ctx, rates) : { measured: [], errors: [] };
   const system = await ctx.system();
   const groups = systemCpuGroups(system.all(), system.db.name);
@@ -207,6 +209,9 @@ const run = async (ctx: Context, rates: number[], withLag: boolean, withReferenc
       [project, ...references.measured],
       system.population.membersPerConversation,
       SOCKETIO,
+      alongside
+        ? 'The references ran while this system (started by an earlier scenario) sat idle on the same host: its idle CPU is inside their host figures. Run B1 first (as `pnpm bench` does) for clean references.'
+        : undefined,
     );
     if (references.errors.length > 0) throw new Error(`B1 references: ${references.errors.join('; ')}`);
   }
