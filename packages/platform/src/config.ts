@@ -22,12 +22,30 @@ export const loadConfig = <S extends z.ZodType>(
 
 export const DEV_JWT_SECRET = 'dev-secret-change-me-dev-secret-change-me';
 
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+/** How a service proves who it is to NATS, and TLS (see infra/nats/ for the server side). */
+const natsAuthEnv = {
+  NATS_USER: optionalText,
+  NATS_PASSWORD: optionalText,
+  NATS_TOKEN: optionalText,
+  /** A `.creds` file (user JWT + NKEY seed) of a decentralised-auth NATS deployment. */
+  NATS_CREDS_FILE: optionalText,
+  NATS_TLS_CA_FILE: optionalText,
+  NATS_TLS_CERT_FILE: optionalText,
+  NATS_TLS_KEY_FILE: optionalText,
+};
+
 /** Variables every service shares. Services extend this with their own. */
 export const baseEnv = {
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/chat'),
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  ...natsAuthEnv,
   NATS_SUBJECT_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be NATS subject tokens')
@@ -58,26 +76,49 @@ export const authEnv = {
     ),
 };
 
-/** Refuses production start-up on development defaults (DESIGN.md "Operations"). */
-export const assertProductionSafe = (config: {
-  NODE_ENV: string;
-  JWT_SECRET?: string;
-  JWKS_URL?: string | undefined;
-  ALLOWED_ORIGINS?: string[] | undefined;
-}): void => {
+/**
+ * Production refusals of every service that checks tokens (DESIGN.md "Operations"), as a schema check
+ * so `loadConfig` applies them: the development secret never signs a token in production, and browser
+ * origins must be listed. Keys are read with their defaults applied; an unset optional key is absent.
+ */
+export const authEnvChecks = (
+  config: {
+    NODE_ENV: string;
+    JWT_SECRET: string;
+    JWKS_URL?: string | undefined;
+    ALLOWED_ORIGINS?: string[] | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void => {
   if (config.NODE_ENV !== 'production') return;
-  if (config.JWT_SECRET === DEV_JWT_SECRET && !config.JWKS_URL) {
-    throw new ConfigError(
-      'invalid configuration:\n  JWT_SECRET: the development secret is refused in production',
-    );
-  }
-  if ('ALLOWED_ORIGINS' in config && !config.ALLOWED_ORIGINS?.length) {
-    throw new ConfigError('invalid configuration:\n  ALLOWED_ORIGINS: required in production');
-  }
+  // In JWKS mode the secret verifies nothing (only asymmetric tokens are accepted), so it may stay unset.
+  if (config.JWT_SECRET === DEV_JWT_SECRET && !config.JWKS_URL)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['JWT_SECRET'],
+      message: 'the development secret is refused in production (set JWT_SECRET or JWKS_URL)',
+    });
+  if (!config.ALLOWED_ORIGINS?.length)
+    ctx.addIssue({ code: 'custom', path: ['ALLOWED_ORIGINS'], message: 'required in production' });
 };
 
 export const portEnv = (defaultPort: number) =>
   z.coerce.number().int().min(0).max(65535).default(defaultPort);
+
+/** One way of authenticating to NATS at a time, each complete. Every service adds this check. */
+export const natsEnvChecks = (
+  config: { [K in keyof typeof natsAuthEnv]?: string | undefined },
+  ctx: z.RefinementCtx,
+): void => {
+  const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+  if (config.NATS_USER && !config.NATS_PASSWORD) issue('NATS_PASSWORD', 'required with NATS_USER');
+  if (config.NATS_PASSWORD && !config.NATS_USER) issue('NATS_USER', 'required with NATS_PASSWORD');
+  const ways = [config.NATS_USER, config.NATS_TOKEN, config.NATS_CREDS_FILE].filter(Boolean).length;
+  if (ways > 1)
+    issue('NATS_CREDS_FILE', 'set only one of NATS_USER/NATS_PASSWORD, NATS_TOKEN and NATS_CREDS_FILE');
+  if (Boolean(config.NATS_TLS_CERT_FILE) !== Boolean(config.NATS_TLS_KEY_FILE))
+    issue('NATS_TLS_KEY_FILE', 'NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together');
+};
 
 /** `NATS_URL` may name a cluster as a comma list; the client wants one entry per server. */
 export const natsServers = (natsUrl: string): string[] =>

@@ -1,19 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
-  assertProductionSafe,
   authEnv,
+  authEnvChecks,
   baseEnv,
-  ConfigError,
   DEV_JWT_SECRET,
   loadConfig,
+  natsEnvChecks,
   natsServers,
   portEnv,
 } from './config.js';
 import { redactUrl } from './logger.js';
 import { runChecks } from './ops-server.js';
 
-const schema = z.object({ ...baseEnv, ...authEnv, PORT: portEnv(3000) });
+// Composed as the services compose theirs.
+const schema = z
+  .object({ ...baseEnv, ...authEnv, PORT: portEnv(3000) })
+  .superRefine(natsEnvChecks)
+  .superRefine(authEnvChecks);
 
 describe('loadConfig', () => {
   it('applies local defaults and freezes the result', () => {
@@ -39,36 +43,57 @@ describe('loadConfig', () => {
   });
 });
 
-describe('assertProductionSafe', () => {
-  it('refuses the development secret and a missing origin list in production', () => {
+describe('production refusals, through loadConfig', () => {
+  const strong = 'x'.repeat(32);
+  const origins = 'https://app.example';
+
+  it('refuses a missing ALLOWED_ORIGINS when the key is absent from the env', () => {
+    expect(() => loadConfig(schema, { NODE_ENV: 'production', JWT_SECRET: strong })).toThrow(
+      /ALLOWED_ORIGINS: required in production/,
+    );
     expect(() =>
-      assertProductionSafe({
-        NODE_ENV: 'production',
-        JWT_SECRET: DEV_JWT_SECRET,
-        ALLOWED_ORIGINS: ['https://a'],
-      }),
+      loadConfig(schema, { NODE_ENV: 'production', JWT_SECRET: strong, ALLOWED_ORIGINS: ' , ' }),
+    ).toThrow(/ALLOWED_ORIGINS/);
+  });
+
+  it('refuses the development secret, given or defaulted', () => {
+    expect(() => loadConfig(schema, { NODE_ENV: 'production', ALLOWED_ORIGINS: origins })).toThrow(
+      /JWT_SECRET: the development secret is refused/,
+    );
+    expect(() =>
+      loadConfig(schema, { NODE_ENV: 'production', ALLOWED_ORIGINS: origins, JWT_SECRET: DEV_JWT_SECRET }),
     ).toThrow(/JWT_SECRET/);
+  });
+
+  it('accepts a production configuration; JWKS mode needs no secret', () => {
+    expect(
+      loadConfig(schema, { NODE_ENV: 'production', JWT_SECRET: strong, ALLOWED_ORIGINS: origins })
+        .ALLOWED_ORIGINS,
+    ).toEqual([origins]);
     expect(() =>
-      assertProductionSafe({
+      loadConfig(schema, {
         NODE_ENV: 'production',
-        JWT_SECRET: 'x'.repeat(32),
-        ALLOWED_ORIGINS: undefined,
-      }),
-    ).toThrow(ConfigError);
-    expect(() =>
-      assertProductionSafe({
-        NODE_ENV: 'production',
-        JWT_SECRET: 'x'.repeat(32),
-        ALLOWED_ORIGINS: ['https://a'],
+        JWKS_URL: 'https://idp.example/.well-known/jwks.json',
+        ALLOWED_ORIGINS: origins,
       }),
     ).not.toThrow();
-    expect(() =>
-      assertProductionSafe({
-        NODE_ENV: 'development',
-        JWT_SECRET: DEV_JWT_SECRET,
-        ALLOWED_ORIGINS: undefined,
-      }),
-    ).not.toThrow();
+  });
+
+  it('keeps development defaults outside production', () => {
+    expect(loadConfig(schema, {}).JWT_SECRET).toBe(DEV_JWT_SECRET);
+    expect(loadConfig(schema, { NODE_ENV: 'test' }).ALLOWED_ORIGINS).toBeUndefined();
+  });
+});
+
+describe('NATS credentials', () => {
+  it('wants exactly one complete way to authenticate, and cert with key', () => {
+    expect(() => loadConfig(schema, { NATS_USER: 'gw' })).toThrow(/NATS_PASSWORD: required with NATS_USER/);
+    expect(() => loadConfig(schema, { NATS_USER: 'gw', NATS_PASSWORD: 'p', NATS_TOKEN: 't' })).toThrow(
+      /set only one/,
+    );
+    expect(() => loadConfig(schema, { NATS_TLS_CERT_FILE: '/c.pem' })).toThrow(/NATS_TLS_KEY_FILE/);
+    const config = loadConfig(schema, { NATS_USER: 'gw', NATS_PASSWORD: 'p', NATS_TLS_CA_FILE: '' });
+    expect([config.NATS_USER, config.NATS_PASSWORD, config.NATS_TLS_CA_FILE]).toEqual(['gw', 'p', undefined]);
   });
 });
 

@@ -1,4 +1,6 @@
-import { SignJWT } from 'jose';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 
 /** The secret test services are configured with. */
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123';
@@ -28,4 +30,61 @@ export const signToken = async (userId: string, options: TokenOptions = {}): Pro
 export const unsignedToken = (userId: string): string => {
   const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   return `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: userId, exp: Math.floor(Date.now() / 1000) + 3600 })}.`;
+};
+
+export type JwksIssuer = {
+  /** The JWKS endpoint to configure as `JWKS_URL`. */
+  url: string;
+  /** A token signed by one of the endpoint's keys (RS256 or ES256). */
+  sign: (
+    userId: string,
+    options?: Omit<TokenOptions, 'secret'> & { alg?: 'RS256' | 'ES256' },
+  ) => Promise<string>;
+  /** A token naming the ES256 key's `kid` but signed by another key. */
+  forge: (userId: string) => Promise<string>;
+  close: () => Promise<void>;
+};
+
+/** An identity provider's JWKS endpoint on a loopback port, with an RS256 and an ES256 key. */
+export const startJwksServer = async (): Promise<JwksIssuer> => {
+  const keys = {
+    RS256: await generateKeyPair('RS256'),
+    ES256: await generateKeyPair('ES256'),
+  };
+  const jwks = {
+    keys: await Promise.all(
+      (['RS256', 'ES256'] as const).map(async (alg) => ({
+        ...(await exportJWK(keys[alg].publicKey)),
+        kid: `${alg}-key`,
+        alg,
+        use: 'sig',
+      })),
+    ),
+  };
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(jwks));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const build = (userId: string, options: Omit<TokenOptions, 'secret'>, alg: 'RS256' | 'ES256') => {
+    const now = Math.floor(Date.now() / 1000);
+    let jwt = new SignJWT({ ...(options.roles ? { roles: options.roles } : {}) })
+      .setProtectedHeader({ alg, kid: `${alg}-key`, typ: 'JWT' })
+      .setSubject(userId)
+      .setIssuedAt(now)
+      .setExpirationTime(now + (options.expiresIn ?? 3600));
+    if (options.issuer) jwt = jwt.setIssuer(options.issuer);
+    if (options.audience) jwt = jwt.setAudience(options.audience);
+    return jwt;
+  };
+  return {
+    url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    sign: (userId, options = {}) => {
+      const alg = options.alg ?? 'ES256';
+      return build(userId, options, alg).sign(keys[alg].privateKey);
+    },
+    forge: async (userId) => build(userId, {}, 'ES256').sign((await generateKeyPair('ES256')).privateKey),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 };

@@ -1,7 +1,6 @@
 import { natsSubjects } from '@chat/events';
 import { createEventStore } from '@chat/eventstore';
-import { assertProductionSafe, ConfigError, createLogger, natsServers, onShutdown } from '@chat/platform';
-import { connect } from 'nats';
+import { ConfigError, connectNats, createLogger, onShutdown } from '@chat/platform';
 import pg from 'pg';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildApp } from './app.js';
@@ -9,9 +8,7 @@ import { readConfig } from './config.js';
 
 const config = (() => {
   try {
-    const parsed = readConfig();
-    assertProductionSafe(parsed);
-    return parsed;
+    return readConfig();
   } catch (err) {
     // A configuration mistake is the operator's to fix: say which variable, without a stack trace.
     if (err instanceof ConfigError) {
@@ -33,11 +30,7 @@ const store = createEventStore({
   logger,
   maxConnections: config.DB_POOL_SIZE,
 });
-const nats = await connect({
-  servers: natsServers(config.NATS_URL),
-  name: 'command-api',
-  maxReconnectAttempts: -1,
-});
+const nats = await connectNats(config, 'command-api');
 
 const app = await buildApp({
   config,

@@ -1,4 +1,4 @@
-import { baseEnv, loadConfig, portEnv } from '@chat/platform';
+import { baseEnv, loadConfig, natsEnvChecks, portEnv } from '@chat/platform';
 import { z } from 'zod';
 
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
@@ -28,6 +28,7 @@ export const notifierEnv = z
     WEBHOOK_POLL_MS: int(5, 1000),
     WEBHOOK_RETAIN_DELIVERED_SECONDS: int(0, 7 * 24 * 3600),
   })
+  .superRefine(natsEnvChecks)
   .refine((c) => !c.WEBHOOK_URL || (c.WEBHOOK_SECRET?.length ?? 0) >= 16, {
     message: 'required (at least 16 characters) when WEBHOOK_URL is set',
     path: ['WEBHOOK_SECRET'],

@@ -1,7 +1,6 @@
 import { natsSubjects } from '@chat/events';
 import { createEventStore } from '@chat/eventstore';
-import { createLogger, natsServers, onShutdown, startOpsServer } from '@chat/platform';
-import { connect } from 'nats';
+import { connectNats, createLogger, onShutdown, startOpsServer } from '@chat/platform';
 import pg from 'pg';
 import { collectDefaultMetrics } from 'prom-client';
 import { loadNotifierConfig } from './config.js';
@@ -17,11 +16,7 @@ const store = createEventStore({
   eventstoreUrl: config.EVENTSTORE_URL || undefined,
   logger,
 });
-const nats = await connect({
-  servers: natsServers(config.NATS_URL),
-  name: 'notifier',
-  maxReconnectAttempts: -1,
-});
+const nats = await connectNats(config, 'notifier');
 const encoder = new TextEncoder();
 
 const service = createNotifierService({

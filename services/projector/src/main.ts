@@ -1,8 +1,7 @@
 import { createReadModelDb, migrateReadModels, READ_MODEL_SCHEMA, readCheckpoint } from '@chat/db';
 import { natsSubjects } from '@chat/events';
 import { createEventStore } from '@chat/eventstore';
-import { createLogger, natsServers, onShutdown, runAsLeader, startOpsServer } from '@chat/platform';
-import { connect } from 'nats';
+import { connectNats, createLogger, onShutdown, runAsLeader, startOpsServer } from '@chat/platform';
 import pg from 'pg';
 import { Gauge, Registry } from 'prom-client';
 import { loadProjectorConfig } from './config.js';
@@ -21,11 +20,7 @@ const store = createEventStore({
   eventstoreUrl: config.EVENTSTORE_URL || undefined,
   logger,
 });
-const nats = await connect({
-  servers: natsServers(config.NATS_URL),
-  name: 'projector',
-  maxReconnectAttempts: -1,
-});
+const nats = await connectNats(config, 'projector');
 const subjects = natsSubjects(config.NATS_SUBJECT_PREFIX);
 const encoder = new TextEncoder();
 const registry = new Registry();

@@ -1,29 +1,32 @@
-import { authEnv, baseEnv, loadConfig, portEnv } from '@chat/platform';
+import { authEnv, authEnvChecks, baseEnv, loadConfig, natsEnvChecks, portEnv } from '@chat/platform';
 import { z } from 'zod';
 
-export const gatewayEnv = z.object({
-  ...baseEnv,
-  ...authEnv,
-  PORT: portEnv(3001),
-  HOST: z.string().default('0.0.0.0'),
-  /** Stable name of this process in presence records; defaults to a random id per start. */
-  GATEWAY_ID: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,40}$/)
-    .optional(),
-  /** Bytes queued for one socket before it is closed as a slow consumer (1013). */
-  WS_MAX_BACKPRESSURE: z.coerce
-    .number()
-    .int()
-    .min(16 * 1024)
-    .default(512 * 1024),
-  /** Seconds without traffic before uWS pings (and then drops) a socket. */
-  WS_IDLE_TIMEOUT: z.coerce.number().int().min(8).max(960).default(60),
-  WS_RATE_PER_SECOND: z.coerce.number().positive().default(20),
-  WS_RATE_BURST: z.coerce.number().int().positive().default(40),
-  /** Time a command waits for the command-api's reply before the client gets `unavailable`. */
-  COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
-});
+export const gatewayEnv = z
+  .object({
+    ...baseEnv,
+    ...authEnv,
+    PORT: portEnv(3001),
+    HOST: z.string().default('0.0.0.0'),
+    /** Stable name of this process in presence records; defaults to a random id per start. */
+    GATEWAY_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,40}$/)
+      .optional(),
+    /** Bytes queued for one socket before it is closed as a slow consumer (1013). */
+    WS_MAX_BACKPRESSURE: z.coerce
+      .number()
+      .int()
+      .min(16 * 1024)
+      .default(512 * 1024),
+    /** Seconds without traffic before uWS pings (and then drops) a socket. */
+    WS_IDLE_TIMEOUT: z.coerce.number().int().min(8).max(960).default(60),
+    WS_RATE_PER_SECOND: z.coerce.number().positive().default(20),
+    WS_RATE_BURST: z.coerce.number().int().positive().default(40),
+    /** Time a command waits for the command-api's reply before the client gets `unavailable`. */
+    COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
+  })
+  .superRefine(natsEnvChecks)
+  .superRefine(authEnvChecks);
 export type GatewayConfig = z.infer<typeof gatewayEnv>;
 
 export const loadGatewayConfig = (env: NodeJS.ProcessEnv = process.env): Readonly<GatewayConfig> =>

@@ -3,11 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { conversationIdsOfUser, createReadModelDb, readCheckpoint } from '@chat/db';
 import { natsSubjects } from '@chat/events';
 import { createEventStore, type EventStore, START_POSITION } from '@chat/eventstore';
-import type { Logger } from '@chat/platform';
-import { natsServers } from '@chat/platform';
-import { connect, type NatsConnection } from 'nats';
+import { connectNats, createTokenVerifier, type Logger } from '@chat/platform';
+import type { NatsConnection } from 'nats';
 import pg from 'pg';
-import { createTokenVerifier } from './auth/token.js';
 import type { GatewayConfig } from './config.js';
 import { Hub, type MembershipSource } from './hub/hub.js';
 import { MembershipTail } from './membership/tail.js';
@@ -43,10 +41,7 @@ export const startGateway = async (config: GatewayConfig, logger: Logger): Promi
       scavengeIntervalMs: 0,
     });
     // Reconnect forever: a NATS restart must not end the gateway; feeds refill from the store.
-    nats = await connect({
-      servers: natsServers(config.NATS_URL),
-      name: `ws-gateway ${gatewayId}`,
-      maxReconnectAttempts: -1,
+    nats = await connectNats(config, `ws-gateway ${gatewayId}`, {
       reconnectTimeWait: 250,
       pingInterval: 10_000,
       // nats.js otherwise builds an Error (with a stack) per request to keep async traces: about 5% of

@@ -9,10 +9,10 @@ import {
   WS_MAX_FRAME_BYTES,
   WS_PATH,
 } from '@chat/events';
-import type { Logger } from '@chat/platform';
+import { InvalidTokenError, type Logger, type TokenVerifier } from '@chat/platform';
 import { type NatsConnection, NatsError, ErrorCode as NatsErrorCode } from 'nats';
 import type { Registry } from 'prom-client';
-import { InvalidTokenError, originAllowed, type TokenVerifier, tokenFromUpgrade } from './auth/token.js';
+import { originAllowed, tokenFromUpgrade } from './auth/token.js';
 import { floodCheck } from './client/flood.js';
 import { errorFrame, frame, frameType, parseClientFrame, validateClientFrame } from './client/frames.js';
 import type { Hub } from './hub/hub.js';

@@ -1,0 +1,88 @@
+import { USER_ID_RE } from '@chat/events';
+import { createRemoteJWKSet, type JWTVerifyGetKey, jwtVerify } from 'jose';
+
+/** Who a verified token says the caller is (API.md §1). `exp` in epoch seconds. */
+export type Identity = { userId: string; roles: string[]; exp: number };
+
+export class InvalidTokenError extends Error {
+  override readonly name = 'InvalidTokenError';
+}
+
+export type TokenVerifier = (token: string) => Promise<Identity>;
+
+export type TokenVerifierOptions = {
+  /** HS256 secret; used only when `jwksUrl` is unset. */
+  secret: string;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+  /** JWKS mode: asymmetric keys from this endpoint, and nothing else. */
+  jwksUrl?: string | undefined;
+};
+
+/** Clock leeway for `exp`/`nbf`/`iat` (API.md §4). */
+export const TOKEN_CLOCK_LEEWAY_SECONDS = 5;
+
+/**
+ * Asymmetric algorithms accepted in JWKS mode. HS256 is never among them: the secret would then be a
+ * second way in, and with the public development secret anyone could sign as anyone.
+ */
+export const JWKS_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'EdDSA',
+];
+
+const VERIFIED_TOKENS_KEPT = 10_000;
+
+/**
+ * The one token check of every service (command-api and ws-gateway), so they can never disagree on
+ * which tokens are valid: HS256 with the secret, or — when a JWKS URL is configured — only the
+ * asymmetric algorithms above with keys from that endpoint. `alg: none`, a bad signature, expiry beyond
+ * the leeway, a wrong `iss`/`aud` or a `sub` that is no userId all throw `InvalidTokenError`.
+ */
+export const createTokenVerifier = (options: TokenVerifierOptions): TokenVerifier => {
+  const key: Uint8Array | JWTVerifyGetKey = options.jwksUrl
+    ? createRemoteJWKSet(new URL(options.jwksUrl))
+    : new TextEncoder().encode(options.secret);
+  const verifyOptions = {
+    algorithms: options.jwksUrl ? JWKS_ALGORITHMS : ['HS256'],
+    clockTolerance: TOKEN_CLOCK_LEEWAY_SECONDS,
+    requiredClaims: ['sub', 'exp'],
+    ...(options.issuer ? { issuer: options.issuer } : {}),
+    ...(options.audience ? { audience: options.audience } : {}),
+  };
+  // A client presents the same token with every request and on every reconnect: remember verified
+  // tokens until they expire, so the signature check (a WebCrypto job) runs once per token.
+  const verified = new Map<string, Identity>();
+  return async (token) => {
+    const known = verified.get(token);
+    if (known && known.exp * 1000 > Date.now()) return known;
+    if (known) verified.delete(token);
+    let identity: Identity;
+    try {
+      const { payload } =
+        typeof key === 'function'
+          ? await jwtVerify(token, key, verifyOptions)
+          : await jwtVerify(token, key, verifyOptions);
+      const userId = payload.sub;
+      if (typeof userId !== 'string' || !USER_ID_RE.test(userId))
+        throw new InvalidTokenError('sub is not a valid userId');
+      const roles = Array.isArray(payload.roles)
+        ? payload.roles.filter((r): r is string => typeof r === 'string')
+        : [];
+      identity = { userId, roles, exp: payload.exp ?? 0 };
+    } catch (err) {
+      if (err instanceof InvalidTokenError) throw err;
+      throw new InvalidTokenError('invalid or expired token', { cause: err });
+    }
+    if (verified.size >= VERIFIED_TOKENS_KEPT) verified.clear();
+    verified.set(token, identity);
+    return identity;
+  };
+};

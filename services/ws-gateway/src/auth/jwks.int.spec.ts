@@ -1,0 +1,88 @@
+import { migrateReadModels } from '@chat/db';
+import { migrateEventStore } from '@chat/eventstore';
+import { createLogger, DEV_JWT_SECRET } from '@chat/platform';
+import {
+  createTestDatabase,
+  type JwksIssuer,
+  natsUrl,
+  signToken,
+  startJwksServer,
+  type TestDatabase,
+  testSubjectPrefix,
+  unsignedToken,
+} from '@chat/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { loadGatewayConfig } from '../config.js';
+import { type Gateway, startGateway } from '../gateway.js';
+
+const issuer = 'https://idp.test';
+const audience = 'chat';
+let database: TestDatabase;
+let idp: JwksIssuer;
+let gateway: Gateway;
+
+beforeAll(async () => {
+  database = await createTestDatabase('gwjwks');
+  await migrateEventStore(database.url);
+  const pool = new pg.Pool({ connectionString: database.url, max: 1 });
+  await migrateReadModels(pool);
+  await pool.end();
+  idp = await startJwksServer();
+  gateway = await startGateway(
+    // JWT_SECRET left at its default, as an operator who only set JWKS_URL would.
+    loadGatewayConfig({
+      DATABASE_URL: database.url,
+      NATS_URL: natsUrl(),
+      NATS_SUBJECT_PREFIX: testSubjectPrefix(),
+      HOST: '127.0.0.1',
+      PORT: '0',
+      JWKS_URL: idp.url,
+      JWT_ISSUER: issuer,
+      JWT_AUDIENCE: audience,
+    }),
+    createLogger('ws-gateway-test', 'silent'),
+  );
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  await idp?.close();
+  await database?.drop();
+});
+
+/** The upgrade's outcome: the first frame's type when a socket opened, else the HTTP status. */
+const upgrade = (token: string) =>
+  new Promise<string | number>((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/ws?access_token=${token}`);
+    ws.once('message', (data) => {
+      resolve(JSON.parse(String(data)).type);
+      ws.close();
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('error', () => resolve(-1));
+  });
+
+describe('ws-gateway in JWKS mode', () => {
+  it('accepts only asymmetric tokens from the JWKS: HS256 (even with the development secret), alg:none, forged, wrong iss/aud and expired beyond the 5 s leeway get 401', async () => {
+    const claims = { issuer, audience };
+    const refused = {
+      'HS256 with the development secret': await signToken('alice', { ...claims, secret: DEV_JWT_SECRET }),
+      'alg none': unsignedToken('alice'),
+      forged: await idp.forge('alice'),
+      'wrong audience': await idp.sign('alice', { issuer, audience: 'other' }),
+      'wrong issuer': await idp.sign('alice', { issuer: 'https://evil.test', audience }),
+      'expired 10 s ago': await idp.sign('alice', { ...claims, expiresIn: -10 }),
+    };
+    for (const [what, token] of Object.entries(refused)) expect(await upgrade(token), what).toBe(401);
+    expect(await upgrade(await idp.sign('alice', { ...claims, alg: 'ES256' }))).toBe('hello');
+    expect(await upgrade(await idp.sign('alice', { ...claims, alg: 'RS256' }))).toBe('hello');
+    expect(await upgrade(await idp.sign('alice', { ...claims, expiresIn: -2 })), 'within the leeway').toBe(
+      'hello',
+    );
+  });
+});
