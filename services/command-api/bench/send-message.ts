@@ -47,7 +47,7 @@ const service = await startService({
     JWT_SECRET: TEST_JWT_SECRET,
     NATS_SUBJECT_PREFIX: `bench_${randomUUID().slice(0, 8)}`,
     LOG_LEVEL: 'warn',
-    COMMAND_RATE_PER_SEC: '0',
+    RATE_LIMIT_COMMANDS: '0',
     // e.g. BENCH_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service under load.
     ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
   },

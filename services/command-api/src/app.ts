@@ -11,7 +11,6 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { type Clock, conversationCommands } from './commands/catalogue.js';
 import { ConversationWriter } from './commands/conversation-writer.js';
-import { CommandRateLimiter } from './commands/rate-limit.js';
 import { CommandRegistry } from './commands/registry.js';
 import { commandRoutes } from './commands/routes.js';
 import type { AppConfig } from './config.js';
@@ -22,6 +21,7 @@ import { registerErrorHandling, zodValidatorCompiler } from './plugins/errors.js
 import { infrastructurePlugin } from './plugins/infrastructure.js';
 import { createMetrics } from './plugins/metrics.js';
 import { opsRoutes } from './plugins/ops.js';
+import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { presenceRoutes } from './presence/routes.js';
 import { queryRoutes } from './queries/routes.js';
 
@@ -46,10 +46,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   const { config } = deps;
+  const trustProxy = config.TRUST_PROXY;
   const loggerInstance: FastifyBaseLogger = deps.logger;
   const app = Fastify({
     loggerInstance,
     bodyLimit: BODY_LIMIT_BYTES,
+    // A hop count as proxy-addr reads it (the typings only know booleans, lists and functions).
+    trustProxy:
+      typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,
     // Per-request log lines cost more than a command at thousands per second; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     // A client-supplied correlation id (UUID) is carried into event metadata; otherwise a fresh one.
@@ -82,9 +86,21 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   const services = { writer, clock: deps.clock };
   const commands = new CommandRegistry(services);
   for (const command of conversationCommands) commands.register(command);
-  const limiter = new CommandRateLimiter(config.COMMAND_RATE_PER_SEC, config.COMMAND_RATE_BURST);
 
   await app.register(infrastructurePlugin, { ...deps, metrics, commands });
+  // Before every route: its hook is added to each route registered after it.
+  await app.register(rateLimitPlugin, {
+    pool: deps.pool,
+    logger: deps.logger.child({ component: 'rate-limit' }),
+    policy: {
+      windowMs: config.RATE_LIMIT_WINDOW_MS,
+      max: {
+        commands: config.RATE_LIMIT_COMMANDS,
+        queries: config.RATE_LIMIT_QUERIES,
+        anonymous: config.RATE_LIMIT_ANONYMOUS,
+      },
+    },
+  });
   await app.register(authPlugin, {
     jwtSecret: config.JWT_SECRET,
     issuer: config.JWT_ISSUER,
@@ -111,7 +127,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   await app.register(opsRoutes);
-  await app.register(commandRoutes, { services, limiter });
+  await app.register(commandRoutes, { services });
   await app.register(notificationRoutes);
   await app.register(queryRoutes);
   await app.register(presenceRoutes);
@@ -121,7 +137,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     nats: deps.nats,
     subjects: deps.subjects,
     commands,
-    limiter,
+    limits: app.rateLimits,
     metrics,
     logger: deps.logger.child({ component: 'nats-commands' }),
     queueGroup: config.COMMAND_QUEUE_GROUP,

@@ -7,10 +7,32 @@ export const configSchema = z
     ...authEnv,
     PORT: portEnv(3000),
     HOST: z.string().default('0.0.0.0'),
-    /** Per-user command rate (HTTP and NATS together); 0 disables the limit. */
-    COMMAND_RATE_PER_SEC: z.coerce.number().min(0).default(200),
-    /** Commands a user may send at once before the rate applies. */
-    COMMAND_RATE_BURST: z.coerce.number().int().min(1).default(500),
+    /**
+     * Which proxies' X-Forwarded-For to believe for the client IP (per-IP limits, logs): unset trusts
+     * none, `true` all, a number that many hops, else a comma list of addresses/CIDRs.
+     */
+    TRUST_PROXY: z
+      // Parsed values pass through again unchanged (tests re-parse a parsed config with overrides).
+      .union([z.string(), z.boolean(), z.number(), z.array(z.string())])
+      .optional()
+      .transform((v): boolean | number | string[] => {
+        if (typeof v !== 'string') return v ?? false;
+        if (v === '' || v === 'false') return false;
+        if (v === 'true') return true;
+        if (/^\d+$/.test(v)) return Number(v);
+        return v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+      }),
+    /** Rate-limit window; each limit below counts requests per window (0 turns that limit off). */
+    RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(100).default(1000),
+    /** Commands per user (HTTP and NATS together: a WebSocket client draws from the same budget). */
+    RATE_LIMIT_COMMANDS: z.coerce.number().int().min(0).default(200),
+    /** Queries (GET routes, `minPosition` waits included) per user. */
+    RATE_LIMIT_QUERIES: z.coerce.number().int().min(0).default(200),
+    /** Requests without a valid token (refused ones, ops and docs routes) per client IP. */
+    RATE_LIMIT_ANONYMOUS: z.coerce.number().int().min(0).default(100),
     /** Conversations whose command-side state is kept in memory. */
     COMMAND_CACHE_CONVERSATIONS: z.coerce.number().int().min(1).default(10_000),
     /** NATS queue group shared by every command-api instance. */

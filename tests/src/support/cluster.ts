@@ -66,7 +66,7 @@ export const startCluster = async (options: {
       name: 'command-api',
       entry: 'services/command-api',
       timeoutMs: 60_000,
-      env: { ...env, PORT: String(apiPort), HOST: '127.0.0.1', COMMAND_RATE_PER_SEC: '0' },
+      env: { ...env, PORT: String(apiPort), HOST: '127.0.0.1', RATE_LIMIT_COMMANDS: '0' },
       ready: { url: `http://127.0.0.1:${apiPort}/healthz` },
     });
     started.push(commandApi);

@@ -13,7 +13,6 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { RateLimitedError } from '../plugins/errors.js';
 import {
   type Actor,
   addMember,
@@ -28,9 +27,8 @@ import {
   sendMessage,
   typing,
 } from './catalogue.js';
-import type { CommandRateLimiter } from './rate-limit.js';
 
-export type CommandRoutesOptions = { services: CommandServices; limiter: CommandRateLimiter };
+export type CommandRoutesOptions = { services: CommandServices };
 
 const errorBody = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
@@ -48,15 +46,8 @@ const errors = {
 const emptyBody = typingBody.nullish();
 
 /** The command routes of API.md §2.1–2.3; each calls the command definition NATS serves too. */
-export const commandRoutes: FastifyPluginAsyncZod<CommandRoutesOptions> = async (
-  app,
-  { services, limiter },
-) => {
+export const commandRoutes: FastifyPluginAsyncZod<CommandRoutesOptions> = async (app, { services }) => {
   app.addHook('onRequest', app.authenticate);
-  app.addHook('preValidation', async (request: FastifyRequest) => {
-    const wait = limiter.take(request.user.userId);
-    if (wait > 0) throw new RateLimitedError(wait);
-  });
 
   const actor = (request: FastifyRequest): Actor => ({
     userId: request.user.userId,

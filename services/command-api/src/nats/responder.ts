@@ -10,10 +10,10 @@ import {
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { CommandRateLimiter } from '../commands/rate-limit.js';
 import type { CommandRegistry } from '../commands/registry.js';
-import { RateLimitedError, toApiError } from '../plugins/errors.js';
+import { toApiError } from '../plugins/errors.js';
 import type { AppMetrics } from '../plugins/metrics.js';
+import type { RateLimits } from '../plugins/rate-limit.js';
 
 /** `CommandRequest` of @chat/events, checked: the gateway is trusted, its payload is still input. */
 const commandRequestSchema = z.object({
@@ -40,7 +40,8 @@ export class CommandResponder {
       nats: NatsConnection;
       subjects: NatsSubjects;
       commands: CommandRegistry;
-      limiter: CommandRateLimiter;
+      /** The HTTP routes' limiter: a user's WebSocket commands draw from their one command budget. */
+      limits: RateLimits;
       metrics: AppMetrics;
       logger: Logger;
       queueGroup: string;
@@ -113,8 +114,7 @@ export class CommandResponder {
       );
     const request = parsed.data;
     if (!this.deps.commands.has(name)) throw new ChatError('not_found', `unknown command ${name}`);
-    const wait = this.deps.limiter.take(request.userId);
-    if (wait > 0) throw new RateLimitedError(wait);
+    await this.deps.limits.take('commands', request.userId);
     const correlation = uuidSchema.safeParse(request.correlationId);
     return this.deps.commands.execute(
       name,

@@ -57,8 +57,14 @@ export const authPlugin = fp<AuthOptions>(
     const authenticate = async (request: FastifyRequest) => {
       const header = request.headers.authorization;
       const token = header ? BEARER.exec(header)?.[1] : undefined;
-      if (!token) throw new ChatError('unauthorized', 'missing bearer token');
-      request.user = await verify(token);
+      try {
+        if (!token) throw new ChatError('unauthorized', 'missing bearer token');
+        request.user = await verify(token);
+      } catch (err) {
+        // Refused attempts count against the caller's IP, so guessing tokens is rate limited too.
+        await app.rateLimits.takeAnonymous(request);
+        throw err;
+      }
     };
     app.decorate('authenticate', authenticate);
     app.decorate('requireAdmin', async (request: FastifyRequest) => {
@@ -66,5 +72,5 @@ export const authPlugin = fp<AuthOptions>(
       if (!request.user.roles.includes('admin')) throw new ChatError('forbidden', 'admin role required');
     });
   },
-  { name: 'chat-auth' },
+  { name: 'chat-auth', dependencies: ['chat-rate-limit'] },
 );

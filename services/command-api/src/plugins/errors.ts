@@ -1,6 +1,6 @@
 import { type ApiErrorBody, ChatError, ERROR_STATUS, type ErrorCode, validationIssues } from '@chat/events';
-import type { FastifyError, FastifyInstance, FastifySchemaCompiler } from 'fastify';
-import type { z } from 'zod';
+import type { FastifyError, FastifyInstance, FastifySchemaCompiler, RouteOptions } from 'fastify';
+import { z } from 'zod';
 
 /** A request part (body, params, querystring, headers) that failed its zod schema. */
 export class RequestValidationError extends Error {
@@ -17,7 +17,7 @@ export class RequestValidationError extends Error {
 /** 429 with the seconds after which the caller may try again (the `Retry-After` header). */
 export class RateLimitedError extends ChatError {
   constructor(readonly retryAfterSeconds: number) {
-    super('rate_limited', 'too many commands, slow down', { retryAfterSeconds });
+    super('rate_limited', 'too many requests, slow down', { retryAfterSeconds });
   }
 }
 
@@ -66,8 +66,37 @@ const body = (code: ErrorCode, message: string, details?: unknown) => ({
   body: { error: { code, message, ...(details === undefined ? {} : { details }) } },
 });
 
+/** The error body of API.md §2, for the OpenAPI document. */
+export const apiErrorSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+});
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * The error statuses a documented route can answer whatever its own schema says, added to its OpenAPI
+ * entry: 429 (every route is rate limited), and for `/v1` routes 401 (all authenticate), 503 (all
+ * reach a dependency), 400 when they validate input and 413 when they accept a body (the body limit).
+ */
+export const documentedErrorStatuses = (route: Pick<RouteOptions, 'method' | 'url' | 'schema'>): number[] => {
+  const schema = route.schema;
+  if (!schema?.response) return [];
+  const statuses = [429];
+  if (!route.url.startsWith('/v1/')) return statuses;
+  statuses.push(401, 503);
+  if (schema.body || schema.querystring || schema.params) statuses.push(400);
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  if (methods.some((m) => BODY_METHODS.has(m))) statuses.push(413);
+  return statuses;
+};
+
 /** The single error handler and the not-found handler of the whole app (root context). */
 export const registerErrorHandling = (app: FastifyInstance): void => {
+  app.addHook('onRoute', (route) => {
+    const response = route.schema?.response as Record<number, unknown> | undefined;
+    if (!response) return;
+    for (const status of documentedErrorStatuses(route)) response[status] ??= apiErrorSchema;
+  });
   app.setErrorHandler((err, request, reply) => {
     const { status, body: errorBody, retryAfter } = toApiError(err);
     if (status >= 500) request.log.error({ err }, 'request failed');
