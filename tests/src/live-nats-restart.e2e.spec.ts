@@ -1,10 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort, waitFor } from '@chat/testkit';
+import { type NatsServerProcess, startNatsServer, waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, it } from 'vitest';
 import { connectClient, expectContiguous, sleep, type TestClient } from './support/clients.js';
 import { type Cluster, createGroup, sendMany, startCluster } from './support/cluster.js';
@@ -13,59 +8,22 @@ import { type Cluster, createGroup, sendMany, startCluster } from './support/clu
 // only that process.
 
 let cluster: Cluster;
-let nats: ChildProcess | undefined;
-let natsPort = 0;
-let storeDir = '';
+let nats: NatsServerProcess;
 const clients: TestClient[] = [];
 
-const startNats = async () => {
-  const child = spawn(
-    '/usr/sbin/nats-server',
-    ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', storeDir],
-    {
-      stdio: 'ignore',
-    },
-  );
-  nats = child;
-  await waitFor(
-    () =>
-      new Promise<boolean>((resolve) => {
-        const s = tcpConnect(natsPort, '127.0.0.1');
-        s.once('connect', () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.once('error', () => resolve(false));
-      }),
-    { what: 'nats-server listening' },
-  );
-};
-
-const stopNats = async () => {
-  const child = nats;
-  nats = undefined;
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-};
-
 beforeAll(async () => {
-  natsPort = await freePort();
-  storeDir = await mkdtemp(join(tmpdir(), 'chat-nats-'));
-  await startNats();
+  nats = await startNatsServer();
   cluster = await startCluster({
     label: 'natsrestart',
     gateways: 2,
-    natsUrl: `nats://127.0.0.1:${natsPort}`,
+    natsUrl: `nats://127.0.0.1:${nats.port}`,
   });
 });
 
 afterAll(async () => {
   for (const c of clients) c.client.close();
   await cluster?.stop();
-  await stopNats();
-  if (storeDir) await rm(storeDir, { recursive: true, force: true });
+  await nats?.stop();
 });
 
 it('keeps delivering across a NATS restart mid-stream, nothing lost, no duplicate', async () => {
@@ -82,9 +40,9 @@ it('keeps delivering across a NATS restart mid-stream, nothing lost, no duplicat
   await sendMany(cluster, a, group, count, {
     onSent: async (n) => {
       if (n === 100) {
-        await stopNats();
+        await nats.kill();
         await sleep(1000);
-        await startNats();
+        await nats.start();
       }
     },
   });

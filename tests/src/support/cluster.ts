@@ -39,14 +39,18 @@ export const startCluster = async (options: {
   label: string;
   gateways: number;
   natsUrl?: string;
+  /** Subject prefix (default: one of the test file's own). */
+  prefix?: string;
   gatewayEnv?: Record<string, string>;
+  commandApiEnv?: Record<string, string>;
+  projectorEnv?: Record<string, string>;
 }): Promise<Cluster> => {
   const db = await createTestDatabase(options.label);
   await migrateEventStore(db.url);
   const pool = new pg.Pool({ connectionString: db.url, max: 1 });
   await migrateReadModels(pool);
   await pool.end();
-  const prefix = testSubjectPrefix();
+  const prefix = options.prefix ?? testSubjectPrefix();
   const nats = options.natsUrl ?? natsUrl();
   const env = {
     DATABASE_URL: db.url,
@@ -66,7 +70,13 @@ export const startCluster = async (options: {
       name: 'command-api',
       entry: 'services/command-api',
       timeoutMs: 60_000,
-      env: { ...env, PORT: String(apiPort), HOST: '127.0.0.1', RATE_LIMIT_COMMANDS: '0' },
+      env: {
+        ...env,
+        PORT: String(apiPort),
+        HOST: '127.0.0.1',
+        RATE_LIMIT_COMMANDS: '0',
+        ...options.commandApiEnv,
+      },
       ready: { url: `http://127.0.0.1:${apiPort}/healthz` },
     });
     started.push(commandApi);
@@ -80,6 +90,7 @@ export const startCluster = async (options: {
         PORT: String(projectorPort),
         HOST: '127.0.0.1',
         LEADER_RETRY_MS: '200',
+        ...options.projectorEnv,
       },
       ready: { url: `http://127.0.0.1:${projectorPort}/healthz` },
     });
