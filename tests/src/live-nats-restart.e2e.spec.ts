@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type NatsServerProcess, startNatsServer, waitFor } from '@chat/testkit';
+import { type NatsServerProcess, startNatsServer } from '@chat/testkit';
 import { afterAll, beforeAll, it } from 'vitest';
 import { connectClient, expectContiguous, sleep, type TestClient } from './support/clients.js';
 import { type Cluster, createGroup, sendMany, startCluster } from './support/cluster.js';

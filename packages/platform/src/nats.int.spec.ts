@@ -37,66 +37,28 @@ describe.skipIf(!hasOpenssl)('connectNats against a TLS server with a token', ()
   const token = 'tokentokentoken123';
   const file = (name: string) => join(dir, name);
 
-  const issue = (name: string, subject: string, san?: string) => {
-    const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-    openssl(
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      file(`${name}-key.pem`),
-      '-out',
-      file(`${name}.csr`),
-      '-subj',
-      subject,
+  const openssl = (args: string) =>
+    execFileSync(
+      'openssl',
+      args.split(' ').map((a) => a.replaceAll('{dir}', dir)),
+      { stdio: 'ignore' },
     );
-    const args = [
-      'x509',
-      '-req',
-      '-in',
-      file(`${name}.csr`),
-      '-CA',
-      file('ca.pem'),
-      '-CAkey',
-      file('ca-key.pem'),
-      '-CAcreateserial',
-      '-out',
-      file(`${name}-cert.pem`),
-      '-days',
-      '1',
-    ];
-    if (san) openssl(...args, '-extfile', file('san.cnf'));
-    else openssl(...args);
+  const newKey = (name: string) =>
+    `-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout {dir}/${name}-key.pem`;
+  /** A key and a certificate signed by the test CA (`san.cnf` adds the server's address). */
+  const issue = (name: string, subject: string, extensions = '') => {
+    openssl(`req ${newKey(name)} -out {dir}/${name}.csr -subj ${subject}`);
+    openssl(
+      `x509 -req -in {dir}/${name}.csr -CA {dir}/ca.pem -CAkey {dir}/ca-key.pem -CAcreateserial ` +
+        `-out {dir}/${name}-cert.pem -days 1${extensions}`,
+    );
   };
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'chat-nats-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        file('ca-key.pem'),
-        '-out',
-        file('ca.pem'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=test-ca',
-      ],
-      { stdio: 'ignore' },
-    );
+    openssl(`req -x509 ${newKey('ca')} -out {dir}/ca.pem -days 1 -subj /CN=test-ca`);
     await writeFile(file('san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-    issue('server', '/CN=localhost', 'san');
+    issue('server', '/CN=localhost', ' -extfile {dir}/san.cnf');
     issue('client', '/CN=chat-service');
     await writeFile(
       file('server.conf'),

@@ -88,3 +88,29 @@ export const startJwksServer = async (): Promise<JwksIssuer> => {
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 };
+
+/**
+ * The tokens a service in JWKS mode (with `JWT_ISSUER`/`JWT_AUDIENCE` set to these) must refuse and
+ * accept, the same list for every service that checks tokens: they must never disagree.
+ */
+export const jwksTokenCases = async (
+  idp: JwksIssuer,
+  userId: string,
+  claims: { issuer: string; audience: string },
+  developmentSecret: string,
+): Promise<{ refused: Record<string, string>; accepted: Record<string, string> }> => ({
+  refused: {
+    'HS256 with the development secret': await signToken(userId, { ...claims, secret: developmentSecret }),
+    'HS256 with another secret': await signToken(userId, { ...claims, secret: TEST_JWT_SECRET }),
+    'alg none': unsignedToken(userId),
+    forged: await idp.forge(userId),
+    'wrong audience': await idp.sign(userId, { issuer: claims.issuer, audience: 'other' }),
+    'wrong issuer': await idp.sign(userId, { issuer: 'https://evil.test', audience: claims.audience }),
+    'expired 10 s ago': await idp.sign(userId, { ...claims, expiresIn: -10 }),
+  },
+  accepted: {
+    ES256: await idp.sign(userId, { ...claims, alg: 'ES256' }),
+    RS256: await idp.sign(userId, { ...claims, alg: 'RS256' }),
+    'expired 2 s ago (within the 5 s leeway)': await idp.sign(userId, { ...claims, expiresIn: -2 }),
+  },
+});
