@@ -97,8 +97,8 @@ describe('NATS with per-service users (infra/nats/auth.conf)', () => {
       body: { kind: 'group', members: ['bob'], title: 'under auth' },
     });
     expect(created).toMatchObject({ ok: true, status: 201 });
-    if (!created.ok) throw new Error('create failed');
-    const conversationId = String(created.result.conversationId);
+    if (!created.ok || !('conversationId' in created.result)) throw new Error('create failed');
+    const { conversationId } = created.result;
 
     // The relay (projector user) publishes the conversation's events; the gateway user reads them.
     const relayed: string[] = [];

@@ -1,4 +1,12 @@
-import type { ApiErrorBody, ClientFrameInput, ServerFrame, ServerFrameOf } from '@chat/events';
+import type {
+  ApiError,
+  ClientFrameInput,
+  CommandResult,
+  MarkReadResult,
+  SendMessageResult,
+  ServerFrame,
+  ServerFrameOf,
+} from '@chat/events';
 import { backoffDelay } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { SeqTracker } from './sequence.js';
@@ -57,7 +65,7 @@ export class ChatCommandError extends Error {
   override readonly name = 'ChatCommandError';
   readonly code: string;
   readonly details: unknown;
-  constructor(error: ApiErrorBody['error'] | { code: string; message: string; details?: unknown }) {
+  constructor(error: ApiError | { code: string; message: string; details?: unknown }) {
     super(error.message);
     this.code = error.code;
     this.details = error.details;
@@ -66,7 +74,8 @@ export class ChatCommandError extends Error {
 
 type Pending = {
   frame: ClientFrameInput & { ref: string };
-  resolve: (result: Record<string, unknown>) => void;
+  /** The ack's result (a pong carries none). */
+  resolve: (result: CommandResult | undefined) => void;
   reject: (err: Error) => void;
   timer: ReturnType<typeof setTimeout>;
   /** Sent on the current socket already. */
@@ -135,24 +144,26 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   }
 
   /** Sends a message; resolves with the ack's result (`{messageId, conversationId, seq, sentAt, position}`). */
-  send(input: {
+  async send(input: {
     conversationId: string;
     body: string;
     replyTo?: string;
     messageId?: string;
-  }): Promise<Record<string, unknown>> {
+  }): Promise<SendMessageResult> {
     const messageId = input.messageId ?? crypto.randomUUID();
-    return this.#command({
+    // The server acks a `send` with the sendMessage result (API.md §4: the HTTP response body).
+    return (await this.#command({
       type: 'send',
       conversationId: input.conversationId,
       messageId,
       body: input.body,
       ...(input.replyTo ? { replyTo: input.replyTo } : {}),
-    });
+    })) as SendMessageResult;
   }
 
-  markRead(conversationId: string, upToSeq: number): Promise<Record<string, unknown>> {
-    return this.#command({ type: 'read', conversationId, upToSeq });
+  /** Moves the read watermark; resolves with `{readSeq, position?}` (no position when it did not move). */
+  async markRead(conversationId: string, upToSeq: number): Promise<MarkReadResult> {
+    return (await this.#command({ type: 'read', conversationId, upToSeq })) as MarkReadResult;
   }
 
   /** Throttled: at most one frame per conversation per `typingThrottleMs`; returns whether it was sent. */
@@ -166,8 +177,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return true;
   }
 
-  ping(): Promise<Record<string, unknown>> {
-    return this.#command({ type: 'ping' });
+  async ping(): Promise<void> {
+    await this.#command({ type: 'ping' });
   }
 
   /** Sends any frame as is (for tools and tests of the protocol). */
@@ -192,7 +203,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.#connected = undefined;
   }
 
-  #command(frame: ClientFrameInput): Promise<Record<string, unknown>> {
+  #command(frame: ClientFrameInput): Promise<CommandResult | undefined> {
     const ref = `r${(++this.#refCounter).toString(36)}`;
     const full = { ...frame, ref } as ClientFrameInput & { ref: string };
     return new Promise((resolve, reject) => {
@@ -351,7 +362,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
           this.#pending.delete(f.ref!);
           clearTimeout(p.timer);
           if (f.type === 'error') p.reject(new ChatCommandError(f.error));
-          else p.resolve(f.type === 'ack' ? f.result : {});
+          else p.resolve(f.type === 'ack' ? f.result : undefined);
           return;
         }
         if (f.type === 'error') this.emit('error', f);

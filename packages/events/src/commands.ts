@@ -1,10 +1,21 @@
 import { z } from 'zod';
+import type { ErrorCode } from './errors.js';
 import { conversationKindSchema } from './events.js';
-import { isoTimeSchema, userIdSchema, uuidSchema } from './ids.js';
+import {
+  instantSchema,
+  isoTimeSchema,
+  positionSchema,
+  seqSchema,
+  userIdSchema,
+  uuidOutputSchema,
+  uuidSchema,
+} from './ids.js';
+import type { ResultOf, RouteShape } from './routes.js';
 import { messageBodySchema, titleSchema } from './text.js';
 
-// Request bodies of the command API (API.md §2.1-2.3). Objects are strict: an unknown field is a
-// validation error rather than silently dropped, so a client typo never looks like success.
+// The commands of the API (API.md §2.1-2.3, §2.4 notifications/read): request bodies, path parameters,
+// results and routes, each defined once. Objects are strict: an unknown field is a validation error
+// rather than silently dropped, so a client typo never looks like success.
 
 export const MAX_CONVERSATION_MEMBERS = 1000;
 
@@ -29,11 +40,10 @@ export type SendMessageBody = z.infer<typeof sendMessageBody>;
 export const editMessageBody = z.strictObject({ body: messageBodySchema });
 export type EditMessageBody = z.infer<typeof editMessageBody>;
 
-export const markReadBody = z.strictObject({ upToSeq: z.number().int().min(0) });
+export const markReadBody = z.strictObject({ upToSeq: seqSchema });
 export type MarkReadBody = z.infer<typeof markReadBody>;
 
-export const typingBody = z.strictObject({});
-
+/** `null` unmutes; a time is converted to UTC. */
 export const muteBody = z.strictObject({ until: isoTimeSchema.nullable() });
 export type MuteBody = z.infer<typeof muteBody>;
 
@@ -43,22 +53,194 @@ export const readNotificationsBody = z.union([
 ]);
 export type ReadNotificationsBody = z.infer<typeof readNotificationsBody>;
 
-export const conversationParams = z.strictObject({ id: uuidSchema });
-export const memberParams = z.strictObject({ id: uuidSchema, userId: userIdSchema });
-export const messageParams = z.strictObject({ id: uuidSchema, messageId: uuidSchema });
+/** Typing and DELETE routes take no body; `{}` and `null` are read as none (clients often send them). */
+export const emptyBody = z.strictObject({});
+export const noBody = emptyBody.nullish();
 
-// Command results: the HTTP response bodies, also the `result` of a WS `ack`.
-export type CreateConversationResult = { conversationId: string; seq: number; position: string };
-export type MembershipResult = { seq: number; position: string };
-export type SendMessageResult = {
-  messageId: string;
-  conversationId: string;
-  seq: number;
-  sentAt: string;
-  position: string;
+// Path parameters, named alike over HTTP (`/v1/conversations/:conversationId`) and NATS (`params`).
+export const noParams = z.strictObject({});
+export const conversationParams = z.strictObject({ conversationId: uuidSchema });
+export const memberParams = z.strictObject({ conversationId: uuidSchema, userId: userIdSchema });
+export const messageParams = z.strictObject({ conversationId: uuidSchema, messageId: uuidSchema });
+
+// Results: the HTTP response bodies, the `result` of a NATS reply and of a WS `ack`.
+export const createConversationResult = z.object({
+  conversationId: uuidOutputSchema,
+  seq: seqSchema,
+  position: positionSchema,
+});
+export const seqResult = z.object({ seq: seqSchema, position: positionSchema });
+export const sendMessageResult = z.object({
+  messageId: uuidOutputSchema,
+  conversationId: uuidOutputSchema,
+  seq: seqSchema,
+  sentAt: instantSchema,
+  position: positionSchema,
+});
+export const markReadResult = z.object({
+  readSeq: seqSchema,
+  /** Absent when the watermark did not move (nothing appended). */
+  position: positionSchema.optional(),
+});
+export const typingResult = z.object({ throttled: z.boolean() });
+export const positionResult = z.object({ position: positionSchema });
+export const readNotificationsResult = z.object({
+  updated: z.number().int().min(0),
+  position: positionSchema,
+});
+
+/** A command's route; `frame` names the WS client frame the gateway forwards to it (API.md §4). */
+export type CommandShape = RouteShape & {
+  readonly body: z.ZodType;
+  readonly frame?: { readonly type: string; readonly ack: boolean };
 };
-export type MessageChangeResult = { seq: number; position: string };
-export type MarkReadResult = { readSeq: number; position?: string };
-export type TypingResult = { throttled: boolean };
-export type MuteResult = { position: string };
-export type ReadNotificationsResult = { updated: number; position: string };
+
+/** What every command can answer besides its own refusals. */
+const COMMAND_ERRORS = [
+  'validation_failed',
+  'unauthorized',
+  'payload_too_large',
+  'rate_limited',
+  'unavailable',
+] as const satisfies readonly ErrorCode[];
+const errors = (...own: ErrorCode[]): readonly ErrorCode[] => [...COMMAND_ERRORS, ...own];
+
+const repeat = 'an idempotent repeat: the original result, nothing appended';
+
+/**
+ * Every command, by name. Adding one is an entry here (with its body and result schemas above), a
+ * definition in the command-api's catalogue and a decider rule: routes, NATS subjects, WS frames,
+ * validation, serialization, the OpenAPI document and SDK types follow from it.
+ */
+export const commandShapes = {
+  createConversation: {
+    name: 'createConversation',
+    method: 'POST',
+    path: '/v1/conversations',
+    summary: 'Start a conversation (direct ids are derived from the pair; idempotent)',
+    tags: ['conversations'],
+    params: noParams,
+    body: createConversationBody,
+    responses: {
+      201: createConversationResult.describe('started'),
+      200: createConversationResult.describe(repeat),
+    },
+    errors: errors('conflict'),
+  },
+  addMember: {
+    name: 'addMember',
+    method: 'POST',
+    path: '/v1/conversations/:conversationId/members',
+    summary: 'Add a member to a group (already a member: the seq of the earlier join)',
+    tags: ['conversations'],
+    params: conversationParams,
+    body: addMemberBody,
+    responses: { 200: seqResult.describe('the member joined (now or earlier)') },
+    errors: errors('not_found', 'conflict'),
+  },
+  removeMember: {
+    name: 'removeMember',
+    method: 'DELETE',
+    path: '/v1/conversations/:conversationId/members/:userId',
+    summary: 'Remove a member (yourself, or anyone if you created the conversation)',
+    tags: ['conversations'],
+    params: memberParams,
+    body: noBody,
+    responses: { 200: seqResult.describe('the member left') },
+    errors: errors('forbidden', 'not_found'),
+  },
+  sendMessage: {
+    name: 'sendMessage',
+    method: 'POST',
+    path: '/v1/conversations/:conversationId/messages',
+    summary: 'Send a message (messageId is the idempotency key)',
+    tags: ['messages'],
+    params: conversationParams,
+    body: sendMessageBody,
+    responses: { 201: sendMessageResult.describe('sent'), 200: sendMessageResult.describe(repeat) },
+    errors: errors('not_found', 'conflict'),
+    frame: { type: 'send', ack: true },
+  },
+  editMessage: {
+    name: 'editMessage',
+    method: 'PATCH',
+    path: '/v1/conversations/:conversationId/messages/:messageId',
+    summary: 'Edit your message',
+    tags: ['messages'],
+    params: messageParams,
+    body: editMessageBody,
+    responses: { 200: seqResult.describe('edited: the seq of the edit event') },
+    errors: errors('forbidden', 'not_found', 'conflict'),
+  },
+  deleteMessage: {
+    name: 'deleteMessage',
+    method: 'DELETE',
+    path: '/v1/conversations/:conversationId/messages/:messageId',
+    summary: 'Delete your message (a tombstone in read models; again: the first delete)',
+    tags: ['messages'],
+    params: messageParams,
+    body: noBody,
+    responses: { 200: seqResult.describe('deleted (now or earlier)') },
+    errors: errors('forbidden', 'not_found'),
+  },
+  markRead: {
+    name: 'markRead',
+    method: 'POST',
+    path: '/v1/conversations/:conversationId/read',
+    summary: 'Move your read watermark forward',
+    tags: ['read state'],
+    params: conversationParams,
+    body: markReadBody,
+    responses: { 200: markReadResult.describe('the watermark after the command') },
+    errors: errors('not_found'),
+    frame: { type: 'read', ack: true },
+  },
+  typing: {
+    name: 'typing',
+    method: 'POST',
+    path: '/v1/conversations/:conversationId/typing',
+    summary: 'Signal typing (at most one event per user per conversation per 3 s)',
+    tags: ['read state'],
+    params: conversationParams,
+    body: noBody,
+    responses: { 202: typingResult.describe('accepted; throttled when no event was appended') },
+    errors: errors('not_found'),
+    frame: { type: 'typing', ack: false },
+  },
+  mute: {
+    name: 'mute',
+    method: 'PUT',
+    path: '/v1/conversations/:conversationId/mute',
+    summary: 'Mute until a time, or unmute with null',
+    tags: ['read state'],
+    params: conversationParams,
+    body: muteBody,
+    responses: { 200: positionResult.describe('muted or unmuted') },
+    errors: errors('not_found'),
+  },
+  readNotifications: {
+    name: 'readNotifications',
+    method: 'POST',
+    path: '/v1/notifications/read',
+    summary: 'Mark notifications read (listed ids, or all)',
+    tags: ['notifications'],
+    params: noParams,
+    body: readNotificationsBody,
+    responses: { 200: readNotificationsResult.describe('how many of your records went from unread to read') },
+    errors: errors(),
+  },
+} as const satisfies Record<string, CommandShape>;
+
+export type CommandShapes = typeof commandShapes;
+export type CommandName = keyof CommandShapes;
+export const COMMAND_NAMES = Object.keys(commandShapes) as CommandName[];
+
+export type CreateConversationResult = ResultOf<CommandShapes['createConversation']>;
+export type SeqResult = z.output<typeof seqResult>;
+export type SendMessageResult = ResultOf<CommandShapes['sendMessage']>;
+export type MarkReadResult = ResultOf<CommandShapes['markRead']>;
+export type TypingResult = ResultOf<CommandShapes['typing']>;
+export type MuteResult = ResultOf<CommandShapes['mute']>;
+export type ReadNotificationsResult = ResultOf<CommandShapes['readNotifications']>;
+/** The result of any command: what a NATS reply or a WS `ack` carries. */
+export type CommandResult = { [N in CommandName]: ResultOf<CommandShapes[N]> }[CommandName];

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 // The error catalogue of API.md §2: one code, one status, everywhere (HTTP bodies and WS error frames).
 
 export const ERROR_STATUS = {
@@ -12,12 +14,37 @@ export const ERROR_STATUS = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]];
 
-export type ValidationIssue = { path: (string | number)[]; message: string };
-
-export type ApiErrorBody = {
-  error: { code: ErrorCode; message: string; details?: unknown };
+/** What each code means, as the OpenAPI document describes the status. */
+export const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
+  validation_failed: 'validation_failed: the body, path or query does not match the schema',
+  unauthorized: 'unauthorized: missing, invalid or expired token',
+  forbidden: 'forbidden: authenticated but not allowed',
+  not_found: 'not_found: unknown, or the caller is not a member',
+  conflict: 'conflict: the request contradicts what exists',
+  payload_too_large: 'payload_too_large: body over 64 KiB',
+  rate_limited: 'rate_limited: too many requests (Retry-After header)',
+  unavailable: 'unavailable: a dependency is down; nothing was written',
 };
+
+export const validationIssueSchema = z.object({
+  path: z.array(z.union([z.string(), z.number()])),
+  message: z.string(),
+});
+export type ValidationIssue = z.infer<typeof validationIssueSchema>;
+
+export const apiErrorSchema = z.object({
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+  /** `validation_failed`: a list of ValidationIssue; `rate_limited`: `{retryAfterSeconds}`. */
+  details: z.unknown().optional(),
+});
+export type ApiError = z.infer<typeof apiErrorSchema>;
+
+/** The body of every error answer (API.md §2). */
+export const apiErrorBodySchema = z.object({ error: apiErrorSchema });
+export type ApiErrorBody = z.infer<typeof apiErrorBodySchema>;
 
 /** A failure the client is told about, with its contract code. Domain code throws or returns these. */
 export class ChatError extends Error {

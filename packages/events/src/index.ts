@@ -7,6 +7,7 @@ export * from './membership.js';
 export * from './messaging.js';
 export * from './presence.js';
 export * from './queries.js';
+export * from './routes.js';
 export * from './streams.js';
 export * from './subjects.js';
 export * from './text.js';

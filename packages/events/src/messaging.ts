@@ -1,27 +1,35 @@
+import { z } from 'zod';
+import type { CommandResult } from './commands.js';
 import type { Envelope } from './envelope.js';
-import type { ApiErrorBody } from './errors.js';
+import { type ApiError, apiErrorSchema } from './errors.js';
+import { userIdSchema } from './ids.js';
 import type { Notification } from './queries.js';
-import type { CommandName } from './subjects.js';
+import { textSchema } from './text.js';
+import { commandResultSchema } from './ws.js';
 
 /**
  * A command sent over NATS request/reply to `<prefix>.cmd.<name>`. The gateway has already
  * authenticated the user; `params` carries path parameters (`conversationId`, `messageId`, `userId`)
- * and `body` the same JSON body as the HTTP route.
+ * and `body` the same JSON body as the HTTP route. The command-api still checks it: it is input.
  */
-export type CommandRequest = {
-  userId: string;
-  roles?: string[];
-  correlationId?: string;
-  params?: Record<string, string>;
-  body: unknown;
-};
+export const commandRequestSchema = z.object({
+  userId: userIdSchema,
+  roles: z.array(textSchema).optional(),
+  /** A UUID is carried into event metadata; anything else is replaced by a fresh one. */
+  correlationId: z.string().optional(),
+  params: z.record(z.string(), z.string()).optional(),
+  body: z.unknown(),
+});
+export type CommandRequest = z.input<typeof commandRequestSchema>;
 
 /** The reply: the HTTP status and body the same command would get over HTTP. */
+export const commandReplySchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), status: z.number().int(), result: commandResultSchema }),
+  z.object({ ok: z.literal(false), status: z.number().int(), error: apiErrorSchema }),
+]);
 export type CommandReply =
-  | { ok: true; status: number; result: Record<string, unknown> }
-  | { ok: false; status: number; error: ApiErrorBody['error'] };
-
-export type CommandRequestFor<N extends CommandName> = CommandRequest & { command?: N };
+  | { ok: true; status: number; result: CommandResult }
+  | { ok: false; status: number; error: ApiError };
 
 /** Messages on `<prefix>.user.<userId>`. */
 export type UserChannelMessage =

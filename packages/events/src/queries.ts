@@ -1,9 +1,16 @@
 import { z } from 'zod';
-import { userIdSchema } from './ids.js';
+import { conversationParams, noParams } from './commands.js';
+import { envelopeSchema } from './envelope.js';
+import type { ErrorCode } from './errors.js';
+import { conversationKindSchema } from './events.js';
+import { instantSchema, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
+import type { ResultOf, RouteShape } from './routes.js';
+import { textSchema } from './text.js';
 
-// Query-string schemas (API.md §2.4-2.5). Query values arrive as strings, hence the coercions.
+// The queries of API.md §2.4-2.5: query strings, results and routes, each defined once.
 
 const intParam = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
 const minPosition = z
   .string()
   .regex(/^[0-9a-f]{32}$/i, 'must be a position returned by the server')
@@ -49,59 +56,191 @@ export const presenceQuery = z.strictObject({
   minPosition,
 });
 
-export const adminStreamParams = z.strictObject({ streamId: z.string().min(1).max(200) });
+export const adminStreamParams = z.strictObject({ streamId: textSchema.min(1).max(200) });
 export const adminStreamQuery = z.strictObject({
   fromRevision: intParam(0, Number.MAX_SAFE_INTEGER).default(0),
   limit: intParam(1, 1000).default(100),
 });
 
 // Read-model shapes returned by the queries.
-export type LastMessage = {
-  messageId: string;
-  senderId: string;
-  preview: string;
-  sentAt: string;
-  seq: number;
-  deleted: boolean;
-};
+const count = z.number().int().min(0);
 
-export type Conversation = {
-  conversationId: string;
-  kind: 'direct' | 'group';
-  title: string | null;
-  createdBy: string;
-  members: string[];
-  createdAt: string;
-  lastActivityAt: string;
-  lastSeq: number;
-  readSeq: number;
-  unreadCount: number;
-  mutedUntil: string | null;
-  lastMessage: LastMessage | null;
-};
+export const lastMessageSchema = z.object({
+  messageId: uuidOutputSchema,
+  senderId: userIdSchema,
+  /** ≤ 200 code points; "" when deleted. */
+  preview: z.string(),
+  sentAt: instantSchema,
+  seq: seqSchema,
+  deleted: z.boolean(),
+});
+export type LastMessage = z.output<typeof lastMessageSchema>;
 
-export type Message = {
-  messageId: string;
-  conversationId: string;
-  seq: number;
-  senderId: string;
-  body: string | null;
-  replyTo: string | null;
-  sentAt: string;
-  editedAt: string | null;
-  deleted: boolean;
-};
+export const conversationSchema = z.object({
+  conversationId: uuidOutputSchema,
+  kind: conversationKindSchema,
+  title: z.string().nullable(),
+  createdBy: userIdSchema,
+  members: z.array(userIdSchema),
+  createdAt: instantSchema,
+  lastActivityAt: instantSchema,
+  lastSeq: seqSchema,
+  readSeq: seqSchema,
+  unreadCount: count,
+  mutedUntil: instantSchema.nullable(),
+  lastMessage: lastMessageSchema.nullable(),
+});
+export type Conversation = z.output<typeof conversationSchema>;
 
-export type Notification = {
-  notificationId: string;
-  kind: 'message' | 'mention';
-  conversationId: string;
-  messageId: string;
-  actorId: string;
-  preview: string;
-  createdAt: string;
-  readAt: string | null;
-};
+export const messageSchema = z.object({
+  messageId: uuidOutputSchema,
+  conversationId: uuidOutputSchema,
+  seq: seqSchema,
+  senderId: userIdSchema,
+  body: z.string().nullable(),
+  replyTo: uuidOutputSchema.nullable(),
+  sentAt: instantSchema,
+  editedAt: instantSchema.nullable(),
+  deleted: z.boolean(),
+});
+export type Message = z.output<typeof messageSchema>;
 
-export type PresenceStatus = 'online' | 'offline' | 'unknown';
-export type UserPresence = { userId: string; status: PresenceStatus; lastSeenAt: string | null };
+export const notificationKindSchema = z.enum(['message', 'mention', 'reply', 'reaction', 'thread']);
+export type NotificationKind = z.output<typeof notificationKindSchema>;
+
+export const notificationSchema = z.object({
+  notificationId: uuidOutputSchema,
+  kind: notificationKindSchema,
+  conversationId: uuidOutputSchema,
+  messageId: uuidOutputSchema,
+  actorId: userIdSchema,
+  preview: z.string(),
+  createdAt: instantSchema,
+  readAt: instantSchema.nullable(),
+});
+export type Notification = z.output<typeof notificationSchema>;
+
+export const presenceStatusSchema = z.enum(['online', 'offline', 'unknown']);
+export type PresenceStatus = z.output<typeof presenceStatusSchema>;
+export const userPresenceSchema = z.object({
+  userId: userIdSchema,
+  status: presenceStatusSchema,
+  /** When the user's last socket closed; null while online or never seen. */
+  lastSeenAt: instantSchema.nullable(),
+});
+export type UserPresence = z.output<typeof userPresenceSchema>;
+
+export const conversationPageSchema = z.object({
+  items: z.array(conversationSchema),
+  nextCursor: z.string().nullable(),
+});
+export const messagePageSchema = z.object({ items: z.array(messageSchema), hasMore: z.boolean() });
+export const unreadSummarySchema = z.object({ total: count, conversations: count });
+export const notificationPageSchema = z.object({
+  items: z.array(notificationSchema),
+  nextCursor: z.string().nullable(),
+});
+export const presenceResultSchema = z.object({ users: z.array(userPresenceSchema) });
+/** Raw stored events, whatever their metadata (the admin read shows the log as it is). */
+export const streamEventsSchema = z.object({
+  events: z.array(envelopeSchema.extend({ metadata: z.record(z.string(), z.unknown()) })),
+});
+
+/** Every query may fail these ways (every route is rate limited); conversation queries also `not_found`. */
+const QUERY_ERRORS = [
+  'validation_failed',
+  'unauthorized',
+  'rate_limited',
+  'unavailable',
+] as const satisfies readonly ErrorCode[];
+
+const stale =
+  'With minPosition, waits up to 2 s for the read model to reach it; then answers with X-Read-Model-Stale: true.';
+
+/** Every query route (API.md §2.4-2.5). */
+export const queryShapes = {
+  listConversations: {
+    name: 'listConversations',
+    method: 'GET',
+    path: '/v1/conversations',
+    summary: `Your conversations, most recent activity first. ${stale}`,
+    tags: ['queries'],
+    params: noParams,
+    querystring: listConversationsQuery,
+    responses: { 200: conversationPageSchema.describe('a page of conversations') },
+    errors: QUERY_ERRORS,
+  },
+  getConversation: {
+    name: 'getConversation',
+    method: 'GET',
+    path: '/v1/conversations/:conversationId',
+    summary: `One conversation as you see it. ${stale}`,
+    tags: ['queries'],
+    params: conversationParams,
+    querystring: getConversationQuery,
+    responses: { 200: conversationSchema.describe('the conversation') },
+    errors: [...QUERY_ERRORS, 'not_found'],
+  },
+  listMessages: {
+    name: 'listMessages',
+    method: 'GET',
+    path: '/v1/conversations/:conversationId/messages',
+    summary: `A page of messages in ascending seq (before/after paging). ${stale}`,
+    tags: ['queries'],
+    params: conversationParams,
+    querystring: listMessagesQuery,
+    responses: { 200: messagePageSchema.describe('a page of messages') },
+    errors: [...QUERY_ERRORS, 'not_found'],
+  },
+  unread: {
+    name: 'unread',
+    method: 'GET',
+    path: '/v1/unread',
+    summary: `Your total unread count and how many conversations have unread messages. ${stale}`,
+    tags: ['queries'],
+    params: noParams,
+    querystring: unreadQuery,
+    responses: { 200: unreadSummarySchema.describe('the sums over your conversations') },
+    errors: QUERY_ERRORS,
+  },
+  listNotifications: {
+    name: 'listNotifications',
+    method: 'GET',
+    path: '/v1/notifications',
+    summary: `Your notifications, newest first. ${stale}`,
+    tags: ['notifications'],
+    params: noParams,
+    querystring: listNotificationsQuery,
+    responses: { 200: notificationPageSchema.describe('a page of notifications') },
+    errors: QUERY_ERRORS,
+  },
+  presence: {
+    name: 'presence',
+    method: 'GET',
+    path: '/v1/presence',
+    summary: 'Online status of users who share a conversation with you (others read as unknown)',
+    tags: ['queries'],
+    params: noParams,
+    querystring: presenceQuery,
+    responses: { 200: presenceResultSchema.describe('one entry per requested user, in order') },
+    errors: QUERY_ERRORS,
+  },
+  adminStream: {
+    name: 'adminStream',
+    method: 'GET',
+    path: '/v1/admin/streams/:streamId',
+    summary: 'Raw events of one stream from fromRevision (role admin; a missing stream has none)',
+    tags: ['admin'],
+    params: adminStreamParams,
+    querystring: adminStreamQuery,
+    responses: { 200: streamEventsSchema.describe('the events, edits and deletes included') },
+    errors: [...QUERY_ERRORS, 'forbidden'],
+  },
+} as const satisfies Record<string, RouteShape>;
+
+export type QueryShapes = typeof queryShapes;
+export type ConversationPage = ResultOf<QueryShapes['listConversations']>;
+export type MessagePage = ResultOf<QueryShapes['listMessages']>;
+export type UnreadSummary = ResultOf<QueryShapes['unread']>;
+export type NotificationPage = ResultOf<QueryShapes['listNotifications']>;
+export type PresenceResult = ResultOf<QueryShapes['presence']>;

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createConversationBody, sendMessageBody } from './commands.js';
+import { COMMAND_NAMES, commandShapes, createConversationBody, sendMessageBody } from './commands.js';
+import { queryShapes } from './queries.js';
+import { responseSchemas } from './routes.js';
 import { parseStreamId } from './streams.js';
 import { natsSubjects, subjectToken } from './subjects.js';
 import { mentions, preview } from './text.js';
-import { clientFrameSchema } from './ws.js';
+import { clientFrameSchema, frameCommand } from './ws.js';
 
 const id = '0B1C2D3E-4F50-4617-8293-A4B5C6D7E8F9';
 
@@ -64,5 +66,47 @@ describe('names', () => {
   it('parses stream ids', () => {
     expect(parseStreamId(`receipts-${id}`)).toEqual({ category: 'receipts', id });
     expect(parseStreamId('nope')).toBeNull();
+  });
+});
+
+describe('route shapes', () => {
+  it('name every command by its key, and document every status of every route', () => {
+    for (const name of COMMAND_NAMES) expect(commandShapes[name].name).toBe(name);
+    for (const [name, shape] of Object.entries(queryShapes)) expect(shape.name).toBe(name);
+    expect(Object.keys(responseSchemas(commandShapes.sendMessage)).sort()).toEqual([
+      '200',
+      '201',
+      '400',
+      '401',
+      '404',
+      '409',
+      '413',
+      '429',
+      '503',
+    ]);
+  });
+
+  it('build the send, read and typing frames from their commands, and split them back', () => {
+    const frame = clientFrameSchema.parse({
+      type: 'send',
+      ref: 'r1',
+      conversationId: id,
+      messageId: id,
+      body: ' hi ',
+    });
+    expect(frameCommand(frame as Extract<typeof frame, { type: 'send' }>)).toEqual({
+      name: 'sendMessage',
+      ack: true,
+      params: { conversationId: id.toLowerCase() },
+      body: { messageId: id.toLowerCase(), body: 'hi' },
+    });
+    const typing = clientFrameSchema.parse({ type: 'typing', conversationId: id });
+    expect(frameCommand(typing as Extract<typeof typing, { type: 'typing' }>)).toEqual({
+      name: 'typing',
+      ack: false,
+      params: { conversationId: id.toLowerCase() },
+      body: {},
+    });
+    expect(clientFrameSchema.safeParse({ type: 'typing', conversationId: id, extra: 1 }).success).toBe(false);
   });
 });

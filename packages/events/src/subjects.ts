@@ -1,22 +1,10 @@
+import type { CommandName } from './commands.js';
+
 // NATS subjects. Everything hangs off one prefix (`NATS_SUBJECT_PREFIX`, default `chat`) so that
 // test runs and tenants sharing a NATS server never see each other's traffic.
 
 export const DEFAULT_SUBJECT_PREFIX = 'chat';
 const TOKEN_RE = /^[A-Za-z0-9_-]+$/;
-
-export const COMMAND_NAMES = [
-  'createConversation',
-  'addMember',
-  'removeMember',
-  'sendMessage',
-  'editMessage',
-  'deleteMessage',
-  'markRead',
-  'typing',
-  'mute',
-  'readNotifications',
-] as const;
-export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /** User ids may contain `.`, `:` and `@`, which NATS treats specially: encode them into one token. */
 export const subjectToken = (id: string): string =>

@@ -5,18 +5,23 @@ export const MESSAGE_BODY_MAX = 4000;
 export const TITLE_MAX = 200;
 export const PREVIEW_MAX = 200;
 
-/** A message body: trimmed, 1..4,000 code points, never only whitespace. */
-export const messageBodySchema = z
-  .string()
-  .transform((s) => s.trim())
-  .refine((s) => s.length > 0, 'must not be empty or only whitespace')
-  .refine((s) => codePointLength(s) <= MESSAGE_BODY_MAX, `must be at most ${MESSAGE_BODY_MAX} characters`);
+const isHighSurrogate = (unit: number): boolean => unit >= 0xd800 && unit <= 0xdbff;
+const isLowSurrogate = (unit: number): boolean => unit >= 0xdc00 && unit <= 0xdfff;
 
-export const titleSchema = z
-  .string()
-  .transform((s) => s.trim())
-  .refine((s) => s.length > 0, 'must not be empty or only whitespace')
-  .refine((s) => codePointLength(s) <= TITLE_MAX, `must be at most ${TITLE_MAX} characters`);
+/** Any text field of a request or an event. */
+export const textSchema = z.string();
+
+/** Trimmed, 1..max code points, never only whitespace. */
+const trimmedText = (max: number) =>
+  textSchema
+    .transform((s) => s.trim())
+    .refine((s) => s.length > 0, 'must not be empty or only whitespace')
+    .refine((s) => codePointLength(s) <= max, `must be at most ${max} characters`);
+
+/** A message body: trimmed, 1..4,000 code points, never only whitespace. */
+export const messageBodySchema = trimmedText(MESSAGE_BODY_MAX);
+
+export const titleSchema = trimmedText(TITLE_MAX);
 
 /** First PREVIEW_MAX code points of a body, as shown in conversation lists and notifications. */
 export const preview = (body: string): string => {
@@ -26,13 +31,11 @@ export const preview = (body: string): string => {
   let end = 0;
   for (let n = 0; n < PREVIEW_MAX && end < body.length; n++) {
     const unit = body.charCodeAt(end);
-    const pair = unit >= 0xd800 && unit <= 0xdbff && isLowSurrogate(body.charCodeAt(end + 1));
+    const pair = isHighSurrogate(unit) && isLowSurrogate(body.charCodeAt(end + 1));
     end += pair ? 2 : 1;
   }
   return body.slice(0, end);
 };
-
-const isLowSurrogate = (unit: number): boolean => unit >= 0xdc00 && unit <= 0xdfff;
 
 const ID_CHAR = /[A-Za-z0-9_-]/;
 const ID_JOINER = /[.:@]/;

@@ -4,7 +4,7 @@ import type { EventStore } from '@chat/eventstore';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
 import type { NatsConnection } from 'nats';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -64,8 +64,9 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     },
   });
   app.setValidatorCompiler(zodValidatorCompiler);
-  // Responses are built by our own code; their zod schemas document them (OpenAPI) without re-checking.
-  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  // Every answer is checked against its route's response schema from @chat/events as it is written,
+  // so a response that drifts from the documented shape fails loudly instead of reaching clients.
+  app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
   // DELETE and typing carry no body, but many clients still send `Content-Type: application/json`:
   // read an empty JSON body as no body instead of refusing it.
@@ -118,7 +119,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
 
   await app.register(fastifySwagger, {
     openapi: {
-      info: { title: 'chat command-api', version: '1.0.0', description: 'Commands and queries (API.md §2)' },
+      info: { title: 'chat command-api', version: '1.1.0', description: 'Commands and queries (API.md §2)' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       security: [{ bearer: [] }],
     },
@@ -127,7 +128,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   await app.register(opsRoutes);
-  await app.register(commandRoutes, { services });
+  await app.register(commandRoutes, { commands: conversationCommands });
   await app.register(notificationRoutes);
   await app.register(queryRoutes);
   await app.register(presenceRoutes);

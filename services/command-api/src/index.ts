@@ -5,10 +5,11 @@ export type {
   CommandDefinition,
   CommandOutcome,
   CommandServices,
+  RegisteredCommand,
 } from './commands/catalogue.js';
 export { defineCommand } from './commands/catalogue.js';
 export { directConversationId, uuidV5 } from './commands/ids.js';
-export { CommandRegistry, type RegisteredCommand } from './commands/registry.js';
+export { CommandRegistry } from './commands/registry.js';
 export { type AppConfig, configSchema, readConfig } from './config.js';
 export type { AuthUser, TokenVerifier } from './plugins/auth.js';
 export { RateLimitedError, RequestValidationError, toApiError } from './plugins/errors.js';

@@ -46,8 +46,15 @@ export const startHarness = async (label: string, env: Record<string, string> = 
   });
   await app.ready();
 
-  /** Another app on the same infrastructure with other settings or dependencies (not serving NATS). */
-  const variant = async (variantEnv: Record<string, string>, deps: Partial<AppDeps> = {}) => {
+  /**
+   * Another app on the same infrastructure with other settings or dependencies (not serving NATS);
+   * `setup` may add routes before it is ready.
+   */
+  const variant = async (
+    variantEnv: Record<string, string>,
+    deps: Partial<AppDeps> = {},
+    setup?: (app: FastifyInstance) => void,
+  ) => {
     const variantApp = await buildApp({
       config: configSchema.parse({ ...config, ...variantEnv, NATS_SUBJECT_PREFIX: testSubjectPrefix() }),
       store,
@@ -59,6 +66,7 @@ export const startHarness = async (label: string, env: Record<string, string> = 
       registry: new Registry(),
       ...deps,
     });
+    setup?.(variantApp);
     await variantApp.ready();
     return variantApp;
   };

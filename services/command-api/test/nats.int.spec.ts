@@ -73,8 +73,8 @@ describe('NATS request/reply <prefix>.cmd.<name>', () => {
       body: { kind: 'group', members: ['bob'], title: 'via nats' },
     });
     expect(created).toMatchObject({ ok: true, status: 201, result: { seq: 0 } });
-    if (!created.ok) throw new Error('create failed');
-    const conversationId = String(created.result.conversationId);
+    if (!created.ok || !('conversationId' in created.result)) throw new Error('create failed');
+    const { conversationId } = created.result;
     const params = { conversationId };
     expect(await request('addMember', { userId: 'bob', params, body: { userId: 'carol' } })).toMatchObject({
       status: 200,

@@ -1,7 +1,9 @@
+import { queryShapes } from '@chat/events';
 import { createEventStore } from '@chat/eventstore';
 import { createLogger } from '@chat/platform';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routeOf } from '../src/plugins/route-schema.js';
 import { type Harness, startHarness } from './harness.js';
 
 const DEAD_DATABASE = 'postgres://postgres@127.0.0.1:1/nowhere';
@@ -27,7 +29,7 @@ describe('operations', () => {
     const res = await h.app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('command_api_http_request_duration_seconds_bucket');
-    expect(res.body).toContain('route="/v1/conversations/:id/messages"');
+    expect(res.body).toContain('route="/v1/conversations/:conversationId/messages"');
     expect(res.body).toContain(
       'command_api_append_duration_seconds_bucket{le="0.001",stream="conversation"}',
     );
@@ -42,17 +44,97 @@ describe('operations', () => {
     expect(paths).toEqual(
       expect.arrayContaining([
         '/v1/conversations',
-        '/v1/conversations/{id}/members',
-        '/v1/conversations/{id}/members/{userId}',
-        '/v1/conversations/{id}/messages',
-        '/v1/conversations/{id}/messages/{messageId}',
-        '/v1/conversations/{id}/read',
-        '/v1/conversations/{id}/typing',
-        '/v1/conversations/{id}/mute',
+        '/v1/conversations/{conversationId}',
+        '/v1/conversations/{conversationId}/members',
+        '/v1/conversations/{conversationId}/members/{userId}',
+        '/v1/conversations/{conversationId}/messages',
+        '/v1/conversations/{conversationId}/messages/{messageId}',
+        '/v1/conversations/{conversationId}/read',
+        '/v1/conversations/{conversationId}/typing',
+        '/v1/conversations/{conversationId}/mute',
+        '/v1/unread',
+        '/v1/notifications',
+        '/v1/notifications/read',
+        '/v1/presence',
+        '/v1/admin/streams/{streamId}',
       ]),
     );
     const ui = await h.app.inject({ method: 'GET', url: '/docs' });
     expect([200, 302]).toContain(ui.statusCode);
+  });
+
+  it('documents every route: operationId, summary, and every status it can answer', async () => {
+    type Operation = { operationId?: string; summary?: string; responses: Record<string, unknown> };
+    const doc = (await h.app.inject({ method: 'GET', url: '/docs/json' })).json() as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, ...op })),
+    );
+    expect(operations.length).toBeGreaterThanOrEqual(16);
+    const ids = new Set<string>();
+    for (const op of operations) {
+      expect(op.operationId, op.route).toMatch(/^[a-zA-Z]+$/);
+      expect(op.summary, op.route).toEqual(expect.any(String));
+      ids.add(op.operationId ?? '');
+      expect(Object.keys(op.responses), op.route).toEqual(
+        expect.arrayContaining(['400', '401', '429', '503']),
+      );
+    }
+    expect(ids.size).toBe(operations.length);
+    const statuses = (route: string) =>
+      Object.keys(operations.find((op) => op.route === route)?.responses ?? {}).sort();
+    expect(statuses('POST /v1/conversations/{conversationId}/messages')).toEqual([
+      '200',
+      '201',
+      '400',
+      '401',
+      '404',
+      '409',
+      '413',
+      '429',
+      '503',
+    ]);
+    expect(statuses('DELETE /v1/conversations/{conversationId}/members/{userId}')).toEqual([
+      '200',
+      '400',
+      '401',
+      '403',
+      '404',
+      '413',
+      '429',
+      '503',
+    ]);
+    expect(statuses('POST /v1/conversations/{conversationId}/typing')).toEqual([
+      '202',
+      '400',
+      '401',
+      '404',
+      '413',
+      '429',
+      '503',
+    ]);
+    expect(statuses('GET /v1/admin/streams/{streamId}')).toEqual(['200', '400', '401', '403', '429', '503']);
+  });
+
+  it('writes every answer through its response schema: unknown fields dropped, a drifted shape refused', async () => {
+    const answers: Record<string, unknown> = {
+      '/extra': { total: 1, conversations: 2, internal: 'not for clients' },
+      '/drifted': { total: '1', conversations: 2 },
+    };
+    const app = await h.variant({}, {}, (instance) => {
+      for (const [url, answer] of Object.entries(answers))
+        instance.route({ ...routeOf(queryShapes.unread), url, handler: async () => answer });
+    });
+    try {
+      const extra = await app.inject({ method: 'GET', url: '/extra' });
+      expect(extra.json()).toEqual({ total: 1, conversations: 2 });
+      const drifted = await app.inject({ method: 'GET', url: '/drifted' });
+      expect(drifted.statusCode).toBe(503);
+      expect(drifted.json()).toEqual({ error: { code: 'unavailable', message: expect.any(String) } });
+    } finally {
+      await app.close();
+    }
   });
 
   it('answers 503 unavailable when the event store is down, and /readyz names what failed', async () => {

@@ -11,6 +11,7 @@ import {
   typing,
 } from '../src/commands/catalogue.js';
 import { ConversationWriter } from '../src/commands/conversation-writer.js';
+import type { ConversationCommand } from '../src/conversations/commands.js';
 import { type Harness, startHarness } from './harness.js';
 
 let h: Harness;
@@ -18,6 +19,29 @@ beforeAll(async () => {
   h = await startHarness('writerbatch');
 });
 afterAll(() => h?.close());
+
+const logger = createLogger('test', 'silent');
+const metadata = (userId: string) => ({ userId, correlationId: randomUUID(), causationId: null });
+const sendCommand = (senderId: string, body: string, messageId = randomUUID()): ConversationCommand => ({
+  type: 'SendMessage',
+  data: { messageId, senderId, body, replyTo: null, now: new Date().toISOString() },
+});
+/**
+ * Runs a command through a writer directly, answering where its event landed, or for a send that
+ * appended nothing, where the message it repeats landed. The answer keeps the state's record, whose
+ * position is final once `execute` resolves.
+ */
+const run = async (
+  writer: ConversationWriter,
+  conversationId: string,
+  command: ConversationCommand,
+  userId = 'alice',
+) => {
+  const at = await writer.execute(conversationId, command, metadata(userId), (state, appended) =>
+    command.type === 'SendMessage' ? state.messages.get(command.data.messageId)?.at : appended,
+  );
+  return at ? { ...at } : null;
+};
 
 const actor = (userId: string): Actor => ({
   userId,
@@ -92,4 +116,48 @@ it('decides a batch of queued commands in order, each on the state the previous 
     replyTo: m1,
   });
   expect(repeat).toMatchObject({ status: 200, result: { seq: 2, position: positionOf(2) } });
+});
+
+it('a writer whose cache is behind retries a lone command and a batch on fresh state, with exact answers', async () => {
+  const id = await h.createGroup('alice', ['bob']);
+  const a = new ConversationWriter(h.store, { logger });
+  const b = new ConversationWriter(h.store, { logger });
+  // Both cache the conversation, then A writes twice: B's cache is two events behind.
+  await run(a, id, sendCommand('alice', 'a1'));
+  await run(b, id, sendCommand('bob', 'b1'));
+  await run(a, id, sendCommand('alice', 'a2'));
+  const added = await run(a, id, { type: 'AddMember', data: { userId: 'carol', addedBy: 'alice' } });
+  // A lone command on B conflicts with A's writes: B catches up and decides it again.
+  const b2 = randomUUID();
+  const lone = await run(b, id, sendCommand('bob', 'b2', b2));
+  await run(a, id, sendCommand('alice', 'a3'));
+  // B is behind again. A repeat (nothing to append) runs alone; the rest queue behind it into one
+  // batch: b3's append conflicts after it was folded in, so B reloads and redoes b3 and the repeat of
+  // b3 decided on it; carol's receipt, in another stream, was confirmed and is answered as it is.
+  const b3 = randomUUID();
+  const now = new Date().toISOString();
+  const [repeat, ...batch] = await Promise.all([
+    run(b, id, sendCommand('bob', 'b2', b2)),
+    run(b, id, sendCommand('bob', 'b3', b3)),
+    run(b, id, sendCommand('bob', 'b3', b3)),
+    run(b, id, { type: 'MarkRead', data: { userId: 'carol', upToSeq: 6, now } }, 'carol'),
+  ]);
+  const events = await h.stream(`conversation-${id}`);
+  expect(events.map((e) => e.data.body ?? e.type)).toEqual([
+    'ConversationStarted',
+    'a1',
+    'b1',
+    'a2',
+    'MemberJoined',
+    'b2',
+    'a3',
+    'b3',
+  ]);
+  const at = (seq: number) => ({ seq, position: events[seq]?.position });
+  expect(added).toEqual(at(4));
+  expect(lone).toEqual(at(5));
+  expect(repeat).toEqual(at(5));
+  const [receipt] = await h.stream(`receipts-${id}`);
+  expect(receipt?.data).toMatchObject({ userId: 'carol', upToSeq: 6 });
+  expect(batch).toEqual([at(7), at(7), { seq: 0, position: receipt?.position }]);
 });

@@ -4,6 +4,7 @@ import {
   type CommandName,
   type CommandReply,
   type CommandRequest,
+  frameCommand,
   type NatsSubjects,
   WS_CLOSE,
   WS_MAX_FRAME_BYTES,
@@ -38,12 +39,6 @@ export type ServerOptions = {
   commandTimeoutMs: number;
 };
 
-const COMMANDS: Record<'send' | 'read' | 'typing', CommandName> = {
-  send: 'sendMessage',
-  read: 'markRead',
-  typing: 'typing',
-};
-
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -72,6 +67,7 @@ export const createServer = (o: ServerOptions) => {
   const forward = async (
     ws: uWS.WebSocket<SocketData>,
     name: CommandName,
+    ack: boolean,
     ref: string | null,
     request: CommandRequest,
   ) => {
@@ -96,7 +92,7 @@ export const createServer = (o: ServerOptions) => {
     }
     o.metrics.commandRoundTrip.observe((performance.now() - started) / 1000);
     if (reply.ok) {
-      if (name !== 'typing') sendText(ws, frame({ type: 'ack', ref, result: reply.result }));
+      if (ack) sendText(ws, frame({ type: 'ack', ref, result: reply.result }));
     } else {
       sendText(ws, errorFrame(ref, reply.error));
     }
@@ -147,15 +143,9 @@ export const createServer = (o: ServerOptions) => {
     }
     o.hub.goLive(ws);
     if (f.type === 'ping') return sendText(ws, frame({ type: 'pong', ref }));
-    const correlationId = randomUUID();
-    const params = { conversationId: f.conversationId };
-    const body =
-      f.type === 'send'
-        ? { messageId: f.messageId, body: f.body, ...(f.replyTo ? { replyTo: f.replyTo } : {}) }
-        : f.type === 'read'
-          ? { upToSeq: f.upToSeq }
-          : {};
-    void forward(ws, COMMANDS[f.type], ref, { userId: data.userId, correlationId, params, body });
+    // send, read and typing run the command their shape in @chat/events names, as over HTTP.
+    const { name, ack, params, body } = frameCommand(f);
+    void forward(ws, name, ack, ref, { userId: data.userId, correlationId: randomUUID(), params, body });
   };
 
   app.ws<SocketData>(WS_PATH, {

@@ -1,89 +1,126 @@
 import { randomUUID } from 'node:crypto';
 import {
-  addMemberBody,
   ChatError,
   type CommandName,
-  createConversationBody,
-  editMessageBody,
-  markReadBody,
-  muteBody,
-  sendMessageBody,
-  typingBody,
-  userIdSchema,
-  uuidSchema,
+  type CommandShape,
+  type CommandShapes,
+  commandShapes,
+  type ResultOf,
+  type SuccessStatus,
 } from '@chat/events';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { ConversationCommand } from '../conversations/commands.js';
 import { readWatermark } from '../conversations/decider.js';
-import type { ConversationState } from '../conversations/state.js';
-import type { AppendedEvent, CommandMetadata, ConversationWriter } from './conversation-writer.js';
+import type { ConversationState, Recorded } from '../conversations/state.js';
+import type { ConversationWriter } from './conversation-writer.js';
 import { directConversationId } from './ids.js';
 
 /** Who runs a command: from a verified JWT (HTTP) or the gateway's authenticated request (NATS). */
 export type Actor = { userId: string; roles: string[]; correlationId: string; causationId: string | null };
 
 /** What a command answers: the HTTP status and body (also the `result` of a NATS reply / WS ack). */
-export type CommandOutcome = { status: number; result: Record<string, unknown> };
+export type CommandOutcome<S extends CommandShape> = { status: SuccessStatus<S>; result: ResultOf<S> };
 
 export type Clock = { now: () => Date };
 
 export type CommandServices = { writer: ConversationWriter; clock: Clock };
 
 /**
- * One command of the API, served by the HTTP route and by `<prefix>.cmd.<name>` alike. `params`
- * is the shape over NATS (`conversationId`, `messageId`, `userId`); HTTP routes map their path to it.
+ * One command of the API: its shape from @chat/events (route, params, body, results) and how it runs.
+ * The HTTP route and the NATS subject `<prefix>.cmd.<name>` are both registered from it.
  */
-export type CommandDefinition<P extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> = {
-  name: CommandName;
-  params: P;
-  body: B;
-  // A method (not a property) so that a definition with concrete schemas is also a CommandDefinition
-  // of plain ZodTypes, which is how the registry holds them all.
+export type CommandDefinition<S extends CommandShape> = {
+  shape: S;
   run(
     services: CommandServices,
     actor: Actor,
-    params: z.output<P>,
-    body: z.output<B>,
-  ): Promise<CommandOutcome>;
+    params: z.output<S['params']>,
+    body: z.output<S['body']>,
+  ): Promise<CommandOutcome<S>>;
 };
 
-export const defineCommand = <P extends z.ZodType, B extends z.ZodType>(
-  definition: CommandDefinition<P, B>,
-): CommandDefinition<P, B> => definition;
+/**
+ * Any command, as the registry and the route loop hold them. `run` is a method, so its parameters are
+ * compared bivariantly and every CommandDefinition fits; callers pass what the shape's schemas parsed.
+ */
+export type RegisteredCommand = {
+  shape: CommandShape;
+  run(
+    services: CommandServices,
+    actor: Actor,
+    params: z.output<CommandShape['params']>,
+    body: unknown,
+  ): Promise<{ status: number; result: unknown }>;
+};
 
-const conversationParams = z.strictObject({ conversationId: uuidSchema });
-const messageParams = z.strictObject({ conversationId: uuidSchema, messageId: uuidSchema });
-const memberParams = z.strictObject({ conversationId: uuidSchema, userId: userIdSchema });
+export const defineCommand = <S extends CommandShape>(
+  shape: S,
+  run: CommandDefinition<S>['run'],
+): CommandDefinition<S> => ({ shape, run });
 
-const metadataOf = (actor: Actor): CommandMetadata => ({
-  userId: actor.userId,
-  correlationId: actor.correlationId,
-  causationId: actor.causationId,
-});
+/** A command's answer without its `position`, which is `at`'s once the append is confirmed. */
+type Answer<S extends CommandShape> = {
+  status: SuccessStatus<S>;
+  result: Omit<ResultOf<S>, 'position'>;
+  at: Recorded | null;
+};
 
-const ok = (status: number, result: Record<string, unknown>): CommandOutcome => ({ status, result });
+type Input<S extends CommandShape> = {
+  actor: Actor;
+  params: z.output<S['params']>;
+  body: z.output<S['body']>;
+  /** The clock's time, ISO-8601. */
+  now: string;
+};
 
-/** The appended event, or the recorded one an idempotent repeat refers to. */
+/**
+ * A command on one conversation, run by the ConversationWriter: `command` turns the request into the
+ * decider's command, `answer` reads the response from the state the command left behind (the event it
+ * appended, or the earlier one an idempotent repeat refers to).
+ */
+const conversationCommand = <N extends CommandName>(
+  name: N,
+  // NoInfer: the name alone fixes the shape, so answers keep their literal statuses (201, 200).
+  spec: NoInfer<{
+    command: (input: Input<CommandShapes[N]>) => { conversationId: string; command: ConversationCommand };
+    answer: (
+      state: ConversationState,
+      appended: Recorded | null,
+      input: Input<CommandShapes[N]>,
+    ) => Answer<CommandShapes[N]>;
+  }>,
+): CommandDefinition<CommandShapes[N]> =>
+  defineCommand(commandShapes[name], async (services, actor, params, body) => {
+    const input = { actor, params, body, now: services.clock.now().toISOString() };
+    const { conversationId, command } = spec.command(input);
+    const metadata = {
+      userId: actor.userId,
+      correlationId: actor.correlationId,
+      causationId: actor.causationId,
+    };
+    const { status, result, at } = await services.writer.execute(
+      conversationId,
+      command,
+      metadata,
+      (state, appended) => spec.answer(state, appended, input),
+    );
+    // The writer resolves once the store confirmed the appends: `at` holds the assigned position.
+    return {
+      status,
+      result: (at ? { ...result, position: at.position } : result) as ResultOf<CommandShapes[N]>,
+    };
+  });
+
+/** The record an answer refers to; its absence means the state and the decision disagree (a bug). */
 const required = <T>(value: T | null | undefined): T => {
   if (value === null || value === undefined) throw new Error('state lacks the record the decision relied on');
   return value;
 };
 
-const run = <R>(
-  services: CommandServices,
-  actor: Actor,
-  conversationId: string,
-  command: ConversationCommand,
-  respond: (state: ConversationState, appended: AppendedEvent | null) => R,
-) => services.writer.execute(conversationId, command, metadataOf(actor), respond);
+const seqAnswer = (at: Recorded) => ({ status: 200 as const, result: { seq: at.seq }, at });
 
-const nowIso = (services: CommandServices) => services.clock.now().toISOString();
-
-export const createConversation = defineCommand({
-  name: 'createConversation',
-  params: z.strictObject({}),
-  body: createConversationBody,
-  run: (services, actor, _params, body) => {
+export const createConversation = conversationCommand('createConversation', {
+  command: ({ actor, body }) => {
     const others = [...new Set(body.members)].filter((m) => m !== actor.userId);
     let conversationId = body.conversationId ?? randomUUID();
     if (body.kind === 'direct' && others.length === 1 && others[0] !== undefined) {
@@ -94,161 +131,122 @@ export const createConversation = defineCommand({
       }
       conversationId = derived;
     }
-    const command: ConversationCommand = {
-      type: 'StartConversation',
-      data: {
-        conversationId,
-        kind: body.kind,
-        members: body.members,
-        title: body.title ?? null,
-        createdBy: actor.userId,
+    return {
+      conversationId,
+      command: {
+        type: 'StartConversation',
+        data: {
+          conversationId,
+          kind: body.kind,
+          members: body.members,
+          title: body.title ?? null,
+          createdBy: actor.userId,
+        },
       },
     };
-    return run(services, actor, conversationId, command, (state, appended) => {
-      const started = required(state.started);
-      return ok(appended ? 201 : 200, { conversationId, seq: started.seq, position: started.position });
-    });
+  },
+  answer: (state, appended) => {
+    const { conversationId, at } = required(state.started);
+    return { status: appended ? 201 : 200, result: { conversationId, seq: at.seq }, at };
   },
 });
 
-export const addMember = defineCommand({
-  name: 'addMember',
-  params: conversationParams,
-  body: addMemberBody,
-  run: (services, actor, { conversationId }, { userId }) =>
-    run(
-      services,
-      actor,
-      conversationId,
-      { type: 'AddMember', data: { userId, addedBy: actor.userId } },
-      (state) => {
-        const member = required(state.members.get(userId));
-        return ok(200, { seq: member.seq, position: member.position });
-      },
-    ),
+export const addMember = conversationCommand('addMember', {
+  command: ({ actor, params, body }) => ({
+    conversationId: params.conversationId,
+    command: { type: 'AddMember', data: { userId: body.userId, addedBy: actor.userId } },
+  }),
+  answer: (state, _appended, { body }) => seqAnswer(required(state.members.get(body.userId))),
 });
 
-export const removeMember = defineCommand({
-  name: 'removeMember',
-  params: memberParams,
-  body: z.unknown(),
-  run: (services, actor, { conversationId, userId }) =>
-    run(
-      services,
-      actor,
-      conversationId,
-      { type: 'RemoveMember', data: { userId, removedBy: actor.userId } },
-      (_state, appended) => {
-        const { seq, position } = required(appended);
-        return ok(200, { seq, position });
-      },
-    ),
+export const removeMember = conversationCommand('removeMember', {
+  command: ({ actor, params }) => ({
+    conversationId: params.conversationId,
+    command: { type: 'RemoveMember', data: { userId: params.userId, removedBy: actor.userId } },
+  }),
+  answer: (_state, appended) => seqAnswer(required(appended)),
 });
 
-export const sendMessage = defineCommand({
-  name: 'sendMessage',
-  params: conversationParams,
-  body: sendMessageBody,
-  run: (services, actor, { conversationId }, { messageId, body, replyTo }) => {
-    const command: ConversationCommand = {
+export const sendMessage = conversationCommand('sendMessage', {
+  command: ({ actor, params, body, now }) => ({
+    conversationId: params.conversationId,
+    command: {
       type: 'SendMessage',
-      data: { messageId, senderId: actor.userId, body, replyTo: replyTo ?? null, now: nowIso(services) },
-    };
-    return run(services, actor, conversationId, command, (state, appended) => {
-      const message = required(state.messages.get(messageId));
-      return ok(appended ? 201 : 200, {
-        messageId,
-        conversationId,
-        seq: message.seq,
+      data: {
+        messageId: body.messageId,
+        senderId: actor.userId,
+        body: body.body,
+        replyTo: body.replyTo ?? null,
+        now,
+      },
+    },
+  }),
+  answer: (state, appended, { params, body }) => {
+    const message = required(state.messages.get(body.messageId));
+    return {
+      status: appended ? 201 : 200,
+      result: {
+        messageId: body.messageId,
+        conversationId: params.conversationId,
+        seq: message.at.seq,
         sentAt: message.sentAt,
-        position: message.position,
-      });
-    });
+      },
+      at: message.at,
+    };
   },
 });
 
-export const editMessage = defineCommand({
-  name: 'editMessage',
-  params: messageParams,
-  body: editMessageBody,
-  run: (services, actor, { conversationId, messageId }, { body }) =>
-    run(
-      services,
-      actor,
-      conversationId,
-      { type: 'EditMessage', data: { messageId, editorId: actor.userId, body, now: nowIso(services) } },
-      (_state, appended) => {
-        const { seq, position } = required(appended);
-        return ok(200, { seq, position });
-      },
-    ),
+export const editMessage = conversationCommand('editMessage', {
+  command: ({ actor, params, body, now }) => ({
+    conversationId: params.conversationId,
+    command: {
+      type: 'EditMessage',
+      data: { messageId: params.messageId, editorId: actor.userId, body: body.body, now },
+    },
+  }),
+  answer: (_state, appended) => seqAnswer(required(appended)),
 });
 
-export const deleteMessage = defineCommand({
-  name: 'deleteMessage',
-  params: messageParams,
-  body: z.unknown(),
-  run: (services, actor, { conversationId, messageId }) =>
-    run(
-      services,
-      actor,
-      conversationId,
-      { type: 'DeleteMessage', data: { messageId, deletedBy: actor.userId, now: nowIso(services) } },
-      (state) => {
-        const { seq, position } = required(state.messages.get(messageId)?.deleted);
-        return ok(200, { seq, position });
-      },
-    ),
+export const deleteMessage = conversationCommand('deleteMessage', {
+  command: ({ actor, params, now }) => ({
+    conversationId: params.conversationId,
+    command: { type: 'DeleteMessage', data: { messageId: params.messageId, deletedBy: actor.userId, now } },
+  }),
+  answer: (state, _appended, { params }) =>
+    seqAnswer(required(state.messages.get(params.messageId)?.deleted)),
 });
 
-export const markRead = defineCommand({
-  name: 'markRead',
-  params: conversationParams,
-  body: markReadBody,
-  run: (services, actor, { conversationId }, { upToSeq }) =>
-    run(
-      services,
-      actor,
-      conversationId,
-      { type: 'MarkRead', data: { userId: actor.userId, upToSeq, now: nowIso(services) } },
-      (state, appended) =>
-        ok(200, {
-          readSeq: readWatermark(state, actor.userId),
-          ...(appended ? { position: appended.position } : {}),
-        }),
-    ),
+export const markRead = conversationCommand('markRead', {
+  command: ({ actor, params, body, now }) => ({
+    conversationId: params.conversationId,
+    command: { type: 'MarkRead', data: { userId: actor.userId, upToSeq: body.upToSeq, now } },
+  }),
+  // A watermark that did not move appended nothing: the answer has no position (API.md §2.3).
+  answer: (state, appended, { actor }) => ({
+    status: 200,
+    result: { readSeq: readWatermark(state, actor.userId) },
+    at: appended,
+  }),
 });
 
-export const typing = defineCommand({
-  name: 'typing',
-  params: conversationParams,
-  body: typingBody.nullish(),
-  run: (services, actor, { conversationId }) =>
-    run(
-      services,
-      actor,
-      conversationId,
-      { type: 'StartTyping', data: { userId: actor.userId, now: nowIso(services) } },
-      (_state, appended) => ok(202, { throttled: appended === null }),
-    ),
+export const typing = conversationCommand('typing', {
+  command: ({ actor, params, now }) => ({
+    conversationId: params.conversationId,
+    command: { type: 'StartTyping', data: { userId: actor.userId, now } },
+  }),
+  answer: (_state, appended) => ({ status: 202, result: { throttled: appended === null }, at: null }),
 });
 
-export const mute = defineCommand({
-  name: 'mute',
-  params: conversationParams,
-  body: muteBody,
-  run: (services, actor, { conversationId }, { until }) =>
-    run(
-      services,
-      actor,
-      conversationId,
-      { type: 'Mute', data: { userId: actor.userId, until } },
-      (_state, appended) => ok(200, { position: required(appended).position }),
-    ),
+export const mute = conversationCommand('mute', {
+  command: ({ actor, params, body }) => ({
+    conversationId: params.conversationId,
+    command: { type: 'Mute', data: { userId: actor.userId, until: body.until } },
+  }),
+  answer: (_state, appended) => ({ status: 200, result: {}, at: required(appended) }),
 });
 
 /** Every command this service owns (readNotifications is registered by the notifications plugin). */
-export const conversationCommands = [
+export const conversationCommands: readonly RegisteredCommand[] = [
   createConversation,
   addMember,
   removeMember,
@@ -258,4 +256,4 @@ export const conversationCommands = [
   markRead,
   typing,
   mute,
-] as const;
+];

@@ -3,29 +3,31 @@ import {
   type ChatEvent,
   CURRENT_SCHEMA_VERSION,
   conversationStream,
-  parseEvent,
   receiptsStream,
   TYPING_MAX_AGE_SECONDS,
   typingStream,
-  upcasters,
   userStream,
 } from '@chat/events';
 import {
+  type AppendResult,
   type EventStore,
   type ExpectedRevision,
-  type RecordedEvent,
   WrongExpectedVersionError,
 } from '@chat/eventstore';
+import { RETRY, retryDelayMs, sleep } from '@chat/retry';
 import type { Logger } from 'pino';
 import type { ConversationCommand } from '../conversations/commands.js';
 import { decide, evolve } from '../conversations/decider.js';
-import { type ConversationState, initialState } from '../conversations/state.js';
+import type { ConversationState, Recorded } from '../conversations/state.js';
+import {
+  type CachedConversation,
+  ConversationCache,
+  type FoldedStream,
+  storeUnavailable,
+} from './conversation-cache.js';
 import { eventId } from './ids.js';
 
 export type CommandMetadata = { userId: string; correlationId: string; causationId: string | null };
-
-/** The event a command appended: its revision in its stream (`seq` for conversation events). */
-export type AppendedEvent = { event: ChatEvent; seq: number; position: string };
 
 export type WriterMetrics = {
   observeAppend: (stream: StreamKind, seconds: number) => void;
@@ -33,67 +35,78 @@ export type WriterMetrics = {
   retry: () => void;
 };
 
-type StreamKind = 'conversation' | 'receipts' | 'typing' | 'user';
+/** User streams are appended to (`any` revision), never folded into a conversation's state. */
+type StreamKind = FoldedStream | 'user';
 
-/** One conversation's cached state and the revisions of the streams it was folded from. */
-type Entry = {
-  state: ConversationState;
-  revisions: { conversation: number; receipts: number; typing: number };
-  typingMetadataSet: boolean;
-};
+/**
+ * `respond` turns the state right after the command (and where its event landed, or null when it
+ * appended nothing) into its answer. The answer may keep `Recorded` objects of the state: their
+ * positions are final once `execute` resolves.
+ */
+type Respond<A> = (state: ConversationState, appended: Recorded | null) => A;
 
 type Pending = {
   command: ConversationCommand;
   metadata: CommandMetadata;
-  respond: (state: ConversationState, appended: AppendedEvent | null) => unknown;
-  resolve: (value: unknown) => void;
+  respond: Respond<unknown>;
+  resolve: (answer: unknown) => void;
   reject: (error: unknown) => void;
+  /** Times the command was decided and had to be decided again. */
   attempts: number;
 };
 
 /** The commands waiting for one conversation; they run one batch at a time. */
 type Lane = { queue: Pending[]; running: boolean; freshNext: boolean };
 
-type SpeculativeAppend = {
+/** What one command of a batch came to. */
+type Decision = {
+  pending: Pending;
+  /** How many of the batch's appends were issued before it was decided: its decision relied on them. */
+  after: number;
+  /** Index of its own append in the batch. */
+  own?: number;
+  answer?: unknown;
+  error?: unknown;
+  /** Refused on cached state: decided again on caught-up state before the refusal is answered. */
+  recheck?: boolean;
+};
+
+type Append = {
+  decision: Decision;
   event: ChatEvent;
   kind: StreamKind;
-  seq: number;
-  placeholder: string;
-  promise: Promise<{ nextExpectedRevision: number; position: string }>;
-  started: number;
+  at: Recorded;
+  result: Promise<AppendResult>;
+  /** Folded into the state (and answered from it) before the store confirmed it. */
+  folded: boolean;
 };
 
-/** `before`: appends issued before this command was decided; `own`: index of its own append or -1. */
-type BatchOutcome = {
-  pending: Pending;
-  before: number;
-  own: number;
-  result?: unknown;
-  error?: unknown;
-  verify?: boolean;
-};
+type AppendOutcome =
+  | { status: 'confirmed' }
+  /** Refused by the expected revision, or the event (a derived id) was already stored: our state is behind. */
+  | { status: 'behind'; conflict: WrongExpectedVersionError | null }
+  | { status: 'failed'; error: unknown };
 
 const MAX_BATCH = 200;
-/** Stands in for a position until the append is confirmed; never a valid position (32 hex digits). */
-const PLACEHOLDER = 'pending-append:';
-
-const TYPING_HISTORY_ON_LOAD = 50;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The one command handler of the conversation streams (STYLE.md): state from an in-process cache,
  * `decide`, append with the expected revision, retry on a version conflict.
  *
- * Commands on one conversation run one at a time in this process, so the cache is the truth for
- * everything this process wrote and an append conflicts only when another instance wrote in between.
- * The cache is trusted without reading the store on the hot path; a conflict catches up (reads only
- * newer events) and decides again. A refusal decided on cached state is re-checked once against
- * caught-up state, so another instance's recent writes never cause a wrong 404/403/409.
+ * Commands on one conversation queue in a lane and run in batches, a lone command being a batch of one.
+ * A batch is decided command by command, each on the state the previous one left (its event folded in
+ * before the store confirmed it), and its appends (expected revisions N, N+1, …) are issued at once, so
+ * the event store's group commit writes a busy conversation's commands in one transaction. Answers are
+ * built from the state as each command left it and read their positions once the appends are confirmed.
+ *
+ * Within this process the cache is the truth for everything it wrote, so it is trusted without reading
+ * the store; an append conflicts only when another instance wrote in between. A refusal decided on
+ * cached state is checked again on caught-up state, so another instance's recent writes never cause a
+ * wrong 404/403/409. Conflicts retry with the `conflict` policy of @chat/retry.
  */
 export class ConversationWriter {
-  readonly #cache = new Map<string, Entry>();
   readonly #lanes = new Map<string, Lane>();
+  readonly #cache: ConversationCache;
 
   constructor(
     private readonly store: EventStore,
@@ -102,22 +115,22 @@ export class ConversationWriter {
       metrics?: WriterMetrics;
       /** Conversations kept in the cache (least recently used are dropped). */
       maxCached?: number;
-      /** Attempts after a version conflict before answering 503. */
-      maxRetries?: number;
     },
-  ) {}
+  ) {
+    this.#cache = new ConversationCache(store, {
+      maxCached: options.maxCached ?? 10_000,
+      busy: (conversationId) => this.#lanes.has(conversationId),
+    });
+  }
 
-  /**
-   * Decides `command` on the conversation and appends what it produces. `respond` turns the state
-   * after the command (and the appended event, or null when nothing was appended) into the answer.
-   */
-  execute<R>(
+  /** Decides `command` on the conversation, appends what it produces and answers with `respond`. */
+  execute<A>(
     conversationId: string,
     command: ConversationCommand,
     metadata: CommandMetadata,
-    respond: (state: ConversationState, appended: AppendedEvent | null) => R,
-  ): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
+    respond: Respond<A>,
+  ): Promise<A> {
+    return new Promise<A>((resolve, reject) => {
       let lane = this.#lanes.get(conversationId);
       if (!lane) {
         lane = { queue: [], running: false, freshNext: false };
@@ -127,7 +140,7 @@ export class ConversationWriter {
         command,
         metadata,
         respond,
-        resolve: (value) => resolve(value as R),
+        resolve: (answer) => resolve(answer as A),
         reject,
         attempts: 0,
       });
@@ -140,130 +153,24 @@ export class ConversationWriter {
     this.#cache.clear();
   }
 
-  /**
-   * Runs a conversation's queued commands. A lone command is decided, appended and folded in turn.
-   * Commands that queued up while an append was in flight are decided together, one after the other on
-   * the state each leaves behind, and their appends (expected revisions N, N+1, …) are issued at once,
-   * so the event store's group commit writes them in one transaction: a busy conversation costs one
-   * commit per batch instead of one per message.
-   */
   async #drain(conversationId: string, lane: Lane): Promise<void> {
     lane.running = true;
     try {
-      while (lane.queue.length > 0) {
-        const batch = lane.queue.splice(0, MAX_BATCH);
-        const [only] = batch;
-        if (batch.length === 1 && only) {
-          try {
-            only.resolve(await this.#run(conversationId, only.command, only.metadata, only.respond));
-          } catch (err) {
-            only.reject(err);
-          }
-        } else {
-          await this.#runBatch(conversationId, lane, batch);
-        }
-      }
+      while (lane.queue.length > 0)
+        await this.#runBatch(conversationId, lane, lane.queue.splice(0, MAX_BATCH));
     } finally {
       lane.running = false;
       if (lane.queue.length === 0) this.#lanes.delete(conversationId);
     }
   }
 
-  async #run<R>(
-    conversationId: string,
-    command: ConversationCommand,
-    metadata: CommandMetadata,
-    respond: (state: ConversationState, appended: AppendedEvent | null) => R,
-  ): Promise<R> {
-    let entry = this.#cache.get(conversationId);
-    let fresh = false;
-    if (entry) {
-      this.#cache.delete(conversationId);
-      this.#cache.set(conversationId, entry);
-    } else {
-      entry = await this.#load(conversationId);
-      fresh = true;
-    }
-    const maxRetries = this.options.maxRetries ?? 10;
-    for (let attempt = 0; ; attempt++) {
-      let events: ChatEvent[];
-      try {
-        events = decide(command, entry.state);
-      } catch (err) {
-        if (err instanceof ChatError && !fresh) {
-          await this.#catchUp(conversationId, entry);
-          fresh = true;
-          continue;
-        }
-        throw err;
-      }
-      const [event] = events;
-      if (!event) return respond(entry.state, null);
-      if (events.length > 1) throw new Error('a conversation command appends at most one event');
-
-      const target = this.#target(conversationId, event, entry);
-      let result: { nextExpectedRevision: number; position: string };
-      const started = performance.now();
-      try {
-        if (target.kind === 'typing' && !entry.typingMetadataSet) {
-          await this.store.setStreamMetadata(target.streamId, { maxAgeSeconds: TYPING_MAX_AGE_SECONDS });
-          entry.typingMetadataSet = true;
-        }
-        result = await this.store.append(
-          target.streamId,
-          [{ id: eventId(event), type: event.type, data: event.data, metadata: this.#metadata(metadata) }],
-          target.expected,
-        );
-      } catch (err) {
-        if (err instanceof WrongExpectedVersionError && attempt < maxRetries) {
-          this.options.metrics?.conflict(target.kind);
-          this.options.metrics?.retry();
-          // Another instance wrote this conversation. Instances that keep colliding would retry in
-          // lockstep; a short random pause, growing per attempt, lets one of them through first.
-          if (attempt > 0) await sleep(Math.random() * 2 ** attempt);
-          await this.#catchUp(conversationId, entry, err);
-          fresh = true;
-          continue;
-        }
-        // The append may or may not have happened: forget what we knew and let the next command reload.
-        this.#cache.delete(conversationId);
-        if (err instanceof WrongExpectedVersionError)
-          throw new ChatError('unavailable', 'too many concurrent writers, try again', undefined, {
-            cause: err,
-          });
-        throw new ChatError('unavailable', 'the event store is unavailable', undefined, { cause: err });
-      } finally {
-        this.options.metrics?.observeAppend(target.kind, (performance.now() - started) / 1000);
-      }
-
-      const revision = target.kind === 'user' ? result.nextExpectedRevision : entry.revisions[target.kind];
-      if (target.kind !== 'user' && result.nextExpectedRevision !== revision + 1) {
-        // The store already held this event (a deterministic id appended by another instance):
-        // our cache was behind. Catch up and decide again; the retry is answered from the state.
-        await this.#catchUp(conversationId, entry);
-        fresh = true;
-        continue;
-      }
-      const appended = { event, seq: result.nextExpectedRevision, position: result.position };
-      if (target.kind !== 'user') {
-        entry.revisions[target.kind] = result.nextExpectedRevision;
-        evolve(entry.state, { ...event, seq: appended.seq, position: appended.position });
-      }
-      this.#remember(conversationId, entry);
-      return respond(entry.state, appended);
-    }
-  }
-
   async #runBatch(conversationId: string, lane: Lane, batch: Pending[]): Promise<void> {
-    let entry = this.#cache.get(conversationId);
     let fresh = lane.freshNext;
     lane.freshNext = false;
-    if (entry) {
-      this.#cache.delete(conversationId);
-      this.#cache.set(conversationId, entry);
-    } else {
+    let entry = this.#cache.get(conversationId);
+    if (!entry) {
       try {
-        entry = await this.#load(conversationId);
+        entry = await this.#cache.load(conversationId);
       } catch (err) {
         for (const pending of batch) pending.reject(err);
         return;
@@ -271,276 +178,207 @@ export class ConversationWriter {
       fresh = true;
     }
 
-    // Decide every command on the state the previous one left (appends not yet confirmed: their
-    // records carry a placeholder position until the store answers).
-    const outcomes: BatchOutcome[] = [];
-    const appends: SpeculativeAppend[] = [];
+    const appends: Append[] = [];
+    const decisions: Decision[] = [];
     for (const pending of batch) {
-      const before = appends.length;
-      let events: ChatEvent[];
-      try {
-        events = decide(pending.command, entry.state);
-      } catch (err) {
-        outcomes.push({
-          pending,
-          before,
-          own: -1,
-          ...(err instanceof ChatError && !fresh ? { verify: true } : { error: err }),
-        });
-        continue;
-      }
-      const [event] = events;
-      try {
-        if (!event) {
-          outcomes.push({ pending, before, own: -1, result: pending.respond(entry.state, null) });
-          continue;
-        }
-        const target = this.#target(conversationId, event, entry);
-        const placeholder = `${PLACEHOLDER}${appends.length}`;
-        const seq = target.kind === 'user' ? -1 : entry.revisions[target.kind] + 1;
-        const promise = this.store.append(
-          target.streamId,
-          [
-            {
-              id: eventId(event),
-              type: event.type,
-              data: event.data,
-              metadata: this.#metadata(pending.metadata),
-            },
-          ],
-          target.expected,
-        );
-        promise.catch(() => undefined);
-        if (target.kind !== 'user') {
-          entry.revisions[target.kind] = seq;
-          evolve(entry.state, { ...event, seq, position: placeholder });
-        }
-        appends.push({ event, kind: target.kind, seq, placeholder, promise, started: performance.now() });
-        outcomes.push({
-          pending,
-          before,
-          own: appends.length - 1,
-          result: pending.respond(entry.state, { event, seq, position: placeholder }),
-        });
-      } catch (err) {
-        outcomes.push({ pending, before, own: -1, error: err });
-      }
+      // The next command is decided on the state the previous one left: fold its event in now.
+      const previous = appends.at(-1);
+      if (previous && !previous.folded) this.#fold(entry, previous);
+      decisions.push(this.#decide(conversationId, entry, pending, appends, fresh));
     }
+    const outcomes = await this.#settle(appends);
+    const last = appends.at(-1);
+    if (last && !last.folded && outcomes.at(-1)?.status === 'confirmed') this.#fold(entry, last);
 
-    const settled = await Promise.allSettled(appends.map((a) => a.promise));
-    const positions = new Map<string, string>();
-    let firstFailure = -1;
-    settled.forEach((result, i) => {
-      const append = appends[i]!;
-      this.options.metrics?.observeAppend(append.kind, (performance.now() - append.started) / 1000);
-      const ok =
-        result.status === 'fulfilled' &&
-        (append.kind === 'user' || result.value.nextExpectedRevision === append.seq);
-      if (result.status === 'fulfilled' && ok) positions.set(append.placeholder, result.value.position);
-      else {
-        if (firstFailure < 0) firstFailure = i;
-        if (result.status === 'rejected' && result.reason instanceof WrongExpectedVersionError)
-          this.options.metrics?.conflict(append.kind);
-      }
-    });
+    // Clean: the state holds no event the store refused (only the last append is folded after its
+    // confirmation, so a lone command's conflict leaves it clean). Otherwise the next batch reloads.
+    const clean = appends.every(
+      (a, i) => !a.folded || a.kind === 'user' || outcomes[i]?.status === 'confirmed',
+    );
+    if (clean) this.#cache.remember(conversationId, entry);
+    else this.#cache.forget(conversationId);
+    await this.#setTypingRetention(conversationId, entry, appends, outcomes);
 
-    if (firstFailure < 0) {
-      for (const append of appends) {
-        const position = positions.get(append.placeholder);
-        if (position) settlePosition(entry.state, append.event, append.placeholder, position);
-      }
-      this.#remember(conversationId, entry);
-      if (!entry.typingMetadataSet && appends.some((a) => a.kind === 'typing')) {
-        entry.typingMetadataSet = true;
-        await this.store
-          .setStreamMetadata(typingStream(conversationId), { maxAgeSeconds: TYPING_MAX_AGE_SECONDS })
-          .catch((err: unknown) => this.options.logger.warn({ err }, 'could not set typing stream max age'));
-      }
-    } else {
-      // Our speculative state folded an event the store refused: forget it; the next batch reloads.
-      this.#cache.delete(conversationId);
-    }
-
+    const firstFailure = outcomes.findIndex((o) => o.status !== 'confirmed');
     const retry: Pending[] = [];
-    for (const outcome of outcomes) {
-      const { pending, own, before } = outcome;
-      const ownFailed = own >= 0 && !positions.has(appends[own]!.placeholder);
-      const decidedOnRefusedEvent = firstFailure >= 0 && own < 0 && before > firstFailure;
-      if (ownFailed || decidedOnRefusedEvent || outcome.verify) {
-        const reason = ownFailed ? settled[own] : undefined;
-        const storeError =
-          reason?.status === 'rejected' && !(reason.reason instanceof WrongExpectedVersionError);
-        if (storeError) {
-          pending.reject(
-            new ChatError('unavailable', 'the event store is unavailable', undefined, {
-              cause: reason.reason,
-            }),
-          );
-        } else if (++pending.attempts > (this.options.maxRetries ?? 10)) {
-          pending.reject(new ChatError('unavailable', 'too many concurrent writers, try again'));
-        } else {
-          retry.push(pending);
-        }
+    for (const decision of decisions) {
+      const { pending } = decision;
+      const own = decision.own === undefined ? undefined : outcomes[decision.own];
+      if (own?.status === 'failed') {
+        pending.reject(storeUnavailable(own.error));
         continue;
       }
-      if (outcome.error !== undefined) pending.reject(outcome.error);
-      else pending.resolve(withPositions(outcome.result, positions));
+      const reliedOnRefused = own === undefined && firstFailure >= 0 && decision.after > firstFailure;
+      if (own?.status === 'behind' || reliedOnRefused || decision.recheck) {
+        if (++pending.attempts < RETRY.conflict.maxAttempts) retry.push(pending);
+        else pending.reject(new ChatError('unavailable', 'too many concurrent writers, try again'));
+        continue;
+      }
+      if (decision.error !== undefined) pending.reject(decision.error);
+      else pending.resolve(decision.answer);
     }
     if (retry.length === 0) return;
+
     lane.queue.unshift(...retry);
     if (firstFailure >= 0) {
-      this.options.metrics?.retry();
-      await sleep(Math.random() * 2 ** Math.min(retry[0]?.attempts ?? 1, 6));
-    } else {
-      // Refusals decided on cached state: check them again on caught-up state before answering.
-      try {
-        await this.#catchUp(conversationId, entry);
-        lane.freshNext = true;
-      } catch {
-        this.#cache.delete(conversationId);
-      }
+      // Instances that keep colliding on one conversation would retry in lockstep; a random pause,
+      // growing with the attempts, lets one of them through first.
+      for (const _ of retry) this.options.metrics?.retry();
+      await sleep(retryDelayMs(RETRY.conflict, Math.max(...retry.map((p) => p.attempts))));
     }
+    if (!clean || !this.#cache.has(conversationId)) return;
+    try {
+      await this.#cache.catchUp(conversationId, entry, typingConflict(conversationId, outcomes));
+      lane.freshNext = true;
+    } catch {
+      this.#cache.forget(conversationId);
+    }
+  }
+
+  /** Decides one command and issues its append; the event is folded in before the next decision. */
+  #decide(
+    conversationId: string,
+    entry: CachedConversation,
+    pending: Pending,
+    appends: Append[],
+    fresh: boolean,
+  ): Decision {
+    const after = appends.length;
+    let events: ChatEvent[];
+    try {
+      events = decide(pending.command, entry.state);
+    } catch (err) {
+      return err instanceof ChatError && !fresh
+        ? { pending, after, recheck: true }
+        : { pending, after, error: err };
+    }
+    const [event, ...more] = events;
+    if (!event) return answer({ pending, after }, entry.state, null);
+    if (more.length > 0)
+      return { pending, after, error: new Error('a conversation command appends one event') };
+
+    const { kind, streamId, revision } = this.#target(conversationId, event, entry);
+    const at: Recorded = { seq: revision + 1, position: '' };
+    const started = performance.now();
+    const result = this.store
+      .append(
+        streamId,
+        [
+          {
+            id: eventId(event),
+            type: event.type,
+            data: event.data,
+            metadata: { ...pending.metadata, schemaVersion: CURRENT_SCHEMA_VERSION },
+          },
+        ],
+        kind === 'user' ? 'any' : expectedRevision(revision),
+      )
+      .finally(() => this.options.metrics?.observeAppend(kind, (performance.now() - started) / 1000));
+    const decision: Decision = { pending, after, own: appends.length };
+    appends.push({ decision, event, kind, at, result, folded: false });
+    return decision;
+  }
+
+  /** Folds an issued append's event into the state and answers its command from there. */
+  #fold(entry: CachedConversation, append: Append): void {
+    if (append.kind !== 'user') {
+      entry.revisions[append.kind] = append.at.seq;
+      evolve(entry.state, append.event, append.at);
+    }
+    append.folded = true;
+    answer(append.decision, entry.state, append.at);
+  }
+
+  /** Waits for the batch's appends and fills in the positions the store assigned. */
+  async #settle(appends: readonly Append[]): Promise<AppendOutcome[]> {
+    const settled = await Promise.allSettled(appends.map((a) => a.result));
+    return settled.map((result, i): AppendOutcome => {
+      const append = appends[i] as Append;
+      if (result.status === 'rejected') {
+        if (!(result.reason instanceof WrongExpectedVersionError))
+          return { status: 'failed', error: result.reason };
+        this.options.metrics?.conflict(append.kind);
+        return { status: 'behind', conflict: result.reason };
+      }
+      if (append.kind !== 'user' && result.value.nextExpectedRevision !== append.at.seq) {
+        // The store already held this event (a derived id another instance appended): we were behind.
+        this.options.metrics?.conflict(append.kind);
+        return { status: 'behind', conflict: null };
+      }
+      append.at.position = result.value.position;
+      if (append.kind === 'user') append.at.seq = result.value.nextExpectedRevision;
+      return { status: 'confirmed' };
+    });
+  }
+
+  /** Typing streams keep an hour (stream metadata); set once per conversation, after its first event. */
+  async #setTypingRetention(
+    conversationId: string,
+    entry: CachedConversation,
+    appends: readonly Append[],
+    outcomes: readonly AppendOutcome[],
+  ): Promise<void> {
+    if (entry.typingRetentionSet) return;
+    if (!appends.some((a, i) => a.kind === 'typing' && outcomes[i]?.status === 'confirmed')) return;
+    entry.typingRetentionSet = true;
+    await this.store
+      .setStreamMetadata(typingStream(conversationId), { maxAgeSeconds: TYPING_MAX_AGE_SECONDS })
+      .catch((err: unknown) => this.options.logger.warn({ err }, 'could not set typing stream max age'));
   }
 
   #target(
     conversationId: string,
     event: ChatEvent,
-    entry: Entry,
-  ): { kind: StreamKind; streamId: string; expected: ExpectedRevision } {
-    const expected = (revision: number): ExpectedRevision => (revision < 0 ? 'no_stream' : revision);
+    entry: CachedConversation,
+  ): { kind: StreamKind; streamId: string; revision: number } {
     switch (event.type) {
       case 'ConversationRead':
         return {
           kind: 'receipts',
           streamId: receiptsStream(conversationId),
-          expected: expected(entry.revisions.receipts),
+          revision: entry.revisions.receipts,
         };
       case 'TypingStarted':
-        return {
-          kind: 'typing',
-          streamId: typingStream(conversationId),
-          expected: expected(entry.revisions.typing),
-        };
+        return { kind: 'typing', streamId: typingStream(conversationId), revision: entry.revisions.typing };
       case 'ConversationMuted':
-        return { kind: 'user', streamId: userStream(event.data.userId), expected: 'any' };
-      default:
+      case 'NotificationsRead':
+        return { kind: 'user', streamId: userStream(event.data.userId), revision: -1 };
+      case 'ConversationStarted':
+      case 'MemberJoined':
+      case 'MemberLeft':
+      case 'MessageSent':
+      case 'MessageEdited':
+      case 'MessageDeleted':
         return {
           kind: 'conversation',
           streamId: conversationStream(conversationId),
-          expected: expected(entry.revisions.conversation),
+          revision: entry.revisions.conversation,
         };
-    }
-  }
-
-  #metadata(metadata: CommandMetadata) {
-    return { ...metadata, schemaVersion: CURRENT_SCHEMA_VERSION };
-  }
-
-  /** Only conversations that exist are cached, so probing random ids costs no memory. */
-  #remember(conversationId: string, entry: Entry) {
-    if (entry.revisions.conversation < 0) return;
-    if (this.#cache.has(conversationId)) return;
-    this.#cache.set(conversationId, entry);
-    const max = this.options.maxCached ?? 10_000;
-    for (const key of this.#cache.keys()) {
-      if (this.#cache.size <= max) break;
-      if (!this.#lanes.has(key)) this.#cache.delete(key);
-    }
-  }
-
-  async #load(conversationId: string): Promise<Entry> {
-    const entry: Entry = {
-      state: initialState(),
-      revisions: { conversation: -1, receipts: -1, typing: -1 },
-      typingMetadataSet: false,
-    };
-    await this.#catchUp(conversationId, entry);
-    const typing = await this.#read(() =>
-      this.store.readStream(typingStream(conversationId), {
-        direction: 'backwards',
-        maxCount: TYPING_HISTORY_ON_LOAD,
-      }),
-    );
-    for (const recorded of typing.reverse()) this.#fold(entry, 'typing', recorded);
-    entry.typingMetadataSet = entry.revisions.typing >= 0;
-    return entry;
-  }
-
-  /** Reads only the events newer than what the entry has seen and folds them in log order. */
-  async #catchUp(conversationId: string, entry: Entry, conflict?: WrongExpectedVersionError) {
-    const [conversation, receipts, typing] = await this.#read(() =>
-      Promise.all([
-        this.store.readStream(conversationStream(conversationId), {
-          fromRevision: entry.revisions.conversation + 1,
-        }),
-        this.store.readStream(receiptsStream(conversationId), { fromRevision: entry.revisions.receipts + 1 }),
-        conflict?.streamId === typingStream(conversationId)
-          ? this.store.readStream(conflict.streamId, { fromRevision: entry.revisions.typing + 1 })
-          : Promise.resolve([]),
-      ]),
-    );
-    const merged = [
-      ...conversation.map((e) => ['conversation', e] as const),
-      ...receipts.map((e) => ['receipts', e] as const),
-      ...typing.map((e) => ['typing', e] as const),
-    ].sort(([, a], [, b]) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
-    for (const [kind, recorded] of merged) this.#fold(entry, kind, recorded);
-    // Scavenged typing events leave a revision we cannot read back: take it from the conflict.
-    if (conflict?.streamId === typingStream(conversationId) && conflict.actual > entry.revisions.typing)
-      entry.revisions.typing = conflict.actual;
-  }
-
-  #fold(entry: Entry, kind: 'conversation' | 'receipts' | 'typing', recorded: RecordedEvent) {
-    const upcast = upcasters.upcast(recorded);
-    const event = parseEvent(upcast.type, upcast.data);
-    evolve(entry.state, { ...event, seq: recorded.revision, position: recorded.position });
-    entry.revisions[kind] = Math.max(entry.revisions[kind], recorded.revision);
-  }
-
-  async #read<T>(read: () => Promise<T>): Promise<T> {
-    try {
-      return await read();
-    } catch (err) {
-      throw new ChatError('unavailable', 'the event store is unavailable', undefined, { cause: err });
+      default: {
+        const unknownEvent: never = event;
+        throw new Error(`no stream for ${JSON.stringify(unknownEvent)}`);
+      }
     }
   }
 }
 
-/** Replaces a placeholder position in the state's records by the one the store assigned. */
-const settlePosition = (
-  state: ConversationState,
-  event: ChatEvent,
-  placeholder: string,
-  position: string,
-) => {
-  const settle = (record: { position: string } | null | undefined) => {
-    if (record && record.position === placeholder) record.position = position;
-  };
-  switch (event.type) {
-    case 'ConversationStarted':
-      settle(state.started);
-      for (const member of state.members.values()) settle(member);
-      return;
-    case 'MemberJoined':
-      settle(state.members.get(event.data.userId));
-      return;
-    case 'MessageSent':
-      settle(state.messages.get(event.data.messageId));
-      return;
-    case 'MessageDeleted':
-      settle(state.messages.get(event.data.messageId)?.deleted);
-      return;
-    default:
-      return;
+/** Builds the command's answer from the state it left (a failure to is a bug, answered as one). */
+const answer = (decision: Decision, state: ConversationState, appended: Recorded | null): Decision => {
+  try {
+    decision.answer = decision.pending.respond(state, appended);
+  } catch (err) {
+    decision.error = err;
   }
+  return decision;
 };
 
-/** A copy of a command's answer with placeholder positions replaced by the confirmed ones. */
-const withPositions = (value: unknown, positions: ReadonlyMap<string, string>): unknown => {
-  if (typeof value === 'string')
-    return value.startsWith(PLACEHOLDER) ? (positions.get(value) ?? value) : value;
-  if (Array.isArray(value)) return value.map((v) => withPositions(v, positions));
-  if (value !== null && typeof value === 'object')
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPositions(v, positions)]));
-  return value;
+const expectedRevision = (revision: number): ExpectedRevision => (revision < 0 ? 'no_stream' : revision);
+
+/** The version conflict on the typing stream, if any: it tells the revision scavenged events left. */
+const typingConflict = (conversationId: string, outcomes: readonly AppendOutcome[]) => {
+  for (const outcome of outcomes) {
+    if (outcome.status === 'behind' && outcome.conflict?.streamId === typingStream(conversationId))
+      return outcome.conflict;
+  }
+  return undefined;
 };

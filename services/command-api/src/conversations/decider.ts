@@ -1,15 +1,13 @@
-import { ChatError, type ChatEvent, MAX_CONVERSATION_MEMBERS } from '@chat/events';
+import { ChatError, type ChatEvent, MAX_CONVERSATION_MEMBERS, startingMembers } from '@chat/events';
 import type { ConversationCommand } from './commands.js';
 import {
   type ConversationState,
   IDEMPOTENCY_MIN_AGE_MS,
   IDEMPOTENCY_MIN_MESSAGES,
   type MessageRecord,
+  type Recorded,
   TYPING_THROTTLE_MS,
 } from './state.js';
-
-/** An event of one of the conversation's streams as the cache folds it: data plus where it landed. */
-export type RecordedConversationEvent = ChatEvent & { seq: number; position: string };
 
 const notFound = () => new ChatError('not_found', 'conversation not found');
 const invalid = (path: (string | number)[], message: string) =>
@@ -32,11 +30,6 @@ const sameMemberSet = (a: readonly string[], b: readonly string[]) => {
   return set.size === new Set(b).size && b.every((m) => set.has(m));
 };
 
-/** Caller first, then the other members in the order given, duplicates dropped. */
-export const initialMembers = (createdBy: string, members: readonly string[]): string[] => [
-  ...new Set([createdBy, ...members]),
-];
-
 /**
  * Decides which events a command produces on the conversation's state. Throws a ChatError when the
  * command is refused. An empty list means "already done": the caller answers from the state.
@@ -45,7 +38,7 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
   switch (command.type) {
     case 'StartConversation': {
       const { conversationId, kind, title, createdBy } = command.data;
-      const members = initialMembers(createdBy, command.data.members);
+      const members = startingMembers({ createdBy, members: command.data.members });
       const others = members.length - 1;
       if (kind === 'direct') {
         if (others !== 1) throw invalid(['members'], 'a direct conversation has exactly one other member');
@@ -170,20 +163,21 @@ const raiseWatermark = (state: ConversationState, userId: string, seq: number) =
 };
 
 /**
- * Folds one recorded event into the state. For O(1) cost per event on conversations with long
- * histories it updates the state's collections in place and returns the same object: the command
- * cache owns the state and only ever folds events that were durably appended.
+ * Folds one event, which landed at `at`, into the state. For O(1) cost per event on conversations with
+ * long histories it updates the state's collections in place and returns the same object: the command
+ * cache owns the state. Records keep `at` itself (not a copy), so a position filled in later — the
+ * writer folds a queued command's event before the store confirms it — shows everywhere at once.
  */
-export const evolve = (state: ConversationState, event: RecordedConversationEvent): ConversationState => {
-  const { seq, position } = event;
+export const evolve = (state: ConversationState, event: ChatEvent, at: Recorded): ConversationState => {
+  const { seq } = at;
   switch (event.type) {
     case 'ConversationStarted':
-      state.started = { ...event.data, seq, position };
-      for (const userId of event.data.members) state.members.set(userId, { seq, position });
+      state.started = { ...event.data, at };
+      for (const userId of startingMembers(event.data)) state.members.set(userId, at);
       state.lastSeq = seq;
       return state;
     case 'MemberJoined':
-      state.members.set(event.data.userId, { seq, position });
+      state.members.set(event.data.userId, at);
       state.readWatermarks.set(event.data.userId, seq);
       state.lastSeq = seq;
       return state;
@@ -194,8 +188,7 @@ export const evolve = (state: ConversationState, event: RecordedConversationEven
       return state;
     case 'MessageSent':
       state.messages.set(event.data.messageId, {
-        seq,
-        position,
+        at,
         senderId: event.data.senderId,
         sentBody: event.data.body,
         replyTo: event.data.replyTo,
@@ -212,7 +205,7 @@ export const evolve = (state: ConversationState, event: RecordedConversationEven
       return state;
     case 'MessageDeleted': {
       const message = state.messages.get(event.data.messageId);
-      if (message && !message.deleted) message.deleted = { seq, position };
+      if (message && !message.deleted) message.deleted = at;
       state.lastSeq = seq;
       return state;
     }

@@ -1,9 +1,14 @@
-import type { ConversationKind, EventData } from '@chat/events';
+import type { EventData } from '@chat/events';
 
-/** Where an event landed: its `seq` (conversation streams) or revision, and its global log position. */
+/**
+ * Where an event landed: its `seq` (conversation streams) or revision, and its global log position.
+ * Every record an event leaves in the state shares the event's one `Recorded`, so the writer can fill in
+ * the position of an event it folded before the store confirmed it, and answers read it from there.
+ */
 export type Recorded = { seq: number; position: string };
 
-export type MessageRecord = Recorded & {
+export type MessageRecord = {
+  at: Recorded;
   senderId: string;
   /** The body as first sent, kept only inside the idempotency window (null once it slides out). */
   sentBody: string | null;
@@ -12,6 +17,7 @@ export type MessageRecord = Recorded & {
   deleted: Recorded | null;
 };
 
+/** A member: where they joined (the conversation's start for its initial members). */
 export type MemberRecord = Recorded;
 
 /**
@@ -19,7 +25,7 @@ export type MemberRecord = Recorded;
  * together with its receipts and typing streams (they are decided under the same lock).
  */
 export type ConversationState = {
-  started: (Recorded & EventData<'ConversationStarted'>) | null;
+  started: (EventData<'ConversationStarted'> & { at: Recorded }) | null;
   /** seq of the conversation stream's last event; -1 before it exists. */
   lastSeq: number;
   members: Map<string, MemberRecord>;
@@ -41,11 +47,6 @@ export const initialState = (): ConversationState => ({
   readWatermarks: new Map(),
   lastTypingAt: new Map(),
 });
-
-export const isMember = (state: ConversationState, userId: string): boolean => state.members.has(userId);
-
-export const conversationKind = (state: ConversationState): ConversationKind | null =>
-  state.started?.kind ?? null;
 
 /** API.md §2.2: idempotency holds for at least the last 1,000 messages and at least 24 hours. */
 export const IDEMPOTENCY_MIN_MESSAGES = 1000;

@@ -1,17 +1,10 @@
-import type { ChatError, ChatEvent } from '@chat/events';
+import { type ChatError, type ChatEvent, CONVERSATION_EVENT_TYPES } from '@chat/events';
 import { expect } from 'vitest';
 import type { ConversationCommand } from './commands.js';
-import { decide, evolve, type RecordedConversationEvent } from './decider.js';
+import { decide, evolve } from './decider.js';
 import { type ConversationState, initialState } from './state.js';
 
-const CONVERSATION_TYPES = new Set([
-  'ConversationStarted',
-  'MemberJoined',
-  'MemberLeft',
-  'MessageSent',
-  'MessageEdited',
-  'MessageDeleted',
-]);
+const CONVERSATION_TYPES = new Set<string>(CONVERSATION_EVENT_TYPES);
 
 /** Fake positions for given events: their index in the given list, as a 32-digit hex string. */
 export const fakePosition = (n: number) => n.toString(16).padStart(32, '0');
@@ -21,8 +14,7 @@ export const stateOf = (events: readonly ChatEvent[]): ConversationState => {
   let seq = -1;
   return events.reduce((state, event, i) => {
     const recordedSeq = CONVERSATION_TYPES.has(event.type) ? ++seq : i;
-    const recorded = { ...event, seq: recordedSeq, position: fakePosition(i) } as RecordedConversationEvent;
-    return evolve(state, recorded);
+    return evolve(state, event, { seq: recordedSeq, position: fakePosition(i) });
   }, initialState());
 };
 

@@ -2,27 +2,17 @@ import { randomUUID } from 'node:crypto';
 import {
   ChatError,
   type CommandReply,
+  commandRequestSchema,
   type NatsSubjects,
-  userIdSchema,
   uuidSchema,
   validationIssues,
 } from '@chat/events';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { CommandRegistry } from '../commands/registry.js';
 import { toApiError } from '../plugins/errors.js';
 import type { AppMetrics } from '../plugins/metrics.js';
 import type { RateLimits } from '../plugins/rate-limit.js';
-
-/** `CommandRequest` of @chat/events, checked: the gateway is trusted, its payload is still input. */
-const commandRequestSchema = z.object({
-  userId: userIdSchema,
-  roles: z.array(z.string()).optional(),
-  correlationId: z.string().optional(),
-  params: z.record(z.string(), z.string()).optional(),
-  body: z.unknown(),
-});
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

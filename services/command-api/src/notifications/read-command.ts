@@ -1,16 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import {
   CURRENT_SCHEMA_VERSION,
+  commandShapes,
   type ReadNotificationsBody,
   type ReadNotificationsResult,
-  readNotificationsBody,
   userStream,
 } from '@chat/events';
 import type { EventStore } from '@chat/eventstore';
 import { countReadable, type ReadSelection, readResult } from '@chat/notifier';
 import { sleep } from '@chat/platform';
 import type pg from 'pg';
-import { z } from 'zod';
 import { type Actor, type Clock, defineCommand } from '../commands/catalogue.js';
 
 export type ReadNotificationsDeps = {
@@ -70,12 +69,7 @@ export const readNotifications = async (
 
 /** The same operation as a registered command, served over NATS request/reply (the gateway's path). */
 export const readNotificationsCommand = (deps: ReadNotificationsDeps) =>
-  defineCommand({
-    name: 'readNotifications',
-    params: z.strictObject({}),
-    body: readNotificationsBody,
-    run: async (_services, actor, _params, body) => ({
-      status: 200,
-      result: await readNotifications(deps, actor, body),
-    }),
-  });
+  defineCommand(commandShapes.readNotifications, async (_services, actor, _params, body) => ({
+    status: 200 as const,
+    result: await readNotifications(deps, actor, body),
+  }));

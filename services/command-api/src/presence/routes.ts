@@ -4,25 +4,14 @@ import {
   type PresenceRecord,
   parsePresenceRecord,
   presenceGatewayKey,
-  presenceQuery,
   presenceUserKey,
+  queryShapes,
+  type UserPresence,
 } from '@chat/events';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { KV } from 'nats';
-import { z } from 'zod';
+import { routeOf } from '../plugins/route-schema.js';
 import { ReadModelFreshness } from '../queries/freshness.js';
-
-const presenceResponse = z.object({
-  users: z.array(
-    z.object({
-      userId: z.string(),
-      status: z.enum(['online', 'offline', 'unknown']),
-      lastSeenAt: z.string().nullable(),
-    }),
-  ),
-});
-
-type UserPresence = z.infer<typeof presenceResponse>['users'][number];
 
 /**
  * GET /v1/presence (API.md §2.4): reads the presence records the ws-gateways keep in JetStream KV.
@@ -41,13 +30,10 @@ export const presenceRoutes: FastifyPluginAsyncZod<{ minPositionWaitMs?: number 
     return kv;
   };
 
-  app.get(
-    '/v1/presence',
-    {
-      onRequest: app.authenticate,
-      schema: { tags: ['queries'], querystring: presenceQuery, response: { 200: presenceResponse } },
-    },
-    async (request, reply) => {
+  app.route({
+    ...routeOf(queryShapes.presence),
+    onRequest: app.authenticate,
+    handler: async (request, reply) => {
       const { userIds, minPosition } = request.query;
       if (minPosition && !(await freshness.waitFor(minPosition, options.minPositionWaitMs ?? 2000))) {
         reply.header('x-read-model-stale', 'true');
@@ -81,5 +67,5 @@ export const presenceRoutes: FastifyPluginAsyncZod<{ minPositionWaitMs?: number 
       );
       return { users };
     },
-  );
+  });
 };
