@@ -43,7 +43,7 @@ export type EditMessageBody = z.infer<typeof editMessageBody>;
 export const markReadBody = z.strictObject({ upToSeq: seqSchema });
 export type MarkReadBody = z.infer<typeof markReadBody>;
 
-/** `null` unmutes; a time is converted to UTC. */
+/** `null` unmutes; a time is converted to UTC and must lie in 1970..9999 (API.md §2.3). */
 export const muteBody = z.strictObject({ until: isoTimeSchema.nullable() });
 export type MuteBody = z.infer<typeof muteBody>;
 
@@ -211,7 +211,7 @@ export const commandShapes = {
     name: 'mute',
     method: 'PUT',
     path: '/v1/conversations/:conversationId/mute',
-    summary: 'Mute until a time, or unmute with null',
+    summary: 'Mute until a time (1970..9999, UTC), or unmute with null',
     tags: ['read state'],
     params: conversationParams,
     body: muteBody,

@@ -1,11 +1,18 @@
 import { z } from 'zod';
+import { instantSchema, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
+import { textSchema } from './text.js';
 
 // Event data schemas: the public schema that analytics consumers replay (API.md §3). Fields may be
 // added in later schema versions but never removed or renamed. Parsing is loose so that a reader on
 // an older build keeps fields it does not know yet.
+// Each field is as strict as the read models need (UUIDs, user ids, storable text, instants they can
+// hold): the command-api checks every event against these before it appends, so an event a
+// projection cannot apply is refused at the write path instead of stopping a consumer (API.md §2).
 
-const id = z.string();
-const time = z.string();
+const id = uuidOutputSchema;
+const user = userIdSchema;
+const text = textSchema;
+const time = instantSchema;
 
 export const conversationKindSchema = z.enum(['direct', 'group']);
 export type ConversationKind = z.infer<typeof conversationKindSchema>;
@@ -14,37 +21,41 @@ export const eventDataSchemas = {
   ConversationStarted: z.looseObject({
     conversationId: id,
     kind: conversationKindSchema,
-    title: z.string().nullable(),
-    createdBy: id,
-    members: z.array(id),
+    title: text.nullable(),
+    createdBy: user,
+    members: z.array(user),
   }),
-  MemberJoined: z.looseObject({ conversationId: id, userId: id, addedBy: id }),
-  MemberLeft: z.looseObject({ conversationId: id, userId: id, removedBy: id }),
+  MemberJoined: z.looseObject({ conversationId: id, userId: user, addedBy: user }),
+  MemberLeft: z.looseObject({ conversationId: id, userId: user, removedBy: user }),
   MessageSent: z.looseObject({
     conversationId: id,
     messageId: id,
-    senderId: id,
-    body: z.string(),
-    replyTo: z.string().nullable(),
+    senderId: user,
+    body: text,
+    replyTo: id.nullable(),
     sentAt: time,
   }),
   MessageEdited: z.looseObject({
     conversationId: id,
     messageId: id,
-    editorId: id,
-    body: z.string(),
+    editorId: user,
+    body: text,
     editedAt: time,
   }),
-  MessageDeleted: z.looseObject({ conversationId: id, messageId: id, deletedBy: id, deletedAt: time }),
+  MessageDeleted: z.looseObject({ conversationId: id, messageId: id, deletedBy: user, deletedAt: time }),
   ConversationRead: z.looseObject({
     conversationId: id,
-    userId: id,
-    upToSeq: z.number().int().min(0),
+    userId: user,
+    upToSeq: seqSchema,
     readAt: time,
   }),
-  TypingStarted: z.looseObject({ conversationId: id, userId: id, at: time }),
-  ConversationMuted: z.looseObject({ conversationId: id, userId: id, until: z.string().nullable() }),
-  NotificationsRead: z.looseObject({ userId: id, notificationIds: z.array(id).nullable(), upTo: time }),
+  TypingStarted: z.looseObject({ conversationId: id, userId: user, at: time }),
+  ConversationMuted: z.looseObject({ conversationId: id, userId: user, until: time.nullable() }),
+  NotificationsRead: z.looseObject({
+    userId: user,
+    notificationIds: z.array(id).nullable(),
+    upTo: time,
+  }),
 } as const;
 
 export type EventType = keyof typeof eventDataSchemas;
@@ -72,4 +83,10 @@ export const isEventType = (type: string): type is EventType => Object.hasOwn(ev
 export const parseEvent = (type: string, data: unknown): ChatEvent => {
   if (!isEventType(type)) throw new Error(`unknown event type ${type}`);
   return { type, data: eventDataSchemas[type].parse(data) } as ChatEvent;
+};
+
+/** The issues that would make `event` unreadable by consumers, or none (the write path's last check). */
+export const eventIssues = (event: ChatEvent): z.core.$ZodIssue[] => {
+  const result = eventDataSchemas[event.type].safeParse(event.data);
+  return result.success ? [] : result.error.issues;
 };

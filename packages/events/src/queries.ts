@@ -3,13 +3,22 @@ import { conversationParams, noParams } from './commands.js';
 import { envelopeSchema } from './envelope.js';
 import type { ErrorCode } from './errors.js';
 import { conversationKindSchema } from './events.js';
-import { instantSchema, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
+import { instantSchema, isInstant, MAX_SEQ, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
 import type { ResultOf, RouteShape } from './routes.js';
 import { textSchema } from './text.js';
 
 // The queries of API.md §2.4-2.5: query strings, results and routes, each defined once.
 
-const intParam = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/**
+ * A query-string integer: decimal digits only (no sign, exponent or empty value, which a numeric
+ * coercion would read as 0 or Infinity), within its range.
+ */
+const intParam = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^[0-9]{1,16}$/, 'must be a decimal integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
 
 const minPosition = z
   .string()
@@ -17,16 +26,54 @@ const minPosition = z
   .transform((s) => s.toLowerCase())
   .optional();
 
+const LOWER_UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A page cursor's content: the last item's time and id. Opaque to clients. */
+export type PageCursor = { at: string; id: string };
+
+/** base64url of the JSON `[at, id]`: the one cursor format of every list. */
+export const encodePageCursor = (cursor: PageCursor): string => {
+  const bytes = new TextEncoder().encode(JSON.stringify([cursor.at, cursor.id]));
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
+};
+
+/** The cursor's content, or null when the server did not make it (so it never reaches a query). */
+export const decodePageCursor = (raw: string): PageCursor | null => {
+  if (!/^[A-Za-z0-9_-]{1,512}$/.test(raw) || raw.length % 4 === 1) return null;
+  try {
+    const binary = atob(raw.replace(/-/g, '+').replace(/_/g, '/'));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(
+      Uint8Array.from(binary, (c) => c.charCodeAt(0)),
+    );
+    const value: unknown = JSON.parse(text);
+    if (!Array.isArray(value) || value.length !== 2) return null;
+    const [at, id] = value as unknown[];
+    if (typeof at !== 'string' || typeof id !== 'string') return null;
+    return isInstant(at) && LOWER_UUID_RE.test(id) ? { at, id } : null;
+  } catch {
+    return null;
+  }
+};
+
+/** A cursor the server handed out; anything else answers 400 (API.md §2: a forged cursor). */
+export const pageCursorSchema = textSchema.refine(
+  (raw) => decodePageCursor(raw) !== null,
+  'not a cursor returned by the server',
+);
+
 export const listConversationsQuery = z.strictObject({
   limit: intParam(1, 100).default(50),
-  cursor: z.string().max(512).optional(),
+  cursor: pageCursorSchema.optional(),
   minPosition,
 });
 
 export const listMessagesQuery = z
   .strictObject({
-    before: intParam(0, Number.MAX_SAFE_INTEGER).optional(),
-    after: intParam(0, Number.MAX_SAFE_INTEGER).optional(),
+    before: intParam(0, MAX_SEQ).optional(),
+    after: intParam(0, MAX_SEQ).optional(),
     limit: intParam(1, 200).default(50),
     minPosition,
   })
@@ -44,7 +91,7 @@ export const listNotificationsQuery = z.strictObject({
     .transform((v) => v === 'true')
     .default(false),
   limit: intParam(1, 100).default(50),
-  cursor: z.string().max(512).optional(),
+  cursor: pageCursorSchema.optional(),
   minPosition,
 });
 
@@ -58,7 +105,7 @@ export const presenceQuery = z.strictObject({
 
 export const adminStreamParams = z.strictObject({ streamId: textSchema.min(1).max(200) });
 export const adminStreamQuery = z.strictObject({
-  fromRevision: intParam(0, Number.MAX_SAFE_INTEGER).default(0),
+  fromRevision: intParam(0, MAX_SEQ).default(0),
   limit: intParam(1, 1000).default(100),
 });
 

@@ -1,10 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { COMMAND_NAMES, commandShapes, createConversationBody, sendMessageBody } from './commands.js';
-import { queryShapes } from './queries.js';
+import {
+  COMMAND_NAMES,
+  commandShapes,
+  createConversationBody,
+  muteBody,
+  sendMessageBody,
+} from './commands.js';
+import { eventIssues } from './events.js';
+import { isoTimeSchema, MAX_SEQ } from './ids.js';
+import { decodePageCursor, encodePageCursor, listMessagesQuery, queryShapes } from './queries.js';
 import { responseSchemas } from './routes.js';
 import { parseStreamId } from './streams.js';
 import { natsSubjects, subjectToken } from './subjects.js';
-import { mentions, preview } from './text.js';
+import { isStorableText, mentions, preview } from './text.js';
 import { clientFrameSchema, frameCommand } from './ws.js';
 
 const id = '0B1C2D3E-4F50-4617-8293-A4B5C6D7E8F9';
@@ -69,6 +77,75 @@ describe('names', () => {
   });
 });
 
+describe('storable text (API.md §2: no U+0000, no unpaired surrogates)', () => {
+  it('accepts any well-formed text and refuses U+0000 and lone surrogates anywhere', () => {
+    for (const ok of ['', 'hi', '😀', 'a😀b', 'e\u0301', '\uffff', '\ud83d\ude00'])
+      expect(isStorableText(ok), JSON.stringify(ok)).toBe(true);
+    for (const bad of ['\u0000', 'a\u0000', 'a\ud800b', 'ab\ud83d', '\ude00', '\ude00\ud83d', '😀\udc00'])
+      expect(isStorableText(bad), JSON.stringify(bad)).toBe(false);
+  });
+
+  it('is checked in bodies, titles and frame refs', () => {
+    expect(sendMessageBody.safeParse({ messageId: id, body: 'a\u0000' }).success).toBe(false);
+    expect(createConversationBody.safeParse({ kind: 'group', members: ['b'], title: '\ud800' }).success).toBe(
+      false,
+    );
+    expect(clientFrameSchema.safeParse({ type: 'ping', ref: 'r\u0000' }).success).toBe(false);
+    expect(
+      clientFrameSchema.safeParse({ type: 'send', conversationId: id, messageId: id, body: 'x\udfff' })
+        .success,
+    ).toBe(false);
+  });
+});
+
+describe('times and numbers', () => {
+  it('bounds client times to 1970..9999 once converted to UTC', () => {
+    const until = (t: string) => isoTimeSchema.safeParse(t);
+    expect(until('2030-01-02T04:04:05.678+01:00').data).toBe('2030-01-02T03:04:05.678Z');
+    expect(until('1970-01-01T00:00:00Z').data).toBe('1970-01-01T00:00:00.000Z');
+    expect(until('9999-12-31T23:59:59.999Z').data).toBe('9999-12-31T23:59:59.999Z');
+    for (const bad of [
+      '0000-01-01T00:00:00Z',
+      '1969-12-31T23:59:59.999Z',
+      '1970-01-01T00:59:59+01:00',
+      '9999-12-31T23:59:59.999-00:01',
+      '2026-02-30T00:00:00Z',
+    ])
+      expect(until(bad).success, bad).toBe(false);
+    expect(muteBody.safeParse({ until: null }).data).toEqual({ until: null });
+  });
+
+  it('reads query integers as decimal digits within 0..2^31−1', () => {
+    expect(listMessagesQuery.parse({ before: String(MAX_SEQ) }).before).toBe(MAX_SEQ);
+    for (const before of [String(MAX_SEQ + 1), '99999999999', '1e3', '-1', '', ' 1', '0x10'])
+      expect(listMessagesQuery.safeParse({ before }).success, before).toBe(false);
+  });
+});
+
+describe('page cursors', () => {
+  const at = '2026-01-02T03:04:05.678Z';
+  const cursorId = '0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9';
+
+  it('decode what the read models encode (base64url JSON [time, id]) and nothing else', () => {
+    const nodeEncoded = Buffer.from(JSON.stringify([at, cursorId])).toString('base64url');
+    expect(encodePageCursor({ at, id: cursorId })).toBe(nodeEncoded);
+    expect(decodePageCursor(nodeEncoded)).toEqual({ at, id: cursorId });
+    const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    for (const raw of [
+      'garbage!',
+      'a',
+      forged([at, 'not-a-uuid']),
+      forged([at, cursorId.toUpperCase()]),
+      forged(['0000-01-01T00:00:00.000Z', cursorId]),
+      forged(['2', cursorId]),
+      forged([at, cursorId, 1]),
+      forged({ at, id: cursorId }),
+      Buffer.from([0xff, 0xfe]).toString('base64url'),
+    ])
+      expect(decodePageCursor(raw), raw).toBeNull();
+  });
+});
+
 describe('route shapes', () => {
   it('name every command by its key, and document every status of every route', () => {
     for (const name of COMMAND_NAMES) expect(commandShapes[name].name).toBe(name);
@@ -107,6 +184,38 @@ describe('route shapes', () => {
       params: { conversationId: id.toLowerCase() },
       body: {},
     });
+    expect(
+      clientFrameSchema.safeParse({ type: 'read', conversationId: id, upToSeq: MAX_SEQ + 1 }).success,
+    ).toBe(false);
     expect(clientFrameSchema.safeParse({ type: 'typing', conversationId: id, extra: 1 }).success).toBe(false);
+  });
+});
+
+describe('event schemas', () => {
+  it('refuse what a projection could not store', () => {
+    const muted = (until: string | null) =>
+      eventIssues({
+        type: 'ConversationMuted',
+        data: { conversationId: id.toLowerCase(), userId: 'u', until },
+      });
+    expect(muted(null)).toEqual([]);
+    expect(muted('2030-01-01T00:00:00.000Z')).toEqual([]);
+    expect(muted('0000-01-01T00:00:00.000Z')).not.toEqual([]);
+    expect(muted('2030-01-01T00:00:00Z')).not.toEqual([]);
+    const sent = (body: string) =>
+      eventIssues({
+        type: 'MessageSent',
+        data: {
+          conversationId: id.toLowerCase(),
+          messageId: id.toLowerCase(),
+          senderId: 'u',
+          body,
+          replyTo: null,
+          sentAt: '2030-01-01T00:00:00.000Z',
+        },
+      });
+    expect(sent('hi')).toEqual([]);
+    expect(sent('a\u0000')).not.toEqual([]);
+    expect(sent('a\ud800')).not.toEqual([]);
   });
 });

@@ -8,10 +8,30 @@ export const PREVIEW_MAX = 200;
 const isHighSurrogate = (unit: number): boolean => unit >= 0xd800 && unit <= 0xdbff;
 const isLowSurrogate = (unit: number): boolean => unit >= 0xdc00 && unit <= 0xdfff;
 
-/** Any text field of a request or an event. */
-export const textSchema = z.string();
+/**
+ * True when `s` has no U+0000 and no unpaired UTF-16 surrogate. Postgres text and jsonb refuse both
+ * (and JSON readers turn lone surrogates into U+FFFD), so text that fails here would fail in storage or
+ * change on its way through: every text field of the API is checked with this (API.md §2).
+ */
+export const isStorableText = (s: string): boolean => {
+  for (let i = 0; i < s.length; i++) {
+    const unit = s.charCodeAt(i);
+    if (unit === 0) return false;
+    if (isLowSurrogate(unit)) return false;
+    if (isHighSurrogate(unit)) {
+      if (!isLowSurrogate(s.charCodeAt(i + 1))) return false;
+      i++;
+    }
+  }
+  return true;
+};
 
-/** Trimmed, 1..max code points, never only whitespace. */
+export const STORABLE_TEXT_MESSAGE = 'must not contain U+0000 or unpaired UTF-16 surrogates';
+
+/** Any text field of a request or an event: a string `isStorableText` accepts. */
+export const textSchema = z.string().refine(isStorableText, STORABLE_TEXT_MESSAGE);
+
+/** Trimmed, storable, 1..max code points, never only whitespace. */
 const trimmedText = (max: number) =>
   textSchema
     .transform((s) => s.trim())

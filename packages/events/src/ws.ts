@@ -14,7 +14,7 @@ import {
 import { eventMetadataSchema } from './envelope.js';
 import { apiErrorSchema } from './errors.js';
 import { CONVERSATION_EVENT_TYPES, type ConversationEventType, eventDataSchemas } from './events.js';
-import { instantSchema, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
+import { instantSchema, MAX_SEQ, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
 import { notificationSchema } from './queries.js';
 import { textSchema } from './text.js';
 
@@ -89,7 +89,7 @@ export const clientFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('resume'),
     ref: refSchema.optional(),
-    positions: z.record(textSchema.max(64), z.number().int().min(-1)),
+    positions: z.record(textSchema.max(64), z.number().int().min(-1).max(MAX_SEQ)),
   }),
   z.strictObject({ type: z.literal('ping'), ref: refSchema.optional() }),
   ...Object.values(commandFrameSchemas),

@@ -3,7 +3,14 @@ import type { NatsSubjects } from '@chat/events';
 import type { EventStore } from '@chat/eventstore';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
 import type { NatsConnection } from 'nats';
 import type pg from 'pg';
@@ -17,7 +24,7 @@ import type { AppConfig } from './config.js';
 import { CommandResponder } from './nats/responder.js';
 import { notificationRoutes } from './notifications/routes.js';
 import { authPlugin } from './plugins/auth.js';
-import { registerErrorHandling, zodValidatorCompiler } from './plugins/errors.js';
+import { registerErrorHandling, toApiError, zodValidatorCompiler } from './plugins/errors.js';
 import { infrastructurePlugin } from './plugins/infrastructure.js';
 import { createMetrics } from './plugins/metrics.js';
 import { opsRoutes } from './plugins/ops.js';
@@ -61,6 +68,11 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     genReqId: (req) => {
       const given = req.headers['x-correlation-id'];
       return typeof given === 'string' && UUID.test(given) ? given.toLowerCase() : randomUUID();
+    },
+    // A malformed URL (bad percent-encoding) fails before routing: answer it with the API error body too.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const { status, body } = toApiError(error);
+      reply.code(status).send(body);
     },
   });
   app.setValidatorCompiler(zodValidatorCompiler);

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { migrateNotifier } from '@chat/notifier';
+import { signToken } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './harness.js';
 
@@ -7,6 +9,8 @@ let id: string;
 let messageId: string;
 beforeAll(async () => {
   h = await startHarness('badinput');
+  // The notification list reads the notifier's tables: a forged cursor must be refused before it.
+  await migrateNotifier(h.pool);
   id = await h.createGroup('alice', ['bob']);
   messageId = (await h.send('alice', id, 'hello')).body.messageId;
 });
@@ -256,5 +260,167 @@ describe('bad input', () => {
   it('is still alive', async () => {
     expect((await h.call(null, 'GET', '/healthz')).status).toBe(200);
     expect((await h.send('bob', id, 'still here')).status).toBe(201);
+  });
+});
+
+const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+// API.md §2 preamble (v1.1): every text field rejects U+0000 and unpaired surrogates, times are bounded,
+// and no input reaches storage to fail there (which answered 503 and could poison the log).
+describe('text and numbers that storage cannot hold', () => {
+  const textCases: [
+    name: string,
+    method: 'POST' | 'PATCH' | 'PUT',
+    url: () => string,
+    body: unknown,
+    path: (string | number)[],
+  ][] = [
+    ['a body with U+0000', 'POST', send, { messageId: randomUUID(), body: 'a\u0000b' }, ['body']],
+    [
+      'a body with a lone high surrogate',
+      'POST',
+      send,
+      { messageId: randomUUID(), body: 'a\ud800b' },
+      ['body'],
+    ],
+    [
+      'a body ending in a lone high surrogate',
+      'POST',
+      send,
+      { messageId: randomUUID(), body: 'ab\ud83d' },
+      ['body'],
+    ],
+    [
+      'a body with a lone low surrogate',
+      'POST',
+      send,
+      { messageId: randomUUID(), body: '\udc00b' },
+      ['body'],
+    ],
+    ['an edit with U+0000', 'PATCH', () => `${send()}/${messageId}`, { body: 'x\u0000' }, ['body']],
+    [
+      'a title with U+0000',
+      'POST',
+      () => '/v1/conversations',
+      { kind: 'group', members: ['bob'], title: 't\u0000' },
+      ['title'],
+    ],
+    [
+      'a title with a lone surrogate',
+      'POST',
+      () => '/v1/conversations',
+      { kind: 'group', members: ['bob'], title: '\udfff' },
+      ['title'],
+    ],
+    [
+      'mute until year 0',
+      'PUT',
+      () => `/v1/conversations/${id}/mute`,
+      { until: '0000-01-01T00:00:00Z' },
+      ['until'],
+    ],
+    [
+      'mute until before 1970',
+      'PUT',
+      () => `/v1/conversations/${id}/mute`,
+      { until: '1969-12-31T23:59:59.999Z' },
+      ['until'],
+    ],
+    [
+      'mute until 1970 with a positive offset',
+      'PUT',
+      () => `/v1/conversations/${id}/mute`,
+      { until: '1970-01-01T00:30:00+01:00' },
+      ['until'],
+    ],
+    [
+      'mute until past 9999 once in UTC',
+      'PUT',
+      () => `/v1/conversations/${id}/mute`,
+      { until: '9999-12-31T23:59:59.999-00:01' },
+      ['until'],
+    ],
+  ];
+  it.each(textCases)(
+    '%s → 400 validation_failed, nothing appended',
+    async (_name, method, url, body, path) => {
+      const before = await h.logSize();
+      const res = await h.call('alice', method, url(), body);
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('validation_failed');
+      expect(res.body.error.details.map((d: { path: unknown }) => d.path)).toContainEqual(path);
+      expect(await h.logSize()).toBe(before);
+    },
+  );
+
+  it('accepts mute bounds exactly: 1970-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z (also via offsets)', async () => {
+    for (const [until, stored] of [
+      ['1970-01-01T00:00:00.000Z', '1970-01-01T00:00:00.000Z'],
+      ['1970-01-01T01:00:00+01:00', '1970-01-01T00:00:00.000Z'],
+      ['9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999Z'],
+      ['9999-12-31T22:59:59.999-01:00', '9999-12-31T23:59:59.999Z'],
+    ]) {
+      const res = await h.call('alice', 'PUT', `/v1/conversations/${id}/mute`, { until });
+      expect(res.status).toBe(200);
+      const [event] = await h.store.readStream('user-alice', { direction: 'backwards', maxCount: 1 });
+      expect(event?.data.until).toBe(stored);
+    }
+  });
+
+  it('keeps a bad command out of the group commit: the good commands queued with it succeed', async () => {
+    const before = (await h.stream(`conversation-${id}`)).length;
+    const bodies = ['one', 'two', 'three', 'bad\u0000one', 'four', 'five', 'six'];
+    const results = await Promise.all(bodies.map((body) => h.send('bob', id, body)));
+    expect(results.map((r) => r.status)).toEqual([201, 201, 201, 400, 201, 201, 201]);
+    const events = await h.stream(`conversation-${id}`);
+    expect(events.slice(before).map((e) => e.data.body)).toEqual([
+      'one',
+      'two',
+      'three',
+      'four',
+      'five',
+      'six',
+    ]);
+  });
+
+  it('refuses forged notification cursors with 400 (never reaching the database)', async () => {
+    const forged = [
+      'forged',
+      cursorOf(['0000-01-01T00:00:00.000Z', randomUUID()]),
+      cursorOf(['2026-01-01T00:00:00.000Z', 'not-a-uuid']),
+      cursorOf(['2026-01-01T00:00:00.000Z\u0000', randomUUID()]),
+      cursorOf(['1 2', randomUUID()]),
+    ];
+    for (const cursor of forged) {
+      const res = await h.call('alice', 'GET', `/v1/notifications?cursor=${encodeURIComponent(cursor)}`);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'validation_failed', details: [{ path: ['cursor'] }] });
+    }
+  });
+
+  it('refuses U+0000 and lone surrogates in the other text fields: cursors and admin stream ids', async () => {
+    const admin = await signToken('root', { roles: ['admin'] });
+    const asAdmin = (url: string) =>
+      h.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${admin}` } });
+    const nul = await asAdmin('/v1/admin/streams/x%00');
+    expect(nul.statusCode).toBe(400);
+    expect(nul.json().error).toMatchObject({ code: 'validation_failed', details: [{ path: ['streamId'] }] });
+    // A lone surrogate cannot be percent-encoded as UTF-8; %ED%A0%80 is the closest a URL gets to one,
+    // and like any malformed percent-encoding it fails before routing, with the same error body.
+    for (const url of [`/v1/admin/streams/conversation-${id}%ED%A0%80`, '/v1/conversations/%zz/messages']) {
+      const res = await asAdmin(url);
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toEqual({
+        error: {
+          code: 'validation_failed',
+          message: expect.any(String),
+          details: [{ path: [], message: expect.any(String) }],
+        },
+      });
+    }
+    for (const cursor of ['a%00', '%ED%B0%80']) {
+      const res = await h.call('alice', 'GET', `/v1/conversations?cursor=${cursor}`);
+      expect(res.status).toBe(400);
+    }
   });
 });

@@ -10,7 +10,7 @@ import {
   sendMessage,
   typing,
 } from '../src/commands/catalogue.js';
-import { ConversationWriter } from '../src/commands/conversation-writer.js';
+import { ConversationWriter, InvalidEventError } from '../src/commands/conversation-writer.js';
 import type { ConversationCommand } from '../src/conversations/commands.js';
 import { type Harness, startHarness } from './harness.js';
 
@@ -116,6 +116,38 @@ it('decides a batch of queued commands in order, each on the state the previous 
     replyTo: m1,
   });
   expect(repeat).toMatchObject({ status: 200, result: { seq: 2, position: positionOf(2) } });
+});
+
+it('keeps an event its own schema refuses out of the log; the commands batched with it go through', async () => {
+  const id = await h.createGroup('alice', ['bob']);
+  const writer = new ConversationWriter(h.store, { logger });
+  // Past the request schemas (as a decider bug would be): the writer's last check refuses these events.
+  const results = await Promise.allSettled([
+    run(writer, id, sendCommand('alice', 'first')),
+    run(writer, id, sendCommand('alice', 'second')),
+    run(writer, id, sendCommand('alice', 'bad\u0000')),
+    run(writer, id, sendCommand('bob', 'third')),
+    run(writer, id, sendCommand('bob', 'lone \ud800')),
+    run(writer, id, { type: 'Mute', data: { userId: 'bob', until: '0000-01-01T00:00:00.000Z' } }, 'bob'),
+  ]);
+  expect(results.map((r) => r.status)).toEqual([
+    'fulfilled',
+    'fulfilled',
+    'rejected',
+    'fulfilled',
+    'rejected',
+    'rejected',
+  ]);
+  for (const i of [2, 4, 5])
+    expect((results[i] as PromiseRejectedResult).reason).toBeInstanceOf(InvalidEventError);
+  const events = await h.stream(`conversation-${id}`);
+  expect(events.slice(1).map((e) => [e.revision, e.data.body])).toEqual([
+    [1, 'first'],
+    [2, 'second'],
+    [3, 'third'],
+  ]);
+  expect(results[3]).toMatchObject({ value: { seq: 3, position: events[3]?.position } });
+  expect(await h.stream('user-bob')).toEqual([]);
 });
 
 it('a writer whose cache is behind retries a lone command and a batch on fresh state, with exact answers', async () => {

@@ -126,12 +126,17 @@ describe('notification records', () => {
           messageId: edited.messageId,
           editorId: 'alice',
           body: 'fixed',
-          editedAt: '',
+          editedAt: new Date().toISOString(),
         },
       },
       {
         type: 'MessageDeleted',
-        data: { conversationId: conv, messageId: deleted.messageId, deletedBy: 'alice', deletedAt: '' },
+        data: {
+          conversationId: conv,
+          messageId: deleted.messageId,
+          deletedBy: 'alice',
+          deletedAt: new Date().toISOString(),
+        },
       },
     );
     const last = await sendMessage(h.store, conv, 'alice', 'marker');

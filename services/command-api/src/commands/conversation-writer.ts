@@ -3,6 +3,7 @@ import {
   type ChatEvent,
   CURRENT_SCHEMA_VERSION,
   conversationStream,
+  eventIssues,
   receiptsStream,
   TYPING_MAX_AGE_SECONDS,
   typingStream,
@@ -88,6 +89,17 @@ type AppendOutcome =
   | { status: 'failed'; error: unknown };
 
 const MAX_BATCH = 200;
+
+/** A decided event that its own schema refuses: a bug in a decider rule, kept out of the log. */
+export class InvalidEventError extends Error {
+  override readonly name = 'InvalidEventError';
+  constructor(
+    readonly event: ChatEvent,
+    readonly issues: readonly { path: readonly PropertyKey[]; message: string }[],
+  ) {
+    super(`decided ${event.type} does not match its schema: ${JSON.stringify(issues)}`);
+  }
+}
 
 /**
  * The one command handler of the conversation streams (STYLE.md): state from an in-process cache,
@@ -256,6 +268,10 @@ export class ConversationWriter {
     if (!event) return answer({ pending, after }, entry.state, null);
     if (more.length > 0)
       return { pending, after, error: new Error('a conversation command appends one event') };
+    // Request schemas are at least as strict as event schemas; this is the last line against a decider
+    // bug putting an event into the log that consumers cannot apply.
+    const issues = eventIssues(event);
+    if (issues.length > 0) return { pending, after, error: new InvalidEventError(event, issues) };
 
     const { kind, streamId, revision } = this.#target(conversationId, event, entry);
     const at: Recorded = { seq: revision + 1, position: '' };

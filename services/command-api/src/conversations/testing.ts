@@ -1,4 +1,4 @@
-import { type ChatError, type ChatEvent, CONVERSATION_EVENT_TYPES } from '@chat/events';
+import { type ChatError, type ChatEvent, CONVERSATION_EVENT_TYPES, eventIssues } from '@chat/events';
 import { expect } from 'vitest';
 import type { ConversationCommand } from './commands.js';
 import { decide, evolve } from './decider.js';
@@ -18,13 +18,20 @@ export const stateOf = (events: readonly ChatEvent[]): ConversationState => {
   }, initialState());
 };
 
-/** given/when/then over the pure decider (emmett style). */
+/**
+ * given/when/then over the pure decider (emmett style). Every event the decider appends must also pass
+ * its own schema in @chat/events: the consumers' guarantee that no accepted command stops them.
+ */
 export const given = (events: readonly ChatEvent[]) => ({
   when: (command: ConversationCommand) => {
     const state = stateOf(events);
     const run = () => decide(command, state);
     return {
-      thenAppends: (expected: ChatEvent[]) => expect(run()).toEqual(expected),
+      thenAppends: (expected: ChatEvent[]) => {
+        const appended = run();
+        expect(appended).toEqual(expected);
+        for (const event of appended) expect(eventIssues(event)).toEqual([]);
+      },
       thenNothing: () => expect(run()).toEqual([]),
       thenThrows: (code: ChatError['code'], details?: unknown) => {
         let error: unknown;

@@ -56,7 +56,8 @@ export const toApiError = (err: unknown): { status: number; body: ApiErrorBody; 
     ]);
   if (status !== undefined && status >= 400 && status < 500) {
     const code = STATUS_CODES.get(status) ?? 'validation_failed';
-    return body(code, fastifyError?.message ?? code);
+    const message = fastifyError?.message ?? code;
+    return code === 'validation_failed' ? body(code, message, [{ path: [], message }]) : body(code, message);
   }
   return body('unavailable', 'the service cannot answer right now');
 };

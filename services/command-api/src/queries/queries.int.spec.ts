@@ -105,6 +105,35 @@ describe('query routes', () => {
     expect((await q('limit=0')).status).toBe(400);
   });
 
+  it('answers 400, never 5xx, to numbers beyond 2^31−1 and to forged cursors (API.md §2 v1.1)', async () => {
+    const c = await h.createGroup('olga', ['pete']);
+    const sent = await h.send('olga', c, 'm1');
+    await fresh('pete', `/v1/conversations/${c}?minPosition=${sent.body.position}`);
+    const messages = (query: string) => h.call('pete', 'GET', `/v1/conversations/${c}/messages?${query}`);
+    expect((await messages('before=2147483647')).status).toBe(200);
+    expect((await messages('after=2147483647')).status).toBe(200);
+    for (const query of ['before=99999999999', 'after=2147483648', 'before=1e400', 'after=-1']) {
+      const res = await messages(query);
+      expect(res.status, query).toBe(400);
+      expect(res.body.error.code).toBe('validation_failed');
+    }
+    const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    for (const cursor of [
+      cursorOf(['2026-01-01T00:00:00.000Z', 'not-a-uuid']),
+      cursorOf(['0000-01-01T00:00:00.000Z', randomUUID()]),
+      cursorOf(['+275760-09-13T00:00:00.000Z', randomUUID()]),
+      cursorOf(['2', randomUUID()]),
+      cursorOf(['2026-01-01T00:00:00.000Z', randomUUID(), 'extra']),
+    ]) {
+      const res = await h.call('pete', 'GET', `/v1/conversations?cursor=${cursor}`);
+      expect(res.status, cursor).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'validation_failed', details: [{ path: ['cursor'] }] });
+    }
+    for (const minPosition of ['x'.repeat(32), '1'.repeat(33), '']) {
+      expect((await h.call('pete', 'GET', `/v1/unread?minPosition=${minPosition}`)).status).toBe(400);
+    }
+  });
+
   it('answers 404 to non-members and for unknown conversations, admins included', async () => {
     const c = await h.createGroup('erin', ['frank']);
     const admin = await signToken('root', { roles: ['admin'] });
