@@ -9,6 +9,7 @@ import {
   userIdSchema,
   uuidOutputSchema,
   uuidSchema,
+  uuidVersion,
 } from './ids.js';
 import type { ResultOf, RouteShape } from './routes.js';
 import { messageBodySchema, titleSchema } from './text.js';
@@ -19,12 +20,30 @@ import { messageBodySchema, titleSchema } from './text.js';
 
 export const MAX_CONVERSATION_MEMBERS = 1000;
 
-export const createConversationBody = z.strictObject({
-  conversationId: uuidSchema.optional(),
-  kind: conversationKindSchema,
-  members: z.array(userIdSchema).min(1).max(MAX_CONVERSATION_MEMBERS),
-  title: titleSchema.optional(),
-});
+/**
+ * Direct conversation ids are version-5 UUIDs derived from the pair of users (API.md §2.1), so a
+ * group's own id may not be one: otherwise anyone could start a group under the id of two other
+ * users' direct conversation and take it from them.
+ */
+export const DIRECT_CONVERSATION_ID_VERSION = 5;
+
+export const createConversationBody = z
+  .strictObject({
+    conversationId: uuidSchema.optional(),
+    kind: conversationKindSchema,
+    members: z.array(userIdSchema).min(1).max(MAX_CONVERSATION_MEMBERS),
+    title: titleSchema.optional(),
+  })
+  .superRefine((body, ctx) => {
+    const id = body.conversationId;
+    if (body.kind === 'group' && id !== undefined && uuidVersion(id) === DIRECT_CONVERSATION_ID_VERSION) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['conversationId'],
+        message: `version-${DIRECT_CONVERSATION_ID_VERSION} UUIDs are reserved for direct conversations`,
+      });
+    }
+  });
 export type CreateConversationBody = z.infer<typeof createConversationBody>;
 
 export const addMemberBody = z.strictObject({ userId: userIdSchema });

@@ -12,6 +12,9 @@ export const uuidSchema = z
 /** A UUID as the server writes it (events, responses): lower-case canonical form. */
 export const uuidOutputSchema = z.string().regex(LOWER_UUID_RE, 'must be a lower-case UUID');
 
+/** The version nibble of a UUID (its 13th hex digit). */
+export const uuidVersion = (uuid: string): number => Number.parseInt(uuid.charAt(14), 16);
+
 export const USER_ID_RE = /^[A-Za-z0-9_.:@-]{1,64}$/;
 export const userIdSchema = z.string().regex(USER_ID_RE, 'must be 1-64 characters of [A-Za-z0-9_.:@-]');
 

@@ -146,6 +146,20 @@ describe('page cursors', () => {
   });
 });
 
+describe('direct conversation ids', () => {
+  it('are version-5 UUIDs, which a group may not take as its own id', () => {
+    const v5 = '2c1f4a0e-8d3b-5c6a-9f1e-0a2b3c4d5e6f';
+    const group = createConversationBody.safeParse({ conversationId: v5, kind: 'group', members: ['bob'] });
+    expect(group.error?.issues).toMatchObject([{ path: ['conversationId'] }]);
+    expect(
+      createConversationBody.safeParse({ conversationId: id, kind: 'group', members: ['bob'] }).success,
+    ).toBe(true);
+    expect(
+      createConversationBody.safeParse({ conversationId: v5, kind: 'direct', members: ['bob'] }).success,
+    ).toBe(true);
+  });
+});
+
 describe('route shapes', () => {
   it('name every command by its key, and document every status of every route', () => {
     for (const name of COMMAND_NAMES) expect(commandShapes[name].name).toBe(name);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { migrateNotifier } from '@chat/notifier';
 import { signToken } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { directConversationId } from '../src/commands/ids.js';
 import { type Harness, startHarness } from './harness.js';
 
 let h: Harness;
@@ -422,5 +423,24 @@ describe('text and numbers that storage cannot hold', () => {
       const res = await h.call('alice', 'GET', `/v1/conversations?cursor=${cursor}`);
       expect(res.status).toBe(400);
     }
+  });
+});
+
+describe('direct conversation ids', () => {
+  it('cannot be squatted by a group created with that id', async () => {
+    const direct = directConversationId('dora', 'eve');
+    const squat = await h.call('mallory', 'POST', '/v1/conversations', {
+      conversationId: direct,
+      kind: 'group',
+      members: ['dora', 'eve'],
+    });
+    expect(squat.status).toBe(400);
+    expect(squat.body.error).toMatchObject({
+      code: 'validation_failed',
+      details: [{ path: ['conversationId'] }],
+    });
+    const created = await h.call('eve', 'POST', '/v1/conversations', { kind: 'direct', members: ['dora'] });
+    expect(created.status).toBe(201);
+    expect(created.body.conversationId).toBe(direct);
   });
 });
