@@ -254,12 +254,9 @@ export type CommandShapes = typeof commandShapes;
 export type CommandName = keyof CommandShapes;
 export const COMMAND_NAMES = Object.keys(commandShapes) as CommandName[];
 
-export type CreateConversationResult = ResultOf<CommandShapes['createConversation']>;
-export type SeqResult = z.output<typeof seqResult>;
+// The result of a command is `ResultOf<CommandShapes[name]>`; the SDK's commands name theirs.
 export type SendMessageResult = ResultOf<CommandShapes['sendMessage']>;
 export type MarkReadResult = ResultOf<CommandShapes['markRead']>;
-export type TypingResult = ResultOf<CommandShapes['typing']>;
-export type MuteResult = ResultOf<CommandShapes['mute']>;
 export type ReadNotificationsResult = ResultOf<CommandShapes['readNotifications']>;
 /** The result of any command: what a NATS reply or a WS `ack` carries. */
 export type CommandResult = { [N in CommandName]: ResultOf<CommandShapes[N]> }[CommandName];

@@ -4,7 +4,7 @@ import { envelopeSchema } from './envelope.js';
 import type { ErrorCode } from './errors.js';
 import { conversationKindSchema } from './events.js';
 import { instantSchema, isInstant, MAX_SEQ, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
-import type { ResultOf, RouteShape } from './routes.js';
+import type { RouteShape } from './routes.js';
 import { textSchema } from './text.js';
 
 // The queries of API.md §2.4-2.5: query strings, results and routes, each defined once.
@@ -285,9 +285,5 @@ export const queryShapes = {
   },
 } as const satisfies Record<string, RouteShape>;
 
+/** A query's answer is `ResultOf<QueryShapes[name]>`. */
 export type QueryShapes = typeof queryShapes;
-export type ConversationPage = ResultOf<QueryShapes['listConversations']>;
-export type MessagePage = ResultOf<QueryShapes['listMessages']>;
-export type UnreadSummary = ResultOf<QueryShapes['unread']>;
-export type NotificationPage = ResultOf<QueryShapes['listNotifications']>;
-export type PresenceResult = ResultOf<QueryShapes['presence']>;

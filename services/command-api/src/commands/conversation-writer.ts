@@ -168,8 +168,17 @@ export class ConversationWriter {
   async #drain(conversationId: string, lane: Lane): Promise<void> {
     lane.running = true;
     try {
-      while (lane.queue.length > 0)
-        await this.#runBatch(conversationId, lane, lane.queue.splice(0, MAX_BATCH));
+      while (lane.queue.length > 0) {
+        const batch = lane.queue.splice(0, MAX_BATCH);
+        try {
+          await this.#runBatch(conversationId, lane, batch);
+        } catch (err) {
+          // A bug, not a refusal: no command of the batch may wait forever, and the state is suspect.
+          this.options.logger.error({ err, conversationId }, 'command batch failed');
+          this.#cache.forget(conversationId);
+          for (const pending of batch) if (!lane.queue.includes(pending)) pending.reject(err);
+        }
+      }
     } finally {
       lane.running = false;
       if (lane.queue.length === 0) this.#lanes.delete(conversationId);
