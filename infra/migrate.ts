@@ -1,8 +1,9 @@
 // `pnpm migrate`: creates or upgrades every schema the system owns, in dependency order. Idempotent and
 // safe to run while services are up; run by `npm start` before the services start (not by the services).
+import { migrateConsumers } from '@chat/consumer';
 import { migrateReadModels } from '@chat/db';
 import { migrateEventStore } from '@chat/eventstore';
-import { migrateNotifier } from '@chat/notifier';
+import { migrateNotifier } from '@chat/notifications';
 import { baseEnv, createLogger, loadConfig } from '@chat/platform';
 import pg from 'pg';
 import { z } from 'zod';
@@ -16,6 +17,9 @@ try {
   if (config.EVENTSTORE_URL)
     logger.info('events live in EventStoreDB; skipping the Postgres event store schema');
   else await migrateEventStore(pool);
+  // Consumers' checkpoints and quarantine first: the read-model and notifier steps move their old
+  // checkpoint tables into it.
+  await migrateConsumers(pool);
   await migrateReadModels(pool);
   await migrateNotifier(pool);
   logger.info('migrations applied');

@@ -60,7 +60,7 @@ export const migrate = async (databaseUrl: string): Promise<void> => {
     const steps: [string, string][] = [
       ['packages/eventstore/src/index.ts', 'migrateEventStore'],
       ['packages/db/src/index.ts', 'migrateReadModels'],
-      ['services/notifier/src/index.ts', 'migrateNotifier'],
+      ['packages/notifications/src/index.ts', 'migrateNotifier'],
     ];
     for (const [file, fn] of steps) {
       const mod = (await import(pathToFileURL(join(REPO_ROOT, file)).href)) as Record<string, unknown>;

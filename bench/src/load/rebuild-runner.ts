@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { REPO_ROOT } from '../children.js';
 
-// B5's worker process: runs the projector's own online rebuild (`rebuildReadModels`) against the bench
+// B5's worker process: runs the projection's own online rebuild (`rebuildReadModels`) against the bench
 // database and reports progress over IPC, so the orchestrator can time it and measure its CPU apart.
 
 export type RebuildMessage =
@@ -29,7 +29,7 @@ const load = async (): Promise<Modules> => {
   const mod = async (file: string) =>
     (await import(pathToFileURL(join(REPO_ROOT, file)).href)) as Record<string, unknown>;
   const [projector, eventstore, platform] = await Promise.all([
-    mod('services/projector/src/index.ts'),
+    mod('packages/projection/src/index.ts'),
     mod('packages/eventstore/src/index.ts'),
     mod('packages/platform/src/index.ts'),
   ]);

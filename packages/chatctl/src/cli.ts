@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import { createEventStore, type EventStore } from '@chat/eventstore';
 import { baseEnv, loadConfig } from '@chat/platform';
-import { RebuildInProgressError, rebuildReadModels } from '@chat/projector';
+import { positionFraction, RebuildInProgressError, rebuildReadModels } from '@chat/projection';
 import pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { z } from 'zod';
+import { formatQuarantine, formatRetry, listQuarantined, retryQuarantined } from './commands/quarantine.js';
 import { replay } from './commands/replay.js';
 import { collectStats, formatStats } from './commands/stats.js';
 import { tail } from './commands/tail.js';
@@ -42,6 +43,7 @@ Commands:
   rebuild read-models replay the log into a shadow schema and swap it in, online
   tail                follow live events as NDJSON
   stats               event counts, read-model counts, consumer positions and lags
+  quarantine          events a consumer could not apply: list them, retry them
 
 Run "chatctl <command> --help" for a command's options.
 Environment: DATABASE_URL (Postgres), EVENTSTORE_URL (esdb://… selects EventStoreDB), LOG_LEVEL.
@@ -77,11 +79,33 @@ ${FILTER_HELP}
   stats: `Usage: chatctl stats [options]
 
 Prints the head position, event counts by type, read-model counts, and every consumer checkpoint
-(read models, relay, notifier, a running rebuild) with its lag in events and milliseconds.
+(read models, relay, notifier, a running rebuild) with its lag in events and milliseconds and how
+many events it has quarantined.
 
 Options:
   --json                 machine-readable output
   -h, --help             this help
+`,
+  quarantine: `Usage: chatctl quarantine list [--consumer <name>] [--json]
+       chatctl quarantine retry <consumer> (<eventId>... | --all) [--wait-ms <n>]
+
+A consumer (read_models, relay, notifier) that cannot apply an event — it fails alone, several times,
+while Postgres, NATS and the event store answer — records it here and goes on with the stream.
+
+list    every quarantined event: consumer, position, id, type, stream, attempts, first and last
+        failure, the error
+retry   asks the running consumer to apply the events again (for read_models: to today's rows, not
+        in their place in the log; "chatctl rebuild read-models" replays them in order). Applied, an
+        event leaves the quarantine; failing, it stays with the new error. Waits for the answer.
+
+Options:
+  --consumer <name>      list only this consumer's events
+  --all                  retry every quarantined event of the consumer
+  --wait-ms <n>          how long retry waits for the consumer's answer (default 30000)
+  --json                 machine-readable output (list)
+  -h, --help             this help
+
+Exit codes (retry): 0 every event applied, 4 some failed again, 5 some not tried within --wait-ms.
 `,
 };
 
@@ -113,6 +137,8 @@ export const runChatctl = async (argv: string[], io: Io): Promise<number> => {
         return await tailCommand(rest, io);
       case 'stats':
         return await statsCommand(rest, io);
+      case 'quarantine':
+        return await quarantineCommand(rest, io);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -196,7 +222,6 @@ const rebuildCommand = async (args: string[], io: Io): Promise<number> => {
   try {
     const result = await withInfrastructure(io, async ({ store, pool, logger }) => {
       const head = await store.headPosition();
-      const { positionFraction } = await import('@chat/projector');
       return rebuildReadModels({
         store,
         pool,
@@ -211,6 +236,9 @@ const rebuildCommand = async (args: string[], io: Io): Promise<number> => {
       io.stdout,
       `rebuilt read models from ${result.events} events in ${result.ms} ms (${rate} events/s); swapped in at ${result.position}\n`,
     );
+    if (result.quarantined > 0) {
+      write(io.stdout, `${result.quarantined} events could not be applied: see chatctl quarantine list\n`);
+    }
     return 0;
   } catch (err) {
     if (err instanceof RebuildInProgressError) {
@@ -244,6 +272,49 @@ const statsCommand = async (args: string[], io: Io): Promise<number> => {
   const stats = await withInfrastructure(io, ({ store, pool }) => collectStats(store, pool));
   write(io.stdout, values.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStats(stats));
   return 0;
+};
+
+const quarantineCommand = async (args: string[], io: Io): Promise<number> => {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      consumer: { type: 'string' },
+      all: { type: 'boolean' },
+      'wait-ms': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) return help(io, 'quarantine');
+  const [action, ...rest] = positionals;
+  if (action === 'list') {
+    if (rest.length > 0) throw new UsageError(`quarantine list: unexpected "${rest.join(' ')}"`);
+    const events = await withInfrastructure(io, ({ pool }) => listQuarantined(pool, values.consumer));
+    write(io.stdout, values.json ? `${JSON.stringify(events, null, 2)}\n` : formatQuarantine(events));
+    return 0;
+  }
+  if (action === 'retry') {
+    const [consumer, ...eventIds] = rest;
+    if (!consumer) throw new UsageError('quarantine retry: name the consumer');
+    if (values.all === eventIds.length > 0) {
+      throw new UsageError('quarantine retry: give event ids or --all (not both)');
+    }
+    const waitMs = values['wait-ms'] === undefined ? 30_000 : Number(values['wait-ms']);
+    if (!Number.isInteger(waitMs) || waitMs < 0) throw new UsageError('--wait-ms: a non-negative integer');
+    const outcomes = await withInfrastructure(io, ({ pool }) =>
+      retryQuarantined(pool, consumer, values.all ? 'all' : eventIds, waitMs),
+    );
+    if (outcomes.length === 0) {
+      write(io.stderr, `chatctl: no such quarantined event of ${consumer}\n`);
+      return 1;
+    }
+    write(io.stdout, formatRetry(consumer, outcomes));
+    if (outcomes.some((o) => o.outcome === 'pending')) return 5;
+    return outcomes.some((o) => o.outcome === 'failed') ? 4 : 0;
+  }
+  throw new UsageError(`quarantine: unknown action "${action ?? ''}" (list, retry)`);
 };
 
 const help = (io: Io, command: string): number => {

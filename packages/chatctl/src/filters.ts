@@ -70,10 +70,9 @@ export const storeFilter = (s: EventSelection) => ({
   ...(s.types ? { eventTypes: s.types } : {}),
 });
 
-/** One NDJSON line: the envelope of API.md §3, upcast to the current schema. */
-export const toLine = (e: RecordedEvent, upcast: (e: RecordedEvent) => RecordedEvent): string => {
-  const u = upcast(e);
-  return JSON.stringify({
+/** One NDJSON line: the envelope of API.md §3 (the store hands out events upcast to the current schema). */
+export const toLine = (u: RecordedEvent): string =>
+  JSON.stringify({
     id: u.id,
     type: u.type,
     streamId: u.streamId,
@@ -83,4 +82,3 @@ export const toLine = (e: RecordedEvent, upcast: (e: RecordedEvent) => RecordedE
     data: u.data,
     metadata: u.metadata,
   });
-};

@@ -12,7 +12,7 @@ import {
   migrateEventStore,
   type NewEvent,
 } from '@chat/eventstore';
-import { migrateNotifier } from '@chat/notifier';
+import { migrateNotifier } from '@chat/notifications';
 import { createLogger } from '@chat/platform';
 import { createTestDatabase, type TestDatabase, waitFor } from '@chat/testkit';
 import pg from 'pg';
@@ -176,7 +176,7 @@ describe('chatctl', () => {
     expect(stats.eventsByType).toEqual({ ConversationStarted: 100, MessageSent: 99_900 });
     expect(stats.readModels).toMatchObject({ conversations: 100, messages: 99_900 });
     expect(stats.checkpoints).toEqual([
-      expect.objectContaining({ schema: 'read_models', name: 'read_models', lagEvents: 0 }),
+      expect.objectContaining({ name: 'read_models', lagEvents: 0, quarantined: 0 }),
     ]);
     expect(stats.webhookOutbox).toBeNull();
     await migrateNotifier(pool);

@@ -1,15 +1,16 @@
+import { sql } from 'kysely';
 import { READ_MODEL_CHECKPOINT, type ReadModelDb } from './database.js';
 import { START_POSITION_TEXT } from './positions.js';
 
-/** The position the projection has applied up to (the start of the log when it has applied nothing). */
+/**
+ * The position a consumer (by default the projection) has applied up to, from `consumers.checkpoints`;
+ * the start of the log when it has applied nothing.
+ */
 export const readCheckpoint = async (
   db: ReadModelDb,
   name: string = READ_MODEL_CHECKPOINT,
 ): Promise<string> => {
-  const row = await db
-    .selectFrom('checkpoints')
-    .select('position')
-    .where('name', '=', name)
-    .executeTakeFirst();
-  return row?.position ?? START_POSITION_TEXT;
+  const { rows } = await sql<{ position: string }>`
+    SELECT position FROM consumers.checkpoints WHERE name = ${name}`.execute(db);
+  return rows[0]?.position ?? START_POSITION_TEXT;
 };

@@ -5,7 +5,7 @@ export * from './membership.js';
 export * from './messages.js';
 export * from './migrations.js';
 export * from './positions.js';
-export type * from './tables/checkpoints.table.js';
 export type * from './tables/conversations.table.js';
 export type * from './tables/members.table.js';
 export type * from './tables/messages.table.js';
+export * from './values.js';

@@ -1,16 +1,11 @@
-import { Kysely, type Migration, Migrator, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
+import { carryOverCheckpoints, migrateConsumers } from '@chat/consumer';
+import { type MigrationDb as AnyDb, migrateSchema } from '@chat/platform';
+import { type Migration, sql } from 'kysely';
+import type pg from 'pg';
 import { READ_MODEL_SCHEMA } from './database.js';
 
-export class ReadModelMigrationError extends Error {
-  override readonly name = 'ReadModelMigrationError';
-}
-
-// Migrations are frozen in time: they take an untyped handle and spell out their DDL, so later changes
-// to the table interfaces never change what an old migration did. They are parameterised by schema so
-// that a rebuild can create the same tables in a shadow schema.
-// biome-ignore lint/suspicious/noExplicitAny: migrations must not depend on today's table types
-type AnyDb = Kysely<any>;
+// Migrations are frozen in time (see @chat/platform's migrateSchema). They are parameterised by schema
+// so that a rebuild can create the same tables in a shadow schema.
 
 const readModelMigrations = (schema: string): Record<string, Migration> => {
   const t = (table: string) => sql.id(schema, table);
@@ -77,29 +72,23 @@ const readModelMigrations = (schema: string): Record<string, Migration> => {
           )`.execute(db);
       },
     },
+    // The projection's checkpoint moved to the one table of every consumer (`consumers.checkpoints`,
+    // row `read_models`): an upgraded projector resumes where it stopped.
+    '2026_11_27_002_checkpoint_to_consumers': {
+      up: (db: AnyDb) => carryOverCheckpoints(db, schema),
+    },
   };
 };
 
 /**
- * Creates or upgrades the read-model tables in `schema` (default `read_models`). Idempotent; concurrent
- * callers are serialised by kysely's migration lock.
+ * Creates or upgrades the read-model tables in `schema` (default `read_models`), after the `consumers`
+ * schema that holds their checkpoint. Idempotent; concurrent callers are serialised by kysely's
+ * migration lock.
  */
 export const migrateReadModels = async (
   db: AnyDb | pg.Pool,
   schema: string = READ_MODEL_SCHEMA,
 ): Promise<void> => {
-  const handle: AnyDb =
-    db instanceof pg.Pool ? new Kysely({ dialect: new PostgresDialect({ pool: db }) }) : db;
-  const migrator = new Migrator({
-    db: handle,
-    migrationTableSchema: schema,
-    provider: { getMigrations: async () => readModelMigrations(schema) },
-  });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    throw new ReadModelMigrationError(`read-model migration ${failed ?? ''} failed in schema ${schema}`, {
-      cause: error,
-    });
-  }
+  await migrateConsumers(db);
+  await migrateSchema(db, schema, readModelMigrations(schema));
 };

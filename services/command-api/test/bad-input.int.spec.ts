@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { migrateNotifier } from '@chat/notifier';
+import { migrateNotifier } from '@chat/notifications';
 import { signToken } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directConversationId } from '../src/commands/ids.js';

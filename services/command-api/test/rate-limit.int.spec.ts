@@ -1,6 +1,6 @@
 import { migrateReadModels } from '@chat/db';
 import { type CommandReply, natsSubjects } from '@chat/events';
-import { migrateNotifier } from '@chat/notifier';
+import { migrateNotifier } from '@chat/notifications';
 import { signToken, testSubjectPrefix } from '@chat/testkit';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

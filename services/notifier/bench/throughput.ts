@@ -8,9 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import { type ChatEvent, conversationStream } from '@chat/events';
 import { createPostgresEventStore, type EventStore, migrateEventStore } from '@chat/eventstore';
+import { migrateNotifier } from '@chat/notifications';
 import { createTestDatabase, freePort, natsUrl, startService, testSubjectPrefix } from '@chat/testkit';
 import pg from 'pg';
-import { migrateNotifier } from '../src/index.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 
@@ -55,8 +55,11 @@ const message = (conversationId: string, senderId: string, body: string): ChatEv
 const scalar = async (sql: string) => Number((await pool.query(sql)).rows[0]?.v ?? 0);
 const recordCount = () => scalar('SELECT count(*)::bigint AS v FROM notifier.notifications');
 const checkpoint = async () =>
-  (await pool.query<{ position: string }>('SELECT position FROM notifier.checkpoints')).rows[0]?.position ??
-  '';
+  (
+    await pool.query<{ position: string }>(
+      `SELECT position FROM consumers.checkpoints WHERE name = 'notifier'`,
+    )
+  ).rows[0]?.position ?? '';
 const metric = async (name: string) => {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? Number.NaN);

@@ -1,9 +1,4 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import type { Logger } from '@chat/platform';
-import { sleep } from '@chat/platform';
-import type { Pool } from 'pg';
-import { retryDelayMs } from './domain/backoff.js';
-import type { NotifierMetrics } from './metrics.js';
 import {
   type ClaimedDelivery,
   claimDeliveries,
@@ -11,7 +6,12 @@ import {
   markFailed,
   nextDueAt,
   pruneDelivered,
-} from './store/outbox.js';
+} from '@chat/notifications';
+import type { Logger } from '@chat/platform';
+import { sleep } from '@chat/platform';
+import type { Pool } from 'pg';
+import { retryDelayMs } from './domain/backoff.js';
+import type { NotifierMetrics } from './metrics.js';
 
 export type WebhookOptions = {
   url: string;

@@ -1,6 +1,7 @@
 import { ChatClient } from '@chat/client';
 import { migrateReadModels } from '@chat/db';
 import type { ServerFrameOf } from '@chat/events';
+import { notificationIdFor } from '@chat/notifications';
 import {
   freePort,
   natsUrl,
@@ -13,7 +14,6 @@ import {
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createHarness, type Harness, sendMessage, startConversation } from '../test/fixtures.js';
-import { notificationIdFor } from './notification-id.js';
 
 let h: Harness;
 const processes: ServiceProcess[] = [];

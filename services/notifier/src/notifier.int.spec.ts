@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { conversationStream, natsSubjects, type UserChannelMessage, userStream } from '@chat/events';
+import { notificationIdFor } from '@chat/notifications';
 import { createLogger } from '@chat/platform';
 import { waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,6 @@ import {
   startConversation,
 } from '../test/fixtures.js';
 import { loadNotifierConfig } from './config.js';
-import { notificationIdFor } from './notification-id.js';
 import { createNotifierService } from './service.js';
 
 let h: Harness;
@@ -200,9 +200,10 @@ describe('notification records', () => {
     const before = await notificationRows(h.pool);
     await service.stop();
     await h.pool.query(
-      `TRUNCATE notifier.notifications, notifier.messages, notifier.checkpoints, notifier.conversations, notifier.members,
+      `TRUNCATE notifier.notifications, notifier.messages, notifier.conversations, notifier.members,
                 notifier.mutes, notifier.read_results`,
     );
+    await h.pool.query(`DELETE FROM consumers.checkpoints WHERE name = 'notifier'`);
     service = startService();
     await caughtUp(head);
     expect(await notificationRows(h.pool)).toEqual(before);

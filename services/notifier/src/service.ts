@@ -1,16 +1,12 @@
 import type { NatsSubjects, UserChannelMessage } from '@chat/events';
 import type { EventStore } from '@chat/eventstore';
+import { createNotificationConsumer, outboxStats } from '@chat/notifications';
 import type { Logger } from '@chat/platform';
-import { runAsLeader } from '@chat/platform';
 import type { Pool } from 'pg';
 import { Registry } from 'prom-client';
 import type { NotifierConfig } from './config.js';
 import { WebhookDelivery } from './delivery.js';
 import { createNotifierMetrics } from './metrics.js';
-import { NotificationProcessor } from './processor.js';
-import { outboxStats } from './store/outbox.js';
-
-export const NOTIFIER_LOCK = 'notifier';
 
 /**
  * The notifier's long-running parts: the log consumer (one leader, others stand by) and the webhook
@@ -47,11 +43,11 @@ export const createNotifierService = (deps: {
           },
         })
       : undefined;
-  const processor = new NotificationProcessor({
+  const consumer = createNotificationConsumer({
     pool,
     store: deps.store,
     logger,
-    metrics,
+    registry,
     subjects: deps.subjects,
     publish: deps.publish,
     notifyAllMaxMembers: config.NOTIFY_ALL_MAX_MEMBERS,
@@ -59,6 +55,7 @@ export const createNotifierService = (deps: {
     onEnqueued: () => webhook?.wake(),
     batchSize: config.NOTIFIER_BATCH_SIZE,
     lingerMs: config.NOTIFIER_LINGER_MS,
+    leaderRetryMs: config.LEADER_RETRY_MS,
   });
 
   const stopping = new AbortController();
@@ -67,17 +64,7 @@ export const createNotifierService = (deps: {
     registry,
     metrics,
     start(): void {
-      running = Promise.all([
-        runAsLeader({
-          pool,
-          lockName: NOTIFIER_LOCK,
-          logger,
-          signal: stopping.signal,
-          retryMs: config.LEADER_RETRY_MS,
-          run: (lost) => processor.run(lost),
-        }),
-        webhook?.run(stopping.signal),
-      ]);
+      running = Promise.all([consumer.run(stopping.signal), webhook?.run(stopping.signal)]);
     },
     async stop(): Promise<void> {
       stopping.abort();

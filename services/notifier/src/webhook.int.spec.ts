@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { notificationIdFor, outboxStats } from '@chat/notifications';
 import { type ServiceProcess, waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,8 +10,6 @@ import {
   startConversation,
   startNotifierProcess,
 } from '../test/fixtures.js';
-import { notificationIdFor } from './notification-id.js';
-import { outboxStats } from './store/outbox.js';
 
 const SECRET = 'webhook-test-secret-0123456789';
 const MAX_ATTEMPTS = 5;

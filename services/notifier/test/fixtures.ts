@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChatEvent } from '@chat/events';
 import { conversationStream, userStream } from '@chat/events';
 import { createPostgresEventStore, type EventStore, migrateEventStore } from '@chat/eventstore';
+import { migrateNotifier } from '@chat/notifications';
 import {
   createTestDatabase,
   freePort,
@@ -13,7 +14,6 @@ import {
 } from '@chat/testkit';
 import { connect, type NatsConnection } from 'nats';
 import pg from 'pg';
-import { migrateNotifier } from '../src/index.js';
 
 /** One test file's infrastructure: its own database (event store + notifier schema) and NATS prefix. */
 export type Harness = {
@@ -159,4 +159,8 @@ export const notificationRows = async (pool: pg.Pool, where = 'TRUE', params: un
   ).rows;
 
 export const checkpoint = async (pool: pg.Pool) =>
-  (await pool.query<{ position: string }>(`SELECT position FROM notifier.checkpoints`)).rows[0]?.position;
+  (
+    await pool.query<{ position: string }>(
+      `SELECT position FROM consumers.checkpoints WHERE name = 'notifier'`,
+    )
+  ).rows[0]?.position;

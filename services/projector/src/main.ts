@@ -1,14 +1,12 @@
-import { createReadModelDb, migrateReadModels, READ_MODEL_SCHEMA, readCheckpoint } from '@chat/db';
+import { migrateReadModels } from '@chat/db';
 import { natsSubjects } from '@chat/events';
 import { createEventStore } from '@chat/eventstore';
-import { connectNats, createLogger, onShutdown, runAsLeader, startOpsServer } from '@chat/platform';
+import { connectNats, createLogger, onShutdown, startOpsServer } from '@chat/platform';
+import { createProjector, registerRebuildProgress } from '@chat/projection';
+import { createRelay } from '@chat/relay';
 import pg from 'pg';
-import { Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { loadProjectorConfig } from './config.js';
-import { createProjectionMetrics } from './projection/metrics.js';
-import { createProjector, PROJECTED_STREAMS } from './projection/projector.js';
-import { LAG_COUNT_CAP, registerRebuildProgress } from './projection/rebuild-progress.js';
-import { createRelay } from './relay/index.js';
 
 const config = loadProjectorConfig();
 const logger = createLogger('projector', config.LOG_LEVEL);
@@ -24,60 +22,29 @@ const nats = await connectNats(config, 'projector');
 const subjects = natsSubjects(config.NATS_SUBJECT_PREFIX);
 const encoder = new TextEncoder();
 const registry = new Registry();
-const metrics = createProjectionMetrics(registry);
-const db = createReadModelDb(pool);
 
-if (config.MIGRATE_ON_START) await migrateReadModels(pool, READ_MODEL_SCHEMA);
+if (config.MIGRATE_ON_START) await migrateReadModels(pool);
 
-const projector = createProjector({
-  store,
-  db,
-  logger,
-  metrics,
-  batchSize: config.PROJECTOR_BATCH_SIZE,
-  lingerMs: config.PROJECTOR_LINGER_MS,
-  publish: (userId, message) => nats.publish(subjects.user(userId), encoder.encode(JSON.stringify(message))),
-});
+const consumers = [
+  createProjector({
+    store,
+    pool,
+    logger,
+    registry,
+    batchSize: config.PROJECTOR_BATCH_SIZE,
+    lingerMs: config.PROJECTOR_LINGER_MS,
+    leaderRetryMs: config.LEADER_RETRY_MS,
+    publish: (userId, message) =>
+      nats.publish(subjects.user(userId), encoder.encode(JSON.stringify(message))),
+  }),
+  ...(config.RELAY_ENABLED
+    ? [createRelay({ store, nats, subjects, pool, logger, registry, leaderRetryMs: config.LEADER_RETRY_MS })]
+    : []),
+];
 registerRebuildProgress(registry, pool, store);
-new Gauge({
-  name: 'projector_lag_events',
-  help: `Events stored but not yet applied to the read models (capped at ${LAG_COUNT_CAP})`,
-  registers: [registry],
-  async collect() {
-    const from = await readCheckpoint(db);
-    const behind = await store.readAll({
-      fromPosition: from,
-      maxCount: LAG_COUNT_CAP,
-      filter: PROJECTED_STREAMS,
-    });
-    this.set(behind.length);
-  },
-});
 
 const stopping = new AbortController();
-const leaders: Promise<void>[] = [
-  runAsLeader({
-    pool,
-    lockName: 'projection:read_models',
-    logger,
-    signal: stopping.signal,
-    retryMs: config.LEADER_RETRY_MS,
-    run: (lost) => projector.run(lost),
-  }),
-];
-if (config.RELAY_ENABLED) {
-  const relay = createRelay({ store, nats, subjects, pool, logger, registry });
-  leaders.push(
-    runAsLeader({
-      pool,
-      lockName: 'relay',
-      logger,
-      signal: stopping.signal,
-      retryMs: config.LEADER_RETRY_MS,
-      run: (lost) => relay.run(lost),
-    }),
-  );
-}
+const running = Promise.all(consumers.map((c) => c.run(stopping.signal)));
 
 const ops = await startOpsServer({
   port: config.PORT,
@@ -99,7 +66,7 @@ logger.info({ port: ops.port }, 'projector started');
 onShutdown(logger, async () => {
   stopping.abort();
   await ops.close();
-  await Promise.all(leaders);
+  await running;
   await nats.drain();
   await store.close();
   await pool.end();

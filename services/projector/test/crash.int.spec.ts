@@ -1,6 +1,4 @@
 import { READ_MODEL_SCHEMA, readCheckpoint, START_POSITION_TEXT } from '@chat/db';
-import { freePort, startService, testSubjectPrefix, waitFor } from '@chat/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   appendBulkHistory,
   createHarness,
@@ -9,7 +7,9 @@ import {
   readWholeLog,
   replayInto,
   waitForCheckpoint,
-} from './harness.js';
+} from '@chat/projection/testing';
+import { freePort, startService, testSubjectPrefix, waitFor } from '@chat/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let h: Harness;
 beforeAll(async () => {

@@ -1,6 +1,5 @@
-import { upcasters } from '@chat/events';
 import type { EventStore } from '@chat/eventstore';
-import { positionFraction } from '@chat/projector';
+import { positionFraction } from '@chat/projection';
 import { type EventSelection, matchesTime, storeFilter, toLine } from '../filters.js';
 import type { ProgressBar } from '../progress.js';
 
@@ -21,7 +20,6 @@ export const replay = async (
   const filter = storeFilter(selection);
   let from = selection.fromPosition;
   let written = 0;
-  const upcast = <E extends Parameters<typeof upcasters.upcast>[0]>(e: E) => upcasters.upcast(e);
   for (;;) {
     const page = await store.readAll({ fromPosition: from, maxCount: pageSize, filter });
     const last = page.at(-1);
@@ -34,7 +32,7 @@ export const replay = async (
         break;
       }
       if (!matchesTime(selection, e)) continue;
-      chunk += `${toLine(e, upcast)}\n`;
+      chunk += `${toLine(e)}\n`;
       written++;
     }
     if (chunk && !out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));

@@ -1,10 +1,11 @@
+import { listCheckpoints, listQuarantine } from '@chat/consumer';
 import { createReadModelDb } from '@chat/db';
 import type { EventStore } from '@chat/eventstore';
-import { type OutboxStats, outboxStats } from '@chat/notifier';
+import { type OutboxStats, outboxStats } from '@chat/notifications';
 import type pg from 'pg';
 
 export type CheckpointStats = {
-  schema: string;
+  /** The consumer (read_models, relay, notifier) or a running rebuild (read_models:rebuild). */
   name: string;
   position: string;
   /** Events after the checkpoint (capped at `lagCap`). */
@@ -12,6 +13,8 @@ export type CheckpointStats = {
   lagCapped: boolean;
   /** Age of the oldest event the consumer has not applied yet; 0 when caught up. */
   lagMs: number;
+  /** Events the consumer stepped over because it cannot apply them (`chatctl quarantine list`). */
+  quarantined: number;
 };
 
 export type Stats = {
@@ -30,10 +33,7 @@ export type Stats = {
 
 const LAG_CAP = 10_000;
 
-/**
- * Counts, positions and lags. Checkpoints are found in every schema with a `checkpoints(name, position)`
- * table (read models, relay, notifier, a running rebuild), so new consumers show up without changes here.
- */
+/** Counts, positions and lags; every consumer's checkpoint is a row of `consumers.checkpoints`. */
 export const collectStats = async (store: EventStore, pool: pg.Pool): Promise<Stats> => {
   const headPosition = await store.headPosition();
   // Only the Postgres store can count cheaply; on EventStoreDB this is null.
@@ -74,28 +74,21 @@ export const collectStats = async (store: EventStore, pool: pg.Pool): Promise<St
     }),
     () => null,
   );
-  const { rows: tables } = await pool.query<{ table_schema: string }>(
-    `SELECT table_schema FROM information_schema.columns
-      WHERE table_name = 'checkpoints' AND column_name IN ('name', 'position')
-      GROUP BY table_schema HAVING count(*) = 2 ORDER BY table_schema`,
-  );
+  const quarantined = new Map<string, number>();
+  for (const q of await listQuarantine(pool))
+    quarantined.set(q.consumer, (quarantined.get(q.consumer) ?? 0) + 1);
   const checkpoints: CheckpointStats[] = [];
-  for (const { table_schema: schema } of tables) {
-    const { rows } = await pool.query<{ name: string; position: string }>(
-      `SELECT name, position FROM "${schema.replace(/"/g, '""')}".checkpoints ORDER BY name`,
-    );
-    for (const row of rows) {
-      const behind = await store.readAll({ fromPosition: row.position, maxCount: LAG_CAP });
-      const oldest = behind[0];
-      checkpoints.push({
-        schema,
-        name: row.name,
-        position: row.position,
-        lagEvents: behind.length,
-        lagCapped: behind.length === LAG_CAP,
-        lagMs: oldest ? Math.max(0, Date.now() - Date.parse(oldest.occurredAt)) : 0,
-      });
-    }
+  for (const row of await listCheckpoints(pool)) {
+    const behind = await store.readAll({ fromPosition: row.position, maxCount: LAG_CAP });
+    const oldest = behind[0];
+    checkpoints.push({
+      name: row.name,
+      position: row.position,
+      lagEvents: behind.length,
+      lagCapped: behind.length === LAG_CAP,
+      lagMs: oldest ? Math.max(0, Date.now() - Date.parse(oldest.occurredAt)) : 0,
+      quarantined: quarantined.get(row.name) ?? 0,
+    });
   }
   const webhookOutbox = await outboxStats(pool).catch(() => null);
   return { headPosition, eventsByType, readModels, checkpoints, webhookOutbox };
@@ -116,7 +109,7 @@ export const formatStats = (s: Stats): string => {
   lines.push('checkpoints');
   for (const c of s.checkpoints) {
     lines.push(
-      `  ${`${c.schema}.${c.name}`.padEnd(34)} ${c.position}  lag ${c.lagEvents}${c.lagCapped ? '+' : ''} events, ${c.lagMs} ms`,
+      `  ${c.name.padEnd(22)} ${c.position}  lag ${c.lagEvents}${c.lagCapped ? '+' : ''} events, ${c.lagMs} ms${c.quarantined > 0 ? `, ${c.quarantined} quarantined` : ''}`,
     );
   }
   if (s.webhookOutbox) {

@@ -1,4 +1,3 @@
-import { upcasters } from '@chat/events';
 import type { EventStore } from '@chat/eventstore';
 import { type EventSelection, matchesTime, storeFilter, toLine } from '../filters.js';
 import type { Output } from './replay.js';
@@ -17,7 +16,7 @@ export const tail = async (
     for (const e of batch) {
       if (selection.toPosition !== undefined && e.position > selection.toPosition) return written;
       if (!matchesTime(selection, e)) continue;
-      chunk += `${toLine(e, (x) => upcasters.upcast(x))}\n`;
+      chunk += `${toLine(e)}\n`;
       written++;
     }
     if (chunk && !out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));

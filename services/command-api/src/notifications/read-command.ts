@@ -7,7 +7,7 @@ import {
   userStream,
 } from '@chat/events';
 import type { EventStore } from '@chat/eventstore';
-import { countReadable, type ReadSelection, readResult } from '@chat/notifier';
+import { countReadable, type ReadSelection, readResult } from '@chat/notifications';
 import { sleep } from '@chat/platform';
 import type pg from 'pg';
 import { type Actor, type Clock, defineCommand } from '../commands/catalogue.js';

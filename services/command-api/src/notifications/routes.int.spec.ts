@@ -1,5 +1,5 @@
 import { natsSubjects, userStream } from '@chat/events';
-import { createNotifierService, migrateNotifier, notifierEnv, readCheckpoint } from '@chat/notifier';
+import { createNotificationConsumer, migrateNotifier, readCheckpoint } from '@chat/notifications';
 import { createLogger } from '@chat/platform';
 import { waitFor } from '@chat/testkit';
 import pg from 'pg';
@@ -8,7 +8,8 @@ import { type Harness, startHarness } from '../../test/harness.js';
 
 let h: Harness;
 let notifierPool: pg.Pool;
-let notifier: ReturnType<typeof createNotifierService>;
+const stopNotifier = new AbortController();
+let notifier: Promise<void> | undefined;
 let conversationId: string;
 let lastPosition: string;
 
@@ -25,15 +26,17 @@ beforeAll(async () => {
   h = await startHarness('notifroutes');
   await migrateNotifier(h.pool);
   notifierPool = new pg.Pool({ connectionString: h.pool.options.connectionString, max: 4 });
-  notifier = createNotifierService({
-    config: notifierEnv.parse({ NATS_SUBJECT_PREFIX: h.prefix, LEADER_RETRY_MS: '50' }),
+  notifier = createNotificationConsumer({
     pool: notifierPool,
     store: h.store,
     logger: createLogger('notifier-test', 'silent'),
     subjects: natsSubjects(h.prefix),
     publish: () => {},
-  });
-  notifier.start();
+    notifyAllMaxMembers: 50,
+    webhook: false,
+    batchSize: 500,
+    leaderRetryMs: 50,
+  }).run(stopNotifier.signal);
   conversationId = await h.createGroup('alice', ['bob', 'carol']);
   for (let i = 0; i < 5; i++) {
     const res = await h.send('alice', conversationId, i === 2 ? `message ${i} for @bob` : `message ${i}`);
@@ -43,7 +46,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await notifier?.stop();
+  stopNotifier.abort();
+  await notifier;
   await notifierPool?.end();
   await h?.close();
 });

@@ -1,5 +1,5 @@
 import { ChatError, queryShapes } from '@chat/events';
-import { decodeCursor, encodeCursor, listNotifications, readCheckpoint } from '@chat/notifier';
+import { decodeCursor, encodeCursor, listNotifications, readCheckpoint } from '@chat/notifications';
 import { sleep } from '@chat/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type pg from 'pg';

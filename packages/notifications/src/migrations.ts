@@ -1,0 +1,108 @@
+import { carryOverCheckpoints, migrateConsumers } from '@chat/consumer';
+import { type MigrationDb, migrateSchema } from '@chat/platform';
+import { type Migration, sql } from 'kysely';
+import type pg from 'pg';
+
+/** The notifier's tables live in this schema. */
+export const NOTIFIER_SCHEMA = 'notifier';
+
+// The first cut ran these idempotent steps on every start; they are now the first frozen migration
+// (an existing database runs them once more, changing nothing).
+const FIRST_STEPS: readonly string[] = [
+  `CREATE SCHEMA IF NOT EXISTS notifier`,
+  `CREATE TABLE IF NOT EXISTS notifier.checkpoints (
+     name text PRIMARY KEY,
+     position text NOT NULL,
+     updated_at timestamptz NOT NULL DEFAULT now()
+   )`,
+  `CREATE TABLE IF NOT EXISTS notifier.conversations (
+     conversation_id text PRIMARY KEY,
+     kind text NOT NULL
+   )`,
+  `CREATE TABLE IF NOT EXISTS notifier.members (
+     conversation_id text NOT NULL,
+     user_id text NOT NULL,
+     PRIMARY KEY (conversation_id, user_id)
+   )`,
+  `CREATE TABLE IF NOT EXISTS notifier.mutes (
+     conversation_id text NOT NULL,
+     user_id text NOT NULL,
+     until timestamptz NOT NULL,
+     PRIMARY KEY (conversation_id, user_id)
+   )`,
+  `CREATE TABLE IF NOT EXISTS notifier.read_results (
+     event_id text PRIMARY KEY,
+     user_id text NOT NULL,
+     updated integer NOT NULL,
+     created_at timestamptz NOT NULL DEFAULT now()
+   )`,
+  `CREATE TABLE IF NOT EXISTS notifier.outbox (
+     delivery_id uuid PRIMARY KEY,
+     recipient_id text NOT NULL,
+     payload text NOT NULL,
+     status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'dead')),
+     attempts integer NOT NULL DEFAULT 0,
+     next_attempt_at timestamptz NOT NULL DEFAULT now(),
+     lease_token uuid,
+     last_error text,
+     created_at timestamptz NOT NULL DEFAULT now(),
+     finished_at timestamptz
+   )`,
+  `CREATE INDEX IF NOT EXISTS outbox_due ON notifier.outbox (next_attempt_at) WHERE status = 'pending'`,
+  // What a message's records share (preview, actor, time) lives in one row per message: rows per
+  // recipient are 2.5-4x cheaper to insert and an edit updates one row. A database created by the
+  // first cut (one wide row per record) is upgraded by dropping that table and replaying the log —
+  // the notifier's tables are a projection; the outbox stays and is not enqueued twice.
+  `DO $$
+   BEGIN
+     IF EXISTS (SELECT 1 FROM information_schema.columns
+                 WHERE table_schema = 'notifier' AND table_name = 'notifications' AND column_name = 'preview') THEN
+       DROP TABLE notifier.notifications;
+       TRUNCATE notifier.checkpoints, notifier.conversations, notifier.members, notifier.mutes, notifier.read_results;
+     END IF;
+   END $$`,
+  `CREATE TABLE IF NOT EXISTS notifier.messages (
+     message_ref bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     conversation_id text NOT NULL,
+     message_id text NOT NULL,
+     actor_id text NOT NULL,
+     preview text NOT NULL,
+     created_at timestamptz NOT NULL,
+     position text NOT NULL,
+     UNIQUE (conversation_id, message_id)
+   )`,
+  `CREATE TABLE IF NOT EXISTS notifier.notifications (
+     notification_id uuid PRIMARY KEY,
+     recipient_id text NOT NULL,
+     kind text NOT NULL CHECK (kind IN ('message', 'mention')),
+     message_ref bigint NOT NULL,
+     created_at timestamptz NOT NULL,
+     read_at timestamptz
+   )`,
+  `CREATE INDEX IF NOT EXISTS notifications_by_recipient
+     ON notifier.notifications (recipient_id, created_at DESC, notification_id DESC)`,
+  `CREATE INDEX IF NOT EXISTS notifications_unread_by_recipient
+     ON notifier.notifications (recipient_id, created_at DESC, notification_id DESC) WHERE read_at IS NULL`,
+];
+
+const migrations: Record<string, Migration> = {
+  '2026_11_27_001_notifier_tables': {
+    up: async (db: MigrationDb) => {
+      for (const step of FIRST_STEPS) await sql.raw(step).execute(db);
+    },
+  },
+  // The notifier's checkpoint moved to the one table of every consumer (`consumers.checkpoints`, row
+  // `notifier`): an upgraded notifier resumes where it stopped.
+  '2026_11_27_002_checkpoint_to_consumers': {
+    up: (db: MigrationDb) => carryOverCheckpoints(db, NOTIFIER_SCHEMA),
+  },
+};
+
+/**
+ * Creates or upgrades the notifier's tables in schema `notifier`, after the `consumers` schema that
+ * holds its checkpoint. Idempotent; concurrent callers are serialised by kysely's migration lock.
+ */
+export const migrateNotifier = async (db: MigrationDb | pg.Pool): Promise<void> => {
+  await migrateConsumers(db);
+  await migrateSchema(db, NOTIFIER_SCHEMA, migrations);
+};

@@ -1,0 +1,193 @@
+import { readCheckpoint as readConsumerCheckpoint } from '@chat/consumer';
+import type { Notification } from '@chat/events';
+import type { NotificationCursor } from '../domain/cursor.js';
+import type { NotificationRecord } from '../domain/rules.js';
+import type { Db } from './db.js';
+
+/** Rows per multi-row insert: large enough to amortise round trips, small enough for one statement. */
+const INSERT_CHUNK = 5000;
+
+type NotificationRow = {
+  notification_id: string;
+  recipient_id: string;
+  kind: 'message' | 'mention';
+  conversation_id: string;
+  message_id: string;
+  actor_id: string;
+  preview: string;
+  created_at: Date;
+  read_at: Date | null;
+};
+
+export const toNotification = (row: NotificationRow): Notification => ({
+  notificationId: row.notification_id,
+  kind: row.kind,
+  conversationId: row.conversation_id,
+  messageId: row.message_id,
+  actorId: row.actor_id,
+  preview: row.preview,
+  createdAt: row.created_at.toISOString(),
+  readAt: row.read_at?.toISOString() ?? null,
+});
+
+export type StoredRecord = NotificationRecord & { position: string };
+
+/**
+ * Inserts records with set-based multi-row statements and returns the ones that were new: a record
+ * that exists (same deterministic id) is left alone, which makes re-processing after a crash a no-op.
+ * What a message's records share is written once, as its `notifier.messages` row; each recipient
+ * costs one narrow row.
+ */
+export const insertNotifications = async (
+  db: Db,
+  records: readonly StoredRecord[],
+): Promise<StoredRecord[]> => {
+  const inserted: StoredRecord[] = [];
+  for (let i = 0; i < records.length; i += INSERT_CHUNK) {
+    const chunk = records.slice(i, i + INSERT_CHUNK);
+    const messages = new Map<string, StoredRecord>();
+    for (const r of chunk) messages.set(messageKey(r.conversationId, r.messageId), r);
+    const list = [...messages.values()];
+    // DO UPDATE (a no-op change) so a replayed message also returns its existing ref.
+    const refs = await db.query<{ message_ref: string; conversation_id: string; message_id: string }>(
+      `INSERT INTO notifier.messages (conversation_id, message_id, actor_id, preview, created_at, position)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+       ON CONFLICT (conversation_id, message_id) DO UPDATE SET position = notifier.messages.position
+       RETURNING message_ref, conversation_id, message_id`,
+      [
+        list.map((m) => m.conversationId),
+        list.map((m) => m.messageId),
+        list.map((m) => m.actorId),
+        list.map((m) => m.preview),
+        list.map((m) => m.createdAt),
+        list.map((m) => m.position),
+      ],
+    );
+    const refOf = new Map(refs.rows.map((r) => [messageKey(r.conversation_id, r.message_id), r.message_ref]));
+    const { rows } = await db.query<{ notification_id: string }>(
+      `INSERT INTO notifier.notifications (notification_id, recipient_id, kind, message_ref, created_at)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+       ON CONFLICT (notification_id) DO NOTHING
+       RETURNING notification_id`,
+      [
+        chunk.map((r) => r.notificationId),
+        chunk.map((r) => r.recipientId),
+        chunk.map((r) => r.kind),
+        chunk.map((r) => refOf.get(messageKey(r.conversationId, r.messageId))),
+        chunk.map((r) => r.createdAt),
+      ],
+    );
+    if (rows.length === chunk.length) inserted.push(...chunk);
+    else {
+      const fresh = new Set(rows.map((r) => r.notification_id));
+      inserted.push(...chunk.filter((r) => fresh.has(r.notificationId)));
+    }
+  }
+  return inserted;
+};
+
+const messageKey = (conversationId: string, messageId: string) => `${conversationId}\n${messageId}`;
+
+/** An edit or delete changes one row, whatever the number of recipients. */
+export const updatePreview = async (
+  db: Db,
+  conversationId: string,
+  messageId: string,
+  preview: string,
+): Promise<void> => {
+  await db.query('UPDATE notifier.messages SET preview = $3 WHERE conversation_id = $1 AND message_id = $2', [
+    conversationId,
+    messageId,
+    preview,
+  ]);
+};
+
+export type ReadSelection = { userId: string; notificationIds: readonly string[] | null; upTo: string };
+
+const READ_FILTER = `recipient_id = $1 AND read_at IS NULL AND created_at <= $3
+  AND ($2::text[] IS NULL OR notification_id::text = ANY($2::text[]))`;
+
+const readParams = (s: ReadSelection) => [
+  s.userId,
+  s.notificationIds === null ? null : s.notificationIds.map((id) => id.toLowerCase()),
+  s.upTo,
+];
+
+/**
+ * Applies a `NotificationsRead` event: marks the user's unread records created at or before `upTo`
+ * (restricted to the listed ids, if any) and remembers how many moved, keyed by the event id, so the
+ * command that appended it can answer with the exact count. Idempotent.
+ */
+export const markRead = async (db: Db, eventId: string, selection: ReadSelection): Promise<number> => {
+  const { rows } = await db.query<{ updated: number }>(
+    `WITH moved AS (UPDATE notifier.notifications SET read_at = $3 WHERE ${READ_FILTER} RETURNING 1)
+     INSERT INTO notifier.read_results (event_id, user_id, updated)
+     SELECT $4, $1, count(*)::int FROM moved
+     ON CONFLICT (event_id) DO NOTHING
+     RETURNING updated`,
+    [...readParams(selection), eventId],
+  );
+  return rows[0]?.updated ?? 0;
+};
+
+/** How many records `markRead` would move now (used when the notifier has not applied the event yet). */
+export const countReadable = async (db: Db, selection: ReadSelection): Promise<number> => {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM notifier.notifications WHERE ${READ_FILTER}`,
+    readParams(selection),
+  );
+  return rows[0]?.n ?? 0;
+};
+
+/** The count `markRead` stored for this event, or undefined while the notifier has not applied it. */
+export const readResult = async (db: Db, eventId: string): Promise<number | undefined> => {
+  const { rows } = await db.query<{ updated: number }>(
+    'SELECT updated FROM notifier.read_results WHERE event_id = $1',
+    [eventId],
+  );
+  return rows[0]?.updated;
+};
+
+/** One page of a user's notifications, newest first; one row more than `limit` tells if more follow. */
+export const listNotifications = async (
+  db: Db,
+  query: { userId: string; unreadOnly: boolean; limit: number; after: NotificationCursor | null },
+): Promise<{ items: Notification[]; hasMore: boolean }> => {
+  const { rows } = await db.query<NotificationRow>(
+    `SELECT n.notification_id, n.recipient_id, n.kind, m.conversation_id, m.message_id, m.actor_id, m.preview,
+            n.created_at, n.read_at
+       FROM notifier.notifications n
+       JOIN notifier.messages m ON m.message_ref = n.message_ref
+      WHERE n.recipient_id = $1
+        AND ($2::boolean IS FALSE OR n.read_at IS NULL)
+        AND ($3::timestamptz IS NULL OR (n.created_at, n.notification_id) < ($3::timestamptz, $4::uuid))
+      ORDER BY n.created_at DESC, n.notification_id DESC
+      LIMIT $5`,
+    [
+      query.userId,
+      query.unreadOnly,
+      query.after?.createdAt ?? null,
+      query.after?.notificationId ?? null,
+      query.limit + 1,
+    ],
+  );
+  return { items: rows.slice(0, query.limit).map(toNotification), hasMore: rows.length > query.limit };
+};
+
+/** The notifier's consumer name: its row in `consumers.checkpoints` and its quarantine key. */
+export const NOTIFIER_CONSUMER = 'notifier';
+
+/** The position the notifier has applied up to; null before it has applied anything. */
+export const readCheckpoint = async (db: Db): Promise<string | null> =>
+  (await readConsumerCheckpoint(db, NOTIFIER_CONSUMER)) ?? null;
+
+/**
+ * Forgets read results older than `maxAgeSeconds`: they only serve the command that appended the
+ * event, which waits seconds at most.
+ */
+export const pruneReadResults = async (db: Db, maxAgeSeconds: number): Promise<void> => {
+  await db.query(
+    `DELETE FROM notifier.read_results WHERE created_at < now() - make_interval(secs => $1::double precision)`,
+    [maxAgeSeconds],
+  );
+};

@@ -1,0 +1,85 @@
+import { EventRejectedError, runConsumer } from '@chat/consumer';
+import { createReadModelDb, READ_MODEL_CHECKPOINT, READ_MODEL_SCHEMA } from '@chat/db';
+import { STREAM_PREFIX } from '@chat/events';
+import type { EventFilter, EventStore } from '@chat/eventstore';
+import type { Logger } from '@chat/platform';
+import type pg from 'pg';
+import type { Registry } from 'prom-client';
+import { type PublishUserMessage, publishUnread } from './unread.js';
+import { type BatchResult, projectEvents } from './writer.js';
+
+/** Typing events never touch the read models; the store filters them out server-side. */
+export const PROJECTED_STREAMS: EventFilter = {
+  streamPrefixes: [STREAM_PREFIX.conversation, STREAM_PREFIX.receipts, STREAM_PREFIX.user],
+};
+
+/**
+ * Every transaction writing a schema's read models holds this lock shared; a rebuild's swap takes it
+ * exclusively, so no live batch is half-way through while the schemas are renamed.
+ */
+export const applyLockKey = (schema: string): string => `read_models:apply:${schema}`;
+
+/** The leader lock of the live projection (also held by instances of earlier versions). */
+export const PROJECTION_LOCK = 'projection:read_models';
+
+export type ProjectorDeps = {
+  store: EventStore;
+  pool: pg.Pool;
+  logger: Logger;
+  /** Metrics `projector_…`. */
+  registry?: Registry;
+  /** Where unread updates go (NATS in production); omitted, nothing is published. */
+  publish?: PublishUserMessage;
+  /** Largest batch per transaction: reached while catching up; live batches are as small as traffic. */
+  batchSize?: number;
+  /** Wait after a partial batch so the next one gathers more (see `lingerAfter`); 0 = none. */
+  lingerMs?: number;
+  leaderRetryMs?: number;
+};
+
+export type Projector = { run(signal: AbortSignal): Promise<void> };
+
+/**
+ * The live read-model projection, a client of the consumer runtime: one transaction per batch with
+ * the checkpoint (`read_models`) and the apply lock; after each commit, unread updates for the users
+ * whose counts a client cannot derive itself. An event it cannot apply is quarantined.
+ */
+export const createProjector = (deps: ProjectorDeps): Projector => {
+  const schema = READ_MODEL_SCHEMA;
+  const lockKey = applyLockKey(schema);
+  const readModels = createReadModelDb(deps.pool, schema);
+  const logger = deps.logger.child({ component: 'projection' });
+  return {
+    run: (signal) =>
+      runConsumer<BatchResult>(
+        {
+          name: READ_MODEL_CHECKPOINT,
+          store: deps.store,
+          pool: deps.pool,
+          logger,
+          filter: PROJECTED_STREAMS,
+          batchSize: deps.batchSize ?? 2000,
+          lingerMs: deps.lingerMs ?? 0,
+          lockName: PROJECTION_LOCK,
+          ...(deps.leaderRetryMs === undefined ? {} : { leaderRetryMs: deps.leaderRetryMs }),
+          ...(deps.registry
+            ? { metrics: { registry: deps.registry, prefix: 'projector', eventsBehind: true } }
+            : {}),
+          checkpoint: 'in-transaction',
+          synchronousCommit: false,
+          beginTransaction: async (client) => {
+            await client.query('SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))', [lockKey]);
+          },
+          applyBatch: (events, client) =>
+            projectEvents(createReadModelDb(client, schema), schema, events, (event, error) => {
+              throw new EventRejectedError(event, error.message, { cause: error });
+            }),
+          afterCommit: async (result) => {
+            if (!deps.publish || result.unreadConversations.size + result.unreadPairs.size === 0) return;
+            await publishUnread(readModels, result, deps.publish);
+          },
+        },
+        signal,
+      ),
+  };
+};

@@ -1,0 +1,387 @@
+import { INT4_MAX, storableData, UnstorableValueError } from '@chat/db';
+import {
+  type ChatEvent,
+  type ChatEventOf,
+  conversationStream,
+  type EventType,
+  isEventType,
+  parseEvent,
+  preview,
+  startingMembers,
+} from '@chat/events';
+import type { RecordedEvent } from '@chat/eventstore';
+
+// The pure half of the projection: rows of one batch held in memory, changed event by event, then
+// written back by `writer.ts`. No I/O here, so the fold is easy to reason about and fast to replay.
+
+export type ConversationState = {
+  conversation_id: string;
+  kind: 'direct' | 'group';
+  title: string | null;
+  created_by: string;
+  created_at: string;
+  last_seq: number;
+  last_activity_at: string;
+  message_count: number;
+  last_message_id: string | null;
+  last_message_sender: string | null;
+  last_message_preview: string | null;
+  last_message_sent_at: string | null;
+  last_message_seq: number | null;
+  last_message_deleted: boolean | null;
+};
+
+export type MemberState = {
+  conversation_id: string;
+  user_id: string;
+  active: boolean;
+  joined_seq: number;
+  ordinal: number;
+  read_seq: number;
+  read_msg_index: number;
+  muted_until: string | null;
+};
+
+export type MessageState = {
+  conversation_id: string;
+  seq: number;
+  message_id: string;
+  msg_index: number;
+  sender_id: string;
+  body: string | null;
+  reply_to: string | null;
+  sent_at: string;
+  edited_at: string | null;
+  deleted: boolean;
+};
+
+export const pairKey = (a: string, b: string): string => `${a}\u0000${b}`;
+export const splitKey = (key: string): [string, string] => {
+  const i = key.indexOf('\u0000');
+  return [key.slice(0, i), key.slice(i + 1)];
+};
+
+export type BatchState = {
+  conversations: Map<string, ConversationState>;
+  members: Map<string, MemberState>;
+  messages: Map<string, MessageState>;
+  dirtyConversations: Set<string>;
+  dirtyMembers: Set<string>;
+  dirtyMessages: Set<string>;
+  /** Members whose watermark moved below the newest message: their read_msg_index is recomputed in SQL. */
+  readIndexPending: Set<string>;
+  /** Conversations whose every member's unread count may have changed (new or deleted messages). */
+  unreadConversations: Set<string>;
+  /** (conversation, user) pairs whose unread count changed on their own (reads, leaves). */
+  unreadPairs: Set<string>;
+};
+
+export const emptyBatchState = (): BatchState => ({
+  conversations: new Map(),
+  members: new Map(),
+  messages: new Map(),
+  dirtyConversations: new Set(),
+  dirtyMembers: new Set(),
+  dirtyMessages: new Set(),
+  readIndexPending: new Set(),
+  unreadConversations: new Set(),
+  unreadPairs: new Set(),
+});
+
+/** A stored event the projection understands, upcast and validated. */
+type ProjectedType = Exclude<EventType, 'TypingStarted' | 'NotificationsRead'>;
+export type ProjectedEvent = {
+  streamId: string;
+  revision: number;
+  occurredAt: string;
+} & ChatEventOf<ProjectedType>;
+
+const isProjected = (e: ChatEvent): e is ChatEventOf<ProjectedType> =>
+  e.type !== 'TypingStarted' && e.type !== 'NotificationsRead';
+
+/** An event this projection cannot apply: its data fails the schema or holds values Postgres refuses. */
+export class MalformedEventError extends Error {
+  override readonly name = 'MalformedEventError';
+}
+
+/**
+ * Parses and checks a stored event (the store has upcast it already); undefined for types this
+ * projection ignores, unknown ones included (written by a newer build). Throws MalformedEventError
+ * when the event cannot be applied, before anything is written, so the caller can set it aside.
+ */
+export const toProjectedEvent = (event: RecordedEvent): ProjectedEvent | undefined => {
+  if (!isEventType(event.type) || event.type === 'TypingStarted' || event.type === 'NotificationsRead') {
+    return undefined;
+  }
+  let parsed: ChatEvent;
+  try {
+    parsed = parseEvent(event.type, event.data);
+  } catch (cause) {
+    throw new MalformedEventError('its data does not match the schema', { cause });
+  }
+  if (!isProjected(parsed)) return undefined;
+  return {
+    ...storable(parsed),
+    streamId: event.streamId,
+    revision: event.revision,
+    occurredAt: event.occurredAt,
+  };
+};
+
+/**
+ * The event as the read-model columns store it — times normalised to ISO-8601 UTC — or a
+ * MalformedEventError naming what the columns would refuse.
+ */
+const storable = (e: ChatEventOf<ProjectedType>): ChatEventOf<ProjectedType> => {
+  try {
+    switch (e.type) {
+      case 'MessageSent':
+        return { ...e, data: storableData(e.data, ['sentAt']) };
+      case 'MessageEdited':
+        return { ...e, data: storableData(e.data, ['editedAt']) };
+      case 'ConversationMuted':
+        return { ...e, data: storableData(e.data, ['until']) };
+      case 'ConversationRead':
+        if (e.data.upToSeq > INT4_MAX)
+          throw new UnstorableValueError(`upToSeq ${e.data.upToSeq} is out of range`);
+        storableData(e.data);
+        return e;
+      case 'ConversationStarted':
+      case 'MemberJoined':
+      case 'MemberLeft':
+      case 'MessageDeleted':
+        storableData(e.data);
+        return e;
+      default: {
+        const never: never = e;
+        return never;
+      }
+    }
+  } catch (cause) {
+    if (!(cause instanceof UnstorableValueError)) throw cause;
+    throw new MalformedEventError(cause.message, { cause });
+  }
+};
+
+export type BatchKeys = { conversationIds: Set<string>; memberKeys: Set<string>; messageKeys: Set<string> };
+
+/** The rows a batch reads before it can be applied. */
+export const keysOf = (events: readonly ProjectedEvent[]): BatchKeys => {
+  const keys: BatchKeys = { conversationIds: new Set(), memberKeys: new Set(), messageKeys: new Set() };
+  for (const e of events) {
+    const c = e.data.conversationId;
+    switch (e.type) {
+      case 'ConversationStarted':
+        keys.conversationIds.add(c);
+        for (const u of startingMembers(e.data)) keys.memberKeys.add(pairKey(c, u));
+        break;
+      case 'MemberJoined':
+      case 'MemberLeft':
+        keys.conversationIds.add(c);
+        keys.memberKeys.add(pairKey(c, e.data.userId));
+        break;
+      case 'MessageSent':
+        keys.conversationIds.add(c);
+        keys.memberKeys.add(pairKey(c, e.data.senderId));
+        break;
+      case 'MessageEdited':
+      case 'MessageDeleted':
+        keys.conversationIds.add(c);
+        keys.messageKeys.add(pairKey(c, e.data.messageId));
+        break;
+      case 'ConversationRead':
+        keys.conversationIds.add(c);
+        keys.memberKeys.add(pairKey(c, e.data.userId));
+        break;
+      case 'ConversationMuted':
+        keys.memberKeys.add(pairKey(c, e.data.userId));
+        break;
+      default: {
+        const never: never = e;
+        return never;
+      }
+    }
+  }
+  return keys;
+};
+
+const touchConversation = (s: BatchState, e: ProjectedEvent, c: ConversationState): void => {
+  if (e.revision >= c.last_seq) {
+    c.last_seq = e.revision;
+    c.last_activity_at = e.occurredAt;
+  }
+  s.dirtyConversations.add(c.conversation_id);
+};
+
+const join = (s: BatchState, c: ConversationState, userId: string, seq: number, ordinal: number): void => {
+  const key = pairKey(c.conversation_id, userId);
+  const existing = s.members.get(key);
+  if (existing?.active) return;
+  s.members.set(key, {
+    conversation_id: c.conversation_id,
+    user_id: userId,
+    active: true,
+    joined_seq: seq,
+    ordinal,
+    read_seq: seq,
+    read_msg_index: c.message_count,
+    // A mute belongs to the user and the conversation, so it survives leaving and re-joining.
+    muted_until: existing?.muted_until ?? null,
+  });
+  s.dirtyMembers.add(key);
+  s.readIndexPending.delete(key);
+};
+
+/** Applies one event to the batch's rows. Events of a conversation that was never started are ignored. */
+export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
+  const c = s.conversations.get(e.data.conversationId);
+  const isConversationEvent = e.streamId === conversationStream(e.data.conversationId);
+  switch (e.type) {
+    case 'ConversationStarted': {
+      if (c || !isConversationEvent) return;
+      const created: ConversationState = {
+        conversation_id: e.data.conversationId,
+        kind: e.data.kind,
+        title: e.data.title,
+        created_by: e.data.createdBy,
+        created_at: e.occurredAt,
+        last_seq: e.revision,
+        last_activity_at: e.occurredAt,
+        message_count: 0,
+        last_message_id: null,
+        last_message_sender: null,
+        last_message_preview: null,
+        last_message_sent_at: null,
+        last_message_seq: null,
+        last_message_deleted: null,
+      };
+      s.conversations.set(created.conversation_id, created);
+      s.dirtyConversations.add(created.conversation_id);
+      startingMembers(e.data).forEach((u, i) => {
+        join(s, created, u, e.revision, i);
+      });
+      return;
+    }
+    case 'MemberJoined': {
+      if (!c || !isConversationEvent) return;
+      touchConversation(s, e, c);
+      join(s, c, e.data.userId, e.revision, 0);
+      return;
+    }
+    case 'MemberLeft': {
+      if (!c || !isConversationEvent) return;
+      touchConversation(s, e, c);
+      const key = pairKey(c.conversation_id, e.data.userId);
+      const m = s.members.get(key);
+      if (m?.active) {
+        m.active = false;
+        s.dirtyMembers.add(key);
+        s.unreadPairs.add(key);
+      }
+      return;
+    }
+    case 'MessageSent': {
+      if (!c || !isConversationEvent) return;
+      touchConversation(s, e, c);
+      c.message_count += 1;
+      const d = e.data;
+      const msgKey = pairKey(c.conversation_id, d.messageId);
+      s.messages.set(msgKey, {
+        conversation_id: c.conversation_id,
+        seq: e.revision,
+        message_id: d.messageId,
+        msg_index: c.message_count,
+        sender_id: d.senderId,
+        body: d.body,
+        reply_to: d.replyTo,
+        sent_at: d.sentAt,
+        edited_at: null,
+        deleted: false,
+      });
+      s.dirtyMessages.add(msgKey);
+      c.last_message_id = d.messageId;
+      c.last_message_sender = d.senderId;
+      c.last_message_preview = preview(d.body);
+      c.last_message_sent_at = d.sentAt;
+      c.last_message_seq = e.revision;
+      c.last_message_deleted = false;
+      // Sending moves the sender's own watermark to the message: own messages are never unread.
+      const senderKey = pairKey(c.conversation_id, d.senderId);
+      const sender = s.members.get(senderKey);
+      if (sender?.active && e.revision > sender.read_seq) {
+        sender.read_seq = e.revision;
+        sender.read_msg_index = c.message_count;
+        s.dirtyMembers.add(senderKey);
+        s.readIndexPending.delete(senderKey);
+      }
+      s.unreadConversations.add(c.conversation_id);
+      return;
+    }
+    case 'MessageEdited': {
+      if (!c || !isConversationEvent) return;
+      touchConversation(s, e, c);
+      const key = pairKey(c.conversation_id, e.data.messageId);
+      const m = s.messages.get(key);
+      if (!m || m.deleted) return;
+      m.body = e.data.body;
+      m.edited_at = e.data.editedAt;
+      s.dirtyMessages.add(key);
+      if (c.last_message_id === m.message_id) c.last_message_preview = preview(e.data.body);
+      return;
+    }
+    case 'MessageDeleted': {
+      if (!c || !isConversationEvent) return;
+      touchConversation(s, e, c);
+      const key = pairKey(c.conversation_id, e.data.messageId);
+      const m = s.messages.get(key);
+      if (!m || m.deleted) return;
+      m.deleted = true;
+      m.body = null;
+      s.dirtyMessages.add(key);
+      if (c.last_message_id === m.message_id) {
+        c.last_message_preview = '';
+        c.last_message_deleted = true;
+      }
+      s.unreadConversations.add(c.conversation_id);
+      return;
+    }
+    case 'ConversationRead': {
+      const key = pairKey(e.data.conversationId, e.data.userId);
+      const m = s.members.get(key);
+      if (!c || !m?.active || e.data.upToSeq <= m.read_seq) return;
+      m.read_seq = e.data.upToSeq;
+      if (c.last_message_seq === null || e.data.upToSeq >= c.last_message_seq) {
+        m.read_msg_index = c.message_count;
+        s.readIndexPending.delete(key);
+      } else {
+        s.readIndexPending.add(key);
+      }
+      s.dirtyMembers.add(key);
+      s.unreadPairs.add(key);
+      return;
+    }
+    case 'ConversationMuted': {
+      const key = pairKey(e.data.conversationId, e.data.userId);
+      const m = s.members.get(key);
+      const until = e.data.until;
+      if (m) m.muted_until = until;
+      else
+        s.members.set(key, {
+          conversation_id: e.data.conversationId,
+          user_id: e.data.userId,
+          active: false,
+          joined_seq: 0,
+          ordinal: 0,
+          read_seq: 0,
+          read_msg_index: 0,
+          muted_until: until,
+        });
+      s.dirtyMembers.add(key);
+      return;
+    }
+    default: {
+      const never: never = e;
+      throw new Error(`unhandled event ${JSON.stringify(never)}`);
+    }
+  }
+};

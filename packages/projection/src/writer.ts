@@ -1,0 +1,335 @@
+import { saveCheckpoint, writeBehind } from '@chat/consumer';
+import { createReadModelDb, type MemberRow, type MessageRow, type ReadModelDb } from '@chat/db';
+import type { RecordedEvent } from '@chat/eventstore';
+import { type RawBuilder, sql } from 'kysely';
+import type pg from 'pg';
+import {
+  applyEvent,
+  type BatchKeys,
+  type BatchState,
+  type ConversationState,
+  emptyBatchState,
+  keysOf,
+  MalformedEventError,
+  type MemberState,
+  type MessageState,
+  type ProjectedEvent,
+  pairKey,
+  splitKey,
+  toProjectedEvent,
+} from './state.js';
+
+// The I/O half of the projection: load the rows a batch touches, fold the batch in memory, write the
+// changed rows back with multi-row upserts — all in the caller's transaction, which also moves the
+// checkpoint, so a crash anywhere leaves either the whole batch applied with its checkpoint or none of it.
+
+type Trx = ReadModelDb;
+
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+const load = async (trx: Trx, schema: string, state: BatchState, keys: BatchKeys): Promise<void> => {
+  if (keys.conversationIds.size > 0) {
+    const rows = await trx
+      .selectFrom('conversations')
+      .selectAll()
+      .where('conversation_id', 'in', [...keys.conversationIds])
+      .execute();
+    for (const r of rows) {
+      state.conversations.set(r.conversation_id, {
+        ...r,
+        created_at: r.created_at.toISOString(),
+        last_activity_at: r.last_activity_at.toISOString(),
+        last_message_sent_at: iso(r.last_message_sent_at),
+      });
+    }
+  }
+  // Exact (conversation, user) pairs through unnest: a batch's senders in busy groups would otherwise
+  // load every member of every touched conversation.
+  if (keys.memberKeys.size > 0) {
+    const pairs = [...keys.memberKeys].map(splitKey);
+    const { rows } = await sql<MemberRow>`
+      SELECT m.* FROM ${sql.id(schema, 'members')} m
+        JOIN unnest(${pairs.map((p) => p[0])}::text[], ${pairs.map((p) => p[1])}::text[]) AS k(c, u)
+          ON m.conversation_id = k.c AND m.user_id = k.u`.execute(trx);
+    for (const r of rows) {
+      state.members.set(pairKey(r.conversation_id, r.user_id), { ...r, muted_until: iso(r.muted_until) });
+    }
+  }
+  if (keys.messageKeys.size > 0) {
+    const pairs = [...keys.messageKeys].map(splitKey);
+    const { rows } = await sql<MessageRow>`
+      SELECT x.* FROM ${sql.id(schema, 'messages')} x
+        JOIN unnest(${pairs.map((p) => p[0])}::text[], ${pairs.map((p) => p[1])}::text[]) AS k(c, id)
+          ON x.conversation_id = k.c AND x.message_id = k.id`.execute(trx);
+    for (const r of rows) {
+      state.messages.set(pairKey(r.conversation_id, r.message_id), {
+        ...r,
+        sent_at: r.sent_at.toISOString(),
+        edited_at: iso(r.edited_at),
+      });
+    }
+  }
+};
+
+/**
+ * Multi-row upsert from one JSON array of the rows (`json_to_recordset`): a fixed number of parameters
+ * however many rows, and serialised by `JSON.stringify` rather than by pg's per-element array escaping,
+ * which was a tenth of a replay's Node time.
+ */
+const upsert = <R extends object>(
+  schema: string,
+  table: string,
+  rows: readonly R[],
+  columns: readonly (readonly [keyof R & string, string])[],
+  conflict: readonly string[],
+  update: readonly string[],
+): RawBuilder<unknown> | undefined => {
+  if (rows.length === 0) return undefined;
+  const names = sql.join(columns.map(([name]) => sql.id(name)));
+  const types = sql.join(columns.map(([name, type]) => sql`${sql.id(name)} ${sql.raw(type)}`));
+  const sets = sql.join(update.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`));
+  return sql`
+    INSERT INTO ${sql.id(schema, table)} (${names})
+    SELECT ${names} FROM json_to_recordset(${JSON.stringify(rows)}::json) AS x(${types})
+    ON CONFLICT (${sql.join(conflict.map((c) => sql.id(c)))}) DO UPDATE SET ${sets}`;
+};
+
+const CONVERSATION_COLUMNS = [
+  ['conversation_id', 'text'],
+  ['kind', 'text'],
+  ['title', 'text'],
+  ['created_by', 'text'],
+  ['created_at', 'timestamptz'],
+  ['last_seq', 'int4'],
+  ['last_activity_at', 'timestamptz'],
+  ['message_count', 'int4'],
+  ['last_message_id', 'text'],
+  ['last_message_sender', 'text'],
+  ['last_message_preview', 'text'],
+  ['last_message_sent_at', 'timestamptz'],
+  ['last_message_seq', 'int4'],
+  ['last_message_deleted', 'bool'],
+] as const satisfies readonly (readonly [keyof ConversationState, string])[];
+
+const MESSAGE_COLUMNS = [
+  ['conversation_id', 'text'],
+  ['seq', 'int4'],
+  ['message_id', 'text'],
+  ['msg_index', 'int4'],
+  ['sender_id', 'text'],
+  ['body', 'text'],
+  ['reply_to', 'text'],
+  ['sent_at', 'timestamptz'],
+  ['edited_at', 'timestamptz'],
+  ['deleted', 'bool'],
+] as const satisfies readonly (readonly [keyof MessageState, string])[];
+
+const MEMBER_COLUMNS = [
+  ['conversation_id', 'text'],
+  ['user_id', 'text'],
+  ['active', 'bool'],
+  ['joined_seq', 'int4'],
+  ['ordinal', 'int4'],
+  ['read_seq', 'int4'],
+  ['read_msg_index', 'int4'],
+  ['muted_until', 'timestamptz'],
+] as const satisfies readonly (readonly [keyof MemberState, string])[];
+
+/**
+ * The statements writing the batch's changed rows: one statement with data-modifying CTEs (one round
+ * trip instead of three, which is most of a small live batch's latency), then the watermark recount if
+ * any. Built synchronously — every row is serialised by the time this returns — so the caller may
+ * change `state` again while they run.
+ */
+const flushStatements = (schema: string, state: BatchState): RawBuilder<unknown>[] => {
+  const writes: (RawBuilder<unknown> | undefined)[] = [];
+  const conversations = [...state.dirtyConversations].flatMap((k) => state.conversations.get(k) ?? []);
+  writes.push(
+    upsert(
+      schema,
+      'conversations',
+      conversations,
+      CONVERSATION_COLUMNS,
+      ['conversation_id'],
+      [
+        'last_seq',
+        'last_activity_at',
+        'message_count',
+        'last_message_id',
+        'last_message_sender',
+        'last_message_preview',
+        'last_message_sent_at',
+        'last_message_seq',
+        'last_message_deleted',
+      ],
+    ),
+  );
+  const messages = [...state.dirtyMessages].flatMap((k) => state.messages.get(k) ?? []);
+  writes.push(
+    upsert(
+      schema,
+      'messages',
+      messages,
+      MESSAGE_COLUMNS,
+      ['conversation_id', 'seq'],
+      ['body', 'edited_at', 'deleted'],
+    ),
+  );
+  const members = [...state.dirtyMembers].flatMap((k) => state.members.get(k) ?? []);
+  writes.push(
+    upsert(
+      schema,
+      'members',
+      members,
+      MEMBER_COLUMNS,
+      ['conversation_id', 'user_id'],
+      ['active', 'joined_seq', 'ordinal', 'read_seq', 'read_msg_index', 'muted_until'],
+    ),
+  );
+  // Data-modifying CTEs run to completion whether or not the main query reads them.
+  const ctes = writes.flatMap((w, i) => (w ? [sql`${sql.id(`w${i}`)} AS (${w})`] : []));
+  const statements = ctes.length > 0 ? [sql`WITH ${sql.join(ctes)} SELECT 1`] : [];
+  // A watermark set below the newest message: count the messages up to it (an index lookup each).
+  const pending = [...state.readIndexPending].map(splitKey);
+  if (pending.length > 0) {
+    statements.push(sql`
+      UPDATE ${sql.id(schema, 'members')} AS m
+         SET read_msg_index = coalesce((
+               SELECT x.msg_index FROM ${sql.id(schema, 'messages')} x
+                WHERE x.conversation_id = m.conversation_id AND x.seq <= m.read_seq
+                ORDER BY x.seq DESC LIMIT 1), 0)
+        FROM unnest(${pending.map((p) => p[0])}::text[], ${pending.map((p) => p[1])}::text[]) AS k(c, u)
+       WHERE m.conversation_id = k.c AND m.user_id = k.u`);
+  }
+  return statements;
+};
+
+/** Called for an event the projection cannot apply; it may throw to fail the batch instead. */
+export type OnRejected = (event: RecordedEvent, error: MalformedEventError) => void;
+
+const toProjected = (events: readonly RecordedEvent[], onRejected: OnRejected): ProjectedEvent[] => {
+  const projected: ProjectedEvent[] = [];
+  for (const e of events) {
+    try {
+      const p = toProjectedEvent(e);
+      if (p) projected.push(p);
+    } catch (err) {
+      if (!(err instanceof MalformedEventError)) throw err;
+      onRejected(e, err);
+    }
+  }
+  return projected;
+};
+
+export type BatchResult = {
+  unreadConversations: Set<string>;
+  unreadPairs: Set<string>;
+};
+
+/**
+ * Applies `events` (in log order) to the read models in `schema`, inside the caller's transaction
+ * (which moves the checkpoint). Returns whose unread counts may have changed.
+ */
+export const projectEvents = async (
+  trx: Trx,
+  schema: string,
+  events: readonly RecordedEvent[],
+  onRejected: OnRejected,
+): Promise<BatchResult> => {
+  const state = emptyBatchState();
+  const projected = toProjected(events, onRejected);
+  await load(trx, schema, state, keysOf(projected));
+  for (const e of projected) applyEvent(state, e);
+  for (const statement of flushStatements(schema, state)) await statement.execute(trx);
+  return { unreadConversations: state.unreadConversations, unreadPairs: state.unreadPairs };
+};
+
+/** Rows kept between pages of a replay; past this many members the caches start over (reloaded). */
+const REPLAY_CACHE_MAX_MEMBERS = 250_000;
+
+export type Replayer = {
+  /** Folds `events` (the next page in log order) and starts writing it; resolves when it may be called again. */
+  apply(events: readonly RecordedEvent[]): Promise<void>;
+  /** Resolves when every page handed to `apply` is written. */
+  drain(): Promise<void>;
+};
+
+/**
+ * Replays pages into a schema nothing else writes (a rebuild's shadow), overlapping Node and Postgres:
+ * page N+1 is folded while page N's rows are written. That needs the rows as page N left them without
+ * reading them back, so conversations and members stay in memory between pages; a page loads only the
+ * rows it touches that are not there (messages it edits, members whose watermark Postgres recounted, all
+ * of them after the cache starts over), and it waits for the writes in flight before such a load. One
+ * page's writes run at a time, in page order; each page moves the `progress` checkpoint, if given.
+ */
+export const createReplayer = (options: {
+  pool: pg.Pool;
+  schema: string;
+  /** Checkpoint row showing how far the replay got (`chatctl stats`, the rebuild progress metric). */
+  progress?: string;
+  onRejected: OnRejected;
+  cacheMaxMembers?: number;
+}): Replayer => {
+  const { pool, schema, progress } = options;
+  const cacheMaxMembers = options.cacheMaxMembers ?? REPLAY_CACHE_MAX_MEMBERS;
+  const db = createReadModelDb(pool, schema);
+  const state = emptyBatchState();
+  const pageWrites = writeBehind();
+  // One transaction per page, committed without waiting for its WAL flush: a replay that crashes is
+  // started over from scratch anyway, and the swap that publishes it is a transaction of its own.
+  const run = async (statements: RawBuilder<unknown>[], position: string) => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL synchronous_commit = off');
+      const trx = createReadModelDb(client, schema);
+      for (const statement of statements) await statement.execute(trx);
+      if (progress) await saveCheckpoint(client, progress, position);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  };
+  return {
+    async apply(events) {
+      const last = events.at(-1);
+      if (!last) return;
+      const projected = toProjected(events, options.onRejected);
+      const missing = missingKeys(state, keysOf(projected));
+      if (missing.conversationIds.size + missing.memberKeys.size + missing.messageKeys.size > 0) {
+        await pageWrites.drain();
+        await load(db, schema, state, missing);
+      }
+      for (const e of projected) applyEvent(state, e);
+      const statements = flushStatements(schema, state);
+      // Postgres recounts these watermarks: the copies here are stale from now on.
+      for (const key of state.readIndexPending) state.members.delete(key);
+      state.messages.clear();
+      if (state.members.size > cacheMaxMembers) {
+        state.members.clear();
+        state.conversations.clear();
+      }
+      for (const set of [
+        state.dirtyConversations,
+        state.dirtyMembers,
+        state.dirtyMessages,
+        state.readIndexPending,
+        state.unreadConversations,
+        state.unreadPairs,
+      ]) {
+        set.clear();
+      }
+      await pageWrites.start(() => run(statements, last.position));
+    },
+    drain: pageWrites.drain,
+  };
+};
+/** The keys of `keys` whose rows `state` does not hold yet. */
+const missingKeys = (state: BatchState, keys: BatchKeys): BatchKeys => ({
+  conversationIds: new Set([...keys.conversationIds].filter((k) => !state.conversations.has(k))),
+  memberKeys: new Set([...keys.memberKeys].filter((k) => !state.members.has(k))),
+  messageKeys: new Set([...keys.messageKeys].filter((k) => !state.messages.has(k))),
+});

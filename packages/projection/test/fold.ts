@@ -1,0 +1,172 @@
+import type { Conversation, Message } from '@chat/events';
+import { parseStreamId, preview, startingMembers } from '@chat/events';
+import type { RecordedEvent } from '@chat/eventstore';
+
+// The plain fold the read models must equal: every answer recomputed from the whole log by the
+// definitions in API.md §2.4, with no counters or shortcuts.
+
+type FoldConversation = {
+  id: string;
+  kind: 'direct' | 'group';
+  title: string | null;
+  createdBy: string;
+  createdAt: string;
+  lastSeq: number;
+  lastActivityAt: string;
+  members: string[];
+  readSeq: Map<string, number>;
+  messages: Message[];
+};
+
+export type Fold = {
+  conversations: Map<string, FoldConversation>;
+  mutes: Map<string, string | null>;
+};
+
+const s = (v: unknown): string => String(v);
+
+export const fold = (events: readonly RecordedEvent[]): Fold => {
+  const conversations = new Map<string, FoldConversation>();
+  const mutes = new Map<string, string | null>();
+  for (const e of events) {
+    const d = e.data;
+    const stream = parseStreamId(e.streamId);
+    if (e.type === 'ConversationMuted') {
+      mutes.set(
+        `${s(d.conversationId)}|${s(d.userId)}`,
+        d.until === null ? null : new Date(s(d.until)).toISOString(),
+      );
+      continue;
+    }
+    if (e.type === 'ConversationRead') {
+      const c = conversations.get(s(d.conversationId));
+      const current = c?.readSeq.get(s(d.userId));
+      if (c && current !== undefined && Number(d.upToSeq) > current)
+        c.readSeq.set(s(d.userId), Number(d.upToSeq));
+      continue;
+    }
+    if (stream?.category !== 'conversation') continue;
+    if (e.type === 'ConversationStarted') {
+      const members = startingMembers({ createdBy: s(d.createdBy), members: d.members as string[] });
+      conversations.set(stream.id, {
+        id: stream.id,
+        kind: d.kind === 'direct' ? 'direct' : 'group',
+        title: d.title === null ? null : s(d.title),
+        createdBy: s(d.createdBy),
+        createdAt: e.occurredAt,
+        lastSeq: e.revision,
+        lastActivityAt: e.occurredAt,
+        members,
+        readSeq: new Map(members.map((u) => [u, e.revision])),
+        messages: [],
+      });
+      continue;
+    }
+    const c = conversations.get(stream.id);
+    if (!c) continue;
+    c.lastSeq = e.revision;
+    c.lastActivityAt = e.occurredAt;
+    switch (e.type) {
+      case 'MemberJoined':
+        if (!c.members.includes(s(d.userId))) {
+          c.members.push(s(d.userId));
+          c.readSeq.set(s(d.userId), e.revision);
+        }
+        break;
+      case 'MemberLeft':
+        c.members = c.members.filter((u) => u !== s(d.userId));
+        c.readSeq.delete(s(d.userId));
+        break;
+      case 'MessageSent': {
+        c.messages.push({
+          messageId: s(d.messageId),
+          conversationId: c.id,
+          seq: e.revision,
+          senderId: s(d.senderId),
+          body: s(d.body),
+          replyTo: d.replyTo === null ? null : s(d.replyTo),
+          sentAt: new Date(s(d.sentAt)).toISOString(),
+          editedAt: null,
+          deleted: false,
+        });
+        const own = c.readSeq.get(s(d.senderId));
+        if (own !== undefined && e.revision > own) c.readSeq.set(s(d.senderId), e.revision);
+        break;
+      }
+      case 'MessageEdited': {
+        const m = c.messages.find((x) => x.messageId === s(d.messageId));
+        if (m && !m.deleted) {
+          m.body = s(d.body);
+          m.editedAt = new Date(s(d.editedAt)).toISOString();
+        }
+        break;
+      }
+      case 'MessageDeleted': {
+        const m = c.messages.find((x) => x.messageId === s(d.messageId));
+        if (m && !m.deleted) {
+          m.deleted = true;
+          m.body = null;
+        }
+        break;
+      }
+    }
+  }
+  return { conversations, mutes };
+};
+
+/** The Conversation a member sees; undefined for non-members. */
+export const expectedConversation = (
+  f: Fold,
+  conversationId: string,
+  userId: string,
+): Conversation | undefined => {
+  const c = f.conversations.get(conversationId);
+  const readSeq = c?.readSeq.get(userId);
+  if (!c || readSeq === undefined) return undefined;
+  const last = c.messages.at(-1);
+  return {
+    conversationId: c.id,
+    kind: c.kind,
+    title: c.title,
+    createdBy: c.createdBy,
+    members: [...c.members],
+    createdAt: c.createdAt,
+    lastActivityAt: c.lastActivityAt,
+    lastSeq: c.lastSeq,
+    readSeq,
+    unreadCount: c.messages.filter((m) => m.senderId !== userId && !m.deleted && m.seq > readSeq).length,
+    mutedUntil: f.mutes.get(`${c.id}|${userId}`) ?? null,
+    lastMessage: last
+      ? {
+          messageId: last.messageId,
+          senderId: last.senderId,
+          preview: last.deleted ? '' : preview(last.body ?? ''),
+          sentAt: last.sentAt,
+          seq: last.seq,
+          deleted: last.deleted,
+        }
+      : null,
+  };
+};
+
+/** The user's conversations in list order: lastActivityAt desc, then conversationId desc. */
+export const expectedList = (f: Fold, userId: string): Conversation[] =>
+  [...f.conversations.keys()]
+    .flatMap((id) => expectedConversation(f, id, userId) ?? [])
+    .sort((a, b) =>
+      a.lastActivityAt !== b.lastActivityAt
+        ? a.lastActivityAt < b.lastActivityAt
+          ? 1
+          : -1
+        : a.conversationId < b.conversationId
+          ? 1
+          : -1,
+    );
+
+export const expectedUnread = (f: Fold, userId: string): { total: number; conversations: number } => {
+  const list = expectedList(f, userId);
+  return {
+    total: list.reduce((n, c) => n + c.unreadCount, 0),
+    conversations: list.filter((c) => c.unreadCount > 0).length,
+  };
+};

@@ -1,0 +1,120 @@
+import { getConversation, listConversations, listMessages, readCheckpoint, unreadSummary } from '@chat/db';
+import type { Conversation, UserChannelMessage } from '@chat/events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createProjector } from '../src/index.js';
+import { expectedConversation, expectedList, expectedUnread, type Fold, fold } from './fold.js';
+import { createHarness, type Harness, readWholeLog, silentLogger, waitForCheckpoint } from './harness.js';
+import { ChatSimulator, simulate } from './simulator.js';
+
+let h: Harness;
+let sim: ChatSimulator;
+let f: Fold;
+const stop = new AbortController();
+let running: Promise<void>;
+const published = new Map<string, UserChannelMessage>();
+
+beforeAll(async () => {
+  h = await createHarness('projection');
+  const projector = createProjector({
+    store: h.store,
+    pool: h.pool,
+    logger: silentLogger,
+    batchSize: 500,
+    publish: (userId, message) => published.set(userId, message),
+  });
+  running = projector.run(stop.signal);
+  sim = new ChatSimulator({ users: 35, seed: 20261122 });
+  const last = await simulate(h.store, sim, { conversations: 55, commands: 5200 });
+  await waitForCheckpoint(h.db, last);
+  f = fold(await readWholeLog(h.store, last));
+}, 120_000);
+
+afterAll(async () => {
+  stop.abort();
+  await running;
+  await h.close();
+});
+
+describe('read models equal a plain fold over the log (5,200 random commands)', () => {
+  it('lists every user’s conversations in order, page by page', async () => {
+    for (const userId of sim.users) {
+      const seen: Conversation[] = [];
+      let cursor: string | undefined;
+      for (;;) {
+        const page = await listConversations(h.db, userId, { limit: 7, cursor });
+        seen.push(...page.items);
+        if (!page.nextCursor) break;
+        cursor = page.nextCursor;
+      }
+      expect(seen, userId).toEqual(expectedList(f, userId));
+    }
+  });
+
+  it('answers each conversation for members and hides it from everyone else', async () => {
+    let members = 0;
+    for (const c of sim.conversations) {
+      const outsiders = sim.users.filter((u) => !c.everMembers.has(u)).slice(0, 3);
+      for (const userId of [...c.everMembers, ...outsiders]) {
+        const expected = expectedConversation(f, c.id, userId);
+        if (expected) members++;
+        expect(await getConversation(h.db, userId, c.id), `${c.id} ${userId}`).toEqual(expected);
+      }
+    }
+    expect(members).toBeGreaterThan(100);
+  });
+
+  it('sums unread counts per user', async () => {
+    let someUnread = 0;
+    for (const userId of sim.users) {
+      const expected = expectedUnread(f, userId);
+      if (expected.total > 0) someUnread++;
+      expect(await unreadSummary(h.db, userId), userId).toEqual(expected);
+    }
+    expect(someUnread).toBeGreaterThan(5);
+  });
+
+  it('published each user’s final unread total', () => {
+    for (const userId of sim.users) {
+      const last = published.get(userId);
+      if (last?.type !== 'unread') continue;
+      expect(last.total, userId).toBe(expectedUnread(f, userId).total);
+    }
+    expect(published.size).toBeGreaterThan(20);
+  });
+
+  it('pages messages backwards, forwards and from the newest page', async () => {
+    for (const c of sim.conversations.slice(0, 20)) {
+      const all = f.conversations.get(c.id)?.messages ?? [];
+      const newest = await listMessages(h.db, c.id, { limit: 5 });
+      expect(newest).toEqual({ items: all.slice(-5), hasMore: all.length > 5 });
+
+      const backwards = [...newest.items];
+      let hasMore = newest.hasMore;
+      while (hasMore) {
+        const first = backwards[0];
+        if (!first) break;
+        const page = await listMessages(h.db, c.id, { before: first.seq, limit: 6 });
+        backwards.unshift(...page.items);
+        hasMore = page.hasMore;
+      }
+      expect(backwards).toEqual(all);
+
+      const forwards: typeof all = [];
+      let after = 0;
+      for (;;) {
+        const page = await listMessages(h.db, c.id, { after, limit: 9 });
+        forwards.push(...page.items);
+        const last = page.items.at(-1);
+        if (!page.hasMore || !last) break;
+        after = last.seq;
+      }
+      expect(forwards).toEqual(all);
+      expect(all.some((m) => m.deleted) || all.length < 10).toBe(true);
+    }
+  });
+
+  it('stored the checkpoint of the last event', async () => {
+    const log = await readWholeLog(h.store);
+    expect(await readCheckpoint(h.db)).toBe(log.at(-1)?.position);
+  });
+});

@@ -1,0 +1,2 @@
+export { createRelay, type Relay, type RelayDeps } from './relay.js';
+export { type Publication, routeEvent } from './routing.js';

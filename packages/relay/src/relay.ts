@@ -1,0 +1,62 @@
+import { runConsumer } from '@chat/consumer';
+import { type NatsSubjects, STREAM_PREFIX } from '@chat/events';
+import type { EventStore } from '@chat/eventstore';
+import type { Logger } from '@chat/platform';
+import type { NatsConnection } from 'nats';
+import type pg from 'pg';
+import type { Registry } from 'prom-client';
+import { routeEvent } from './routing.js';
+
+export type RelayDeps = {
+  store: EventStore;
+  nats: NatsConnection;
+  subjects: NatsSubjects;
+  pool: pg.Pool;
+  logger: Logger;
+  /** Metrics `relay_…`. */
+  registry?: Registry;
+  /** Checkpoint row and leader lock; one relay per log. */
+  name?: string;
+  leaderRetryMs?: number;
+};
+
+export type Relay = { run(signal: AbortSignal): Promise<void> };
+
+const RELAYED_PREFIXES = [STREAM_PREFIX.conversation, STREAM_PREFIX.receipts, STREAM_PREFIX.typing];
+
+/**
+ * Tails the global log from its checkpoint and publishes every event to NATS in log order
+ * (DESIGN.md "Data flow" 2), a client of the consumer runtime. Publishing from the log, not from the
+ * command handler, means no dual write: whatever is stored is delivered. At-least-once: the checkpoint
+ * moves only after a NATS flush confirmed the server has the messages, so a crash re-publishes at most
+ * the events since the last checkpoint, and gateways drop those duplicates by `seq`. An event NATS
+ * refuses (larger than the server's max payload) is quarantined; gateways fill its gap from the store.
+ */
+export const createRelay = (deps: RelayDeps): Relay => {
+  const { nats, subjects } = deps;
+  const name = deps.name ?? 'relay';
+  return {
+    run: (signal) =>
+      runConsumer(
+        {
+          name,
+          store: deps.store,
+          pool: deps.pool,
+          logger: deps.logger.child({ component: 'relay' }),
+          filter: { streamPrefixes: RELAYED_PREFIXES },
+          batchSize: 500,
+          ...(deps.leaderRetryMs === undefined ? {} : { leaderRetryMs: deps.leaderRetryMs }),
+          ...(deps.registry ? { metrics: { registry: deps.registry, prefix: 'relay' } } : {}),
+          probe: () => nats.flush(),
+          checkpoint: 'after-effects',
+          applyBatch: async (events) => {
+            for (const event of events) {
+              for (const p of routeEvent(event, subjects)) nats.publish(p.subject, p.payload);
+            }
+            await nats.flush();
+          },
+        },
+        signal,
+      ),
+  };
+};

@@ -1,0 +1,57 @@
+import {
+  type EventType,
+  eventDataSchemas,
+  isEventType,
+  type NatsSubjects,
+  parseStreamId,
+  type RawEnvelope,
+  startingMembers,
+} from '@chat/events';
+
+export type Publication = { subject: string; payload: string };
+
+/**
+ * Where one stored event goes on NATS (pure). Conversation-stream events, receipts and typing go to
+ * the conversation's subject; membership changes also go to the affected users' subjects so that every
+ * gateway holding one of their sockets (un)subscribes them, even a gateway with no other member.
+ * The envelope is serialised once and shared by every publication of the event.
+ */
+export const routeEvent = (event: RawEnvelope, subjects: NatsSubjects): Publication[] => {
+  const stream = parseStreamId(event.streamId);
+  if (!stream || stream.category === 'user') return [];
+  const envelope = JSON.stringify(event);
+  const out: Publication[] = [{ subject: subjects.conversation(stream.id), payload: envelope }];
+  if (stream.category !== 'conversation' || !isEventType(event.type)) return out;
+  for (const userId of affectedMembers(event.type, event.data)) {
+    out.push({ subject: subjects.user(userId), payload: `{"type":"membership","event":${envelope}}` });
+  }
+  return out;
+};
+
+/**
+ * The users whose membership the event changes. The relay publishes what is stored, whatever its
+ * shape: data that does not parse affects no user subject (gateways see it on the conversation's).
+ */
+const affectedMembers = (type: EventType, data: Record<string, unknown>): string[] => {
+  switch (type) {
+    case 'ConversationStarted': {
+      const parsed = eventDataSchemas.ConversationStarted.safeParse(data);
+      return parsed.success ? startingMembers(parsed.data) : [];
+    }
+    case 'MemberJoined':
+    case 'MemberLeft':
+      return typeof data.userId === 'string' ? [data.userId] : [];
+    case 'MessageSent':
+    case 'MessageEdited':
+    case 'MessageDeleted':
+    case 'ConversationRead':
+    case 'TypingStarted':
+    case 'ConversationMuted':
+    case 'NotificationsRead':
+      return [];
+    default: {
+      const never: never = type;
+      return never;
+    }
+  }
+};

@@ -1,2 +1,0 @@
-export { createRelay, type Relay, type RelayDeps } from './relay.js';
-export { routeEvent } from './routing.js';
