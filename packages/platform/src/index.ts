@@ -5,4 +5,5 @@ export * from './logger.js';
 export * from './migrate.js';
 export * from './nats.js';
 export * from './ops-server.js';
+export * from './pg.js';
 export * from './shutdown.js';

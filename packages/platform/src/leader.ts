@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
+import { connectClient } from './pg.js';
 
 /**
  * One leader per projection/relay/notifier (DESIGN.md "Operations"): a session-level Postgres advisory
@@ -19,39 +20,46 @@ export const runAsLeader = async (options: {
   const retryMs = options.retryMs ?? 1000;
   while (!signal.aborted) {
     let client: PoolClient | undefined;
+    // Listens from checkout to release: a lock connection terminated at any moment (also during the
+    // lock query) is a lost leadership, never an unhandled 'error' event that ends the process.
+    const lost = new AbortController();
+    const onError = (err: Error) => {
+      if (lost.signal.aborted) return;
+      logger.error({ err, lock: lockName }, 'leader connection lost');
+      lost.abort(err);
+    };
+    const release = () => {
+      client?.off('error', onError);
+      client?.release(lost.signal.aborted);
+      client = undefined;
+    };
     try {
-      client = await pool.connect();
+      client = await connectClient(pool);
+      client.on('error', onError);
       const { rows } = await client.query<{ locked: boolean }>(
         'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
         [lockName],
       );
       if (!rows[0]?.locked) {
-        client.release();
-        client = undefined;
+        release();
         await sleep(retryMs, signal);
         continue;
       }
       logger.info({ lock: lockName }, 'acquired leadership');
-      const lost = new AbortController();
       const onAbort = () => lost.abort(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
-      client.once('error', (err) => {
-        logger.error({ err, lock: lockName }, 'leader connection lost');
-        lost.abort(err);
-      });
       try {
         await options.run(lost.signal);
       } finally {
         signal.removeEventListener('abort', onAbort);
       }
       await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockName]).catch(() => {});
-      client.release();
-      client = undefined;
+      release();
     } catch (err) {
       if (signal.aborted) break;
       logger.error({ err, lock: lockName }, 'leader loop failed; retrying');
-      client?.release(true);
-      client = undefined;
+      if (client) lost.abort(err);
+      release();
       await sleep(retryMs, signal);
     }
   }
