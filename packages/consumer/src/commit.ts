@@ -6,6 +6,7 @@ import { lockCheckpoint, saveCheckpoint } from './checkpoints.js';
 import type { ConsumerMetrics } from './metrics.js';
 import type { AfterEffectsOptions, ConsumerOptions, InTransactionOptions } from './options.js';
 import { recordQuarantine, releaseQuarantined } from './quarantine.js';
+import { transaction } from './transaction.js';
 import { writeBehind } from './write-behind.js';
 
 export type Failure = { error: string; attempts: number; firstFailedAt: Date };
@@ -25,7 +26,9 @@ export type Committer = {
 type Context = { metrics: ConsumerMetrics; logger: Logger; signal: AbortSignal };
 
 export const createCommitter = <R>(options: ConsumerOptions<R>, context: Context): Committer =>
-  options.checkpoint === 'in-transaction' ? inTransaction(options, context) : afterEffects(options, context);
+  options.checkpoint === 'in-transaction'
+    ? transactionalCommitter(options, context)
+    : afterEffectsCommitter(options, context);
 
 const afterCommit = async <R>(
   options: ConsumerOptions<R>,
@@ -40,36 +43,28 @@ const afterCommit = async <R>(
   }
 };
 
-const inTransaction = <R>(options: InTransactionOptions<R>, context: Context): Committer => {
+const transactionalCommitter = <R>(options: InTransactionOptions<R>, context: Context): Committer => {
   const { pool, name } = options;
   const synchronousCommit = options.synchronousCommit ?? true;
   /** One transaction; `rolledBack` is told when `applyBatch` ran in one that did not commit. */
-  const transaction = async <T>(work: (client: PoolClient, applying: () => void) => Promise<T>) => {
+  const batchTransaction = async <T>(work: (client: PoolClient, applying: () => void) => Promise<T>) => {
     let applied = false;
-    const client = await pool.connect();
-    let broken = false;
     try {
-      await client.query('BEGIN');
-      await options.beginTransaction?.(client);
-      const out = await work(client, () => {
-        applied = true;
+      return await transaction(pool, async (client) => {
+        await options.beginTransaction?.(client);
+        return work(client, () => {
+          applied = true;
+        });
       });
-      await client.query('COMMIT');
-      return out;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
       if (applied) options.rolledBack?.();
       throw err;
-    } finally {
-      client.release(broken);
     }
   };
   return {
     async commit(events) {
       const started = performance.now();
-      const done = await transaction(async (client, applying) => {
+      const done = await batchTransaction(async (client, applying) => {
         const previous = await lockCheckpoint(client, name, { synchronousCommit });
         const fresh = events.filter((e) => e.position > previous);
         const last = fresh.at(-1);
@@ -84,7 +79,7 @@ const inTransaction = <R>(options: InTransactionOptions<R>, context: Context): C
       await afterCommit(options, context, done.result, done.fresh);
     },
     async quarantine(event, failure) {
-      await transaction(async (client) => {
+      await batchTransaction(async (client) => {
         const previous = await lockCheckpoint(client, name, { synchronousCommit });
         if (event.position <= previous) return;
         await recordQuarantine(client, name, event, failure);
@@ -92,7 +87,7 @@ const inTransaction = <R>(options: InTransactionOptions<R>, context: Context): C
       });
     },
     async reapply(event) {
-      const result = await transaction(async (client, applying) => {
+      const result = await batchTransaction(async (client, applying) => {
         applying();
         const out = await options.applyBatch([event], client);
         await releaseQuarantined(client, name, event.id);
@@ -104,7 +99,7 @@ const inTransaction = <R>(options: InTransactionOptions<R>, context: Context): C
   };
 };
 
-const afterEffects = <R>(options: AfterEffectsOptions<R>, context: Context): Committer => {
+const afterEffectsCommitter = <R>(options: AfterEffectsOptions<R>, context: Context): Committer => {
   const { pool, name } = options;
   // One checkpoint write per batch, overlapping the next batch: batches grow under load (the store
   // hands out what piled up meanwhile), so the write cost per event falls as the rate rises. A crash

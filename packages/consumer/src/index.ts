@@ -18,4 +18,5 @@ export {
   requestRetry,
   retryOutcomes,
 } from './quarantine.js';
+export { transaction } from './transaction.js';
 export { writeBehind } from './write-behind.js';

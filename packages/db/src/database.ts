@@ -1,3 +1,4 @@
+import { connectClient } from '@chat/platform';
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { ConversationsTable } from './tables/conversations.table.js';
@@ -38,5 +39,11 @@ export const createReadModelDb = (
   schema: string = READ_MODEL_SCHEMA,
 ): ReadModelDb =>
   new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: source instanceof pg.Pool ? source : onClient(source) }),
+    dialect: new PostgresDialect({ pool: source instanceof pg.Pool ? onPool(source) : onClient(source) }),
   }).withSchema(schema);
+
+/** The pool, its clients checked out with an error listener in place (see `connectClient`). */
+const onPool = (pool: pg.Pool): PostgresPool => ({
+  connect: () => connectClient(pool),
+  end: () => pool.end(),
+});

@@ -4,10 +4,11 @@ import {
   readCheckpoint,
   replaceQuarantine,
   saveCheckpoint,
+  transaction,
 } from '@chat/consumer';
 import { createReadModelDb, migrateReadModels, READ_MODEL_CHECKPOINT, READ_MODEL_SCHEMA } from '@chat/db';
 import { type EventStore, type RecordedEvent, START_POSITION } from '@chat/eventstore';
-import type { Logger } from '@chat/platform';
+import { connectClient, type Logger } from '@chat/platform';
 import type pg from 'pg';
 import { applyLockKey, PROJECTED_STREAMS } from './projector.js';
 import { createReplayer, type OnRejected, projectEvents } from './writer.js';
@@ -61,7 +62,13 @@ export const rebuildReadModels = async (deps: {
       'event cannot be applied; set aside',
     );
   };
-  const lock = await pool.connect();
+  const lock = await connectClient(pool);
+  // Losing this connection loses only the guard against a second rebuild: log it, do not crash.
+  let lockLost = false;
+  lock.on('error', (err) => {
+    lockLost = true;
+    logger.warn({ err }, 'rebuild lock connection lost');
+  });
   try {
     const { rows } = await lock.query<{ ok: boolean }>(
       'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
@@ -119,7 +126,7 @@ export const rebuildReadModels = async (deps: {
     return { events, ms, position, quarantined: rejected.length };
   } finally {
     await lock.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [REBUILD_LOCK]).catch(() => {});
-    lock.release();
+    lock.release(lockLost);
   }
 };
 
@@ -141,9 +148,7 @@ const swap = async (
   },
   onPage: (page: readonly RecordedEvent[]) => void,
 ): Promise<boolean> => {
-  const client = await deps.pool.connect();
-  try {
-    await client.query('BEGIN');
+  return transaction(deps.pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
       applyLockKey(READ_MODEL_SCHEMA),
     ]);
@@ -176,14 +181,8 @@ const swap = async (
     if (liveExists)
       await client.query(`ALTER SCHEMA ${quoteIdent(READ_MODEL_SCHEMA)} RENAME TO ${quoteIdent(o.old)}`);
     await client.query(`ALTER SCHEMA ${quoteIdent(o.shadow)} RENAME TO ${quoteIdent(READ_MODEL_SCHEMA)}`);
-    await client.query('COMMIT');
     return liveExists;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 };
 
 const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;

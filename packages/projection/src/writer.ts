@@ -1,4 +1,4 @@
-import { saveCheckpoint, writeBehind } from '@chat/consumer';
+import { saveCheckpoint, transaction, writeBehind } from '@chat/consumer';
 import { createReadModelDb, type MemberRow, type MessageRow, type ReadModelDb } from '@chat/db';
 import type { RecordedEvent } from '@chat/eventstore';
 import { type RawBuilder, sql } from 'kysely';
@@ -277,22 +277,13 @@ export const createReplayer = (options: {
   const pageWrites = writeBehind();
   // One transaction per page, committed without waiting for its WAL flush: a replay that crashes is
   // started over from scratch anyway, and the swap that publishes it is a transaction of its own.
-  const run = async (statements: RawBuilder<unknown>[], position: string) => {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+  const run = (statements: RawBuilder<unknown>[], position: string) =>
+    transaction(pool, async (client) => {
       await client.query('SET LOCAL synchronous_commit = off');
       const trx = createReadModelDb(client, schema);
       for (const statement of statements) await statement.execute(trx);
       if (progress) await saveCheckpoint(client, progress, position);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
-  };
+    });
   return {
     async apply(events) {
       const last = events.at(-1);
