@@ -1,6 +1,7 @@
 export * from './database.js';
 export * from './infra.js';
 export * from './nats.js';
+export * from './outage.js';
 export * from './process.js';
 export * from './tokens.js';
 export * from './wait.js';

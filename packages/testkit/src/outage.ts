@@ -1,0 +1,49 @@
+import pg from 'pg';
+import { adminDatabaseUrl } from './infra.js';
+
+/**
+ * A Postgres outage as one client sees it: the database refuses new connections and every open
+ * connection named `applicationName` is terminated, for `ms`; `during` runs meanwhile. Connections
+ * `pool` already holds keep working (it is warmed up first), so the test can go on writing. With
+ * `spare` (a LIKE pattern on the connection's last query), matching connections survive — e.g. a
+ * consumer's leader lock, so it stays leader and meets the failure in its batches. Returns how many
+ * of the client's backends were terminated.
+ */
+export const postgresOutage = async (
+  pool: pg.Pool,
+  options: {
+    database: string;
+    applicationName: string;
+    ms: number;
+    spare?: string;
+    during?: () => Promise<void>;
+  },
+): Promise<number> => {
+  const quoted = `"${options.database.replace(/"/g, '""')}"`;
+  await Promise.all(Array.from({ length: pool.options.max ?? 4 }, () => pool.query('SELECT pg_sleep(0.05)')));
+  let terminated = 0;
+  // A database cannot refuse connections from a session inside it: the switch is made from outside.
+  const admin = new pg.Client({ connectionString: adminDatabaseUrl() });
+  await admin.connect();
+  await admin.query(`ALTER DATABASE ${quoted} ALLOW_CONNECTIONS false`);
+  try {
+    const end = Date.now() + options.ms;
+    const terminating = (async () => {
+      while (Date.now() < end) {
+        const { rows } = await pool.query<{ n: number }>(
+          `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+            WHERE datname = $1 AND application_name = $2 AND ($3::text IS NULL OR query NOT LIKE $3)`,
+          [options.database, options.applicationName, options.spare ?? null],
+        );
+        terminated += rows[0]?.n ?? 0;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    await options.during?.();
+    await terminating;
+  } finally {
+    await admin.query(`ALTER DATABASE ${quoted} ALLOW_CONNECTIONS true`);
+    await admin.end();
+  }
+  return terminated;
+};
