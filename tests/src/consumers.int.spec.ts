@@ -15,9 +15,9 @@ import { createLogger } from '@chat/platform';
 import { createProjector } from '@chat/projection';
 import { createRelay } from '@chat/relay';
 import {
+  consumerOutages,
   createTestDatabase,
   natsUrl,
-  postgresOutage,
   type TestDatabase,
   testSubjectPrefix,
   waitFor,
@@ -305,19 +305,13 @@ describe('no event can stop a consumer', () => {
       }
     };
     await sendSome(5);
-    // First the leader keeps its lock and meets the failure in its batches; once it has caught up,
-    // everything fails, its leadership too.
-    let terminated = 0;
-    for (const spare of ['%pg_try_advisory_lock%', undefined]) {
-      terminated += await postgresOutage(pool, {
-        database: database.name,
-        applicationName: APP,
-        ms: 3000,
-        ...(spare ? { spare } : {}),
-        during: () => sendSome(15),
-      });
-      await allAt(last);
-    }
+    const terminated = await consumerOutages(pool, {
+      database: database.name,
+      applicationName: APP,
+      ms: 3000,
+      during: () => sendSome(15),
+      recovered: () => allAt(last),
+    });
     await sendSome(5);
     await allAt(last);
 

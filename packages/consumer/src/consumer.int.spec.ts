@@ -7,7 +7,7 @@ import {
   type RecordedEvent,
 } from '@chat/eventstore';
 import { createLogger } from '@chat/platform';
-import { createTestDatabase, postgresOutage, type TestDatabase, waitFor } from '@chat/testkit';
+import { consumerOutages, createTestDatabase, type TestDatabase, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -260,19 +260,13 @@ describe('consumer runtime', () => {
       }
     };
     await appendSome(5);
-    // First the leader keeps its lock and meets the failure in its batches; once it has caught up,
-    // everything fails, its leadership too.
-    let terminated = 0;
-    for (const spare of ['%pg_try_advisory_lock%', undefined]) {
-      terminated += await postgresOutage(pool, {
-        database: database.name,
-        applicationName: APP,
-        ms: 3000,
-        ...(spare ? { spare } : {}),
-        during: () => appendSome(10),
-      });
-      await reaches(name, last);
-    }
+    const terminated = await consumerOutages(pool, {
+      database: database.name,
+      applicationName: APP,
+      ms: 3000,
+      during: () => appendSome(10),
+      recovered: () => reaches(name, last),
+    });
     await appendSome(5);
     await reaches(name, last);
     await stop();

@@ -47,3 +47,27 @@ export const postgresOutage = async (
   }
   return terminated;
 };
+
+/**
+ * The two outages a log consumer (`runConsumer`) must ride out, one after the other: first its leader
+ * keeps its lock — the leader meets the failure in its batches — then everything fails, leadership
+ * too. `during` runs in each; `recovered` waits after each until the consumer has caught up (so a
+ * consumer that blamed an event in the first has recorded it before the second begins).
+ */
+export const consumerOutages = async (
+  pool: pg.Pool,
+  options: {
+    database: string;
+    applicationName: string;
+    ms: number;
+    during: () => Promise<void>;
+    recovered: () => Promise<unknown>;
+  },
+): Promise<number> => {
+  let terminated = 0;
+  for (const spare of ['%pg_try_advisory_lock%', undefined]) {
+    terminated += await postgresOutage(pool, { ...options, ...(spare ? { spare } : {}) });
+    await options.recovered();
+  }
+  return terminated;
+};
