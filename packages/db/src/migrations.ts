@@ -7,7 +7,7 @@ import { READ_MODEL_SCHEMA } from './database.js';
 // Migrations are frozen in time (see @chat/platform's migrateSchema). They are parameterised by schema
 // so that a rebuild can create the same tables in a shadow schema.
 
-const readModelMigrations = (schema: string): Record<string, Migration> => {
+export const readModelMigrations = (schema: string): Record<string, Migration> => {
   const t = (table: string) => sql.id(schema, table);
   return {
     '2026_11_22_001_read_models': {

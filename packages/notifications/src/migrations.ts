@@ -85,7 +85,7 @@ const FIRST_STEPS: readonly string[] = [
      ON notifier.notifications (recipient_id, created_at DESC, notification_id DESC) WHERE read_at IS NULL`,
 ];
 
-const migrations: Record<string, Migration> = {
+export const notifierMigrations: Record<string, Migration> = {
   '2026_11_27_001_notifier_tables': {
     up: async (db: MigrationDb) => {
       for (const step of FIRST_STEPS) await sql.raw(step).execute(db);
@@ -104,5 +104,5 @@ const migrations: Record<string, Migration> = {
  */
 export const migrateNotifier = async (db: MigrationDb | pg.Pool): Promise<void> => {
   await migrateConsumers(db);
-  await migrateSchema(db, NOTIFIER_SCHEMA, migrations);
+  await migrateSchema(db, NOTIFIER_SCHEMA, notifierMigrations);
 };
