@@ -298,7 +298,7 @@ const quarantineCommand = async (args: string[], io: Io): Promise<number> => {
   if (action === 'retry') {
     const [consumer, ...eventIds] = rest;
     if (!consumer) throw new UsageError('quarantine retry: name the consumer');
-    if (values.all === eventIds.length > 0) {
+    if (Boolean(values.all) === eventIds.length > 0) {
       throw new UsageError('quarantine retry: give event ids or --all (not both)');
     }
     const waitMs = values['wait-ms'] === undefined ? 30_000 : Number(values['wait-ms']);

@@ -195,6 +195,7 @@ describe('chatctl', () => {
       ['rebuild', '--help'],
       ['tail', '-h'],
       ['stats', '--help'],
+      ['quarantine', '--help'],
     ]) {
       const { code, stdout } = await inProcess(args);
       expect(code).toBe(0);
@@ -204,6 +205,14 @@ describe('chatctl', () => {
     expect((await inProcess(['replay', '--bogus'])).code).toBe(2);
     expect((await inProcess(['rebuild', 'everything'])).code).toBe(2);
     expect((await inProcess(['frobnicate'])).code).toBe(2);
+    expect((await inProcess(['quarantine', 'retry'])).code).toBe(2);
+    expect((await inProcess(['quarantine', 'retry', 'relay'])).code).toBe(2);
+    expect((await inProcess(['quarantine', 'retry', 'relay', 'some-id', '--all'])).code).toBe(2);
+    expect((await inProcess(['quarantine', 'purge'])).code).toBe(2);
+    expect((await inProcess(['quarantine', 'list'])).stdout).toBe('no quarantined events\n');
+    expect((await inProcess(['quarantine', 'retry', 'relay', 'no-such-event', '--wait-ms', '0'])).code).toBe(
+      1,
+    );
   }, 60_000);
 
   it('tails live events until stopped', async () => {
