@@ -8,4 +8,3 @@ export * from './positions.js';
 export type * from './tables/conversations.table.js';
 export type * from './tables/members.table.js';
 export type * from './tables/messages.table.js';
-export * from './values.js';

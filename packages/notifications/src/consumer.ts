@@ -1,5 +1,4 @@
 import { EventRejectedError, runConsumer } from '@chat/consumer';
-import { storableData, UnstorableValueError } from '@chat/db';
 import type { ChatEvent, EventType, NatsSubjects, Notification, UserChannelMessage } from '@chat/events';
 import { isEventType, parseEvent } from '@chat/events';
 import type { EventStore, RecordedEvent } from '@chat/eventstore';
@@ -83,30 +82,21 @@ const HANDLED: Record<EventType, boolean> = {
   TypingStarted: false,
 };
 
-/** The notifier's times that Postgres stores, per event type. */
-const TIME_FIELDS: Partial<Record<EventType, readonly string[]>> = {
-  MessageSent: ['sentAt'],
-  ConversationMuted: ['until'],
-  NotificationsRead: ['upTo'],
-};
-
 type Parsed = { event: ChatEvent; recorded: RecordedEvent };
 
 /**
- * Parses the events the notifier applies (the store has upcast them) and checks what it would store;
- * an event it cannot apply is named, so the runtime sets it aside without searching for it.
+ * Parses the events the notifier applies (the store has upcast them). The schemas hold every value
+ * to what the notifier stores (storable text, instants 1970–9999), so an event that fails is one it
+ * cannot apply: it is named, and the runtime sets it aside without searching for it.
  */
 const parse = (batch: readonly RecordedEvent[]): Parsed[] => {
   const out: Parsed[] = [];
   for (const recorded of batch) {
     if (!isEventType(recorded.type) || !HANDLED[recorded.type]) continue;
     try {
-      const data = storableData(recorded.data, TIME_FIELDS[recorded.type] ?? []);
-      out.push({ event: parseEvent(recorded.type, data), recorded });
+      out.push({ event: parseEvent(recorded.type, recorded.data), recorded });
     } catch (cause) {
-      const message =
-        cause instanceof UnstorableValueError ? cause.message : 'its data does not match the schema';
-      throw new EventRejectedError(recorded, message, { cause });
+      throw new EventRejectedError(recorded, 'its data does not match the schema', { cause });
     }
   }
   return out;

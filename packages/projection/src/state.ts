@@ -1,4 +1,3 @@
-import { INT4_MAX, storableData, UnstorableValueError } from '@chat/db';
 import {
   type ChatEvent,
   type ChatEventOf,
@@ -99,15 +98,18 @@ export type ProjectedEvent = {
 const isProjected = (e: ChatEvent): e is ChatEventOf<ProjectedType> =>
   e.type !== 'TypingStarted' && e.type !== 'NotificationsRead';
 
-/** An event this projection cannot apply: its data fails the schema or holds values Postgres refuses. */
+/**
+ * An event this projection cannot apply: its data fails its schema, which holds every value to what
+ * the read-model columns store (storable text, instants 1970–9999, seq within int4).
+ */
 export class MalformedEventError extends Error {
   override readonly name = 'MalformedEventError';
 }
 
 /**
- * Parses and checks a stored event (the store has upcast it already); undefined for types this
- * projection ignores, unknown ones included (written by a newer build). Throws MalformedEventError
- * when the event cannot be applied, before anything is written, so the caller can set it aside.
+ * Parses a stored event (the store has upcast it already); undefined for types this projection
+ * ignores, unknown ones included (written by a newer build). Throws MalformedEventError when the
+ * event cannot be applied, before anything is written, so the caller can set it aside.
  */
 export const toProjectedEvent = (event: RecordedEvent): ProjectedEvent | undefined => {
   if (!isEventType(event.type) || event.type === 'TypingStarted' || event.type === 'NotificationsRead') {
@@ -120,47 +122,7 @@ export const toProjectedEvent = (event: RecordedEvent): ProjectedEvent | undefin
     throw new MalformedEventError('its data does not match the schema', { cause });
   }
   if (!isProjected(parsed)) return undefined;
-  return {
-    ...storable(parsed),
-    streamId: event.streamId,
-    revision: event.revision,
-    occurredAt: event.occurredAt,
-  };
-};
-
-/**
- * The event as the read-model columns store it — times normalised to ISO-8601 UTC — or a
- * MalformedEventError naming what the columns would refuse.
- */
-const storable = (e: ChatEventOf<ProjectedType>): ChatEventOf<ProjectedType> => {
-  try {
-    switch (e.type) {
-      case 'MessageSent':
-        return { ...e, data: storableData(e.data, ['sentAt']) };
-      case 'MessageEdited':
-        return { ...e, data: storableData(e.data, ['editedAt']) };
-      case 'ConversationMuted':
-        return { ...e, data: storableData(e.data, ['until']) };
-      case 'ConversationRead':
-        if (e.data.upToSeq > INT4_MAX)
-          throw new UnstorableValueError(`upToSeq ${e.data.upToSeq} is out of range`);
-        storableData(e.data);
-        return e;
-      case 'ConversationStarted':
-      case 'MemberJoined':
-      case 'MemberLeft':
-      case 'MessageDeleted':
-        storableData(e.data);
-        return e;
-      default: {
-        const never: never = e;
-        return never;
-      }
-    }
-  } catch (cause) {
-    if (!(cause instanceof UnstorableValueError)) throw cause;
-    throw new MalformedEventError(cause.message, { cause });
-  }
+  return { ...parsed, streamId: event.streamId, revision: event.revision, occurredAt: event.occurredAt };
 };
 
 export type BatchKeys = { conversationIds: Set<string>; memberKeys: Set<string>; messageKeys: Set<string> };

@@ -50,7 +50,7 @@ export const evolve = (
   }
 };
 
-/** `null` (or a time that does not parse; the consumer sets such events aside first) unmutes. */
+/** `null` (or an unreadable time) unmutes. */
 export const muteUntil = (until: string | null): number | null => {
   if (until === null) return null;
   const ms = Date.parse(until);
