@@ -21,7 +21,7 @@ const EVENTS_BEHIND_CAP = 10_000;
  */
 export const runConsumer = async <R>(options: ConsumerOptions<R>, signal: AbortSignal): Promise<void> => {
   const { name, pool, store } = options;
-  const logger = options.logger.child({ component: 'consumer', consumer: name });
+  const logger = options.logger.child({ consumer: name });
   const metrics = createConsumerMetrics(options.metrics?.registry, options.metrics?.prefix ?? name, {
     quarantineSize: () => quarantineSize(pool, name),
     ...(options.metrics?.eventsBehind
