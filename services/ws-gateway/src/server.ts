@@ -156,7 +156,7 @@ export const createServer = (o: ServerOptions) => {
     // a burst that still overflows before the next sweep is closed by uWS (1006, no close frame)
     // rather than silently skipped: a skipped frame would be a gap the client never learns about.
     maxBackpressure: Math.max(o.maxBackpressure * 8, 8 * 1024 * 1024),
-    closeOnBackpressureLimit: 1,
+    closeOnBackpressureLimit: true,
     idleTimeout: o.idleTimeoutSeconds,
     sendPingsAutomatically: true,
     compression: uWS.DISABLED,
