@@ -3,6 +3,7 @@
 # Like `npm test`, it installs the dependencies and readies Postgres + NATS first, so it runs as is on a
 # fresh clone.
 set -euo pipefail
+source "$(dirname "$0")/../infra/node-runtime.sh"
 cd "$(dirname "$0")/.."
 source infra/ensure-deps.sh
 bash infra/ensure-services.sh

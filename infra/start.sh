@@ -2,9 +2,11 @@
 # `npm start`: the whole system on local defaults. Installs dependencies, makes Postgres and NATS ready,
 # runs migrations, then starts every service as its own process and stops them all (by PID) on Ctrl-C.
 set -euo pipefail
+source "$(dirname "$0")/node-runtime.sh"
 cd "$(dirname "$0")/.."
 source infra/ensure-deps.sh
 bash infra/ensure-services.sh
+echo "[start] Node $(node --version) ($CHAT_NODE_RUNTIME): $(command -v node)" >&2
 TSX=node_modules/.bin/tsx
 "$TSX" infra/migrate.ts
 
