@@ -100,6 +100,9 @@ const row = (ctx: Context, label: string, c: CaseResult, server: string) => {
       'p50 ms': r.latency.p50,
       'p99 ms': r.latency.p99,
       lost: r.lost,
+      // A socket the server closed mid-run (1013 slow consumer) misses the rest of the run: its
+      // deliveries count as lost here, as a client would resume them.
+      'sockets closed': r.run.closed,
       'sent/acked/errors': `${r.run.sent}/${r.run.acked}/${r.run.ackErrors}`,
       'ack p99 ms': r.ack.p99,
       'host busy %': round(r.hostCores * 100, 0),
