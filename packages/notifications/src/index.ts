@@ -19,10 +19,15 @@ export {
 export {
   type ClaimedDelivery,
   claimDeliveries,
+  type DeliveryRow,
+  type DeliveryState,
+  listDeliveries,
   markDelivered,
   markFailed,
   nextDueAt,
   type OutboxStats,
   outboxStats,
   pruneDelivered,
+  type RedriveSelection,
+  redriveDeliveries,
 } from './store/outbox.js';

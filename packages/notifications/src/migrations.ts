@@ -96,6 +96,15 @@ export const notifierMigrations: Record<string, Migration> = {
   '2026_11_27_002_checkpoint_to_consumers': {
     up: (db: MigrationDb) => carryOverCheckpoints(db, NOTIFIER_SCHEMA),
   },
+  // Dead letters are listed and redriven by the time they died (`chatctl webhooks`); they are few
+  // among a week of delivered rows.
+  '2026_11_27_003_outbox_dead_letters': {
+    up: async (db: MigrationDb) => {
+      await sql`CREATE INDEX IF NOT EXISTS outbox_dead ON notifier.outbox (finished_at) WHERE status = 'dead'`.execute(
+        db,
+      );
+    },
+  },
 };
 
 /**

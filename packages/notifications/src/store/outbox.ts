@@ -131,3 +131,111 @@ export const outboxStats = async (db: Db): Promise<OutboxStats> => {
     oldestPendingSeconds: r?.oldest ?? 0,
   };
 };
+
+/** What `chatctl webhooks list` filters on: `retrying` is a pending delivery that failed at least once. */
+export type DeliveryState = 'pending' | 'retrying' | 'delivered' | 'dead';
+
+export type DeliveryRow = {
+  deliveryId: string;
+  recipientId: string;
+  status: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  createdAt: Date;
+  /** When a pending delivery is tried next; null once finished. */
+  nextAttemptAt: Date | null;
+  /** When it was delivered or dead-lettered. */
+  finishedAt: Date | null;
+  lastError: string | null;
+};
+
+const stateFilter = (state: DeliveryState | undefined): string => {
+  switch (state) {
+    case undefined:
+      return 'TRUE';
+    case 'pending':
+      return `status = 'pending'`;
+    case 'retrying':
+      return `status = 'pending' AND attempts > 0`;
+    case 'delivered':
+      return `status = 'delivered'`;
+    case 'dead':
+      return `status = 'dead'`;
+    default: {
+      const never: never = state;
+      return never;
+    }
+  }
+};
+
+/** Deliveries in one state (or all) for operators: unfinished first, newest first, then the latest finished. */
+export const listDeliveries = async (
+  db: Db,
+  options: { state?: DeliveryState; limit: number },
+): Promise<DeliveryRow[]> => {
+  const { rows } = await db.query<{
+    delivery_id: string;
+    recipient_id: string;
+    status: DeliveryRow['status'];
+    attempts: number;
+    created_at: Date;
+    next_attempt_at: Date;
+    finished_at: Date | null;
+    last_error: string | null;
+  }>(
+    `SELECT delivery_id, recipient_id, status, attempts, created_at, next_attempt_at, finished_at, last_error
+       FROM notifier.outbox
+      WHERE ${stateFilter(options.state)}
+      ORDER BY finished_at DESC NULLS FIRST, created_at DESC, delivery_id
+      LIMIT $1`,
+    [options.limit],
+  );
+  return rows.map((r) => ({
+    deliveryId: r.delivery_id,
+    recipientId: r.recipient_id,
+    status: r.status,
+    attempts: r.attempts,
+    createdAt: r.created_at,
+    nextAttemptAt: r.status === 'pending' ? r.next_attempt_at : null,
+    finishedAt: r.finished_at,
+    lastError: r.last_error,
+  }));
+};
+
+/** Which dead letters to send again: all, some by id, or those dead-lettered at or after a time. */
+export type RedriveSelection =
+  | { kind: 'all' }
+  | { kind: 'ids'; deliveryIds: readonly string[] }
+  | { kind: 'since'; since: Date };
+
+const redriveFilter = (selection: RedriveSelection): [string, unknown[]] => {
+  switch (selection.kind) {
+    case 'all':
+      return ['TRUE', []];
+    case 'ids':
+      return ['delivery_id = ANY($1::uuid[])', [selection.deliveryIds]];
+    case 'since':
+      return ['finished_at >= $1', [selection.since]];
+    default: {
+      const never: never = selection;
+      return never;
+    }
+  }
+};
+
+/**
+ * Moves dead-lettered deliveries back to pending, due now, with their attempts reset, so each gets
+ * the webhook retry policy's full run again; the last error stays until the next attempt replaces it.
+ * Only dead rows change: a pending or delivered delivery is never sent a second time by a redrive.
+ * Returns the ids moved.
+ */
+export const redriveDeliveries = async (db: Db, selection: RedriveSelection): Promise<string[]> => {
+  const [where, params] = redriveFilter(selection);
+  const { rows } = await db.query<{ delivery_id: string }>(
+    `UPDATE notifier.outbox
+        SET status = 'pending', attempts = 0, next_attempt_at = now(), finished_at = NULL, lease_token = NULL
+      WHERE status = 'dead' AND ${where}
+      RETURNING delivery_id`,
+    params,
+  );
+  return rows.map((r) => r.delivery_id);
+};
