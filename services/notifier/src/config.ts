@@ -1,5 +1,6 @@
 import { baseEnv, loadConfig, natsEnvChecks, portEnv } from '@chat/platform';
 import { z } from 'zod';
+import { secretProblem } from './signature.js';
 
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
 
@@ -18,7 +19,16 @@ export const notifierEnv = z
       .url()
       .optional()
       .or(z.literal('').transform(() => undefined)),
-    WEBHOOK_SECRET: z.string().optional(),
+    /** Comma list: every delivery is signed with each, so a secret can be rotated without downtime. */
+    WEBHOOK_SECRET: z
+      .string()
+      .optional()
+      .transform((v) =>
+        (v ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0),
+      ),
     WEBHOOK_MAX_ATTEMPTS: int(1, 8),
     WEBHOOK_BACKOFF_MS: int(1, 1000),
     WEBHOOK_BACKOFF_MAX_MS: int(1, 5 * 60_000),
@@ -29,9 +39,20 @@ export const notifierEnv = z
     WEBHOOK_RETAIN_DELIVERED_SECONDS: int(0, 7 * 24 * 3600),
   })
   .superRefine(natsEnvChecks)
-  .refine((c) => !c.WEBHOOK_URL || (c.WEBHOOK_SECRET?.length ?? 0) >= 16, {
-    message: 'required (at least 16 characters) when WEBHOOK_URL is set',
-    path: ['WEBHOOK_SECRET'],
+  .superRefine((c, ctx) => {
+    if (c.WEBHOOK_URL && c.WEBHOOK_SECRET.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'required when WEBHOOK_URL is set (whsec_<base64>, or at least 16 characters)',
+        path: ['WEBHOOK_SECRET'],
+      });
+    }
+    // Name the entry by its place in the list, never by its value: this message is logged.
+    c.WEBHOOK_SECRET.forEach((secret, i) => {
+      const problem = secretProblem(secret);
+      if (problem)
+        ctx.addIssue({ code: 'custom', message: `entry ${i + 1} ${problem}`, path: ['WEBHOOK_SECRET'] });
+    });
   })
   .refine((c) => c.WEBHOOK_LEASE_MS > c.WEBHOOK_TIMEOUT_MS, {
     message: 'must be longer than WEBHOOK_TIMEOUT_MS, or a slow attempt could be claimed twice',

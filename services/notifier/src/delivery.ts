@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   type ClaimedDelivery,
   claimDeliveries,
@@ -12,10 +12,17 @@ import { sleep } from '@chat/platform';
 import type { Pool } from 'pg';
 import { retryDelayMs } from './domain/backoff.js';
 import type { NotifierMetrics } from './metrics.js';
+import {
+  signWebhook,
+  WEBHOOK_ID_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+} from './signature.js';
 
 export type WebhookOptions = {
   url: string;
-  secret: string;
+  /** HMAC keys; every delivery carries one signature per key (secret rotation). */
+  keys: readonly Buffer[];
   maxAttempts: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
@@ -32,17 +39,10 @@ export type WebhookOptions = {
 
 const PRUNE_EVERY_MS = 60_000;
 
-export const SIGNATURE_HEADER = 'x-chat-signature';
-export const DELIVERY_ID_HEADER = 'x-chat-delivery-id';
-
-/** `sha256=<hex>` HMAC of the exact body bytes, as receivers verify it. */
-export const signPayload = (secret: string, body: string): string =>
-  `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-
 /**
  * Delivers the webhook outbox: claims due rows, POSTs them, records the outcome. Nothing is lost on a
  * crash because the row is only finished after the receiver answered; at worst a receiver sees a
- * delivery twice, and `X-Chat-Delivery-Id` lets it drop the repeat. Every instance may run one worker.
+ * delivery twice, and `webhook-id` lets it drop the repeat. Every instance may run one worker.
  */
 export class WebhookDelivery {
   readonly #options: WebhookOptions;
@@ -109,16 +109,19 @@ export class WebhookDelivery {
   }
 
   async #deliver(claim: ClaimedDelivery): Promise<void> {
-    const { url, secret, timeoutMs, maxAttempts, backoffBaseMs, backoffMaxMs } = this.#options;
+    const { url, keys, timeoutMs, maxAttempts, backoffBaseMs, backoffMaxMs } = this.#options;
     this.#metrics.webhookAttempts.inc();
+    // Unix seconds of this attempt: a receiver refuses a signed request replayed outside its window.
+    const timestamp = Math.floor(Date.now() / 1000);
     let error: string | undefined;
     try {
       const res = await fetch(url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
-          [SIGNATURE_HEADER]: signPayload(secret, claim.payload),
-          [DELIVERY_ID_HEADER]: claim.deliveryId,
+          [WEBHOOK_ID_HEADER]: claim.deliveryId,
+          [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
+          [WEBHOOK_SIGNATURE_HEADER]: signWebhook(keys, claim.deliveryId, timestamp, claim.payload),
           'x-chat-attempt': String(claim.attempts + 1),
         },
         body: claim.payload,

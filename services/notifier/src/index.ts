@@ -1,3 +1,10 @@
 export { type NotifierConfig, notifierEnv } from './config.js';
-export { DELIVERY_ID_HEADER, SIGNATURE_HEADER, signPayload, type WebhookOptions } from './delivery.js';
+export type { WebhookOptions } from './delivery.js';
 export { createNotifierService } from './service.js';
+export {
+  signingKey,
+  signWebhook,
+  WEBHOOK_ID_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+} from './signature.js';

@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import type { NotifierConfig } from './config.js';
 import { WebhookDelivery } from './delivery.js';
 import { createNotifierMetrics } from './metrics.js';
+import { signingKey } from './signature.js';
 
 /**
  * The notifier's long-running parts: the log consumer (one leader, others stand by) and the webhook
@@ -24,14 +25,14 @@ export const createNotifierService = (deps: {
   const registry = new Registry();
   const metrics = createNotifierMetrics(registry, () => outboxStats(pool));
   const webhook =
-    config.WEBHOOK_URL && config.WEBHOOK_SECRET
+    config.WEBHOOK_URL && config.WEBHOOK_SECRET.length > 0
       ? new WebhookDelivery({
           pool,
           logger,
           metrics,
           options: {
             url: config.WEBHOOK_URL,
-            secret: config.WEBHOOK_SECRET,
+            keys: config.WEBHOOK_SECRET.map(signingKey),
             maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
             backoffBaseMs: config.WEBHOOK_BACKOFF_MS,
             backoffMaxMs: config.WEBHOOK_BACKOFF_MAX_MS,

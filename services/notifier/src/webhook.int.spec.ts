@@ -1,7 +1,7 @@
-import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { notificationIdFor, outboxStats } from '@chat/notifications';
 import { type ServiceProcess, waitFor } from '@chat/testkit';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createHarness,
@@ -14,7 +14,13 @@ import {
 const SECRET = 'webhook-test-secret-0123456789';
 const MAX_ATTEMPTS = 5;
 
-type Received = { deliveryId: string; signature: string; body: string; recipientId: string; status: number };
+type Received = {
+  deliveryId: string;
+  headers: Record<string, string>;
+  body: string;
+  recipientId: string;
+  status: number;
+};
 
 let h: Harness;
 let receiver: Server;
@@ -56,8 +62,8 @@ beforeAll(async () => {
       const { recipientId } = JSON.parse(body) as { recipientId: string };
       const status = behaviour[recipientId]?.(attemptsFor(recipientId).length) ?? 204;
       received.push({
-        deliveryId: String(req.headers['x-chat-delivery-id']),
-        signature: String(req.headers['x-chat-signature']),
+        deliveryId: String(req.headers['webhook-id']),
+        headers: req.headers as Record<string, string>,
         body,
         recipientId,
         status,
@@ -92,7 +98,7 @@ describe('webhook outbox', () => {
     const id = notificationIdFor(conv, messageId, 'flaky');
     expect(new Set(attempts.map((a) => a.deliveryId))).toEqual(new Set([id]));
     for (const a of attempts) {
-      expect(a.signature).toBe(`sha256=${createHmac('sha256', SECRET).update(a.body).digest('hex')}`);
+      expect(new Webhook(Buffer.from(SECRET), { format: 'raw' }).verify(a.body, a.headers)).toBeTruthy();
       expect(JSON.parse(a.body)).toMatchObject({
         deliveryId: id,
         recipientId: 'flaky',
