@@ -29,9 +29,11 @@ export const notifierEnv = z
           .map((s) => s.trim())
           .filter((s) => s.length > 0),
       ),
-    WEBHOOK_MAX_ATTEMPTS: int(1, 8),
-    WEBHOOK_BACKOFF_MS: int(1, 1000),
-    WEBHOOK_BACKOFF_MAX_MS: int(1, 5 * 60_000),
+    // The defaults retry for about a day (24 attempts, 5 s doubling to at most 4 h, full jitter): a
+    // receiver that is down for a deploy, a night or a long outage still gets every notification.
+    WEBHOOK_MAX_ATTEMPTS: int(1, 24),
+    WEBHOOK_BACKOFF_MS: int(1, 5_000),
+    WEBHOOK_BACKOFF_MAX_MS: int(1, 4 * 3600_000),
     WEBHOOK_TIMEOUT_MS: int(100, 10_000),
     WEBHOOK_LEASE_MS: int(100, 30_000),
     WEBHOOK_CONCURRENCY: int(1, 16),
@@ -53,6 +55,10 @@ export const notifierEnv = z
       if (problem)
         ctx.addIssue({ code: 'custom', message: `entry ${i + 1} ${problem}`, path: ['WEBHOOK_SECRET'] });
     });
+  })
+  .refine((c) => c.WEBHOOK_BACKOFF_MAX_MS >= c.WEBHOOK_BACKOFF_MS, {
+    message: 'must be at least WEBHOOK_BACKOFF_MS',
+    path: ['WEBHOOK_BACKOFF_MAX_MS'],
   })
   .refine((c) => c.WEBHOOK_LEASE_MS > c.WEBHOOK_TIMEOUT_MS, {
     message: 'must be longer than WEBHOOK_TIMEOUT_MS, or a slow attempt could be claimed twice',

@@ -8,11 +8,13 @@ import {
   pruneDelivered,
 } from '@chat/notifications';
 import type { Logger } from '@chat/platform';
-import { sleep } from '@chat/platform';
+import { type RetryPolicy, retryPolicy, sleep } from '@chat/retry';
 import type { Pool } from 'pg';
-import { retryDelayMs } from './domain/backoff.js';
+import type { NotifierConfig } from './config.js';
+import { nextAttemptDelayMs, retryAfterMs } from './domain/retry.js';
 import type { NotifierMetrics } from './metrics.js';
 import {
+  signingKey,
   signWebhook,
   WEBHOOK_ID_HEADER,
   WEBHOOK_SIGNATURE_HEADER,
@@ -23,9 +25,8 @@ export type WebhookOptions = {
   url: string;
   /** HMAC keys; every delivery carries one signature per key (secret rotation). */
   keys: readonly Buffer[];
-  maxAttempts: number;
-  backoffBaseMs: number;
-  backoffMaxMs: number;
+  /** When to retry a failed delivery, and after how many attempts in all it is dead-lettered. */
+  retry: RetryPolicy;
   timeoutMs: number;
   /** How long a claimed delivery stays invisible to other workers before it falls due again. */
   leaseMs: number;
@@ -37,7 +38,42 @@ export type WebhookOptions = {
   retainDeliveredSeconds: number;
 };
 
+/** The worker's options from configuration; undefined when no webhook is configured. */
+export const webhookOptions = (config: Readonly<NotifierConfig>): WebhookOptions | undefined =>
+  config.WEBHOOK_URL && config.WEBHOOK_SECRET.length > 0
+    ? {
+        url: config.WEBHOOK_URL,
+        keys: config.WEBHOOK_SECRET.map(signingKey),
+        retry: retryPolicy({
+          name: 'webhook',
+          baseMs: config.WEBHOOK_BACKOFF_MS,
+          maxMs: config.WEBHOOK_BACKOFF_MAX_MS,
+          maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+        }),
+        timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+        leaseMs: config.WEBHOOK_LEASE_MS,
+        concurrency: config.WEBHOOK_CONCURRENCY,
+        pollMs: config.WEBHOOK_POLL_MS,
+        retainDeliveredSeconds: config.WEBHOOK_RETAIN_DELIVERED_SECONDS,
+      }
+    : undefined;
+
 const PRUNE_EVERY_MS = 60_000;
+/** Response bytes read at most; the rest is cancelled, so a receiver's huge answer costs us nothing. */
+const RESPONSE_LIMIT_BYTES = 64 * 1024;
+/** Response bytes kept in `last_error`, for the operator reading `chatctl webhooks list`. */
+const ERROR_BODY_CHARS = 200;
+
+type Attempt =
+  | { ok: true }
+  | {
+      ok: false;
+      error: string;
+      /** The receiver asked us to wait this long (`Retry-After`). */
+      retryAfter?: number;
+      /** 410 Gone: the receiver wants no more of these; retrying for a day would not change that. */
+      gone?: boolean;
+    };
 
 /**
  * Delivers the webhook outbox: claims due rows, POSTs them, records the outcome. Nothing is lost on a
@@ -109,14 +145,43 @@ export class WebhookDelivery {
   }
 
   async #deliver(claim: ClaimedDelivery): Promise<void> {
-    const { url, keys, timeoutMs, maxAttempts, backoffBaseMs, backoffMaxMs } = this.#options;
     this.#metrics.webhookAttempts.inc();
+    const attempt = await this.#post(claim);
+    if (attempt.ok) {
+      this.#metrics.webhookDelivered.inc();
+      await markDelivered(this.#pool, claim);
+      return;
+    }
+    this.#metrics.webhookFailures.inc();
+    const { retry } = this.#options;
+    const failedAttempts = claim.attempts + 1;
+    const status = await markFailed(this.#pool, claim, {
+      error: attempt.error,
+      maxAttempts: attempt.gone ? failedAttempts : retry.maxAttempts,
+      retryInMs: nextAttemptDelayMs(retry, failedAttempts, attempt.retryAfter, this.#random),
+    });
+    const context = { deliveryId: claim.deliveryId, attempts: failedAttempts, error: attempt.error };
+    if (status === 'dead') {
+      this.#metrics.webhookDeadLetters.inc();
+      this.#logger.warn(context, 'dead-lettered; chatctl webhooks redrive sends it again');
+    } else {
+      this.#logger.debug(context, 'delivery failed');
+    }
+  }
+
+  /**
+   * One POST. Redirects are refused, not followed: the signature is for the configured URL, and a
+   * receiver that moved should be reconfigured rather than be found through whatever a 3xx names.
+   * The timeout covers the answer and its body.
+   */
+  async #post(claim: ClaimedDelivery): Promise<Attempt> {
+    const { url, keys, timeoutMs } = this.#options;
     // Unix seconds of this attempt: a receiver refuses a signed request replayed outside its window.
     const timestamp = Math.floor(Date.now() / 1000);
-    let error: string | undefined;
     try {
       const res = await fetch(url, {
         method: 'POST',
+        redirect: 'error',
         headers: {
           'content-type': 'application/json',
           [WEBHOOK_ID_HEADER]: claim.deliveryId,
@@ -127,32 +192,55 @@ export class WebhookDelivery {
         body: claim.payload,
         signal: AbortSignal.timeout(timeoutMs),
       });
-      // Drain the body so the connection can be reused.
-      await res.arrayBuffer().catch(() => undefined);
-      if (!res.ok) error = `receiver answered ${res.status}`;
+      const body = await readBounded(res, RESPONSE_LIMIT_BYTES);
+      if (res.ok) return { ok: true };
+      const excerpt = body.replace(/\s+/g, ' ').trim().slice(0, ERROR_BODY_CHARS);
+      const failure: Attempt = {
+        ok: false,
+        error: `receiver answered ${res.status}${excerpt ? `: ${excerpt}` : ''}`,
+        gone: res.status === 410,
+      };
+      const retryAfter = retryAfterMs(res.headers.get('retry-after'), Date.now());
+      return retryAfter === undefined ? failure : { ...failure, retryAfter };
     } catch (err) {
-      error = err instanceof Error ? err.message : String(err);
-    }
-    if (error === undefined) {
-      this.#metrics.webhookDelivered.inc();
-      await markDelivered(this.#pool, claim);
-      return;
-    }
-    this.#metrics.webhookFailures.inc();
-    const failedAttempts = claim.attempts + 1;
-    const status = await markFailed(this.#pool, claim, {
-      error,
-      maxAttempts,
-      retryInMs: retryDelayMs(failedAttempts, { baseMs: backoffBaseMs, maxMs: backoffMaxMs }, this.#random),
-    });
-    if (status === 'dead') {
-      this.#metrics.webhookDeadLetters.inc();
-      this.#logger.warn({ deliveryId: claim.deliveryId, attempts: failedAttempts, error }, 'dead-lettered');
-    } else {
-      this.#logger.debug(
-        { deliveryId: claim.deliveryId, attempts: failedAttempts, error },
-        'delivery failed',
-      );
+      return { ok: false, error: describeFailure(err, timeoutMs) };
     }
   }
 }
+
+/**
+ * Reads at most `limit` bytes of a response body and cancels the rest: an endless or huge answer costs
+ * `limit` bytes, not memory or time. A body that ends within the limit leaves the connection reusable.
+ * Never throws: a body cut short by the timeout or a reset still leaves the status to judge by.
+ */
+const readBounded = async (res: Response, limit: number): Promise<string> => {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    // Keep what arrived.
+  } finally {
+    if (size >= limit) await reader.cancel().catch(() => undefined);
+    reader.releaseLock();
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+};
+
+/** What went wrong, in words an operator can act on (`fetch` alone says only "fetch failed"). */
+const describeFailure = (err: unknown, timeoutMs: number): string => {
+  if (!(err instanceof Error)) return String(err);
+  if (err.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
+  const cause = err.cause instanceof Error ? err.cause : undefined;
+  if (cause?.message === 'unexpected redirect') {
+    return 'receiver answered with a redirect, which is not followed: set WEBHOOK_URL to the final address';
+  }
+  return cause ? `${err.message}: ${cause.message}` : err.message;
+};

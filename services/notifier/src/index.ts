@@ -1,5 +1,5 @@
 export { type NotifierConfig, notifierEnv } from './config.js';
-export type { WebhookOptions } from './delivery.js';
+export { type WebhookOptions, webhookOptions } from './delivery.js';
 export { createNotifierService } from './service.js';
 export {
   signingKey,

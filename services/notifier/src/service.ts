@@ -5,9 +5,8 @@ import type { Logger } from '@chat/platform';
 import type { Pool } from 'pg';
 import { Registry } from 'prom-client';
 import type { NotifierConfig } from './config.js';
-import { WebhookDelivery } from './delivery.js';
+import { WebhookDelivery, webhookOptions } from './delivery.js';
 import { createNotifierMetrics } from './metrics.js';
-import { signingKey } from './signature.js';
 
 /**
  * The notifier's long-running parts: the log consumer (one leader, others stand by) and the webhook
@@ -24,26 +23,8 @@ export const createNotifierService = (deps: {
   const { config, pool, logger } = deps;
   const registry = new Registry();
   const metrics = createNotifierMetrics(registry, () => outboxStats(pool));
-  const webhook =
-    config.WEBHOOK_URL && config.WEBHOOK_SECRET.length > 0
-      ? new WebhookDelivery({
-          pool,
-          logger,
-          metrics,
-          options: {
-            url: config.WEBHOOK_URL,
-            keys: config.WEBHOOK_SECRET.map(signingKey),
-            maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
-            backoffBaseMs: config.WEBHOOK_BACKOFF_MS,
-            backoffMaxMs: config.WEBHOOK_BACKOFF_MAX_MS,
-            timeoutMs: config.WEBHOOK_TIMEOUT_MS,
-            leaseMs: config.WEBHOOK_LEASE_MS,
-            concurrency: config.WEBHOOK_CONCURRENCY,
-            pollMs: config.WEBHOOK_POLL_MS,
-            retainDeliveredSeconds: config.WEBHOOK_RETAIN_DELIVERED_SECONDS,
-          },
-        })
-      : undefined;
+  const options = webhookOptions(config);
+  const webhook = options && new WebhookDelivery({ pool, logger, metrics, options });
   const consumer = createNotificationConsumer({
     pool,
     store: deps.store,
