@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createEventStore, type EventStore } from '@chat/eventstore';
+import { listDeliveries, type RedriveSelection, redriveDeliveries } from '@chat/notifications';
 import { baseEnv, loadConfig } from '@chat/platform';
 import { positionFraction, RebuildInProgressError, rebuildReadModels } from '@chat/projection';
 import pg from 'pg';
@@ -9,7 +10,8 @@ import { formatQuarantine, formatRetry, listQuarantined, retryQuarantined } from
 import { replay } from './commands/replay.js';
 import { collectStats, formatStats } from './commands/stats.js';
 import { tail } from './commands/tail.js';
-import { selectionFrom, UsageError } from './filters.js';
+import { formatDeliveries, isDeliveryId, parseDeliveryState } from './commands/webhooks.js';
+import { parseTime, selectionFrom, UsageError } from './filters.js';
 import { ProgressBar } from './progress.js';
 
 export type Io = {
@@ -44,6 +46,7 @@ Commands:
   tail                follow live events as NDJSON
   stats               event counts, read-model counts, consumer positions and lags
   quarantine          events a consumer could not apply: list them, retry them
+  webhooks            the notifier's webhook deliveries: list them, redrive dead letters
 
 Run "chatctl <command> --help" for a command's options.
 Environment: DATABASE_URL (Postgres), EVENTSTORE_URL (esdb://… selects EventStoreDB), LOG_LEVEL.
@@ -107,6 +110,28 @@ Options:
 
 Exit codes (retry): 0 every event applied, 4 some failed again, 5 some not tried within --wait-ms.
 `,
+  webhooks: `Usage: chatctl webhooks list [--status <state>] [--limit <n>] [--json]
+       chatctl webhooks redrive (--all | --id <deliveryId>... | --since <iso>)
+
+The notifier's webhook outbox. A delivery the receiver refused through every attempt of the retry
+policy (WEBHOOK_MAX_ATTEMPTS) is dead-lettered: kept, with its last error, until an operator acts.
+
+list     deliveries with attempts, times and last error; unfinished first, then the latest finished
+redrive  moves dead-lettered deliveries back to pending, due now, attempts reset: the notifier sends
+         them again (same webhook-id, so a receiver that already has one drops the repeat) and they
+         get the whole retry policy again. Prints how many. Pending and delivered ones never change.
+
+Options:
+  --status <state>       list only pending, retrying (pending, failed before), delivered or dead
+  --limit <n>            list at most <n> (default 100)
+  --json                 machine-readable output (list)
+  --all                  redrive every dead letter
+  --id <deliveryId>      redrive this one (repeatable, or comma-separated)
+  --since <iso>          redrive those dead-lettered at or after this time
+  -h, --help             this help
+
+Exit codes (redrive): 0 done, 1 an --id was not a dead letter (unknown, pending or delivered).
+`,
 };
 
 const filterOptions = {
@@ -139,6 +164,8 @@ export const runChatctl = async (argv: string[], io: Io): Promise<number> => {
         return await statsCommand(rest, io);
       case 'quarantine':
         return await quarantineCommand(rest, io);
+      case 'webhooks':
+        return await webhooksCommand(rest, io);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -315,6 +342,60 @@ const quarantineCommand = async (args: string[], io: Io): Promise<number> => {
     return outcomes.some((o) => o.outcome === 'failed') ? 4 : 0;
   }
   throw new UsageError(`quarantine: unknown action "${action ?? ''}" (list, retry)`);
+};
+
+const webhooksCommand = async (args: string[], io: Io): Promise<number> => {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      status: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+      all: { type: 'boolean' },
+      id: { type: 'string', multiple: true },
+      since: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) return help(io, 'webhooks');
+  const [action, ...rest] = positionals;
+  if (rest.length > 0) throw new UsageError(`webhooks ${action}: unexpected "${rest.join(' ')}"`);
+  if (action === 'list') {
+    const state = parseDeliveryState(values.status);
+    const limit = values.limit === undefined ? 100 : Number(values.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit: a positive integer');
+    const rows = await withInfrastructure(io, ({ pool }) =>
+      listDeliveries(pool, state === undefined ? { limit } : { state, limit }),
+    );
+    write(io.stdout, values.json ? `${JSON.stringify(rows, null, 2)}\n` : formatDeliveries(rows, limit));
+    return 0;
+  }
+  if (action === 'redrive') {
+    const ids = (values.id ?? []).flatMap((v) => v.split(',')).filter((v) => v.length > 0);
+    const since = parseTime('since', values.since);
+    const chosen = [values.all === true, ids.length > 0, since !== undefined].filter(Boolean).length;
+    if (chosen !== 1) throw new UsageError('webhooks redrive: give exactly one of --all, --id, --since');
+    const bad = ids.find((id) => !isDeliveryId(id));
+    if (bad !== undefined) throw new UsageError(`--id: not a delivery id (a UUID): ${bad}`);
+    const selection: RedriveSelection = values.all
+      ? { kind: 'all' }
+      : since !== undefined
+        ? { kind: 'since', since: new Date(since) }
+        : { kind: 'ids', deliveryIds: ids };
+    const moved = await withInfrastructure(io, ({ pool }) => redriveDeliveries(pool, selection));
+    write(
+      io.stdout,
+      `redrove ${moved.length} dead-lettered ${moved.length === 1 ? 'delivery' : 'deliveries'}; the notifier sends them again now\n`,
+    );
+    const movedIds = new Set(moved.map((id) => id.toLowerCase()));
+    const missed = ids.filter((id) => !movedIds.has(id.toLowerCase()));
+    for (const id of missed)
+      write(io.stderr, `chatctl: ${id} is not a dead letter (unknown, pending or delivered)\n`);
+    return missed.length > 0 ? 1 : 0;
+  }
+  throw new UsageError(`webhooks: unknown action "${action ?? ''}" (list, redrive)`);
 };
 
 const help = (io: Io, command: string): number => {

@@ -14,7 +14,8 @@ export type EventSelection = {
   until?: number;
 };
 
-const time = (name: string, value: string | undefined): number | undefined => {
+/** An `--<name>` ISO-8601 time in epoch ms, or a usage error naming the flag. */
+export const parseTime = (name: string, value: string | undefined): number | undefined => {
   if (value === undefined) return undefined;
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw new UsageError(`--${name}: not an ISO-8601 time: ${value}`);
@@ -47,8 +48,8 @@ export const selectionFrom = (values: {
   const types = list(values.types);
   const from = position('from-position', values['from-position']);
   const to = position('to-position', values['to-position']);
-  const since = time('since', values.since);
-  const until = time('until', values.until);
+  const since = parseTime('since', values.since);
+  const until = parseTime('until', values.until);
   if (prefixes) s.streamPrefixes = prefixes;
   if (types) s.types = types;
   if (from) s.fromPosition = from;
