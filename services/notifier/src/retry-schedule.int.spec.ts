@@ -45,7 +45,7 @@ describe('webhook retry schedule', () => {
       WEBHOOK_SECRET: 'schedule-test-secret-0123',
       WEBHOOK_MAX_ATTEMPTS: '5',
       WEBHOOK_BACKOFF_MS: '200',
-      WEBHOOK_BACKOFF_MAX_MS: '700',
+      WEBHOOK_BACKOFF_MAX_MS: '400',
       WEBHOOK_TIMEOUT_MS: '1000',
       WEBHOOK_LEASE_MS: '5000',
       WEBHOOK_POLL_MS: '20',
@@ -82,12 +82,13 @@ describe('webhook retry schedule', () => {
     }
     expect(arrivals).toHaveLength(5);
     const gaps = arrivals.slice(1).map((t, i) => t - (arrivals[i] ?? t));
-    // Ceilings 200, 400, 700 (capped), 700, less the 1 ms the draw stays below them. A wait is never
-    // shorter; it is longer by a claim and a POST, which a loaded host can stretch.
-    const ceilings = [199, 399, 699, 699];
+    // Ceilings 200, 400, then capped at 400 (uncapped: 800, 1600), less the 1 ms the draw stays below
+    // them. A wait is never shorter; it is longer by a poll, a claim and a POST, which a loaded host
+    // can stretch, but not by the doubling the cap prevents.
+    const ceilings = [199, 399, 399, 399];
     gaps.forEach((gap, i) => {
       expect(gap).toBeGreaterThanOrEqual((ceilings[i] ?? 0) - 5);
-      expect(gap).toBeLessThan((ceilings[i] ?? 0) + 1500);
+      expect(gap).toBeLessThan((ceilings[i] ?? 0) + 1000);
     });
     const row = await h.pool.query(
       'SELECT attempts, last_error FROM notifier.outbox WHERE delivery_id = $1',
