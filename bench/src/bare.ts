@@ -1,5 +1,5 @@
+import { type Child, spawnTs } from '@chat/processes';
 import { freePort } from '@chat/testkit';
-import { type Child, spawnTs } from './children.js';
 
 /**
  * Starts a bench server script on a free port of 127.0.0.1 (`PORT` in its environment) and waits until

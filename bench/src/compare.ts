@@ -1,3 +1,4 @@
+import { type CpuGroup, HOST_LESS_LOAD, rssBytes } from '@chat/processes';
 import type { Context } from './context.js';
 import {
   cpuMicrosPerDelivery,
@@ -11,7 +12,6 @@ import {
 import { type Population, populationSockets } from './fixtures.js';
 import { connectPool } from './generators.js';
 import type { Target } from './load/protocol.js';
-import { type CpuGroup, HOST_LESS_LOAD, rssBytes } from './proc.js';
 import { type Budget, type Metric, round } from './report.js';
 import { JWT_SECRET } from './system.js';
 

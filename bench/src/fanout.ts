@@ -1,6 +1,3 @@
-import { type GeneratorPool, type MergedRun, mergeRuns } from './generators.js';
-import { type LatencySummary, mergeHistograms, summarize } from './histogram.js';
-import type { ProgressReply, RunCommand, RunReply, SendPlan, SentReply } from './load/protocol.js';
 import {
   type CpuGroup,
   type CpuUsage,
@@ -10,7 +7,10 @@ import {
   processTree,
   sampleCpu,
   withHostLessLoad,
-} from './proc.js';
+} from '@chat/processes';
+import { type GeneratorPool, type MergedRun, mergeRuns } from './generators.js';
+import { type LatencySummary, mergeHistograms, summarize } from './histogram.js';
+import type { ProgressReply, RunCommand, RunReply, SendPlan, SentReply } from './load/protocol.js';
 
 export type FanoutResult = {
   offeredRate: number;

@@ -1,4 +1,4 @@
-import { type Child, spawnTs } from './children.js';
+import { type Child, ipcRequest, spawnTs } from '@chat/processes';
 import type {
   ConnectCommand,
   ConnectedReply,
@@ -20,35 +20,7 @@ export type Generator = {
 export const startGenerator = (name: string): Generator => {
   const child = spawnTs(name, 'bench/src/load/socket-generator.ts', { ipc: true });
   const request = <R extends GeneratorReply>(cmd: GeneratorCommand, timeoutMs: number): Promise<R> =>
-    new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`${name}: no answer to ${cmd.type} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const onMessage = (msg: GeneratorReply) => {
-        cleanup();
-        if (msg.type === 'error') reject(new Error(`${name}: ${msg.message}`));
-        else resolve(msg as R);
-      };
-      const onExit = () => {
-        cleanup();
-        reject(new Error(`${name} exited:\n${child.tail()}`));
-      };
-      const cleanup = () => {
-        clearTimeout(timer);
-        child.process.off('message', onMessage);
-        child.process.off('exit', onExit);
-      };
-      child.process.on('message', onMessage);
-      child.process.once('exit', onExit);
-      // With a callback a send on a closed channel (the generator gone, e.g. on Ctrl-C) is an error
-      // here, not an unhandled 'error' event that would end the orchestrator before its clean-up.
-      child.process.send(cmd, (err) => {
-        if (!err) return;
-        cleanup();
-        reject(new Error(`${name}: ${cmd.type} not sent: ${err.message}`));
-      });
-    });
+    ipcRequest<R>(child, cmd, timeoutMs);
   const close = async () => {
     if (child.hasExited()) return;
     if (child.process.connected) child.process.send({ type: 'close' } satisfies GeneratorCommand, () => {});

@@ -1,3 +1,2 @@
 export * from './histogram.js';
-export * from './proc.js';
 export * from './report.js';

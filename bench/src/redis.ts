@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Child, spawnCommand } from '@chat/processes';
 import { freePort } from '@chat/testkit';
-import { type Child, spawnCommand } from './children.js';
 
 // A private redis-server for the Socket.IO reference: Debian's binary, on a free loopback port, no
 // persistence (`--save "" --appendonly no`), its own temporary directory, started and stopped by its

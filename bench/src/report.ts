@@ -1,8 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_DIR } from './children.js';
-import { openFileLimit } from './proc.js';
+import { REPO_ROOT } from '@chat/processes';
 
 export type Metric = number | string | boolean | null;
 
@@ -82,13 +80,7 @@ export const tableText = (t: Table): string =>
     ...(t.notes ? ['', t.notes] : []),
   ].join('\n');
 
-export const machine = () => ({
-  cores: cpus().length,
-  cpuModel: cpus()[0]?.model ?? 'unknown',
-  memoryGiB: round(totalmem() / 2 ** 30, 1),
-  openFileLimit: openFileLimit(),
-  node: process.version,
-});
+export const BENCH_DIR = join(REPO_ROOT, 'bench');
 
 export const writeResults = (timestamp: string, payload: Record<string, unknown>): string => {
   const dir = join(BENCH_DIR, 'results');

@@ -1,9 +1,9 @@
+import type { Child } from '@chat/processes';
+import { type CpuGroup, processTree } from '@chat/processes';
 import { createClient } from 'redis';
 import { startBenchServer } from './bare.js';
-import type { Child } from './children.js';
 import type { Population } from './fixtures.js';
 import type { Target } from './load/protocol.js';
-import { type CpuGroup, processTree } from './proc.js';
 import { ensureRedisServer, type PrivateRedis, startPrivateRedis } from './redis.js';
 import { membershipKey } from './socketio-contract.js';
 

@@ -2,10 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { freePort } from '@chat/testkit';
+import {
+  type CpuGroup,
+  natsPids,
+  postgresPids,
+  processTree,
+  REPO_ROOT,
+  type RunningService,
+  runToCompletion,
+} from '@chat/processes';
 import pg from 'pg';
-import { type Child, REPO_ROOT, runToCompletion, spawnTs } from './children.js';
-import { type CpuGroup, natsPids, postgresPids, processTree } from './proc.js';
 
 export const ADMIN_DATABASE_URL =
   process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -73,59 +79,7 @@ export const migrate = async (databaseUrl: string): Promise<void> => {
   }
 };
 
-export type ServiceName = 'command-api' | 'ws-gateway' | 'projector' | 'notifier';
-
-export const serviceExists = (service: ServiceName): boolean =>
-  existsSync(join(REPO_ROOT, 'services', service, 'src/main.ts'));
-
-export type RunningService = { name: string; service: ServiceName; port: number; child: Child };
-
-/**
- * Starts a service, retrying twice: in a shared working tree a service may be mid-edit (a syntax error
- * for a few seconds), which must not sink a 15-minute run.
- */
-export const startService = async (
-  options: Parameters<typeof startServiceOnce>[0],
-): Promise<RunningService> => {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startServiceOnce(options);
-    } catch (err) {
-      if (attempt >= 3) throw err;
-      console.error(`[bench] ${options.name} did not start (attempt ${attempt}); retrying in 15 s`);
-      await new Promise((r) => setTimeout(r, 15_000));
-    }
-  }
-};
-
-const startServiceOnce = async (options: {
-  name: string;
-  service: ServiceName;
-  env: Record<string, string>;
-  nodeArgs?: string[];
-  timeoutMs?: number;
-}): Promise<RunningService> => {
-  const port = await freePort();
-  const child = spawnTs(options.name, `services/${options.service}/src/main.ts`, {
-    env: { HOST: '127.0.0.1', ...options.env, PORT: String(port) },
-    ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
-  });
-  const deadline = Date.now() + (options.timeoutMs ?? 90_000);
-  for (;;) {
-    if (child.hasExited()) throw new Error(`${options.name} exited before it was ready:\n${child.tail()}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    if (Date.now() > deadline) {
-      await child.stop(1000);
-      throw new Error(`${options.name} not ready on :${port}:\n${child.tail()}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { name: options.name, service: options.service, port, child };
-};
+export { type RunningService, type ServiceName, serviceExists, startService } from '@chat/processes';
 
 /** CPU groups for a set of services (each a process tree) plus this run's Postgres and NATS. */
 export const systemCpuGroups = (services: readonly RunningService[], database: string | null): CpuGroup[] => [

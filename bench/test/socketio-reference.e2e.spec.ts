@@ -1,8 +1,8 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runningChildren, setLogDir } from '@chat/processes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runningChildren, setLogDir } from '../src/children.js';
 import { runFanout } from '../src/fanout.js';
 import { makePopulation, populationSockets } from '../src/fixtures.js';
 import { connectPool, type GeneratorPool } from '../src/generators.js';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { REPO_ROOT } from '@chat/processes';
 import pg from 'pg';
-import { REPO_ROOT } from '../children.js';
 
 // B5's worker process: runs the projection's own online rebuild (`rebuildReadModels`) against the bench
 // database and reports progress over IPC, so the orchestrator can time it and measure its CPU apart.

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { rssBytes } from '@chat/processes';
 import { signToken } from '@chat/testkit';
 import WebSocket from 'ws';
 import { encodeHistogram, type Histogram, newHistogram, nowMicros } from '../histogram.js';
-import { rssBytes } from '../proc.js';
 import type {
   ClosedLoopCommand,
   ConnectCommand,

@@ -1,3 +1,4 @@
+import { processTree } from '@chat/processes';
 import { startBareServer } from '../bare.js';
 import { type Measured, measureTarget, reportComparison } from '../compare.js';
 import type { Context, Scenario, System } from '../context.js';
@@ -9,7 +10,6 @@ import {
 } from '../fanout.js';
 import { makePopulation } from '../fixtures.js';
 import { type LagSeries, sampleLag } from '../lag.js';
-import { processTree } from '../proc.js';
 import { type Budget, round } from '../report.js';
 import { startSocketIoReference } from '../socketio.js';
 import { JWT_SECRET, systemCpuGroups } from '../system.js';

@@ -1,3 +1,4 @@
+import { type CpuGroup, processTree } from '@chat/processes';
 import { startBareServer } from '../bare.js';
 import type { Context, Scenario } from '../context.js';
 import {
@@ -12,7 +13,6 @@ import {
 import { makePopulation, type Population, populationSockets } from '../fixtures.js';
 import { connectPool } from '../generators.js';
 import type { Target } from '../load/protocol.js';
-import { type CpuGroup, processTree } from '../proc.js';
 import { round } from '../report.js';
 import { JWT_SECRET, serviceExists } from '../system.js';
 

@@ -1,11 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cpuBetween, currentLogDir, processTree, rssBytes, sampleCpu } from '@chat/processes';
 import { startBareServer } from '../bare.js';
-import { currentLogDir } from '../children.js';
 import type { Context, Scenario } from '../context.js';
 import { connectPool, poolStats } from '../generators.js';
 import type { SocketSpec } from '../load/protocol.js';
-import { cpuBetween, processTree, rssBytes, sampleCpu } from '../proc.js';
 import { round } from '../report.js';
 import { startService } from '../system.js';
 

@@ -1,4 +1,4 @@
-import { spawnTs } from '../children.js';
+import { type CpuGroup, cpuBetween, processTree, sampleCpu, spawnTs } from '@chat/processes';
 import type { Context, Scenario, System } from '../context.js';
 import { generatorGroups } from '../fanout.js';
 import { populationSockets } from '../fixtures.js';
@@ -6,7 +6,6 @@ import { connectPool, type MergedRun, mergeRuns } from '../generators.js';
 import { mergeHistograms, summarize } from '../histogram.js';
 import type { HttpLoadCommand, HttpLoadReply } from '../load/http-generator.js';
 import type { ClosedLoopCommand, RunReply } from '../load/protocol.js';
-import { type CpuGroup, cpuBetween, processTree, sampleCpu } from '../proc.js';
 import { round } from '../report.js';
 import { JWT_SECRET, systemCpuGroups } from '../system.js';
 

@@ -1,9 +1,16 @@
 import { join } from 'node:path';
+import {
+  cpuBetween,
+  currentLogDir,
+  HOST,
+  postgresPids,
+  processTree,
+  spawnTs,
+  watchCpu,
+} from '@chat/processes';
 import pg from 'pg';
-import { currentLogDir, spawnTs } from '../children.js';
 import type { Scenario } from '../context.js';
 import type { RebuildMessage } from '../load/rebuild-runner.js';
-import { cpuBetween, HOST, postgresPids, processTree, watchCpu } from '../proc.js';
 import { round } from '../report.js';
 import { createDatabase, migrate } from '../system.js';
 

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 
 // Process accounting from /proc: CPU as utime+stime ticks (CLK_TCK = 100 on Linux x86-64), RSS from
-// VmRSS. Only reading; the bench never signals a process it did not start.
+// VmRSS. Only reading: nothing here signals a process.
 
 export const CLK_TCK = 100;
 
@@ -220,3 +221,12 @@ export const openFileLimit = (): number => {
   const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
   return m ? Number(m[1]) : 1024;
 };
+
+/** The host a run measured on, for its results file. */
+export const machine = () => ({
+  cores: cpus().length,
+  cpuModel: cpus()[0]?.model ?? 'unknown',
+  memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+  openFileLimit: openFileLimit(),
+  node: process.version,
+});

@@ -3,14 +3,14 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const BENCH_DIR = join(REPO_ROOT, 'bench');
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-// Every process the bench starts is registered here by PID, and only those PIDs are ever signalled.
+// Every process a run (the bench, a chaos run) starts is registered here by PID, and only those PIDs
+// are ever signalled.
 const running = new Map<number, Child>();
-/** Set once the bench is shutting down: nothing new may start after the last stop. */
+/** Set once the run is shutting down: nothing new may start after the last stop. */
 let closed = false;
-let logDir = '/tmp/chat-bench';
+let logDir = '/tmp/chat-processes';
 
 export const setLogDir = (dir: string): void => {
   mkdirSync(dir, { recursive: true });
@@ -26,12 +26,15 @@ export type Child = {
   hasExited: () => boolean;
   /** The last 32 KiB of its output. */
   tail: () => string;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
   stop: (graceMs?: number) => Promise<void>;
+  /** SIGKILL (a crash); resolves once it has exited. */
+  kill: () => Promise<void>;
 };
 
 /**
  * Runs a TypeScript entry with `node --import tsx` (one process per service, no wrapper in between,
- * so its PID is the process doing the work). `ipc` opens a message channel for load generators.
+ * so its PID is the process doing the work). `ipc` opens a message channel for driven children.
  */
 export const spawnTs = (
   name: string,
@@ -55,7 +58,7 @@ export const spawnCommand = (
   args: readonly string[],
   options: { env?: Record<string, string>; ipc?: boolean } = {},
 ): Child => {
-  if (closed) throw new Error(`not starting ${name}: the bench is shutting down`);
+  if (closed) throw new Error(`not starting ${name}: the run is shutting down`);
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...options.env },
@@ -90,14 +93,19 @@ export const spawnCommand = (
     await exited;
     clearTimeout(timer);
   };
-  const c: Child = { name, pid, process: child, exited, hasExited: () => done, tail: () => tail, stop };
+  const kill = async () => {
+    if (done) return;
+    child.kill('SIGKILL');
+    await exited;
+  };
+  const c: Child = { name, pid, process: child, exited, hasExited: () => done, tail: () => tail, stop, kill };
   running.set(pid, c);
   return c;
 };
 
 export const runningChildren = (): Child[] => [...running.values()];
 
-/** Stops every process this bench started (by its PID), in parallel. */
+/** Stops every process this run started (by its PID), in parallel. */
 export const stopAll = async (): Promise<void> => {
   closed = true;
   await Promise.all([...running.values()].map((c) => c.stop(10_000)));
