@@ -32,7 +32,16 @@ export const ipcRequest = <R extends { type: string }>(
       child.process.off('message', onMessage);
       child.process.off('exit', onExit);
     };
+    if (child.hasExited() || !child.process.connected) {
+      clearTimeout(timer);
+      reject(new Error(`${child.name} is gone: cannot send ${command.type}`));
+      return;
+    }
     child.process.on('message', onMessage);
     child.process.once('exit', onExit);
-    child.process.send(command);
+    child.process.send(command, (err) => {
+      if (!err) return;
+      cleanup();
+      reject(new Error(`${child.name}: could not send ${command.type}: ${err.message}`));
+    });
   });
