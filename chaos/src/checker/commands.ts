@@ -1,6 +1,6 @@
 import type { Entry, LogEntry, OkEntry } from '../history/types.js';
 import { Check } from './check.js';
-import { type HistoryIndex, messageKey, type Op, resolveAttempts, runAttempts } from './history-index.js';
+import { type HistoryIndex, messageKey, type Op, runAttempts } from './history-index.js';
 
 // Checks 1 and 2 for commands: nothing acknowledged is missing from the log, every open outcome was
 // settled by a retry with the same messageId, and nothing took effect twice.
@@ -116,44 +116,54 @@ export const checkCommands = (ix: HistoryIndex): { checks: Check[]; figures: Com
         ]);
       }
     }
-    if (runOk || op.first.phase !== 'run') continue;
-    // Not acknowledged during the run: unknown (no answer, or one that does not tell) or refused.
-    const unknown = run.some((a) => !a.outcome || a.outcome.k === 'unknown');
+    // An op with an open outcome (an unknown attempt, or no answer at all) or a refusal before any
+    // success must end settled by a retry with the same id — during the run or in the resolve phase —
+    // and have taken effect exactly once.
+    const settling = op.attempts.findIndex((a) => a.outcome?.k === 'ok');
+    const before = settling < 0 ? op.attempts : op.attempts.slice(0, settling);
+    const hadUnknown = before.some((a) => !a.outcome || a.outcome.k === 'unknown');
+    const hadRefusal = before.some((a) => a.outcome?.k === 'fail');
+    if (!hadUnknown && !hadRefusal) continue;
     resolved.checked++;
-    const settle = resolveAttempts(op);
-    const settledOk = settle.find((a) => a.outcome?.k === 'ok')?.outcome as OkEntry | undefined;
-    const settled = settledOk !== undefined || leaveSettledBy404(ix, op);
-    if (!settled) {
+    if (settling < 0 && !leaveSettledBy404(ix, op)) {
       figures.unresolved.add(op.op);
       resolved.violation(`op ${op.op} (${op.first.cmd}) was never settled by a retry`, () => opEntries(op));
       continue;
     }
-    if (op.first.cmd === 'send') {
-      const n = (ix.messages.get(messageKey(op.first.conv, op.first.mid ?? '')) ?? []).length;
-      if (n !== 1) {
-        figures.unresolved.add(op.op);
-        resolved.violation(`op ${op.op}: after the retry the log holds the message ${n} times`, () =>
-          opEntries(op),
-        );
-        continue;
-      }
-    }
-    if (unknown) {
-      figures.resolved.add(op.op);
-      // 200 = the retry found the earlier attempt's message (it had taken effect); 201 = created now.
-      if (settledOk?.status === 200) unknownHadEffect++;
-      else if (settledOk?.status === 201) unknownNoEffect++;
-    } else if (op.first.cmd === 'send' && settledOk?.status === 200) {
-      refused.violation(
-        `op ${op.op}: every attempt was refused, yet the retry found the message already written`,
-        () => opEntries(op),
+    if (hadUnknown) figures.resolved.add(op.op);
+    if (op.first.cmd !== 'send') continue;
+    const events = ix.messages.get(messageKey(op.first.conv, op.first.mid ?? '')) ?? [];
+    if (events.length !== 1) {
+      figures.unresolved.add(op.op);
+      resolved.violation(
+        `op ${op.op}: after the retries the log holds the message ${events.length} times`,
+        () => [...opEntries(op), ...events],
       );
+      continue;
     }
-    refused.checked += unknown ? 0 : 1;
+    // Did an attempt before the successful one take effect? HTTP says so (200 = the earlier message,
+    // 201 = created now); over WS, the message was stamped before the successful attempt was sent.
+    const okAttempt = op.attempts[settling]!;
+    const okEntry = okAttempt.outcome as OkEntry;
+    const earlier =
+      okEntry.status !== undefined
+        ? okEntry.status === 200
+        : Date.parse(events[0]!.at) < okAttempt.invoke.t - 1;
+    if (hadUnknown) {
+      if (earlier) unknownHadEffect++;
+      else unknownNoEffect++;
+    } else {
+      refused.checked++;
+      if (earlier)
+        refused.violation(
+          `op ${op.op}: every earlier attempt was refused, yet one of them wrote the message`,
+          () => [...opEntries(op), ...events],
+        );
+    }
   }
   resolved.figure('unknown→resolved', figures.resolved.size);
-  resolved.figure('had taken effect (200)', unknownHadEffect);
-  resolved.figure('had not (201)', unknownNoEffect);
+  resolved.figure('had taken effect', unknownHadEffect);
+  resolved.figure('had not', unknownNoEffect);
   lost.figure('acked', figures.acked.size);
   return { checks: [lost, resolved, refused, duplicated], figures };
 };

@@ -1,3 +1,4 @@
+import { type TableRow, tableEntries } from '../history/rows.js';
 import type { Entry, LogEntry } from '../history/types.js';
 
 // A small, correct history built by hand for the checker's tests: two conversations, four devices, a
@@ -56,7 +57,11 @@ const append = (w: World, conv: string, type: string, extra: Partial<LogEntry> =
   return e;
 };
 
-export const correctHistory = (): Entry[] => {
+/**
+ * The history; `mutateRows` may change the read-model rows before they are hashed (a projector
+ * writing something else than the replay).
+ */
+export const correctHistory = (mutateRows: (rows: TableRow[]) => TableRow[] = (rows) => rows): Entry[] => {
   const w: World = {
     entries: [],
     log: [],
@@ -201,29 +206,21 @@ export const correctHistory = (): Entry[] => {
   // The snapshot: the log, a projection of it twice (live and replay), the final checkpoints.
   e.push(...w.log);
   e.push({ k: 'logcount', rows: w.log.length, distinctIds: w.log.length });
+  const rows: TableRow[] = [];
   for (const side of ['live', 'replay'] as const) {
     for (const [conv, seq] of w.seq) {
       const messages = w.log.filter((l) => l.conv === conv && l.type === 'MessageSent');
-      e.push({
-        k: 'row',
-        model: 'read_models',
-        side,
-        table: 'conversations',
-        key: conv,
-        row: { conversation_id: conv, last_seq: seq, message_count: messages.length },
-      });
+      const row = { conversation_id: conv, last_seq: seq, message_count: messages.length };
+      rows.push({ model: 'read_models', side, table: 'conversations', key: conv, row });
       for (const m of messages) {
-        e.push({
-          k: 'row',
-          model: 'read_models',
-          side,
-          table: 'messages',
-          key: `${conv}|${m.mid}`,
-          row: { conversation_id: conv, message_id: m.mid, seq: m.rev },
-        });
+        const key = `${conv}|${m.mid}`;
+        const message = { conversation_id: conv, message_id: m.mid, seq: m.rev };
+        rows.push({ model: 'read_models', side, table: 'messages', key, row: message });
+        rows.push({ model: 'notifier', side, table: 'messages', key, row: message });
       }
     }
   }
+  e.push(...tableEntries(mutateRows(rows)));
   const head = w.log.at(-1)!.pos;
   e.push({ k: 'final', head, checkpoints: { 'read_models.read_models': head, 'relay.relay': head } });
   return e;

@@ -34,6 +34,8 @@ export type FaultInstance = {
   heal?: number;
   recovered?: number;
   detail?: string;
+  healDetail?: string;
+  recoveredDetail?: string;
 };
 
 export type DeviceTimeline = EntryOf<
@@ -62,6 +64,8 @@ export type HistoryIndex = {
   procs: EntryOf<'proc'>[];
   phases: EntryOf<'phase'>[];
   rows: EntryOf<'row'>[];
+  /** `<model>.<table>` → its live and replayed rows (keys and hashes). */
+  tables: Map<string, { live?: EntryOf<'table'>; replay?: EntryOf<'table'> }>;
   gatewayMetrics: EntryOf<'gwmetrics'>[];
   logCount?: EntryOf<'logcount'>;
   final?: EntryOf<'final'>;
@@ -107,6 +111,7 @@ export const indexHistory = (entries: History): HistoryIndex => {
     procs: [],
     phases: [],
     rows: [],
+    tables: new Map(),
     gatewayMetrics: [],
   };
   const faults = new Map<string, FaultInstance>();
@@ -149,8 +154,13 @@ export const indexHistory = (entries: History): HistoryIndex => {
             inject: e.t,
             ...(e.detail ? { detail: e.detail } : {}),
           });
-        } else if (e.phase === 'heal') f.heal = e.t;
-        else f.recovered = e.t;
+        } else if (e.phase === 'heal') {
+          f.heal = e.t;
+          if (e.detail) f.healDetail = e.detail;
+        } else {
+          f.recovered = e.t;
+          if (e.detail) f.recoveredDetail = e.detail;
+        }
         break;
       }
       case 'sample':
@@ -174,6 +184,13 @@ export const indexHistory = (entries: History): HistoryIndex => {
       case 'row':
         ix.rows.push(e);
         break;
+      case 'table': {
+        const name = `${e.model}.${e.table}`;
+        const t = ix.tables.get(name) ?? {};
+        t[e.side] = e;
+        ix.tables.set(name, t);
+        break;
+      }
       case 'final':
         ix.final = e;
         break;
@@ -237,6 +254,5 @@ export const memberAtEnd = (ix: HistoryIndex, conv: string, user: string): boole
   return last !== undefined && last.toSeq === undefined;
 };
 
-/** The phase an op's attempt ran in, with its outcome. */
+/** The attempts an op made while the nemesis worked. */
 export const runAttempts = (op: Op): Attempt[] => op.attempts.filter((a) => a.invoke.phase === 'run');
-export const resolveAttempts = (op: Op): Attempt[] => op.attempts.filter((a) => a.invoke.phase === 'resolve');

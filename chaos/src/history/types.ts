@@ -204,14 +204,30 @@ export type LogEntry = {
 /** Rows and distinct event ids of the log table, counted in SQL (a second look past the store's API). */
 export type LogCountEntry = { k: 'logcount'; t?: undefined; rows: number; distinctIds: number };
 
-/** A read-model row: `live` as the run left it, `replay` from a fresh replay of the log. */
+export type ReadModel = 'read_models' | 'notifier';
+
+/**
+ * One read-model table: `live` as the run left it, `replay` from a fresh replay of the log. Rows are
+ * given by primary key and a hash of their content (keys[i] has hashes[i]): a large table's rows in
+ * full would dwarf the rest of the history.
+ */
+export type TableEntry = {
+  k: 'table';
+  t?: undefined;
+  model: ReadModel;
+  side: 'live' | 'replay';
+  table: string;
+  keys: string[];
+  hashes: string[];
+};
+
+/** A row in full, written for every key whose row differs between the live and the replayed table. */
 export type RowEntry = {
   k: 'row';
   t?: undefined;
-  model: 'read_models' | 'notifier';
+  model: ReadModel;
   side: 'live' | 'replay';
   table: string;
-  /** The row's primary key, joined: pairs a live row with its replayed one. */
   key: string;
   row: Record<string, unknown>;
 };
@@ -248,6 +264,7 @@ export type Entry =
   | PhaseEntry
   | LogEntry
   | LogCountEntry
+  | TableEntry
   | RowEntry
   | FinalCheckpointEntry;
 
