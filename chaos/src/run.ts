@@ -219,7 +219,12 @@ export const runChaos = async (options: RunOptions): Promise<RunResult> => {
       );
     }
   }
-  const ctx: NemesisContext = { system, devices, sampler, history, log, hotBurst };
+  const projectorBehind = async () => {
+    const [head, checkpoints] = await Promise.all([store.headPosition(), readCheckpoints(pool)]);
+    const position = checkpoints['read_models.read_models'];
+    return position !== undefined && position < head;
+  };
+  const ctx: NemesisContext = { system, devices, sampler, history, log, hotBurst, projectorBehind };
   const aborted = new AbortController();
   options.onCleanup(async () => aborted.abort());
   await runNemesis(ctx, profile.steps, {

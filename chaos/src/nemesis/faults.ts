@@ -102,6 +102,8 @@ export type NemesisContext = {
   log: (msg: string) => void;
   /** Sends `messages` into the hot conversation (recorded commands), `padding` emoji each. */
   hotBurst: (messages: number, padding: number) => Promise<void>;
+  /** Whether the projector's checkpoint is behind the log head right now (it has a batch to apply). */
+  projectorBehind: () => Promise<boolean>;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -126,12 +128,10 @@ const holdXid = async (url: string, holdMs: number): Promise<string> => {
 
 /** The projector is mid-batch when its checkpoint is behind the head: wait a moment for that. */
 const projectorBusy = async (ctx: NemesisContext): Promise<boolean> => {
-  const deadline = Date.now() + 2000;
+  const deadline = Date.now() + 3000;
   while (Date.now() < deadline) {
-    const s = ctx.sampler.latest();
-    const position = s?.checkpoints?.['read_models.read_models'];
-    if (s?.head && position !== undefined && position < s.head) return true;
-    await sleep(50);
+    if (await ctx.projectorBehind().catch(() => false)) return true;
+    await sleep(10);
   }
   return false;
 };

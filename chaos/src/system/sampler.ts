@@ -1,5 +1,5 @@
 import type { EventStore } from '@chat/eventstore';
-import { rssBytes, treeRssBytes } from '@chat/processes';
+import { rssBytes } from '@chat/processes';
 import type pg from 'pg';
 import { now } from '../history/clock.js';
 import type { HistoryWriter } from '../history/file.js';
@@ -48,8 +48,7 @@ export const startSampler = (options: {
     const natsPid = system.nats.current()?.pid;
     const natsRss = natsPid === undefined ? undefined : rssBytes(natsPid);
     if (natsRss !== undefined) out['nats-server'] = natsRss;
-    const pgPid = system.pg.pid();
-    if (pgPid !== undefined) out.postgres = treeRssBytes(pgPid);
+    // Postgres is left out: its processes share the buffer pool, so their RSS does not add up.
     return out;
   };
   const sample = async () => {
