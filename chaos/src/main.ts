@@ -117,6 +117,8 @@ const main = async (): Promise<number> => {
         faults: verdict.recovery.faults,
         peakReconnectsPerSecond: verdict.recovery.peakReconnectsPerSecond,
         reconnects: verdict.recovery.reconnects,
+        slowConsumerCloses: verdict.recovery.slowConsumerCloses,
+        peakRss: verdict.recovery.peakRss,
         unplannedExits: verdict.recovery.unplannedExits,
         checks: verdict.checks,
       },
@@ -130,7 +132,13 @@ const main = async (): Promise<number> => {
       `\n## pnpm chaos${profile.name === 'quick' ? ' --quick' : ''} — ${timestamp}`,
       `\n${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}; ${seconds} s; ${run.sockets} sockets, ${run.conversations} conversations, seed ${seed}; host load average ${loadAtStart[0]} at start, ${loadAtEnd[0]} at end`,
       `\n### Per fault class\n\n${classTable(verdict.recovery.classes)}`,
-      `\nReconnects: ${verdict.recovery.reconnects} (peak ${verdict.recovery.peakReconnectsPerSecond}/s). Unplanned process exits: ${exits.length === 0 ? 'none' : exits.map((e) => `${e.name} (${e.code})`).join(', ')}.`,
+      `\nReconnects: ${verdict.recovery.reconnects} (peak ${verdict.recovery.peakReconnectsPerSecond}/s); slow consumers closed (1013): ${verdict.recovery.slowConsumerCloses}; peak RSS: ${Object.entries(
+        verdict.recovery.peakRss,
+      )
+        .map(([name, bytes]) => `${name} ${Math.round(bytes / 2 ** 20)} MiB`)
+        .join(
+          ', ',
+        )}. Unplanned process exits: ${exits.length === 0 ? 'none' : exits.map((e) => `${e.name} (${e.code})`).join(', ')}.`,
       `\n### Faults\n\n${faultTable(verdict.recovery.faults)}`,
       `\n### Checks\n\n${checkTable(verdict.checks)}`,
       violationText(verdict),

@@ -235,10 +235,14 @@ export const runChaos = async (options: RunOptions): Promise<RunResult> => {
   });
   mark('run: nemesis done');
 
+  // What is left of the budget bounds every wait from here on; the checks and the report need the rest.
+  const endBy = options.startedAt + profile.budgetMs - 40_000;
+  const left = () => Math.max(1_000, endBy - Date.now());
+
   phase('heal');
   for (const t of leaveTimers) clearTimeout(t);
   await healEverything(ctx);
-  const whole = await waitUntil(() => system.supervisor.allReady(), 60_000);
+  const whole = await waitUntil(() => system.supervisor.allReady(), Math.min(60_000, left() / 4));
   await devices.send({ type: 'writing', on: false });
   log(`every service ${whole ? 'ready' : 'NOT ready after 60 s'}; writes stopped`);
 
@@ -264,7 +268,7 @@ export const runChaos = async (options: RunOptions): Promise<RunResult> => {
         phase: 'resolve',
         firstAttempt: attempts + 1,
         maxAttempts: 8,
-        maxAgeMs: 30_000,
+        maxAgeMs: Math.min(30_000, left() / 4),
         transport: () => ({ via: 'http', send: http }),
       },
     );
@@ -275,12 +279,15 @@ export const runChaos = async (options: RunOptions): Promise<RunResult> => {
   const heads: Record<string, number> = {};
   for (const c of population.conversations) heads[c.id] = await store.streamRevision(`conversation-${c.id}`);
   let lastStatus = '';
-  const quiet = await waitUntil(async () => {
-    const status = await devices.status(heads, leaves);
-    const atHead = await consumersAtHead(pool, store);
-    lastStatus = `consumers ${atHead ? 'at' : 'behind'} the head, sockets ${status.open}/${status.devices}, ${status.behind} behind ${status.behindSample.join('; ')}`;
-    return atHead && status.behind === 0 && status.open === status.devices;
-  }, profile.quiesceMs);
+  const quiet = await waitUntil(
+    async () => {
+      const status = await devices.status(heads, leaves);
+      const atHead = await consumersAtHead(pool, store);
+      lastStatus = `consumers ${atHead ? 'at' : 'behind'} the head, sockets ${status.open}/${status.devices}, ${status.behind} behind ${status.behindSample.join('; ')}`;
+      return atHead && status.behind === 0 && status.open === status.devices;
+    },
+    Math.min(profile.quiesceMs, left() / 2),
+  );
   log(`${quiet ? 'quiet' : `NOT quiet after ${profile.quiesceMs / 1000} s`}: ${lastStatus}`);
   mark('quiesce');
   await sampler.stop();

@@ -146,6 +146,16 @@ const recoveryOf = (
   };
 };
 
+/** A gateway counter summed over the run: each process's last value (a restarted one counts from 0). */
+const counterTotal = (ix: HistoryIndex, name: string): number => {
+  const last = new Map<number, number>();
+  for (const m of ix.gatewayMetrics) {
+    const v = m.values[name];
+    if (v !== undefined) last.set(m.pid, v);
+  }
+  return [...last.values()].reduce((a, b) => a + b, 0);
+};
+
 const worst = (values: (number | null)[]): number | null =>
   values.some((v) => v === null) || values.length === 0 ? null : Math.max(...(values as number[]));
 
@@ -154,6 +164,13 @@ export type RecoveryFigures = {
   classes: ClassRow[];
   peakReconnectsPerSecond: number;
   reconnects: number;
+  /**
+   * Sockets the gateways closed as slow consumers (1013), from their counters (a socket that does not
+   * read never sees the close frame: it finds its connection reset when it reads again).
+   */
+  slowConsumerCloses: number;
+  /** Largest resident memory each process of the system reached, bytes. */
+  peakRss: Record<string, number>;
   unplannedExits: EntryOf<'proc'>[];
 };
 
@@ -269,6 +286,11 @@ export const recoveryFigures = (ix: HistoryIndex, commands: CommandFigures): Rec
     classes: order.filter((c) => rows.has(c)).map((c) => rows.get(c)!),
     peakReconnectsPerSecond: Math.max(0, ...perSecond.values()),
     reconnects: opens.length,
+    slowConsumerCloses: counterTotal(ix, 'ws_slow_consumer_closes_total'),
+    peakRss: ix.samples.reduce<Record<string, number>>((peak, s) => {
+      for (const [name, bytes] of Object.entries(s.rss ?? {})) peak[name] = Math.max(peak[name] ?? 0, bytes);
+      return peak;
+    }, {}),
     unplannedExits: ix.procs.filter((p) => p.event === 'exit' && !p.planned),
   };
 };
