@@ -52,9 +52,9 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 // The bound of the whole command, whatever happens inside: past it everything is stopped.
 const watchdog = setTimeout(() => {
-  log(`over the ${profile.budgetMs / 60_000} min budget by a minute: stopping`);
+  log(`the ${profile.hardLimitMs / 60_000} min limit is reached: stopping`);
   void cleanup().finally(() => process.exit(2));
-}, profile.budgetMs + 60_000);
+}, profile.hardLimitMs);
 watchdog.unref();
 
 const version = (cmd: string): string => {

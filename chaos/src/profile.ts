@@ -10,6 +10,8 @@ export type Profile = {
   name: 'default' | 'quick';
   /** The whole run, start to exit, stays under this (the nemesis skips steps to keep it). */
   budgetMs: number;
+  /** Past this everything is stopped and the run fails, whatever it was doing. */
+  hardLimitMs: number;
   /** Kept for the heal, the settling of open commands, the catch-up and the checks. */
   endReserveMs: number;
   population: PopulationSize;
@@ -51,6 +53,7 @@ const GAP = 10_000;
 export const DEFAULT_PROFILE: Profile = {
   name: 'default',
   budgetMs: 14.5 * 60_000,
+  hardLimitMs: 15 * 60_000,
   endReserveMs: 150_000,
   population: {
     conversations: 200,
@@ -113,6 +116,7 @@ export const DEFAULT_PROFILE: Profile = {
 export const QUICK_PROFILE: Profile = {
   name: 'quick',
   budgetMs: 3 * 60_000 - 10_000,
+  hardLimitMs: 3 * 60_000,
   endReserveMs: 35_000,
   population: {
     conversations: 40,

@@ -144,6 +144,21 @@ describe('checkHistory', () => {
     expect(failed(checkHistory(broken))).toEqual({ '1b': 1 });
   });
 
+  it('a retry acked over WS: an earlier attempt took effect when the message was stamped before the retry', () => {
+    const h = correctHistory().map((e) =>
+      (e.k === 'invoke' || e.k === 'ok') && e.a === 101
+        ? e.k === 'invoke'
+          ? { ...e, a: 2, via: 'ws' as const, phase: 'run' as const }
+          : { k: 'ok' as const, t: e.t, op: e.op, a: 2, ...(e.seq !== undefined ? { seq: e.seq } : {}) }
+        : e,
+    );
+    const v = checkHistory(h);
+    expect(failed(v)).toEqual({});
+    const figures = v.checks.find((c) => c.id === '1b')!.figures;
+    expect(figures['had taken effect']).toBe(1);
+    expect(figures['cannot tell (WS ack)']).toBe(0);
+  });
+
   it('the canary gets an event of a conversation it left', () => {
     const h = correctHistory();
     const after = h.find(

@@ -92,6 +92,7 @@ export const checkCommands = (ix: HistoryIndex): { checks: Check[]; figures: Com
   };
   let unknownHadEffect = 0;
   let unknownNoEffect = 0;
+  let unknownUndetermined = 0;
   for (const op of ix.ops.values()) {
     const ok = firstOk(op);
     const run = runAttempts(op);
@@ -141,17 +142,18 @@ export const checkCommands = (ix: HistoryIndex): { checks: Check[]; figures: Com
       );
       continue;
     }
-    // Did an attempt before the successful one take effect? HTTP says so (200 = the earlier message,
-    // 201 = created now); over WS, the message was stamped before the successful attempt was sent.
+    // Did an attempt before the successful one take effect? HTTP tells (200 = the earlier message,
+    // 201 = created now). A WS ack does not; but a message stamped before the successful attempt was
+    // even sent must be an earlier attempt's (the converse does not hold: a request held up in a
+    // frozen NATS may run after its retry was sent).
     const okAttempt = op.attempts[settling]!;
     const okEntry = okAttempt.outcome as OkEntry;
-    const earlier =
-      okEntry.status !== undefined
-        ? okEntry.status === 200
-        : Date.parse(events[0]!.at) < okAttempt.invoke.t - 1;
+    const earlier = okEntry.status === 200 || Date.parse(events[0]!.at) < okAttempt.invoke.t - 1;
+    const notEarlier = okEntry.status === 201;
     if (hadUnknown) {
       if (earlier) unknownHadEffect++;
-      else unknownNoEffect++;
+      else if (notEarlier) unknownNoEffect++;
+      else unknownUndetermined++;
     } else {
       refused.checked++;
       if (earlier)
@@ -164,6 +166,7 @@ export const checkCommands = (ix: HistoryIndex): { checks: Check[]; figures: Com
   resolved.figure('unknown→resolved', figures.resolved.size);
   resolved.figure('had taken effect', unknownHadEffect);
   resolved.figure('had not', unknownNoEffect);
+  resolved.figure('cannot tell (WS ack)', unknownUndetermined);
   lost.figure('acked', figures.acked.size);
   return { checks: [lost, resolved, refused, duplicated], figures };
 };
