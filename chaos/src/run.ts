@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { createEventStore, type EventStore } from '@chat/eventstore';
 import { createLogger } from '@chat/platform';
-import { signToken } from '@chat/testkit';
+import { sleep } from '@chat/retry';
+import { signToken, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { now } from './history/clock.js';
 import { HistoryWriter } from './history/file.js';
@@ -41,8 +42,6 @@ export type RunResult = {
   conversations: number;
   timings: Record<string, number>;
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `tasks` with at most `concurrency` at once. */
 const inParallel = async <T>(items: readonly T[], concurrency: number, task: (item: T) => Promise<void>) => {
@@ -86,14 +85,12 @@ const consumersAtHead = async (pool: pg.Pool, store: EventStore): Promise<boolea
   return positions.length > 0 && positions.every((p) => p >= head);
 };
 
-const waitUntil = async (probe: () => Promise<boolean>, timeoutMs: number): Promise<boolean> => {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return true;
-    await sleep(250);
-  }
-  return false;
-};
+/** Whether `probe` came true within `timeoutMs` (polled). */
+const waitUntil = (probe: () => Promise<boolean>, timeoutMs: number): Promise<boolean> =>
+  waitFor(() => probe().catch(() => false), { timeoutMs, intervalMs: 250 }).then(
+    () => true,
+    () => false,
+  );
 
 export const runChaos = async (options: RunOptions): Promise<RunResult> => {
   const { profile, log } = options;

@@ -1,3 +1,4 @@
+import { sleep } from '@chat/retry';
 import pg from 'pg';
 import { now } from '../history/clock.js';
 import type { HistoryWriter } from '../history/file.js';
@@ -105,8 +106,6 @@ export type NemesisContext = {
   /** Whether the projector's checkpoint is behind the log head right now (it has a batch to apply). */
   projectorBehind: () => Promise<boolean>;
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Holds a transaction id on a session of its own until `holdMs` passed; errors end it early. */
 const holdXid = async (url: string, holdMs: number): Promise<string> => {

@@ -1,3 +1,4 @@
+import { sleep } from '@chat/retry';
 import { now } from '../history/clock.js';
 import { describeFault, type FaultSpec, faultClass, type NemesisContext, runFault } from './faults.js';
 
@@ -7,8 +8,6 @@ import { describeFault, type FaultSpec, faultClass, type NemesisContext, runFaul
 // is skipped, and the skip is recorded.
 
 export type Step = { faults: { atMs: number; spec: FaultSpec }[]; gapMs: number };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** How long a fault stays on once injected (restart times not included). */
 export const holdMs = (spec: FaultSpec): number => {

@@ -52,8 +52,6 @@ export const snapshotLog = async (store: EventStore, history: HistoryWriter): Pr
   }
 };
 
-const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
-
 /** Columns written with the wall clock of the write, not derived from the log. */
 const WRITE_TIME_COLUMNS = new Set(['updated_at']);
 
@@ -90,7 +88,7 @@ const schemaRows = async (
   const out: { table: string; key: string; row: Record<string, unknown> }[] = [];
   for (const { table, pk } of tables) {
     const { rows } = await pool.query<Record<string, unknown>>(
-      `SELECT * FROM ${quoteIdent(schema)}.${quoteIdent(table)} ORDER BY ${pk.map(quoteIdent).join(', ')}`,
+      `SELECT * FROM ${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)} ORDER BY ${pk.map((c) => pg.escapeIdentifier(c)).join(', ')}`,
     );
     for (const r of rows) out.push({ table, key: pk.map((c) => String(r[c])).join('|'), row: normalize(r) });
   }

@@ -1,12 +1,10 @@
-import type pg from 'pg';
+import pg from 'pg';
 
 // Where every consumer of the log stands: the position in each `checkpoints` table of the database
 // (projector, notifier, relay — and whatever a later consumer adds), read over the run's own direct
 // connection. Shadow schemas of a rebuild and the run's own copies are left out.
 
 const SKIPPED_SCHEMAS = /^(read_models_|chaos_)/;
-
-const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 /** `<schema>.<name>` → position. */
 export const readCheckpoints = async (client: pg.Pool | pg.PoolClient): Promise<Record<string, string>> => {
@@ -21,7 +19,7 @@ export const readCheckpoints = async (client: pg.Pool | pg.PoolClient): Promise<
     wanted
       .map(
         (s) =>
-          `SELECT '${s.replace(/'/g, "''")}' AS schema, name, position FROM ${quoteIdent(s)}.checkpoints`,
+          `SELECT ${pg.escapeLiteral(s)} AS schema, name, position FROM ${pg.escapeIdentifier(s)}.checkpoints`,
       )
       .join(' UNION ALL '),
   );
