@@ -157,14 +157,14 @@ export const runFault = async (ctx: NemesisContext, id: string, spec: FaultSpec)
       return;
     }
     case 'nats-kill':
-      record('inject', `pid ${system.nats.current()?.pid}`);
+      record('inject', `pid ${system.nats.pid()}`);
       await system.nats.kill();
       await sleep(spec.downMs);
       await system.nats.start();
-      record('heal', `pid ${system.nats.current()?.pid}`);
+      record('heal', `pid ${system.nats.pid()}`);
       return;
     case 'nats-freeze':
-      record('inject', `pid ${system.nats.current()?.pid}`);
+      record('inject', `pid ${system.nats.pid()}`);
       system.nats.freeze();
       await sleep(spec.downMs);
       system.nats.thaw();
@@ -232,7 +232,7 @@ export const healEverything = async (ctx: NemesisContext): Promise<void> => {
   const { system } = ctx;
   await system.proxy.heal().catch(() => undefined);
   system.nats.thaw();
-  if (!system.nats.current() || system.nats.current()!.hasExited()) await system.nats.start();
+  if (system.nats.pid() === undefined) await system.nats.start();
   if (system.pg.pid() === undefined) await system.pg.start();
   for (const name of system.supervisor.names()) await system.supervisor.release(name);
   await ctx.devices.send({ type: 'reading', role: 'slow', on: true }).catch(() => undefined);

@@ -45,7 +45,7 @@ export const startSampler = (options: {
       const rss = pid === undefined ? undefined : rssBytes(pid);
       if (rss !== undefined) out[name] = rss;
     }
-    const natsPid = system.nats.current()?.pid;
+    const natsPid = system.nats.pid();
     const natsRss = natsPid === undefined ? undefined : rssBytes(natsPid);
     if (natsRss !== undefined) out['nats-server'] = natsRss;
     // Postgres is left out: its processes share the buffer pool, so their RSS does not add up.

@@ -1,25 +1,34 @@
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runToCompletion, type ServiceName } from '@chat/processes';
-import { freePort } from '@chat/testkit';
+import { currentLogDir, REPO_ROOT, runToCompletion, type ServiceName } from '@chat/processes';
+import { freePort, type NatsServerProcess, startNatsServer } from '@chat/testkit';
 import type { HistoryWriter } from '../history/file.js';
-import { type PrivateNats, privateNats } from '../infra/nats.js';
 import { initPrivatePostgres, type PrivatePostgres } from '../infra/postgres.js';
 import { type FaultProxy, startFaultProxy } from '../infra/proxy.js';
 import { Supervisor } from './supervisor.js';
 
 // The whole system under test on infrastructure of the run's own: a private Postgres cluster and
-// nats-server (own ports, own data under the run's temp dir), the fault proxy in front of both, and
-// every service as a supervised process whose env points at the proxy. Nothing here touches the
-// machine's shared Postgres (5432) or NATS (4222).
+// nats-server (own ports and data), the fault proxy in front of both, and every service as a
+// supervised process whose env points at the proxy. NATS runs as in production, under
+// infra/nats/auth.conf: one user per service with its allow lists (whose subjects carry the default
+// prefix `chat`). Nothing here touches the machine's shared Postgres (5432) or NATS (4222).
 
 export const DATABASE = 'chat';
 export const GATEWAYS = ['gw1', 'gw2'] as const;
-export const SUBJECT_PREFIX = 'chaos';
+
+const NATS_AUTH_CONF = join(REPO_ROOT, 'infra/nats/auth.conf');
+/** The users of infra/nats/auth.conf and the variables the server reads their passwords from. */
+const NATS_PASSWORD_VARIABLES: Record<ServiceName, string> = {
+  'ws-gateway': 'CHAT_NATS_GATEWAY_PASSWORD',
+  'command-api': 'CHAT_NATS_COMMAND_API_PASSWORD',
+  projector: 'CHAT_NATS_PROJECTOR_PASSWORD',
+  notifier: 'CHAT_NATS_NOTIFIER_PASSWORD',
+};
 
 export type System = {
   pg: PrivatePostgres;
-  nats: PrivateNats;
+  nats: NatsServerProcess;
   proxy: FaultProxy;
   supervisor: Supervisor;
   jwtSecret: string;
@@ -43,11 +52,15 @@ export type SystemOptions = {
 
 export const startSystem = async (options: SystemOptions): Promise<System> => {
   const { log } = options;
-  const [pgPort, natsPort, pgProxyPort, natsProxyPort, apiPort, projectorPort, notifierPort, ...gwPorts] =
-    await Promise.all(Array.from({ length: 7 + GATEWAYS.length }, () => freePort()));
+  const [pgPort, pgProxyPort, natsProxyPort, apiPort, projectorPort, notifierPort, ...gwPorts] =
+    await Promise.all(Array.from({ length: 6 + GATEWAYS.length }, () => freePort()));
   const pg = await initPrivatePostgres({ dir: join(options.dir, 'postgres'), port: pgPort! });
-  const nats = privateNats({ dir: join(options.dir, 'nats'), port: natsPort! });
+  // nats-server reads a variable's value as config: a password starting with a letter stays a string.
+  const passwords = new Map(
+    Object.keys(NATS_PASSWORD_VARIABLES).map((user) => [user, `p${randomBytes(12).toString('hex')}`]),
+  );
   const supervisor = new Supervisor(options.history);
+  let nats: NatsServerProcess | undefined;
   let proxy: FaultProxy | undefined;
   let stopped = false;
   const stop = async () => {
@@ -55,20 +68,24 @@ export const startSystem = async (options: SystemOptions): Promise<System> => {
     stopped = true;
     await supervisor.stopAll();
     await proxy?.child.stop(2000);
-    await nats.stop();
+    if (nats) writeFileSync(join(currentLogDir(), 'nats-server.log'), nats.output());
+    await nats?.stop();
     await pg.stop();
   };
   options.onStop(stop);
   try {
     await pg.start();
     await pg.createDatabase(DATABASE);
-    await nats.start();
-    log(
-      `private Postgres on :${pgPort} (pid ${pg.pid()}), nats-server on :${natsPort} (pid ${nats.current()?.pid})`,
-    );
+    nats = await startNatsServer({
+      args: ['-c', NATS_AUTH_CONF],
+      env: Object.fromEntries(
+        Object.entries(NATS_PASSWORD_VARIABLES).map(([user, variable]) => [variable, passwords.get(user)!]),
+      ),
+    });
+    log(`private Postgres on :${pgPort} (pid ${pg.pid()}), nats-server on :${nats.port} (pid ${nats.pid()})`);
     proxy = await startFaultProxy([
       { name: 'postgres', listenPort: pgProxyPort!, targetPort: pgPort! },
-      { name: 'nats', listenPort: natsProxyPort!, targetPort: natsPort! },
+      { name: 'nats', listenPort: natsProxyPort!, targetPort: nats.port },
     ]);
     const databaseUrl = pg.url(DATABASE);
     await runToCompletion('migrate', 'infra/migrate.ts', { DATABASE_URL: databaseUrl });
@@ -76,13 +93,18 @@ export const startSystem = async (options: SystemOptions): Promise<System> => {
     const env = {
       DATABASE_URL: `postgres://postgres@127.0.0.1:${pgProxyPort}/${DATABASE}`,
       NATS_URL: `nats://127.0.0.1:${natsProxyPort}`,
-      NATS_SUBJECT_PREFIX: SUBJECT_PREFIX,
       JWT_SECRET: jwtSecret,
       LOG_LEVEL: 'warn',
       NODE_ENV: 'development',
     };
     const start = (name: string, service: ServiceName, port: number, extra: Record<string, string> = {}) =>
-      supervisor.start({ name, service, port, env: { ...env, ...extra }, timeoutMs: 120_000 });
+      supervisor.start({
+        name,
+        service,
+        port,
+        env: { ...env, NATS_USER: service, NATS_PASSWORD: passwords.get(service)!, ...extra },
+        timeoutMs: 120_000,
+      });
     // In parallel: each service spends seconds compiling its TypeScript at start.
     await Promise.all([
       start('command-api', 'command-api', apiPort!),

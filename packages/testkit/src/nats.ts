@@ -17,9 +17,14 @@ export type NatsServerProcess = {
   dir: string;
   /** Everything the server logged so far. */
   output: () => string;
+  /** The running server's PID (undefined while it is down). */
+  pid: () => number | undefined;
   /** SIGKILL, keeping port and storage: `start` brings the same server back. */
   kill: () => Promise<void>;
   start: () => Promise<void>;
+  /** SIGSTOP: the server freezes, its connections open but silent. `thaw` (SIGCONT) undoes it. */
+  freeze: () => void;
+  thaw: () => void;
   /** Kills it and removes its storage. */
   stop: () => Promise<void>;
 };
@@ -77,8 +82,15 @@ export const startNatsServer = async (
     port,
     dir,
     output: () => output,
+    pid: () => (child && child.exitCode === null ? child.pid : undefined),
     kill,
     start,
+    freeze: () => {
+      child?.kill('SIGSTOP');
+    },
+    thaw: () => {
+      child?.kill('SIGCONT');
+    },
     stop: async () => {
       await kill();
       await rm(dir, { recursive: true, force: true });
