@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { READ_MODEL_CHECKPOINT } from '@chat/db';
 import { createEventStore, type EventStore } from '@chat/eventstore';
 import { createLogger } from '@chat/platform';
 import { sleep } from '@chat/retry';
@@ -218,7 +219,7 @@ export const runChaos = async (options: RunOptions): Promise<RunResult> => {
   }
   const projectorBehind = async () => {
     const [head, checkpoints] = await Promise.all([store.headPosition(), readCheckpoints(pool)]);
-    const position = checkpoints['read_models.read_models'];
+    const position = checkpoints[READ_MODEL_CHECKPOINT];
     return position !== undefined && position < head;
   };
   const ctx: NemesisContext = { system, devices, sampler, history, log, hotBurst, projectorBehind };

@@ -191,6 +191,26 @@ describe('checkHistory', () => {
     expect(failed(checkHistory(broken))).toEqual({ '5a': 1, '5b': 1 });
   });
 
+  it('an event a consumer set aside (quarantined) was skipped by it', () => {
+    const h = correctHistory();
+    const message = messageEvents(h, C1)[0]!;
+    const v = checkHistory([
+      ...h,
+      {
+        k: 'quarantine',
+        side: 'live',
+        consumer: 'notifier',
+        pos: message.pos,
+        id: message.id,
+        stream: message.stream,
+        type: message.type,
+        error: 'cannot apply',
+      },
+    ]);
+    expect(failed(v)).toEqual({ '5c': 1 });
+    expect(v.checks.find((c) => c.id === '5c')!.violations[0]!.excerpt).toContainEqual(message);
+  });
+
   it('an event id twice in the log, or a table holding more rows than readAll returned', () => {
     const h = correctHistory();
     const log = h.filter((e) => e.k === 'log');

@@ -8,6 +8,14 @@ import type { HistoryIndex } from './history-index.js';
 export const checkCheckpoints = (ix: HistoryIndex): Check[] => {
   const monotonic = new Check('5a', 'checkpoints monotonic (projector, notifier, relay)');
   const atHead = new Check('5b', 'every checkpoint at the log head after the heal');
+  const skipped = new Check('5c', 'no event skipped: nothing quarantined, live or in the replays');
+  for (const q of ix.quarantine) {
+    skipped.violation(`${q.consumer} (${q.side}) set aside ${q.type} ${q.id} at ${q.pos}: ${q.error}`, () => [
+      q,
+      ...(ix.logByPos.has(q.pos) ? [ix.logByPos.get(q.pos)!] : []),
+    ]);
+  }
+  skipped.checked = ix.log.length;
   const previous = new Map<string, EntryOf<'sample'>>();
   for (const s of ix.samples) {
     for (const [consumer, position] of Object.entries(s.checkpoints ?? {})) {
@@ -26,7 +34,7 @@ export const checkCheckpoints = (ix: HistoryIndex): Check[] => {
   const final = ix.final;
   if (!final) {
     atHead.violation('the run recorded no final checkpoints', () => []);
-    return [monotonic, atHead];
+    return [monotonic, atHead, skipped];
   }
   const consumers = Object.entries(final.checkpoints);
   if (consumers.length === 0) atHead.violation('no consumer checkpoints were found', () => [final]);
@@ -40,5 +48,5 @@ export const checkCheckpoints = (ix: HistoryIndex): Check[] => {
   if (lastLogged !== undefined && lastLogged !== final.head) {
     atHead.violation(`the head is ${final.head} but the last event read is at ${lastLogged}`, () => [final]);
   }
-  return [monotonic, atHead];
+  return [monotonic, atHead, skipped];
 };

@@ -64,6 +64,7 @@ export type HistoryIndex = {
   procs: EntryOf<'proc'>[];
   phases: EntryOf<'phase'>[];
   rows: EntryOf<'row'>[];
+  quarantine: EntryOf<'quarantine'>[];
   /** `<model>.<table>` → its live and replayed rows (keys and hashes). */
   tables: Map<string, { live?: EntryOf<'table'>; replay?: EntryOf<'table'> }>;
   gatewayMetrics: EntryOf<'gwmetrics'>[];
@@ -111,6 +112,7 @@ export const indexHistory = (entries: History): HistoryIndex => {
     procs: [],
     phases: [],
     rows: [],
+    quarantine: [],
     tables: new Map(),
     gatewayMetrics: [],
   };
@@ -183,6 +185,9 @@ export const indexHistory = (entries: History): HistoryIndex => {
         break;
       case 'row':
         ix.rows.push(e);
+        break;
+      case 'quarantine':
+        ix.quarantine.push(e);
         break;
       case 'table': {
         const name = `${e.model}.${e.table}`;

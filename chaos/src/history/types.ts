@@ -232,6 +232,22 @@ export type RowEntry = {
   row: Record<string, unknown>;
 };
 
+/**
+ * An event a consumer set aside because it could not apply it (the consumer runtime's quarantine):
+ * `live` as the run left it, `replay` what the fresh replays could not apply either.
+ */
+export type QuarantineEntry = {
+  k: 'quarantine';
+  t?: undefined;
+  side: 'live' | 'replay';
+  consumer: string;
+  pos: string;
+  id: string;
+  stream: string;
+  type: string;
+  error: string;
+};
+
 /** Every consumer's checkpoint after the run, and the log head they must equal. */
 export type FinalCheckpointEntry = {
   k: 'final';
@@ -266,6 +282,7 @@ export type Entry =
   | LogCountEntry
   | TableEntry
   | RowEntry
+  | QuarantineEntry
   | FinalCheckpointEntry;
 
 export type EntryOf<K extends Entry['k']> = Extract<Entry, { k: K }>;

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createReadModelDb, migrateReadModels, READ_MODEL_SCHEMA } from '@chat/db';
+import { migrateConsumers, saveCheckpoint } from '@chat/consumer';
+import { createReadModelDb, migrateReadModels, READ_MODEL_CHECKPOINT, READ_MODEL_SCHEMA } from '@chat/db';
 import { natsSubjects } from '@chat/events';
 import {
   createPostgresEventStore,
@@ -10,9 +11,10 @@ import {
   migrateEventStore,
   type NewEvent,
 } from '@chat/eventstore';
-import { createNotifierService, migrateNotifier, notifierEnv, readCheckpoint } from '@chat/notifier';
+import { migrateNotifier, readCheckpoint } from '@chat/notifications';
+import { createNotifierService, notifierEnv } from '@chat/notifier';
 import { createLogger } from '@chat/platform';
-import { projectBatch } from '@chat/projector';
+import { projectEvents } from '@chat/projection';
 import { createTestDatabase, type TestDatabase, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -21,8 +23,8 @@ import { HistoryWriter, readHistoryFile } from '../history/file.js';
 import { takeSnapshot } from './snapshot.js';
 
 // The snapshot and check 4 end to end on a real database: the read models a projection left are
-// recorded, replayed by the projector's own rebuild and compared. A projection that applied one event
-// twice — done here for real, through the projector's exported batch function — must fail the check.
+// recorded, replayed by the projection's own rebuild and compared. A projection that applied one event
+// twice — done here for real, through the projection's exported apply function — must fail the check.
 
 const logger = createLogger('chaos-test', 'silent');
 let main: TestDatabase;
@@ -43,6 +45,7 @@ beforeEach(async () => {
   replay = await createTestDatabase('chaossnaprep');
   pool = new pg.Pool({ connectionString: main.url, max: 6 });
   await migrateEventStore(pool);
+  await migrateConsumers(pool);
   await migrateReadModels(pool);
   await migrateNotifier(pool);
   store = createPostgresEventStore({ connectionString: main.url, logger, pollIntervalMs: 50 });
@@ -97,12 +100,15 @@ const writeLog = async (): Promise<string> => {
 const projectLive = async (options: { applyOneTwice: boolean }) => {
   const db = createReadModelDb(pool);
   const events = await store.readAll({});
-  await db.transaction().execute((trx) => projectBatch(trx, READ_MODEL_SCHEMA, 'read_models', events));
+  const rejected = (_event: unknown, err: unknown) => {
+    throw new Error(`the projection rejected an event: ${String(err)}`);
+  };
+  await db.transaction().execute((trx) => projectEvents(trx, READ_MODEL_SCHEMA, events, rejected));
+  await saveCheckpoint(pool, READ_MODEL_CHECKPOINT, events.at(-1)!.position);
   if (options.applyOneTwice) {
-    // The broken projector: one MessageSent applied again (under a checkpoint that has not seen it).
+    // The broken projector: one MessageSent applied a second time.
     const message = events.find((e) => e.type === 'MessageSent')!;
-    await db.transaction().execute((trx) => projectBatch(trx, READ_MODEL_SCHEMA, 'again', [message]));
-    await pool.query(`DELETE FROM read_models.checkpoints WHERE name = 'again'`);
+    await db.transaction().execute((trx) => projectEvents(trx, READ_MODEL_SCHEMA, [message], rejected));
   }
   const notifier = createNotifierService({
     config: notifierEnv.parse({ DATABASE_URL: main.url }),

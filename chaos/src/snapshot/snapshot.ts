@@ -1,9 +1,11 @@
-import { READ_MODEL_SCHEMA } from '@chat/db';
+import { listQuarantine, migrateConsumers, type QuarantinedEvent } from '@chat/consumer';
+import { READ_MODEL_CHECKPOINT, READ_MODEL_SCHEMA } from '@chat/db';
 import { natsSubjects } from '@chat/events';
 import type { EventStore } from '@chat/eventstore';
-import { createNotifierService, migrateNotifier, notifierEnv, readCheckpoint } from '@chat/notifier';
+import { migrateNotifier, readCheckpoint } from '@chat/notifications';
+import { createNotifierService, notifierEnv } from '@chat/notifier';
 import type { Logger } from '@chat/platform';
-import { rebuildReadModels } from '@chat/projector';
+import { rebuildReadModels } from '@chat/projection';
 import pg from 'pg';
 import type { HistoryWriter } from '../history/file.js';
 import { type TableRow, tableEntries } from '../history/rows.js';
@@ -123,7 +125,6 @@ const notifierRows = async (
     ],
     ['members', 'SELECT * FROM notifier.members ORDER BY 1, 2', (r) => `${r.conversation_id}|${r.user_id}`],
     ['mutes', 'SELECT * FROM notifier.mutes ORDER BY 1, 2', (r) => `${r.conversation_id}|${r.user_id}`],
-    ['checkpoints', 'SELECT name, position FROM notifier.checkpoints ORDER BY name', (r) => String(r.name)],
   ];
   const out: { table: string; key: string; row: Record<string, unknown> }[] = [];
   for (const [table, sql, key] of tables) {
@@ -131,6 +132,21 @@ const notifierRows = async (
     for (const r of rows) out.push({ table, key: key(r), row: normalize(r) });
   }
   return out;
+};
+
+const recordQuarantine = (history: HistoryWriter, side: 'live' | 'replay', events: QuarantinedEvent[]) => {
+  for (const q of events) {
+    history.write({
+      k: 'quarantine',
+      side,
+      consumer: q.consumer,
+      pos: q.position,
+      id: q.eventId,
+      stream: q.streamId,
+      type: q.type,
+      error: q.error,
+    });
+  }
 };
 
 export type SnapshotDeps = {
@@ -157,10 +173,13 @@ export const takeSnapshot = async (deps: SnapshotDeps): Promise<void> => {
   history.write({ k: 'final', head, checkpoints: await readCheckpoints(pool) });
   log(`snapshot: ${events} events in the log`);
 
+  // An event a consumer set aside because it could not apply it is an event that consumer skipped.
+  recordQuarantine(history, 'live', await listQuarantine(pool));
   const rows: TableRow[] = [];
   for (const r of await schemaRows(pool, READ_MODEL_SCHEMA))
     rows.push({ model: 'read_models', side: 'live', ...r });
   const rebuilt = await rebuildReadModels({ store, pool, logger: deps.logger });
+  recordQuarantine(history, 'replay', await listQuarantine(pool, READ_MODEL_CHECKPOINT));
   log(
     `snapshot: the projector's rebuild replayed ${rebuilt.events} events in ${(rebuilt.ms / 1000).toFixed(1)} s`,
   );
@@ -171,6 +190,7 @@ export const takeSnapshot = async (deps: SnapshotDeps): Promise<void> => {
   const replayPool = new pg.Pool({ connectionString: deps.replayDatabaseUrl, max: 4 });
   replayPool.on('error', () => {});
   try {
+    await migrateConsumers(replayPool);
     await migrateNotifier(replayPool);
     const config = notifierEnv.parse({ DATABASE_URL: deps.replayDatabaseUrl, LOG_LEVEL: 'warn' });
     const notifier = createNotifierService({
@@ -194,6 +214,7 @@ export const takeSnapshot = async (deps: SnapshotDeps): Promise<void> => {
     }
     log(`snapshot: the notifier replayed the log in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     for (const r of await notifierRows(replayPool)) rows.push({ model: 'notifier', side: 'replay', ...r });
+    recordQuarantine(history, 'replay', await listQuarantine(replayPool));
   } finally {
     await replayPool.end();
   }
