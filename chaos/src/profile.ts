@@ -117,7 +117,7 @@ export const QUICK_PROFILE: Profile = {
   name: 'quick',
   budgetMs: 3 * 60_000 - 10_000,
   hardLimitMs: 3 * 60_000,
-  endReserveMs: 35_000,
+  endReserveMs: 28_000,
   population: {
     conversations: 40,
     users: 200,
@@ -165,9 +165,9 @@ export const QUICK_PROFILE: Profile = {
     // Not inside F10: the idle transaction would hold the burst back from every socket alike.
     together(
       2_000,
-      [0, { kind: 'slow-readers', messages: 450, padding: 3_500, forMs: 13_000 }],
-      [15_000, { kind: 'storm', jitterMs: 2_000 }],
-      [16_000, { kind: 'kill', service: 'gw2', downMs: 2_000 }],
+      [0, { kind: 'slow-readers', messages: 450, padding: 3_500, forMs: 10_000 }],
+      [11_000, { kind: 'storm', jitterMs: 2_000 }],
+      [12_000, { kind: 'kill', service: 'gw2', downMs: 2_000 }],
     ),
   ],
 };
