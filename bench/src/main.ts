@@ -1,8 +1,15 @@
-import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { currentLogDir, machine, REPO_ROOT, runningChildren, setLogDir, stopAll } from '@chat/processes';
+import {
+  currentLogDir,
+  firstLineOf,
+  machine,
+  REPO_ROOT,
+  runningChildren,
+  setLogDir,
+  stopAll,
+} from '@chat/processes';
 import type { Context, Options, Scenario, System } from './context.js';
 import { createConversations, makePopulation, waitForMemberships } from './fixtures.js';
 import { profileText, summarizeProfiles } from './profile.js';
@@ -56,18 +63,6 @@ const parseArgs = (argv: string[]): { names: string[]; options: Options } => {
       throw new Error(`unknown scenario "${n}"; one of ${SCENARIOS.map((s) => s.name).join(', ')}`);
   }
   return { names: names.length > 0 ? names : DEFAULT_ORDER, options };
-};
-
-const version = (cmd: string): string => {
-  try {
-    return (
-      execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-        .trim()
-        .split('\n')[0] ?? ''
-    );
-  } catch {
-    return 'unknown';
-  }
 };
 
 const main = async () => {
@@ -181,9 +176,9 @@ const main = async () => {
       seconds,
       machine: machine(),
       versions: {
-        postgres: version(`psql -At -h 127.0.0.1 -U postgres -c "show server_version"`),
-        nats: version('nats-server --version'),
-        commit: version(`git -C ${REPO_ROOT} rev-parse --short HEAD`),
+        postgres: firstLineOf(`psql -At -h 127.0.0.1 -U postgres -c "show server_version"`),
+        nats: firstLineOf('nats-server --version'),
+        commit: firstLineOf(`git -C ${REPO_ROOT} rev-parse --short HEAD`),
       },
       logs: currentLogDir(),
       loadAverage: { atStart: loadAtStart, atEnd: loadavg().map((l) => Math.round(l * 100) / 100) },

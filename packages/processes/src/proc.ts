@@ -1,3 +1,4 @@
+import { execSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
@@ -230,3 +231,16 @@ export const machine = () => ({
   openFileLimit: openFileLimit(),
   node: process.version,
 });
+
+/** The first line a command prints (a tool's version, a commit), or `unknown` when it fails. */
+export const firstLineOf = (cmd: string): string => {
+  try {
+    return (
+      execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .trim()
+        .split('\n')[0] ?? ''
+    );
+  } catch {
+    return 'unknown';
+  }
+};

@@ -1,22 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { conversationStream, type EventData, type EventType, receiptsStream, userStream } from '@chat/events';
 import type { EventStore, NewEvent } from '@chat/eventstore';
+import { type Rng, seeded } from '@chat/testkit';
 
 // A stand-in for the command handlers: it keeps just enough state to emit only events a correct
 // handler would (members send, senders edit, reads never move backwards past the end, ...).
-
-export type Rng = () => number;
-/** mulberry32: a seeded generator, so a failing run can be replayed. */
-export const seeded = (seed: number): Rng => {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-};
 
 type SimConversation = {
   id: string;
