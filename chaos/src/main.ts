@@ -1,8 +1,7 @@
-import { execSync } from 'node:child_process';
 import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
-import { machine, REPO_ROOT, runningChildren, setLogDir, stopAll } from '@chat/processes';
+import { firstLineOf, machine, REPO_ROOT, runningChildren, setLogDir, stopAll } from '@chat/processes';
 import { checkHistory } from './checker/index.js';
 import { mergeHistories, readHistoryFile } from './history/file.js';
 import { DEFAULT_PROFILE, QUICK_PROFILE } from './profile.js';
@@ -57,18 +56,6 @@ const watchdog = setTimeout(() => {
 }, profile.hardLimitMs);
 watchdog.unref();
 
-const version = (cmd: string): string => {
-  try {
-    return (
-      execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-        .trim()
-        .split('\n')[0] ?? ''
-    );
-  } catch {
-    return 'unknown';
-  }
-};
-
 const main = async (): Promise<number> => {
   const loadAtStart = loadavg().map((l) => Math.round(l * 100) / 100);
   log(
@@ -105,9 +92,9 @@ const main = async (): Promise<number> => {
         machine: m,
         loadAverage: { atStart: loadAtStart, atEnd: loadAtEnd },
         versions: {
-          commit: version(`git -C ${REPO_ROOT} rev-parse --short HEAD`),
-          postgres: version('ls /usr/lib/postgresql | sort -V | tail -1'),
-          nats: version('/usr/sbin/nats-server --version'),
+          commit: firstLineOf(`git -C ${REPO_ROOT} rev-parse --short HEAD`),
+          postgres: firstLineOf('ls /usr/lib/postgresql | sort -V | tail -1'),
+          nats: firstLineOf('/usr/sbin/nats-server --version'),
         },
         population: { sockets: run.sockets, conversations: run.conversations },
         timings: run.timings,

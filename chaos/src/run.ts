@@ -4,7 +4,7 @@ import { READ_MODEL_CHECKPOINT } from '@chat/db';
 import { createEventStore, type EventStore } from '@chat/eventstore';
 import { createLogger } from '@chat/platform';
 import { sleep } from '@chat/retry';
-import { signToken, waitFor } from '@chat/testkit';
+import { seeded, signToken, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { now } from './history/clock.js';
 import { HistoryWriter } from './history/file.js';
@@ -17,7 +17,7 @@ import { startSampler } from './system/sampler.js';
 import { DATABASE, type System, startSystem } from './system/system.js';
 import { type CommandSpec, httpTransport, issue } from './workload/commands.js';
 import { type DevicePool, startDevicePool } from './workload/pool.js';
-import { makePopulation, type Population, seededRandom } from './workload/population.js';
+import { makePopulation, type Population } from './workload/population.js';
 import type { UnresolvedCommand } from './workload/protocol.js';
 
 // One chaos run, start to end: the system on private infrastructure, the population and its sockets,
@@ -135,7 +135,7 @@ export const runChaos = async (options: RunOptions): Promise<RunResult> => {
     return t;
   };
 
-  const population = makePopulation(profile.population, seededRandom(options.seed));
+  const population = makePopulation(profile.population, seeded(options.seed));
   await createConversations(system, population, tokenOf);
   for (const d of population.devices) history.write({ k: 'device', t: now(), ...d });
   if (!(await waitUntil(() => consumersAtHead(pool, store), 60_000)))

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Rng } from '@chat/testkit';
 import type { DeviceSpec } from './protocol.js';
 
 // Who is in the run: group conversations of members with one or two devices (a user's devices on
@@ -28,19 +29,7 @@ export type Population = {
   hot: Conversation;
 };
 
-/** A small seeded PRNG (mulberry32): the same seed, the same population shape. */
-export const seededRandom = (seed: number): (() => number) => {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-};
-
-export const makePopulation = (size: PopulationSize, random: () => number): Population => {
+export const makePopulation = (size: PopulationSize, random: Rng): Population => {
   const pickIndex = (n: number) => Math.floor(random() * n);
   const users = Array.from({ length: size.users }, (_, i) => `u${String(i).padStart(5, '0')}`);
   const conversations: Conversation[] = Array.from({ length: size.conversations }, () => ({

@@ -1,4 +1,5 @@
-import type { CommandKind, DeviceRole } from '../history/types.js';
+import type { DeviceRole } from '../history/types.js';
+import type { CommandSpec } from './commands.js';
 
 // Messages between the run and its device processes (child-process IPC). A device process holds a share
 // of the sockets, issues its share of the commands, and writes everything it sees to its own history
@@ -72,17 +73,7 @@ export type DeviceCommand =
   | { type: 'finish' };
 
 /** A command to retry with the same messageId and body, continuing its attempt numbering. */
-export type UnresolvedCommand = {
-  op: string;
-  cmd: CommandKind;
-  user: string;
-  conv: string;
-  mid?: string;
-  body?: string;
-  pad?: number;
-  upTo?: number;
-  attempts: number;
-};
+export type UnresolvedCommand = Omit<CommandSpec, 'token'> & { attempts: number };
 
 export type StatusReply = {
   type: 'status';
