@@ -3,6 +3,8 @@
 # when needed; starts its own Postgres cluster and nats-server (the OS packages' binaries must be there:
 # apt-get install postgresql nats-server), never the machine's shared ones.
 set -euo pipefail
+# Like npm test: on the machine's Node, on a glibc the gateway's uWebSockets.js can load (README "Runtime").
+source "$(dirname "$0")/../infra/node-runtime.sh"
 cd "$(dirname "$0")/.."
 source infra/ensure-deps.sh
 have_nats() { command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ]; }

@@ -1,4 +1,4 @@
-import { type RunningService, type ServiceOptions, spawnService } from '@chat/processes';
+import { type RunningService, type ServiceOptions, spawnService, waitUntilReady } from '@chat/processes';
 import { now } from '../history/clock.js';
 import type { HistoryWriter } from '../history/file.js';
 
@@ -31,7 +31,7 @@ export class Supervisor {
     this.#history = history;
   }
 
-  /** Starts a service and waits until it answers /readyz. */
+  /** Starts a service and waits until it answers /readyz; fails with its output if it exits first. */
   async start(options: ServiceOptions & { port: number }): Promise<void> {
     const s: Supervised = {
       options,
@@ -43,8 +43,7 @@ export class Supervisor {
       ready: false,
     };
     this.#services.set(options.name, s);
-    await this.#spawn(s);
-    await this.waitReady(options.name, READY_TIMEOUT_MS);
+    await waitUntilReady(await this.#spawn(s), READY_TIMEOUT_MS);
   }
 
   names(): string[] {
@@ -116,8 +115,8 @@ export class Supervisor {
     return s;
   }
 
-  async #spawn(s: Supervised): Promise<void> {
-    if (this.#stopping) return;
+  async #spawn(s: Supervised): Promise<RunningService> {
+    if (this.#stopping) throw new Error(`not starting ${s.options.name}: stopping`);
     s.starts++;
     const service = await spawnService(s.options);
     s.current = service;
@@ -146,8 +145,9 @@ export class Supervisor {
       }
       if (!planned) s.crashes++;
       const delay = planned ? 0 : Math.min(5_000, 250 * 2 ** Math.min(s.crashes, 5));
-      setTimeout(() => void this.#spawn(s), delay);
+      setTimeout(() => void this.#spawn(s).catch(() => undefined), delay);
     });
+    return service;
   }
 
   async #watchReadiness(s: Supervised, service: RunningService): Promise<void> {
