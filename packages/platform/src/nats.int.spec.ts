@@ -101,3 +101,28 @@ describe.skipIf(!hasOpenssl)('connectNats against a TLS server with a token', ()
     await expect(attempt(noCa)).rejects.toThrow();
   });
 });
+
+describe('connectNats at start-up', () => {
+  it('waits for a NATS server that is not up yet instead of failing the start', async () => {
+    const server = await startNatsServer();
+    await server.kill();
+    try {
+      const connecting = connectNats({ NATS_URL: `nats://127.0.0.1:${server.port}` }, 'late-start', {
+        reconnectTimeWait: 100,
+      });
+      const outcome = Promise.race([
+        connecting.then(() => 'connected'),
+        new Promise((r) => setTimeout(r, 500, 'still waiting')),
+      ]);
+      expect(await outcome).toBe('still waiting');
+      await server.start();
+      const nc = await connecting;
+      const sub = nc.subscribe('late.start', { max: 1 });
+      nc.publish('late.start', 'hello');
+      for await (const m of sub) expect(m.string()).toBe('hello');
+      await nc.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});

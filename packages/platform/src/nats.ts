@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { RETRY, withRetry } from '@chat/retry';
 import { type ConnectionOptions, connect, credsAuthenticator, type NatsConnection } from 'nats';
 import { natsServers } from './config.js';
 
@@ -46,11 +47,18 @@ export const natsConnectionOptions = (config: NatsEnv, name: string): Connection
 
 /**
  * Every service's NATS connection: credentials and TLS from env, reconnecting forever by default (a
- * NATS restart must not end a service). `options` adds or overrides client tuning, never credentials.
+ * NATS restart must not end a service). A NATS that refuses connections at start-up (not up yet, or
+ * restarting) is waited for, so services started together with it, or restarted during its outage, do
+ * not crash-loop; a refusal of the credentials or of TLS still fails the start at once, with its reason.
+ * `options` adds or overrides client tuning, never credentials.
  */
 export const connectNats = (
   config: NatsEnv,
   name: string,
   options: Omit<ConnectionOptions, 'servers' | 'user' | 'pass' | 'token' | 'authenticator' | 'tls'> = {},
 ): Promise<NatsConnection> =>
-  connect({ maxReconnectAttempts: -1, ...options, ...natsConnectionOptions(config, name) });
+  withRetry(
+    RETRY.dependency,
+    () => connect({ maxReconnectAttempts: -1, ...options, ...natsConnectionOptions(config, name) }),
+    { retryable: (error) => (error as { code?: unknown }).code === 'CONNECTION_REFUSED' },
+  );
