@@ -24,7 +24,12 @@ import type { AppConfig } from './config.js';
 import { CommandResponder } from './nats/responder.js';
 import { notificationRoutes } from './notifications/routes.js';
 import { authPlugin } from './plugins/auth.js';
-import { registerErrorHandling, toApiError, zodValidatorCompiler } from './plugins/errors.js';
+import {
+  clientErrorResponse,
+  registerErrorHandling,
+  toApiError,
+  zodValidatorCompiler,
+} from './plugins/errors.js';
 import { infrastructurePlugin } from './plugins/infrastructure.js';
 import { createMetrics } from './plugins/metrics.js';
 import { opsRoutes } from './plugins/ops.js';
@@ -73,6 +78,12 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
       const { status, body } = toApiError(error);
       reply.code(status).send(body);
+    },
+    // Refused by Node's HTTP parser before fastify sees a request (a URL or headers over 16 KiB…).
+    clientErrorHandler: (err, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) socket.write(clientErrorResponse(err));
+      socket.destroy(err);
     },
   });
   app.setValidatorCompiler(zodValidatorCompiler);

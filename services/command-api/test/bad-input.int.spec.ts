@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { type AddressInfo, createConnection } from 'node:net';
 import { migrateNotifier } from '@chat/notifications';
 import { signToken } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -442,5 +443,41 @@ describe('direct conversation ids', () => {
     const created = await h.call('eve', 'POST', '/v1/conversations', { kind: 'direct', members: ['dora'] });
     expect(created.status).toBe(201);
     expect(created.body.conversationId).toBe(direct);
+  });
+});
+
+describe('requests refused by the HTTP parser', () => {
+  /** One request on its own connection, bytes as given (fastify's inject never reaches Node's parser). */
+  const rawExchange = (port: number, request: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = createConnection({ port, host: '127.0.0.1' }, () => socket.write(request));
+      let answer = '';
+      socket.on('data', (d: Buffer) => {
+        answer += d.toString('utf8');
+      });
+      socket.on('close', () => resolve(answer));
+      socket.on('error', reject);
+    });
+
+  it('answers a URL over 16 KiB and malformed HTTP with the API error body (found by the fuzz suite)', async () => {
+    const app = await h.variant({});
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const { port } = app.server.address() as AddressInfo;
+      const cases = [
+        `GET /v1/unread?pad=${'x'.repeat(17 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+        'GET /v1/unread HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n',
+      ];
+      for (const request of cases) {
+        const answer = await rawExchange(port, request);
+        const [head = '', text = ''] = answer.split('\r\n\r\n');
+        expect(head.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+        expect(JSON.parse(text)).toMatchObject({
+          error: { code: 'validation_failed', details: [{ path: [] }] },
+        });
+      }
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -62,6 +62,24 @@ export const toApiError = (err: unknown): { status: number; body: ApiErrorBody; 
   return body('unavailable', 'the service cannot answer right now');
 };
 
+/**
+ * The raw HTTP answer to a request Node's parser refused before fastify saw it: request line and
+ * headers over Node's 16 KiB, malformed HTTP, or a request that did not arrive in time. Fastify's own
+ * answer there (431/400/408 with its own body) is outside the catalogue; this is the API.md body, and
+ * the connection closes, as Node requires after a parse error.
+ */
+export const clientErrorResponse = (err: { code?: string }): string => {
+  const message =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? 'request line and headers are larger than 16 KiB'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'the request did not arrive in time'
+        : 'malformed HTTP request';
+  const { status, body: errorBody } = body('validation_failed', message, [{ path: [], message }]);
+  const text = JSON.stringify(errorBody);
+  return `HTTP/1.1 ${status} Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`;
+};
+
 const body = (code: ErrorCode, message: string, details?: unknown) => ({
   status: ERROR_STATUS[code],
   body: { error: { code, message, ...(details === undefined ? {} : { details }) } },
