@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createReadModelDb, migrateReadModels } from '@chat/db';
 import { migrateEventStore } from '@chat/eventstore';
 import {
@@ -10,6 +13,7 @@ import {
   startService,
   TEST_JWT_SECRET,
   type TestDatabase,
+  type TokenOptions,
   testSubjectPrefix,
 } from '@chat/testkit';
 import pg from 'pg';
@@ -23,9 +27,15 @@ export type Cluster = {
   api: string;
   commandApi: ServiceProcess;
   projector: ServiceProcess;
+  /** Started when `options.notifier` is set. */
+  notifier: ServiceProcess | undefined;
+  /** Ops ports of the projector and (when started) the notifier, for `/healthz`. */
+  opsUrls: { projector: string; notifier?: string };
   gateways: GatewayHandle[];
   env: Record<string, string>;
   startGateway(name: string, env?: Record<string, string>): Promise<GatewayHandle>;
+  /** A valid token of `userId` for this cluster (with its issuer and audience, when configured). */
+  token(userId: string, options?: TokenOptions): Promise<string>;
   /** Calls the command-api as `userId`; throws on a non-2xx answer. */
   http<T = Record<string, unknown>>(userId: string, method: string, path: string, body?: unknown): Promise<T>;
   stop(): Promise<void>;
@@ -44,12 +54,17 @@ export const startCluster = async (options: {
   gatewayEnv?: Record<string, string>;
   commandApiEnv?: Record<string, string>;
   projectorEnv?: Record<string, string>;
+  /** Also start the notifier (after every schema's migrations, as `pnpm migrate` runs them). */
+  notifier?: boolean;
+  /** `JWT_ISSUER` / `JWT_AUDIENCE` of every service; `token()` and `http()` sign with them. */
+  tokenClaims?: { issuer: string; audience: string };
 }): Promise<Cluster> => {
   const db = await createTestDatabase(options.label);
   await migrateEventStore(db.url);
   const pool = new pg.Pool({ connectionString: db.url, max: 1 });
   await migrateReadModels(pool);
   await pool.end();
+  if (options.notifier) await migrateAll(db.url);
   const prefix = options.prefix ?? testSubjectPrefix();
   const nats = options.natsUrl ?? natsUrl();
   const env = {
@@ -59,7 +74,12 @@ export const startCluster = async (options: {
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'warn',
     NODE_ENV: 'test',
+    ...(options.tokenClaims
+      ? { JWT_ISSUER: options.tokenClaims.issuer, JWT_AUDIENCE: options.tokenClaims.audience }
+      : {}),
   };
+  const token = (userId: string, tokenOptions: TokenOptions = {}) =>
+    signToken(userId, { ...options.tokenClaims, ...tokenOptions });
   const started: ServiceProcess[] = [];
   const stopAll = async () => {
     await Promise.all(started.map((p) => p.stop(3000)));
@@ -95,6 +115,20 @@ export const startCluster = async (options: {
       ready: { url: `http://127.0.0.1:${projectorPort}/healthz` },
     });
     started.push(projector);
+    let notifier: ServiceProcess | undefined;
+    let notifierUrl: string | undefined;
+    if (options.notifier) {
+      const notifierPort = await freePort();
+      notifierUrl = `http://127.0.0.1:${notifierPort}`;
+      notifier = await startService({
+        name: 'notifier',
+        entry: 'services/notifier',
+        timeoutMs: 60_000,
+        env: { ...env, PORT: String(notifierPort), HOST: '127.0.0.1', LEADER_RETRY_MS: '200' },
+        ready: { url: `${notifierUrl}/readyz` },
+      });
+      started.push(notifier);
+    }
     const startGateway = async (
       name: string,
       extraEnv: Record<string, string> = {},
@@ -127,14 +161,20 @@ export const startCluster = async (options: {
       api,
       commandApi,
       projector,
+      notifier,
+      opsUrls: {
+        projector: `http://127.0.0.1:${projectorPort}`,
+        ...(notifierUrl ? { notifier: notifierUrl } : {}),
+      },
       gateways,
       env,
       startGateway,
+      token,
       async http<T>(userId: string, method: string, path: string, body?: unknown): Promise<T> {
         const res = await fetch(`${api}${path}`, {
           method,
           headers: {
-            authorization: `Bearer ${await signToken(userId)}`,
+            authorization: `Bearer ${await token(userId)}`,
             ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           },
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -154,6 +194,29 @@ export const startCluster = async (options: {
     throw err;
   }
 };
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** Every schema the system owns, migrated by the one script that knows them all (`pnpm migrate`). */
+const migrateAll = (databaseUrl: string) =>
+  new Promise<void>((resolveMigrate, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'infra/migrate.ts'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) =>
+      code === 0 ? resolveMigrate() : reject(new Error(`pnpm migrate exited with ${code}:\n${output}`)),
+    );
+  });
 
 export const createGroup = async (cluster: Cluster, creator: string, members: string[]): Promise<string> => {
   const conversationId = randomUUID();
