@@ -695,7 +695,13 @@ it(
     for (const [name, p] of behind) world.violation(`consumer ${name} stopped at ${p}, the head is ${head}`);
     if (Object.keys(checkpoints).length < EXPECTED_CONSUMERS)
       world.violation(`only ${Object.keys(checkpoints).join(', ')} have checkpoints`);
+    console.log(
+      `  consumers at the head ${head}: ${Object.entries(checkpoints)
+        .map(([name, p]) => `${name}${p >= head ? ' ✓' : ` behind at ${p}`}`)
+        .join(', ')}`,
+    );
     const quarantined = await readQuarantine(pool);
+    console.log(`  quarantine: ${quarantined === undefined ? 'no table' : `${quarantined.length} events`}`);
     for (const q of quarantined ?? [])
       world.violation(`${q.consumer} quarantined ${q.eventType} ${q.eventId}: ${q.error}`);
 
