@@ -85,6 +85,11 @@ export const tokenCase = (user: string): fc.Arbitrary<TokenCase> => {
   return fc.oneof(
     ok('valid', claims(user)),
     ok('admin role', claims(user, [['roles', ['admin']]])),
+    // A real identity provider's token with many groups: a few KiB.
+    ok(
+      'valid, 6 KiB of roles',
+      claims(user, [['roles', Array.from({ length: 300 }, (_, i) => `group-${i}-of-the-org`)]]),
+    ),
     ok('expired within the 5 s leeway', claims(user, [['exp', fromNow(-2)]])),
     ok(
       'roles of any shape',

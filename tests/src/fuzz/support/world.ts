@@ -28,6 +28,8 @@ export type Tally = {
   violations: string[];
   /** Answers by operation and status (`sendMessage 201`), to see how deep the cases got. */
   answers: Map<string, number>;
+  /** Reported defects of services under rework, tolerated by name and counted (see the summary). */
+  knownFindings: Map<string, number>;
 };
 
 export type World = {
@@ -46,6 +48,7 @@ export type World = {
   victimSockets: RecordingSocket[];
   tally: Tally;
   violation(what: string): void;
+  knownFinding(what: string): void;
   /** A request as the attacker (or with `token`), recorded in the tally. */
   call(options: {
     method: string;
@@ -89,6 +92,7 @@ export const startWorld = async (): Promise<World> => {
     consumerHalts: 0,
     violations: [],
     answers: new Map(),
+    knownFindings: new Map(),
   };
   const violation = (what: string) => {
     if (tally.violations.length < 200 && !tally.violations.includes(what)) tally.violations.push(what);
@@ -247,6 +251,7 @@ export const startWorld = async (): Promise<World> => {
     victimSockets,
     tally,
     violation,
+    knownFinding: (what) => tally.knownFindings.set(what, (tally.knownFindings.get(what) ?? 0) + 1),
     call: ({ method, path, headers, body }) =>
       rawRequest(cluster.api, {
         method,
