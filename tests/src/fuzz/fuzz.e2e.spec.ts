@@ -224,64 +224,100 @@ const auth = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom<Auth>('none', 'basic', 'garbage') },
 );
 
+type Operations = World['operations'];
+
+/** A request to one operation: path parameters, query, body, Content-Type and credentials. */
+const httpCaseFor = (ops: Operations) =>
+  fc.nat({ max: ops.length - 1 }).chain((i) => {
+    const op = ops[i] as Operations[number];
+    return fc.record({
+      op: fc.constant(i),
+      path: fc.tuple(...op.pathParams.map((p) => pathValue(p.schema, p.name))),
+      query: queryFor(op.queryParams),
+      body: op.body
+        ? fc.oneof(
+            { weight: 12, arbitrary: documentFor(op.body) },
+            { weight: 1, arbitrary: fc.constant(undefined) },
+          )
+        : fc.oneof({ weight: 12, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: nastyJson }),
+      contentType: fc.oneof(
+        { weight: 14, arbitrary: fc.constant('application/json') },
+        { weight: 1, arbitrary: fc.constantFrom(...CONTENT_TYPES) },
+      ),
+      auth,
+    });
+  });
+
+/** Sends one case and checks the answer; `conversationId` overrides the path's conversation. */
+const runHttpCase = async (
+  ops: Operations,
+  c: {
+    op: number;
+    path: { value: Json; raw: boolean }[];
+    query: QueryPart[];
+    body: Json | undefined;
+    contentType: string;
+    auth: Auth;
+  },
+  conversationId?: string,
+): Promise<RawResponse> => {
+  const op = ops[c.op] as Operations[number];
+  world.beginCase();
+  let path = op.path;
+  op.pathParams.forEach((p, i) => {
+    const v = c.path[i] as { value: Json; raw: boolean };
+    const value =
+      p.name === 'conversationId' && conversationId !== undefined
+        ? conversationId
+        : v.raw
+          ? String(v.value)
+          : percentEncode(resolveText(v.value));
+    path = path.replace(`{${p.name}}`, value);
+  });
+  path += queryString(c.query);
+  const body = c.body === undefined ? undefined : toJsonText(c.body, world.resolve);
+  const headers = {
+    ...authHeader(c.auth),
+    ...(body === undefined || c.contentType === '' ? {} : { 'content-type': c.contentType }),
+  };
+  const before = await world.attackerEvents();
+  const res = await world.call({ method: op.method, path, headers, ...(body === undefined ? {} : { body }) });
+  const what = `${op.method} ${path.slice(0, 300)} ${body === undefined ? '' : body.slice(0, 300)} (${c.auth}, ${c.contentType})`;
+  const key = `${op.operationId} ${res.status}`;
+  world.tally.answers.set(key, (world.tally.answers.get(key) ?? 0) + 1);
+  await checkAnswer(what, res, { before, documented: op.statuses, admin: op.path.startsWith('/v1/admin/') });
+  if (conversationId !== undefined && res.status < 300)
+    fail(`${res.status} for a conversation the caller is not in: ${what}`);
+  if (res.status < 300 && op.method === 'DELETE' && op.path.includes('/members/'))
+    await world.repairMembership();
+  return res;
+};
+
 it(
   'every route of the OpenAPI document: no 5xx, the error body of API.md for every refusal, nothing appended by one, nothing leaked',
   async () => {
     const ops = world.operations;
     expect(ops.length).toBeGreaterThan(10);
-    const httpCase = fc.nat({ max: ops.length - 1 }).chain((i) => {
-      const op = ops[i] as (typeof ops)[number];
-      return fc.record({
-        op: fc.constant(i),
-        path: fc.tuple(...op.pathParams.map((p) => pathValue(p.schema, p.name))),
-        query: queryFor(op.queryParams),
-        body: op.body
-          ? fc.oneof(
-              { weight: 12, arbitrary: documentFor(op.body) },
-              { weight: 1, arbitrary: fc.constant(undefined) },
-            )
-          : fc.oneof({ weight: 12, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: nastyJson }),
-        contentType: fc.oneof(
-          { weight: 14, arbitrary: fc.constant('application/json') },
-          { weight: 1, arbitrary: fc.constantFrom(...CONTENT_TYPES) },
-        ),
-        auth,
-      });
-    });
     await fc.assert(
-      fc.asyncProperty(httpCase, async (c) => {
-        const op = ops[c.op] as (typeof ops)[number];
-        world.beginCase();
-        let path = op.path;
-        op.pathParams.forEach((p, i) => {
-          const v = c.path[i] as { value: Json; raw: boolean };
-          path = path.replace(`{${p.name}}`, v.raw ? String(v.value) : percentEncode(resolveText(v.value)));
-        });
-        path += queryString(c.query);
-        const body = c.body === undefined ? undefined : toJsonText(c.body, world.resolve);
-        const headers = {
-          ...authHeader(c.auth),
-          ...(body === undefined || c.contentType === '' ? {} : { 'content-type': c.contentType }),
-        };
-        const before = await world.attackerEvents();
-        const res = await world.call({
-          method: op.method,
-          path,
-          headers,
-          ...(body === undefined ? {} : { body }),
-        });
-        const what = `${op.method} ${path.slice(0, 300)} ${body === undefined ? '' : body.slice(0, 300)} (${c.auth}, ${c.contentType})`;
-        const key = `${op.operationId} ${res.status}`;
-        world.tally.answers.set(key, (world.tally.answers.get(key) ?? 0) + 1);
-        await checkAnswer(what, res, {
-          before,
-          documented: op.statuses,
-          admin: op.path.startsWith('/v1/admin/'),
-        });
-        if (res.status < 300 && op.method === 'DELETE' && op.path.includes('/members/'))
-          await world.repairMembership();
+      fc.asyncProperty(httpCaseFor(ops), async (c) => {
+        await runHttpCase(ops, c);
       }),
       params(RUNS * 5),
+    );
+  },
+  TIME_LIMIT,
+);
+
+it(
+  'every route of a conversation the caller is not in: never a 2xx, never its content (API.md guarantee 5)',
+  async () => {
+    const ops = world.operations.filter((o) => o.pathParams.some((p) => p.name === 'conversationId'));
+    expect(ops.length).toBeGreaterThan(5);
+    await fc.assert(
+      fc.asyncProperty(httpCaseFor(ops), async (c) => {
+        await runHttpCase(ops, c, world.ids.g2);
+      }),
+      params(RUNS),
     );
   },
   TIME_LIMIT,
