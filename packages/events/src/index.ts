@@ -12,4 +12,5 @@ export * from './streams.js';
 export * from './subjects.js';
 export * from './text.js';
 export * from './upcasters.js';
+export * from './web.js';
 export * from './ws.js';

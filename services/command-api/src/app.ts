@@ -36,6 +36,8 @@ import { opsRoutes } from './plugins/ops.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { presenceRoutes } from './presence/routes.js';
 import { queryRoutes } from './queries/routes.js';
+import { devTokenRoutes } from './web/dev-token.js';
+import { webAppRoutes } from './web/static.js';
 
 export type AppDeps = {
   config: Readonly<AppConfig>;
@@ -155,6 +157,17 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(notificationRoutes);
   await app.register(queryRoutes);
   await app.register(presenceRoutes);
+  // Signing in as anyone is for development only; in JWKS mode no token this service signs is accepted.
+  if (config.NODE_ENV !== 'production' && !config.JWKS_URL) {
+    await app.register(devTokenRoutes, {
+      jwtSecret: config.JWT_SECRET,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+    });
+  }
+  if (config.WEB_ROOT) {
+    await app.register(webAppRoutes, { root: config.WEB_ROOT, gatewayUrl: config.WEB_GATEWAY_URL });
+  }
   // Route groups of the read path, notifications and presence register here, one line each.
 
   const responder = new CommandResponder({

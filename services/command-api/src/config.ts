@@ -38,6 +38,13 @@ export const configSchema = z
     /** NATS queue group shared by every command-api instance. */
     COMMAND_QUEUE_GROUP: z.string().default('command-api'),
     DB_POOL_SIZE: z.coerce.number().int().min(1).default(10),
+    /** The built web client (apps/web/dist) to serve at `/`; unset serves none. */
+    WEB_ROOT: z
+      .string()
+      .optional()
+      .transform((v) => v || undefined),
+    /** Where the web client's WebSocket connects; `{host}` is the host name the page was loaded from. */
+    WEB_GATEWAY_URL: z.string().min(1).default('ws://{host}:3001/v1/ws'),
   })
   .superRefine(natsEnvChecks)
   .superRefine(authEnvChecks);
