@@ -9,6 +9,21 @@ export default defineConfig({
   test: {
     projects: [
       { test: { name: 'unit', include: ['**/*.unit.spec.ts'], exclude } },
+      // Type tests (`expectTypeOf`) fail only when type-checked: tsc runs over them as a test of its own.
+      {
+        test: {
+          name: 'types',
+          include: [],
+          typecheck: {
+            enabled: true,
+            only: true,
+            include: ['packages/client/**/*.types.unit.spec.ts'],
+            exclude,
+            // From sources (no project references): fresh clones have no built declarations.
+            tsconfig: 'packages/client/tsconfig.types.json',
+          },
+        },
+      },
       {
         test: {
           name: 'int',

@@ -10,6 +10,7 @@ import type {
 import { backoffDelay } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { SeqTracker } from './sequence.js';
+import { randomUuid } from './uuid.js';
 
 /** The part of the WebSocket API the client uses: the browser's and the `ws` package's both fit. */
 export interface WebSocketLike {
@@ -62,7 +63,7 @@ export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 
 
 /** A command the server refused, with its contract code (API.md §2). */
 export class ChatCommandError extends Error {
-  override readonly name = 'ChatCommandError';
+  override readonly name: string = 'ChatCommandError';
   readonly code: string;
   readonly details: unknown;
   constructor(error: ApiError | { code: string; message: string; details?: unknown }) {
@@ -150,7 +151,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     replyTo?: string;
     messageId?: string;
   }): Promise<SendMessageResult> {
-    const messageId = input.messageId ?? crypto.randomUUID();
+    const messageId = input.messageId ?? randomUuid();
     // The server acks a `send` with the sendMessage result (API.md §4: the HTTP response body).
     return (await this.#command({
       type: 'send',

@@ -9,4 +9,24 @@ export {
   type WebSocketConstructor,
   type WebSocketLike,
 } from './client.js';
+export { Emitter } from './emitter.js';
+export {
+  type ApiResponse,
+  type BodyOf,
+  ChatApi,
+  ChatApiError,
+  type ChatApiOptions,
+  type ParamsOf,
+  type QueryOf,
+} from './http.js';
+export {
+  type MessageReaction,
+  type NotificationLevel,
+  pendingShapes,
+  reactionsOf,
+  v11Shapes,
+} from './routes.js';
 export { SeqTracker, type SeqVerdict } from './sequence.js';
+export { UnreadCounts, type UnreadEntry, type UnreadSeed, type UnreadVerdict } from './unread.js';
+export { type UnreadChange, UnreadTracker, type UnreadTrackerEvents } from './unread-tracker.js';
+export { randomUuid } from './uuid.js';
