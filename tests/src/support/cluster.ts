@@ -33,7 +33,8 @@ export type Cluster = {
   opsUrls: { projector: string; notifier?: string };
   gateways: GatewayHandle[];
   env: Record<string, string>;
-  startGateway(name: string, env?: Record<string, string>): Promise<GatewayHandle>;
+  /** Starts a gateway; `port` to bring one back where it was (a restart after a crash). */
+  startGateway(name: string, env?: Record<string, string>, port?: number): Promise<GatewayHandle>;
   /** A valid token of `userId` for this cluster (with its issuer and audience, when configured). */
   token(userId: string, options?: TokenOptions): Promise<string>;
   /** Calls the command-api as `userId`; throws on a non-2xx answer. */
@@ -58,6 +59,8 @@ export const startCluster = async (options: {
   notifier?: boolean;
   /** `JWT_ISSUER` / `JWT_AUDIENCE` of every service; `token()` and `http()` sign with them. */
   tokenClaims?: { issuer: string; audience: string };
+  /** The built web client for the command-api to serve at `/`; its page connects to the first gateway. */
+  webRoot?: string;
 }): Promise<Cluster> => {
   const db = await createTestDatabase(options.label);
   await migrateEventStore(db.url);
@@ -86,20 +89,27 @@ export const startCluster = async (options: {
   };
   try {
     const apiPort = await freePort();
-    const commandApi = await startService({
-      name: 'command-api',
-      entry: 'services/command-api',
-      timeoutMs: 60_000,
-      env: {
-        ...env,
-        PORT: String(apiPort),
-        HOST: '127.0.0.1',
-        RATE_LIMIT_COMMANDS: '0',
-        ...options.commandApiEnv,
-      },
-      ready: { url: `http://127.0.0.1:${apiPort}/healthz` },
-    });
-    started.push(commandApi);
+    const startCommandApi = async (web: Record<string, string>) => {
+      const proc = await startService({
+        name: 'command-api',
+        entry: 'services/command-api',
+        timeoutMs: 60_000,
+        env: {
+          ...env,
+          PORT: String(apiPort),
+          HOST: '127.0.0.1',
+          RATE_LIMIT_COMMANDS: '0',
+          ...web,
+          ...options.commandApiEnv,
+        },
+        ready: { url: `http://127.0.0.1:${apiPort}/healthz` },
+      });
+      started.push(proc);
+      return proc;
+    };
+    // Serving the web client, the command-api must know the gateway's port: it starts after the
+    // gateways then (a port picked long before it is listened on could be taken in between).
+    let commandApi = options.webRoot ? undefined : await startCommandApi({});
     const projectorPort = await freePort();
     const projector = await startService({
       name: 'projector',
@@ -132,8 +142,9 @@ export const startCluster = async (options: {
     const startGateway = async (
       name: string,
       extraEnv: Record<string, string> = {},
+      fixedPort?: number,
     ): Promise<GatewayHandle> => {
-      const port = await freePort();
+      const port = fixedPort ?? (await freePort());
       const proc = await startService({
         name,
         entry: 'services/ws-gateway',
@@ -153,6 +164,10 @@ export const startCluster = async (options: {
     };
     const gateways: GatewayHandle[] = [];
     for (let i = 1; i <= options.gateways; i++) gateways.push(await startGateway(`gw${i}`));
+    commandApi ??= await startCommandApi({
+      WEB_ROOT: options.webRoot ?? '',
+      WEB_GATEWAY_URL: `ws://{host}:${gateways[0]?.port}/v1/ws`,
+    });
     const api = `http://127.0.0.1:${apiPort}`;
     return {
       db,

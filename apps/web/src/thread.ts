@@ -1,0 +1,145 @@
+import { type MessageReaction, reactionsOf } from '@chat/client';
+import type { ConversationEnvelope, Message } from '@chat/events';
+
+export type ThreadMessage = Message & { reactions: MessageReaction[] };
+
+/** How many users a reaction lists (API.md §2.2.1: the first 20 by time). */
+const REACTION_USERS = 20;
+
+/**
+ * The messages of one conversation as the page shows them: pages from `GET .../messages` merged with
+ * live events, each message once, in seq order. Live events may arrive before the page that holds the
+ * same message (or after it): a message is keyed by its id, and an edit or delete is never undone by
+ * a page read from a read model that had not applied it yet.
+ */
+export class Thread {
+  #messages: ThreadMessage[] = [];
+  readonly #byId = new Map<string, ThreadMessage>();
+  /** The newest page has been loaded (before that, only live messages are known). */
+  loaded = false;
+  /** Older messages exist beyond the oldest loaded one. */
+  hasOlder = false;
+
+  get messages(): readonly ThreadMessage[] {
+    return this.#messages;
+  }
+
+  get(messageId: string): ThreadMessage | undefined {
+    return this.#byId.get(messageId);
+  }
+
+  /** The seq to page back from (`before`), or undefined when nothing is loaded. */
+  get oldestSeq(): number | undefined {
+    return this.#messages[0]?.seq;
+  }
+
+  /** Merges a page: `newest` (the first load) or `older` (scrolling up). */
+  addPage(items: readonly Message[], hasMore: boolean, kind: 'newest' | 'older'): void {
+    for (const m of items) this.#merge({ ...m, reactions: [...reactionsOf(m)] });
+    if (kind === 'newest') {
+      this.loaded = true;
+      this.hasOlder = hasMore;
+    } else this.hasOlder = hasMore;
+    this.#sort();
+  }
+
+  /** Applies a live conversation event (the SDK delivers them once each, in seq order). */
+  apply(event: ConversationEnvelope): void {
+    // Later contract versions add event types (reactions): read the type as a string.
+    const type: string = event.type;
+    const data = event.data as Record<string, unknown> & { messageId?: string };
+    switch (type) {
+      case 'MessageSent': {
+        const d = event.data as Extract<ConversationEnvelope, { type: 'MessageSent' }>['data'];
+        this.#merge({
+          messageId: d.messageId,
+          conversationId: d.conversationId,
+          seq: event.revision,
+          senderId: d.senderId,
+          body: d.body,
+          replyTo: d.replyTo,
+          sentAt: d.sentAt,
+          editedAt: null,
+          deleted: false,
+          reactions: [],
+        });
+        this.#sort();
+        return;
+      }
+      case 'MessageEdited': {
+        const d = event.data as Extract<ConversationEnvelope, { type: 'MessageEdited' }>['data'];
+        const m = this.#byId.get(d.messageId);
+        if (m && !m.deleted) this.#replace({ ...m, body: d.body, editedAt: d.editedAt });
+        return;
+      }
+      case 'MessageDeleted': {
+        const m = this.#byId.get(String(data.messageId));
+        if (m) this.#replace({ ...m, deleted: true, body: null, reactions: [] });
+        return;
+      }
+      case 'ReactionAdded':
+      case 'ReactionRemoved': {
+        const m = this.#byId.get(String(data.messageId));
+        if (!m) return;
+        const reaction = String(data.reaction);
+        const userId = String(data.userId);
+        this.#replace({
+          ...m,
+          reactions:
+            type === 'ReactionAdded'
+              ? addReaction(m.reactions, reaction, userId)
+              : removeReaction(m.reactions, reaction, userId),
+        });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  #merge(incoming: ThreadMessage): void {
+    const known = this.#byId.get(incoming.messageId);
+    if (!known) {
+      this.#byId.set(incoming.messageId, incoming);
+      this.#messages.push(incoming);
+      return;
+    }
+    // Deletion is final and edits only move forward in time, whichever copy arrives first.
+    const deleted = known.deleted || incoming.deleted;
+    const newer = (incoming.editedAt ?? '') > (known.editedAt ?? '') ? incoming : known;
+    this.#replace({
+      ...known,
+      deleted,
+      body: deleted ? null : newer.body,
+      editedAt: newer.editedAt,
+      reactions: deleted ? [] : incoming.reactions.length > 0 ? incoming.reactions : known.reactions,
+    });
+  }
+
+  #replace(message: ThreadMessage): void {
+    this.#byId.set(message.messageId, message);
+    this.#messages = this.#messages.map((m) => (m.messageId === message.messageId ? message : m));
+  }
+
+  #sort(): void {
+    this.#messages = [...this.#messages].sort((a, b) => a.seq - b.seq);
+  }
+}
+
+const addReaction = (list: MessageReaction[], reaction: string, userId: string): MessageReaction[] => {
+  const found = list.find((r) => r.reaction === reaction);
+  if (!found) return [...list, { reaction, count: 1, userIds: [userId] }];
+  if (found.userIds.includes(userId)) return list;
+  const userIds = found.userIds.length < REACTION_USERS ? [...found.userIds, userId] : found.userIds;
+  return list.map((r) => (r === found ? { ...r, count: r.count + 1, userIds } : r));
+};
+
+const removeReaction = (list: MessageReaction[], reaction: string, userId: string): MessageReaction[] =>
+  list
+    .map((r) =>
+      // The server appends a removal only for a reaction the user had (API.md §2.2.1).
+      r.reaction === reaction
+        ? { ...r, count: r.count - 1, userIds: r.userIds.filter((u) => u !== userId) }
+        : r,
+    )
+    .filter((r) => r.count > 0);
