@@ -81,7 +81,7 @@ const ConversationItem = ({ store, c }: { store: ChatStore; c: Conversation }) =
         {other && <PresenceDot status={store.presence.get(other)} userId={other} />}
         <span class="name">{store.nameOf(c)}</span>
         {unread > 0 && (
-          <span class="badge" data-testid="unread-badge" aria-label={`${unread} unread`}>
+          <span class="badge" data-testid="unread-badge" title={`${unread} unread`}>
             {unread}
           </span>
         )}

@@ -278,9 +278,10 @@ export class ChatStore {
     });
     c.on('typing', (f) => {
       if (f.userId === this.me) return;
-      let users = this.typing.get(f.conversationId);
-      if (!users) this.typing.set(f.conversationId, (users = new Map()));
-      users.set(f.userId, Date.now() + TYPING_SHOWN_MS);
+      entryOf(this.typing, f.conversationId, () => new Map<string, number>()).set(
+        f.userId,
+        Date.now() + TYPING_SHOWN_MS,
+      );
       this.#later(TYPING_SHOWN_MS + 50, () => this.#changed());
       this.#changed();
     });
@@ -381,7 +382,7 @@ export class ChatStore {
       return;
     }
     const next: Conversation = { ...known, lastSeq: Math.max(known.lastSeq, seq) };
-    next.lastActivityAt = event.occurredAt > known.lastActivityAt ? event.occurredAt : known.lastActivityAt;
+    if (event.occurredAt.localeCompare(known.lastActivityAt) > 0) next.lastActivityAt = event.occurredAt;
     switch (event.type) {
       case 'MemberJoined':
         if (!next.members.includes(event.data.userId)) next.members = [...next.members, event.data.userId];
@@ -419,17 +420,14 @@ export class ChatStore {
   }
 
   #watermark(conversationId: string, userId: string, readSeq: number): void {
-    let users = this.receipts.get(conversationId);
-    if (!users) this.receipts.set(conversationId, (users = new Map()));
+    const users = entryOf(this.receipts, conversationId, () => new Map<string, number>());
     users.set(userId, Math.max(users.get(userId) ?? -1, readSeq));
   }
 
   // Loading
 
   #thread(conversationId: string): Thread {
-    let thread = this.threads.get(conversationId);
-    if (!thread) this.threads.set(conversationId, (thread = new Thread()));
-    return thread;
+    return entryOf(this.threads, conversationId, () => new Thread());
   }
 
   async #loadNewest(conversationId: string, minPosition?: string): Promise<void> {
@@ -505,6 +503,15 @@ export class ChatStore {
     for (const l of this.#listeners) l();
   }
 }
+
+const entryOf = <K, V>(map: Map<K, V>, key: K, create: () => V): V => {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = create();
+    map.set(key, value);
+  }
+  return value;
+};
 
 /** The caller's own settings of a conversation, which a lagging copy still carries correctly. */
 const pickSettings = (c: Conversation): Partial<Conversation> => {

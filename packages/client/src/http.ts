@@ -81,6 +81,7 @@ export class ChatApi {
   readonly #token: TokenSource | undefined;
   readonly #fetch: typeof fetch;
   readonly #validate: boolean;
+  #documented: Promise<Set<string> | undefined> | undefined;
 
   constructor(options: ChatApiOptions = {}) {
     this.#baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
@@ -300,11 +301,23 @@ export class ChatApi {
   }
 
   /**
-   * Whether the server has one of the v1.1 routes that are still being rolled out. Asks with a path the
-   * route refuses by schema (`conversationId` not a UUID: 400, checked before anything else), so nothing
-   * is ever written; a server without the route answers 404.
+   * Whether the server serves a route, read from its OpenAPI document (`GET /docs/json`, fetched once);
+   * `undefined` when the server publishes none.
+   */
+  async hasRoute(shape: Pick<RouteShape, 'method' | 'path'>): Promise<boolean | undefined> {
+    this.#documented ??= this.#documentedRoutes();
+    const routes = await this.#documented;
+    return routes?.has(`${shape.method} ${openApiPath(shape.path)}`);
+  }
+
+  /**
+   * Whether the server has one of the v1.1 routes that are still being rolled out: from its OpenAPI
+   * document, else by asking the route with a path it refuses by schema (`conversationId` not a UUID:
+   * 400, before anything else, so nothing is written) — a server without it answers 404.
    */
   async supports(route: keyof V11): Promise<boolean> {
+    const documented = await this.hasRoute(v11Shapes[route]);
+    if (documented !== undefined) return documented;
     const conversationId = 'capability-probe';
     try {
       if (route === 'setNotificationLevel') {
@@ -324,7 +337,26 @@ export class ChatApi {
       throw err;
     }
   }
+
+  async #documentedRoutes(): Promise<Set<string> | undefined> {
+    try {
+      const response = await this.#fetch(`${this.#baseUrl}/docs/json`, {
+        headers: { accept: 'application/json' },
+      });
+      if (!response.ok) return undefined;
+      const doc = (await response.json()) as { paths?: Record<string, Record<string, unknown>> };
+      const routes = new Set<string>();
+      for (const [path, operations] of Object.entries(doc.paths ?? {}))
+        for (const method of Object.keys(operations)) routes.add(`${method.toUpperCase()} ${path}`);
+      return routes;
+    } catch {
+      return undefined;
+    }
+  }
 }
+
+/** `/v1/conversations/:conversationId` → `/v1/conversations/{conversationId}` (OpenAPI's spelling). */
+const openApiPath = (path: string): string => path.replace(/:([A-Za-z]+)/g, '{$1}');
 
 const pathOf = (template: string, params: Record<string, unknown>): string =>
   template.replace(/:([A-Za-z]+)/g, (_, name: string) => {
