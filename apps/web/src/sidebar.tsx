@@ -78,7 +78,11 @@ const ConversationItem = ({ store, c }: { store: ChatStore; c: Conversation }) =
         data-id={c.conversationId}
         data-name={store.nameOf(c)}
       >
-        {other && <PresenceDot status={store.presence.get(other)} userId={other} />}
+        {other ? (
+          <PresenceDot status={store.presence.get(other)} userId={other} />
+        ) : (
+          <span class="dot none" aria-hidden="true" />
+        )}
         <span class="name">{store.nameOf(c)}</span>
         {unread > 0 && (
           <span class="badge" data-testid="unread-badge" title={`${unread} unread`}>

@@ -50,7 +50,7 @@ export class UnreadTracker extends Emitter<UnreadTrackerEvents> {
         if (!this.#counts || this.#counts.userId !== f.userId) this.#counts = new UnreadCounts(f.userId);
         void this.#seedAll(++this.#connection);
       }),
-      client.on('event', (f) => this.#after(f.conversationId, this.#counts?.applyEvent(f))),
+      client.on('event', (f) => this.#after(f.conversationId, this.#counts?.applyEvent(f), f.event.position)),
       client.on('receipt', (f) => this.#after(f.conversationId, this.#counts?.applyReceipt(f))),
       client.on('unread', (f) => this.#after(f.conversationId, this.#counts?.applyUnread(f))),
     );
@@ -88,10 +88,10 @@ export class UnreadTracker extends Emitter<UnreadTrackerEvents> {
     this.#connection = -1;
   }
 
-  #after(conversationId: string, verdict: UnreadVerdict | undefined): void {
+  #after(conversationId: string, verdict: UnreadVerdict | undefined, position?: string): void {
     if (verdict === 'changed') this.emit('change', { total: this.total, conversationId });
     // Unknown while a full seed runs: that seed replays it. Otherwise a conversation joined since.
-    if (verdict === 'unknown' && !this.#seeding) void this.#seedOne(conversationId);
+    if (verdict === 'unknown' && !this.#seeding) void this.#seedOne(conversationId, position);
   }
 
   async #seedAll(connection: number): Promise<void> {
@@ -122,12 +122,13 @@ export class UnreadTracker extends Emitter<UnreadTrackerEvents> {
     }
   }
 
-  async #seedOne(conversationId: string): Promise<void> {
+  /** Seeds one conversation; `minPosition`: the event that revealed it, which the read model must have. */
+  async #seedOne(conversationId: string, minPosition?: string): Promise<void> {
     if (this.#seedingOne.has(conversationId)) return;
     this.#seedingOne.add(conversationId);
     const connection = this.#connection;
     try {
-      const conversation = await this.api.getConversation(conversationId);
+      const conversation = await this.api.getConversation(conversationId, minPosition ? { minPosition } : {});
       if (connection !== this.#connection || !this.#counts) return;
       this.#counts.seed([conversation], { complete: false });
       this.emit('change', { total: this.total, conversationId });
