@@ -10,6 +10,14 @@ echo "[start] Node $(node --version) ($CHAT_NODE_RUNTIME): $(command -v node)" >
 TSX=node_modules/.bin/tsx
 "$TSX" infra/migrate.ts
 
+# The web client, built once (again only when its sources or the SDK's changed) and served by the
+# command-api at / — same origin as the API, so the page needs no CORS.
+web_dist=apps/web/dist
+if [ ! -f "$web_dist/index.html" ] || [ -n "$(find apps/web/src apps/web/index.html apps/web/vite.config.ts packages/client/src packages/events/src -newer "$web_dist/index.html" -print -quit)" ]; then
+  echo "[start] building the web client (apps/web)" >&2
+  (cd apps/web && node_modules/.bin/vite build --logLevel warn)
+fi
+
 declare -A PORTS=([command-api]="${COMMAND_API_PORT:-3000}" [ws-gateway]="${WS_GATEWAY_PORT:-3001}" [projector]="${PROJECTOR_PORT:-3002}" [notifier]="${NOTIFIER_PORT:-3003}")
 pids=()
 stop_all() {
@@ -21,7 +29,13 @@ trap stop_all INT TERM EXIT
 
 for svc in projector notifier command-api ws-gateway; do
   [ -f "services/$svc/src/main.ts" ] || continue
-  PORT="${PORTS[$svc]}" node --import tsx "services/$svc/src/main.ts" &
+  web_env=()
+  if [ "$svc" = command-api ]; then
+    # {host}: the page connects to the host name it was loaded from.
+    gateway_url="ws://{host}:${PORTS[ws-gateway]}/v1/ws"
+    web_env=(WEB_ROOT="${WEB_ROOT:-$PWD/$web_dist}" WEB_GATEWAY_URL="${WEB_GATEWAY_URL:-$gateway_url}")
+  fi
+  env "${web_env[@]}" PORT="${PORTS[$svc]}" node --import tsx "services/$svc/src/main.ts" &
   pids+=($!)
   echo "[start] $svc pid $! port ${PORTS[$svc]}" >&2
 done
@@ -37,6 +51,7 @@ for svc in projector notifier command-api ws-gateway; do
   done
 done
 echo "[start] system up: HTTP http://127.0.0.1:${PORTS[command-api]} (docs at /docs), WebSocket ws://127.0.0.1:${PORTS[ws-gateway]}/v1/ws — Ctrl-C stops" >&2
+echo "[start] web client: http://127.0.0.1:${PORTS[command-api]}/ — open it in two tabs and sign in as two user ids" >&2
 # Exit (and stop the rest) as soon as any service dies: a half-running system is not "up".
 wait -n "${pids[@]}"
 echo "[start] a service exited; stopping the others" >&2
