@@ -1,4 +1,4 @@
-import { type MessageReaction, reactionsOf } from '@chat/client';
+import { type MessageReaction, reactionEventOf, reactionsOf } from '@chat/client';
 import type { ConversationEnvelope, Message } from '@chat/events';
 
 export type ThreadMessage = Message & { reactions: MessageReaction[] };
@@ -45,12 +45,9 @@ export class Thread {
 
   /** Applies a live conversation event (the SDK delivers them once each, in seq order). */
   apply(event: ConversationEnvelope): void {
-    // Later contract versions add event types (reactions): read the type as a string.
-    const type: string = event.type;
-    const data = event.data as Record<string, unknown> & { messageId?: string };
-    switch (type) {
+    switch (event.type) {
       case 'MessageSent': {
-        const d = event.data as Extract<ConversationEnvelope, { type: 'MessageSent' }>['data'];
+        const d = event.data;
         this.#merge({
           messageId: d.messageId,
           conversationId: d.conversationId,
@@ -67,33 +64,33 @@ export class Thread {
         return;
       }
       case 'MessageEdited': {
-        const d = event.data as Extract<ConversationEnvelope, { type: 'MessageEdited' }>['data'];
-        const m = this.#byId.get(d.messageId);
-        if (m && !m.deleted) this.#replace({ ...m, body: d.body, editedAt: d.editedAt });
+        const m = this.#byId.get(event.data.messageId);
+        if (m && !m.deleted) this.#replace({ ...m, body: event.data.body, editedAt: event.data.editedAt });
         return;
       }
       case 'MessageDeleted': {
-        const m = this.#byId.get(String(data.messageId));
+        const m = this.#byId.get(event.data.messageId);
         if (m) this.#replace({ ...m, deleted: true, body: null, reactions: [] });
         return;
       }
-      case 'ReactionAdded':
-      case 'ReactionRemoved': {
-        const m = this.#byId.get(String(data.messageId));
+      case 'ConversationStarted':
+      case 'MemberJoined':
+      case 'MemberLeft':
+        return;
+      default: {
+        // Event types of later contract versions arrive before this build knows them (reactions).
+        const later: { type: string; data: unknown } = event;
+        const reaction = reactionEventOf(later);
+        if (!reaction) return;
+        const { messageId, userId } = reaction.data;
+        const m = this.#byId.get(messageId);
         if (!m) return;
-        const reaction = String(data.reaction);
-        const userId = String(data.userId);
-        this.#replace({
-          ...m,
-          reactions:
-            type === 'ReactionAdded'
-              ? addReaction(m.reactions, reaction, userId)
-              : removeReaction(m.reactions, reaction, userId),
-        });
-        return;
+        const reactions =
+          reaction.type === 'ReactionAdded'
+            ? addReaction(m.reactions, reaction.data.reaction, userId)
+            : removeReaction(m.reactions, reaction.data.reaction, userId);
+        this.#replace({ ...m, reactions });
       }
-      default:
-        return;
     }
   }
 

@@ -23,6 +23,8 @@ export {
   type MessageReaction,
   type NotificationLevel,
   pendingShapes,
+  type ReactionEvent,
+  reactionEventOf,
   reactionsOf,
   v11Shapes,
 } from './routes.js';

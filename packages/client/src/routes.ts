@@ -12,6 +12,7 @@ import {
   seqResult,
   textSchema,
   userIdSchema,
+  uuidOutputSchema,
 } from '@chat/events';
 import { z } from 'zod';
 
@@ -119,4 +120,24 @@ export type MessageReaction = Message extends { reactions: readonly (infer R)[] 
 export const reactionsOf = (message: Message): readonly MessageReaction[] => {
   const value: unknown = (message as { reactions?: unknown }).reactions;
   return Array.isArray(value) ? (value as MessageReaction[]) : [];
+};
+
+/** `ReactionAdded` / `ReactionRemoved` data (API.md §3, v1.1), until @chat/events has their schemas. */
+export const pendingReactionDataSchema = z.looseObject({
+  conversationId: uuidOutputSchema,
+  messageId: uuidOutputSchema,
+  userId: userIdSchema,
+  reaction: z.string(),
+  at: z.string(),
+});
+export type ReactionEvent = {
+  type: 'ReactionAdded' | 'ReactionRemoved';
+  data: z.output<typeof pendingReactionDataSchema>;
+};
+
+/** The reaction event an envelope carries (checked against its schema), or null for any other event. */
+export const reactionEventOf = (event: { type: string; data: unknown }): ReactionEvent | null => {
+  if (event.type !== 'ReactionAdded' && event.type !== 'ReactionRemoved') return null;
+  const parsed = pendingReactionDataSchema.safeParse(event.data);
+  return parsed.success ? { type: event.type, data: parsed.data } : null;
 };
