@@ -30,5 +30,10 @@ export {
 } from './routes.js';
 export { SeqTracker, type SeqVerdict } from './sequence.js';
 export { UnreadCounts, type UnreadEntry, type UnreadSeed, type UnreadVerdict } from './unread.js';
-export { type UnreadChange, UnreadTracker, type UnreadTrackerEvents } from './unread-tracker.js';
+export {
+  type UnreadChange,
+  UnreadTracker,
+  type UnreadTrackerEvents,
+  type UnreadTrackerOptions,
+} from './unread-tracker.js';
 export { randomUuid } from './uuid.js';

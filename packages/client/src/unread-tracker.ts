@@ -21,6 +21,16 @@ export type UnreadTrackerEvents = {
 
 const SEED_ATTEMPTS = 5;
 
+export type UnreadTrackerOptions = {
+  /**
+   * After an `unread` frame, the conversation's count is read again from the server this much later
+   * (at most once per this interval and conversation), anchored at the last event the client saw.
+   * A frame carries no seq, so one that crossed a new message on the wire is off by it until then.
+   * Default 1 s; 0 turns it off.
+   */
+  verifyAfterMs?: number;
+};
+
 /**
  * Keeps the user's unread counts (API.md §4 v1.1) from a `ChatClient`'s frames, seeded from
  * `GET /v1/conversations` (all pages) on every connect — the first and each reconnect, where the
@@ -33,13 +43,19 @@ export class UnreadTracker extends Emitter<UnreadTrackerEvents> {
   #seeding = false;
   readonly #seedingOne = new Set<string>();
   readonly #off: (() => void)[] = [];
+  /** The position of the last event seen per conversation: what a re-read must include. */
+  readonly #lastPosition = new Map<string, string>();
+  readonly #verifying = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #verifyAfterMs: number;
   #firstSeed: { promise: Promise<void>; resolve: () => void };
 
   constructor(
     readonly client: ChatClient,
     readonly api: Pick<ChatApi, 'allConversations' | 'getConversation'>,
+    options: UnreadTrackerOptions = {},
   ) {
     super();
+    this.#verifyAfterMs = options.verifyAfterMs ?? 1000;
     let resolve = () => {};
     const promise = new Promise<void>((r) => {
       resolve = r;
@@ -50,9 +66,15 @@ export class UnreadTracker extends Emitter<UnreadTrackerEvents> {
         if (!this.#counts || this.#counts.userId !== f.userId) this.#counts = new UnreadCounts(f.userId);
         void this.#seedAll(++this.#connection);
       }),
-      client.on('event', (f) => this.#after(f.conversationId, this.#counts?.applyEvent(f), f.event.position)),
+      client.on('event', (f) => {
+        this.#lastPosition.set(f.conversationId, f.event.position);
+        this.#after(f.conversationId, this.#counts?.applyEvent(f), f.event.position);
+      }),
       client.on('receipt', (f) => this.#after(f.conversationId, this.#counts?.applyReceipt(f))),
-      client.on('unread', (f) => this.#after(f.conversationId, this.#counts?.applyUnread(f))),
+      client.on('unread', (f) => {
+        this.#after(f.conversationId, this.#counts?.applyUnread(f));
+        this.#verifyLater(f.conversationId);
+      }),
     );
     if (client.userId) {
       this.#counts = new UnreadCounts(client.userId);
@@ -85,7 +107,18 @@ export class UnreadTracker extends Emitter<UnreadTrackerEvents> {
   /** Stops listening to the client. */
   close(): void {
     for (const off of this.#off.splice(0)) off();
+    for (const timer of this.#verifying.values()) clearTimeout(timer);
+    this.#verifying.clear();
     this.#connection = -1;
+  }
+
+  #verifyLater(conversationId: string): void {
+    if (this.#verifyAfterMs <= 0 || this.#verifying.has(conversationId)) return;
+    const timer = setTimeout(() => {
+      this.#verifying.delete(conversationId);
+      if (!this.#seeding) void this.#seedOne(conversationId, this.#lastPosition.get(conversationId));
+    }, this.#verifyAfterMs);
+    this.#verifying.set(conversationId, timer);
   }
 
   #after(conversationId: string, verdict: UnreadVerdict | undefined, position?: string): void {
@@ -122,7 +155,7 @@ export class UnreadTracker extends Emitter<UnreadTrackerEvents> {
     }
   }
 
-  /** Seeds one conversation; `minPosition`: the event that revealed it, which the read model must have. */
+  /** Seeds one conversation; `minPosition`: the last event seen of it, which the read model must have. */
   async #seedOne(conversationId: string, minPosition?: string): Promise<void> {
     if (this.#seedingOne.has(conversationId)) return;
     this.#seedingOne.add(conversationId);

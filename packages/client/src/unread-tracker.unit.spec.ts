@@ -69,17 +69,20 @@ const fakeApi = () => {
   const lists: { resolve: (c: Conversation[]) => void; reject: (e: Error) => void }[] = [];
   const singles = new Map<string, Conversation | Error>();
   const asked: string[] = [];
+  const positions: (string | undefined)[] = [];
   return {
     lists,
     singles,
     asked,
+    positions,
     allConversations: () =>
       new Promise<Conversation[]>((resolve, reject) => {
         asked.push('all');
         lists.push({ resolve, reject });
       }),
-    getConversation: async (id: string) => {
+    getConversation: async (id: string, query: { minPosition?: string } = {}) => {
       asked.push(id);
+      positions.push(query.minPosition);
       const answer = singles.get(id);
       if (!answer || answer instanceof Error) throw answer ?? new Error('no answer');
       return answer;
@@ -150,6 +153,24 @@ describe('UnreadTracker', () => {
     await settle();
     expect(errors).toEqual([]);
     expect(tracker.total).toBe(4);
+  });
+
+  it('reads a conversation again after an unread frame that crossed a new message (frame first)', async () => {
+    const client = new FakeClient();
+    const api = fakeApi();
+    const tracker = new UnreadTracker(client as unknown as ChatClient, api, { verifyAfterMs: 20 });
+    client.fire('hello', hello('me'));
+    api.lists[0]!.resolve([conversation(A, 0, 0, 5)]);
+    await tracker.ready();
+    // A server before v1.1 counted message 6 already, and its frame overtook the message.
+    client.fire('unread', { type: 'unread', conversationId: A, unreadCount: 1, total: 1 });
+    client.fire('event', message(A, 6, 'bob'));
+    expect(tracker.get(A)).toBe(2);
+    api.singles.set(A, conversation(A, 1, 0, 6));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(tracker.get(A)).toBe(1);
+    // Read at least up to the last event the client saw.
+    expect(api.positions).toEqual([message(A, 6, 'bob').event.position]);
   });
 
   it('stops listening when closed', async () => {

@@ -34,7 +34,7 @@ const REPLAY_LIMIT = 1000;
  * Servers before v1.1 also send an `unread` frame per new message: it sets the count the event moved
  * to already (the relay publishes the event before the projector commits and publishes the count).
  * An `unread` frame carries no seq, so one that crosses a new message on the wire (frame first) is off
- * by that message until the next frame or seed.
+ * by that message until the next frame or seed (UnreadTracker reads the conversation again after a frame).
  */
 export class UnreadCounts {
   readonly #entries = new Map<string, UnreadEntry>();
