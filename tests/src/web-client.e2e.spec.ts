@@ -128,6 +128,9 @@ describe.skipIf('reason' in chromiumFound)('web client in Chromium', () => {
   it('edits, deletes and replies, live on the other side', async () => {
     await send(a, 'a typo mesage');
     await within(a, 'a typo mesage').getByRole('button', { name: 'Edit' }).click();
+    await eventually(() => a.page.getByRole('textbox', { name: 'Message' }).inputValue()).toBe(
+      'a typo mesage',
+    );
     await a.page.getByRole('textbox', { name: 'Message' }).fill('a typo message');
     await a.page.getByRole('textbox', { name: 'Message' }).press('Enter');
     await eventually(() => within(b, 'a typo message').textContent()).toContain('(edited)');

@@ -74,7 +74,8 @@ export const ConversationPane = ({
         {typing.length > 0 ? `${typing.join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : ''}
       </p>
       <Composer
-        key={id}
+        // A new composer per conversation and per message being edited: it starts with that text.
+        key={`${id}:${editing?.messageId ?? ''}`}
         store={store}
         conversationId={id}
         replyTo={replyTo}
@@ -281,10 +282,9 @@ const Composer = ({
   editing: ThreadMessage | null;
   onDone: () => void;
 }) => {
-  const [text, setText] = useState('');
+  const [text, setText] = useState(editing?.body ?? '');
   const input = useRef<HTMLTextAreaElement>(null);
   useEffect(() => {
-    if (editing) setText(editing.body ?? '');
     input.current?.focus();
   }, [editing, replyTo]);
 
