@@ -95,6 +95,11 @@ const ConversationItem = ({ store, c }: { store: ChatStore; c: Conversation }) =
   );
 };
 
+const KINDS = [
+  ['direct', 'Direct'],
+  ['group', 'Group'],
+] as const;
+
 const NewConversation = ({ store, onDone }: { store: ChatStore; onDone: () => void }) => {
   const [kind, setKind] = useState<'direct' | 'group'>('direct');
   const [members, setMembers] = useState('');
@@ -115,26 +120,18 @@ const NewConversation = ({ store, onDone }: { store: ChatStore; onDone: () => vo
     <form class="new-conversation" onSubmit={(e) => void submit(e)} aria-label="New conversation">
       <fieldset>
         <legend>Kind</legend>
-        <label>
-          <input
-            type="radio"
-            name="kind"
-            value="direct"
-            checked={kind === 'direct'}
-            onChange={() => setKind('direct')}
-          />
-          Direct
-        </label>
-        <label>
-          <input
-            type="radio"
-            name="kind"
-            value="group"
-            checked={kind === 'group'}
-            onChange={() => setKind('group')}
-          />
-          Group
-        </label>
+        {KINDS.map(([value, label]) => (
+          <label key={value}>
+            <input
+              type="radio"
+              name="kind"
+              value={value}
+              checked={kind === value}
+              onChange={() => setKind(value)}
+            />
+            {label}
+          </label>
+        ))}
       </fieldset>
       <label>
         {kind === 'direct' ? 'With (user id)' : 'Members (user ids, comma separated)'}

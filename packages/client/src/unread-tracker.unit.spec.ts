@@ -92,6 +92,17 @@ const fakeApi = () => {
 
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
+/** A tracker on a fake client, connected and seeded with `conversations`. */
+const seededTracker = async (conversations: Conversation[], options: { verifyAfterMs?: number } = {}) => {
+  const client = new FakeClient();
+  const api = fakeApi();
+  const tracker = new UnreadTracker(client as unknown as ChatClient, api, options);
+  client.fire('hello', hello('me'));
+  api.lists[0]!.resolve(conversations);
+  await tracker.ready();
+  return { client, api, tracker };
+};
+
 describe('UnreadTracker', () => {
   it('seeds on every connect, counts frames in between, and says when counts change', async () => {
     const client = new FakeClient();
@@ -134,12 +145,7 @@ describe('UnreadTracker', () => {
   });
 
   it('seeds a conversation it does not know (joined since) alone, and skips one it may not read', async () => {
-    const client = new FakeClient();
-    const api = fakeApi();
-    const tracker = new UnreadTracker(client as unknown as ChatClient, api);
-    client.fire('hello', hello('me'));
-    api.lists[0]!.resolve([conversation(A, 0, 0, 0)]);
-    await tracker.ready();
+    const { client, api, tracker } = await seededTracker([conversation(A, 0, 0, 0)]);
     api.singles.set(B, conversation(B, 3, 0, 4));
     client.fire('event', message(B, 5, 'bob'));
     await settle();
@@ -156,12 +162,7 @@ describe('UnreadTracker', () => {
   });
 
   it('reads a conversation again after an unread frame that crossed a new message (frame first)', async () => {
-    const client = new FakeClient();
-    const api = fakeApi();
-    const tracker = new UnreadTracker(client as unknown as ChatClient, api, { verifyAfterMs: 20 });
-    client.fire('hello', hello('me'));
-    api.lists[0]!.resolve([conversation(A, 0, 0, 5)]);
-    await tracker.ready();
+    const { client, api, tracker } = await seededTracker([conversation(A, 0, 0, 5)], { verifyAfterMs: 20 });
     // A server before v1.1 counted message 6 already, and its frame overtook the message.
     client.fire('unread', { type: 'unread', conversationId: A, unreadCount: 1, total: 1 });
     client.fire('event', message(A, 6, 'bob'));
@@ -174,12 +175,7 @@ describe('UnreadTracker', () => {
   });
 
   it('stops listening when closed', async () => {
-    const client = new FakeClient();
-    const api = fakeApi();
-    const tracker = new UnreadTracker(client as unknown as ChatClient, api);
-    client.fire('hello', hello('me'));
-    api.lists[0]!.resolve([conversation(A, 0, 0, 0)]);
-    await tracker.ready();
+    const { client, api, tracker } = await seededTracker([conversation(A, 0, 0, 0)]);
     tracker.close();
     client.fire('event', message(A, 1, 'bob'));
     client.fire('hello', hello('me'));
