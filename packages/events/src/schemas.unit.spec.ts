@@ -12,7 +12,7 @@ import { decodePageCursor, encodePageCursor, listMessagesQuery, queryShapes } fr
 import { responseSchemas } from './routes.js';
 import { parseStreamId } from './streams.js';
 import { natsSubjects, subjectToken } from './subjects.js';
-import { isStorableText, mentions, preview } from './text.js';
+import { isStorableText, mentionedUserIds, mentions, preview } from './text.js';
 import { clientFrameSchema, frameCommand } from './ws.js';
 
 const id = '0B1C2D3E-4F50-4617-8293-A4B5C6D7E8F9';
@@ -42,14 +42,33 @@ describe('command schemas', () => {
 });
 
 describe('text rules', () => {
-  it('finds whole-token mentions only', () => {
+  it('finds whole-token mentions only (API.md §2.4: not preceded or followed by [A-Za-z0-9_.:@-])', () => {
     expect(mentions('hi @bob', 'bob')).toBe(true);
-    expect(mentions('hi @bob.', 'bob')).toBe(true);
+    expect(mentions('(cc @ann),', 'ann')).toBe(true);
+    expect(mentions('@ann!', 'ann')).toBe(true);
+    expect(mentions('@anna', 'ann')).toBe(false);
+    expect(mentions('x@ann', 'ann')).toBe(false);
     expect(mentions('@bob, look', 'bob')).toBe(true);
-    expect(mentions('hi @bobby', 'bob')).toBe(false);
+    // A trailing `.` is a user-id character: `@bob.` names the user `bob.`.
+    expect(mentions('hi @bob.', 'bob')).toBe(false);
+    expect(mentions('hi @bob.', 'bob.')).toBe(true);
     expect(mentions('hi @bob.smith', 'bob')).toBe(false);
     expect(mentions('hi @bob.smith', 'bob.smith')).toBe(true);
     expect(mentions('mail bob@example.com', 'example.com')).toBe(false);
+    expect(mentions('@a@b', 'b')).toBe(false);
+    expect(mentions('@a@b', 'a@b')).toBe(true);
+  });
+
+  it('extracts every mentioned id in one pass, each once (`@@carol` names the id `@carol`); ids over 64 are none', () => {
+    expect([...mentionedUserIds('@ann and @bob, again @ann; @@carol @ x@dave @e.')]).toEqual([
+      'ann',
+      'bob',
+      '@carol',
+      'e.',
+    ]);
+    expect([...mentionedUserIds(`@${'a'.repeat(64)} @${'b'.repeat(65)}`)]).toEqual(['a'.repeat(64)]);
+    expect([...mentionedUserIds('héllo @jörg @ünal')]).toEqual(['j']);
+    expect(mentionedUserIds('no mention here')).toEqual(new Set());
   });
 
   it('previews at most 200 code points', () => {

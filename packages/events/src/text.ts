@@ -57,24 +57,43 @@ export const preview = (body: string): string => {
   return body.slice(0, end);
 };
 
-const ID_CHAR = /[A-Za-z0-9_-]/;
-const ID_JOINER = /[.:@]/;
+/** A character that can occur in a user id (API.md: `[A-Za-z0-9_.:@-]`). */
+const isUserIdChar = (unit: number): boolean =>
+  (unit >= 0x30 && unit <= 0x39) || // 0-9
+  (unit >= 0x41 && unit <= 0x5a) || // A-Z
+  (unit >= 0x61 && unit <= 0x7a) || // a-z
+  unit === 0x5f || // _
+  unit === 0x2e || // .
+  unit === 0x3a || // :
+  unit === 0x40 || // @
+  unit === 0x2d; // -
+
+const MAX_USER_ID = 64;
 
 /**
- * True when the body mentions `@userId` as a whole token: `@bob` and `@bob.` mention bob, `@bobby` and
- * `@bob.smith` do not (user ids may themselves contain `.`, `:` and `@`).
+ * The user ids a body mentions (API.md §2.4): `@<userId>` neither preceded nor followed by a character
+ * that can occur in a user id. Each `@` that is not preceded by such a character starts at most one
+ * mention, the whole run of user-id characters after it, so the body is read once whatever the group
+ * size: `(cc @ann),` and `@ann!` mention `ann`; `@anna` mentions `anna`, not `ann`; `x@ann` and
+ * `@ann.` (the id `ann.`) do not mention `ann`.
  */
-export const mentions = (body: string, userId: string): boolean => {
-  const needle = `@${userId}`;
-  for (let i = body.indexOf(needle); i !== -1; i = body.indexOf(needle, i + 1)) {
-    const prev = body[i - 1];
-    if (prev !== undefined && (ID_CHAR.test(prev) || ID_JOINER.test(prev))) continue;
-    const next = body[i + needle.length];
-    const after = body[i + needle.length + 1];
-    if (next === undefined) return true;
-    if (ID_CHAR.test(next)) continue;
-    if (ID_JOINER.test(next) && after !== undefined && ID_CHAR.test(after)) continue;
-    return true;
+export const mentionedUserIds = (body: string): Set<string> => {
+  const ids = new Set<string>();
+  let i = body.indexOf('@');
+  while (i !== -1) {
+    if (i > 0 && isUserIdChar(body.charCodeAt(i - 1))) {
+      i = body.indexOf('@', i + 1);
+      continue;
+    }
+    let end = i + 1;
+    while (end < body.length && isUserIdChar(body.charCodeAt(end))) end++;
+    const length = end - i - 1;
+    if (length >= 1 && length <= MAX_USER_ID) ids.add(body.slice(i + 1, end));
+    // Every `@` inside the run is preceded by a user-id character: none starts a mention.
+    i = body.indexOf('@', end);
   }
-  return false;
+  return ids;
 };
+
+/** True when the body mentions `userId` (the rule of `mentionedUserIds`). */
+export const mentions = (body: string, userId: string): boolean => mentionedUserIds(body).has(userId);
