@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { instantSchema, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
+import { STREAM_PREFIX, type StreamCategory } from './streams.js';
 import { textSchema } from './text.js';
 
 // Event data schemas: the public schema that analytics consumers replay (API.md §3). Fields may be
@@ -76,6 +77,30 @@ export const CONVERSATION_EVENT_TYPES = [
 ] as const satisfies readonly EventType[];
 export type ConversationEventType = (typeof CONVERSATION_EVENT_TYPES)[number];
 export type ConversationEvent = ChatEventOf<ConversationEventType>;
+
+/** The stream each event type is appended to (API.md §3): `conversation-`, `receipts-` and `typing-`
+ * streams are named by the event's `conversationId`, `user-` streams by its `userId`. */
+export const EVENT_STREAM_CATEGORY = {
+  ConversationStarted: 'conversation',
+  MemberJoined: 'conversation',
+  MemberLeft: 'conversation',
+  MessageSent: 'conversation',
+  MessageEdited: 'conversation',
+  MessageDeleted: 'conversation',
+  ConversationRead: 'receipts',
+  TypingStarted: 'typing',
+  ConversationMuted: 'user',
+  NotificationsRead: 'user',
+} as const satisfies Record<EventType, StreamCategory>;
+
+/** The id of the stream `event` is appended to. */
+export const streamIdOf = (event: ChatEvent): string => {
+  const category = EVENT_STREAM_CATEGORY[event.type];
+  const data: Partial<Record<'conversationId' | 'userId', string>> = event.data;
+  const key = category === 'user' ? data.userId : data.conversationId;
+  if (key === undefined) throw new Error(`${event.type} names no ${category} stream`);
+  return `${STREAM_PREFIX[category]}${key}`;
+};
 
 export const isEventType = (type: string): type is EventType => Object.hasOwn(eventDataSchemas, type);
 

@@ -6,7 +6,7 @@ import {
   muteBody,
   sendMessageBody,
 } from './commands.js';
-import { eventIssues } from './events.js';
+import { CONVERSATION_EVENT_TYPES, EVENT_STREAM_CATEGORY, eventIssues, streamIdOf } from './events.js';
 import { isoTimeSchema, MAX_SEQ } from './ids.js';
 import { decodePageCursor, encodePageCursor, listMessagesQuery, queryShapes } from './queries.js';
 import { responseSchemas } from './routes.js';
@@ -250,5 +250,25 @@ describe('event schemas', () => {
     expect(sent('hi')).toEqual([]);
     expect(sent('a\u0000')).not.toEqual([]);
     expect(sent('a\ud800')).not.toEqual([]);
+  });
+
+  it('name the stream each type is appended to; conversation events are the conversation stream’s', () => {
+    const c = id.toLowerCase();
+    expect(
+      streamIdOf({
+        type: 'ConversationRead',
+        data: { conversationId: c, userId: 'u', upToSeq: 1, readAt: '' },
+      }),
+    ).toBe(`receipts-${c}`);
+    expect(
+      streamIdOf({ type: 'ConversationMuted', data: { conversationId: c, userId: 'u.1', until: null } }),
+    ).toBe('user-u.1');
+    expect(streamIdOf({ type: 'MemberJoined', data: { conversationId: c, userId: 'u', addedBy: 'v' } })).toBe(
+      `conversation-${c}`,
+    );
+    const onConversation = (Object.keys(EVENT_STREAM_CATEGORY) as (keyof typeof EVENT_STREAM_CATEGORY)[])
+      .filter((type) => EVENT_STREAM_CATEGORY[type] === 'conversation')
+      .sort();
+    expect([...CONVERSATION_EVENT_TYPES].sort()).toEqual(onConversation);
   });
 });

@@ -10,7 +10,7 @@ import {
   sendMessage,
   typing,
 } from '../src/commands/catalogue.js';
-import { ConversationWriter, InvalidEventError } from '../src/commands/conversation-writer.js';
+import { ConversationWriter, InvalidEventError } from '../src/commands/writer.js';
 import type { ConversationCommand } from '../src/conversations/commands.js';
 import { type Harness, startHarness } from './harness.js';
 
@@ -53,7 +53,7 @@ const actor = (userId: string): Actor => ({
 it('decides a batch of queued commands in order, each on the state the previous left, with exact positions', async () => {
   const id = await h.createGroup('alice', ['bob', 'carol']);
   const services = {
-    writer: new ConversationWriter(h.store, { logger: createLogger('test', 'silent') }),
+    writer: new ConversationWriter(h.store, { logger }),
     clock: { now: () => new Date() },
   };
   const m1 = randomUUID();

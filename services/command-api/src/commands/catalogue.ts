@@ -12,8 +12,8 @@ import type { z } from 'zod';
 import type { ConversationCommand } from '../conversations/commands.js';
 import { readWatermark } from '../conversations/decider.js';
 import type { ConversationState, Recorded } from '../conversations/state.js';
-import type { ConversationWriter } from './conversation-writer.js';
 import { directConversationId } from './ids.js';
+import type { ConversationWriter } from './writer.js';
 
 /** Who runs a command: from a verified JWT (HTTP) or the gateway's authenticated request (NATS). */
 export type Actor = { userId: string; roles: string[]; correlationId: string; causationId: string | null };
@@ -93,15 +93,10 @@ const conversationCommand = <N extends CommandName>(
   defineCommand(commandShapes[name], async (services, actor, params, body) => {
     const input = { actor, params, body, now: services.clock.now().toISOString() };
     const { conversationId, command } = spec.command(input);
-    const metadata = {
-      userId: actor.userId,
-      correlationId: actor.correlationId,
-      causationId: actor.causationId,
-    };
     const { status, result, at } = await services.writer.execute(
       conversationId,
       command,
-      metadata,
+      metadataOf(actor),
       (state, appended) => spec.answer(state, appended, input),
     );
     // The writer resolves once the store confirmed the appends: `at` holds the assigned position.
@@ -110,6 +105,12 @@ const conversationCommand = <N extends CommandName>(
       result: (at ? { ...result, position: at.position } : result) as ResultOf<CommandShapes[N]>,
     };
   });
+
+const metadataOf = (actor: Actor) => ({
+  userId: actor.userId,
+  correlationId: actor.correlationId,
+  causationId: actor.causationId,
+});
 
 /** The record an answer refers to; its absence means the state and the decision disagree (a bug). */
 const required = <T>(value: T | null | undefined): T => {

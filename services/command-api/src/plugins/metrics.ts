@@ -1,5 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { WriterMetrics } from '../commands/conversation-writer.js';
+import type { WriterMetrics } from '../commands/writer.js';
 
 export type AppMetrics = ReturnType<typeof createMetrics>;
 

@@ -2,12 +2,10 @@ import {
   ChatError,
   type ChatEvent,
   CURRENT_SCHEMA_VERSION,
-  conversationStream,
+  EVENT_STREAM_CATEGORY,
   eventIssues,
-  receiptsStream,
-  TYPING_MAX_AGE_SECONDS,
-  typingStream,
-  userStream,
+  type StreamCategory,
+  streamIdOf,
 } from '@chat/events';
 import {
   type AppendResult,
@@ -18,50 +16,47 @@ import {
 import { RETRY, retryDelayMs, sleep } from '@chat/retry';
 import type { Logger } from 'pino';
 import type { ConversationCommand } from '../conversations/commands.js';
-import { decide, evolve } from '../conversations/decider.js';
 import type { ConversationState, Recorded } from '../conversations/state.js';
+import { type Aggregate, type Folded, StateCache } from './aggregate.js';
 import {
   type CachedConversation,
-  ConversationCache,
+  conversationAggregate,
   type FoldedStream,
   storeUnavailable,
-} from './conversation-cache.js';
+} from './conversation-aggregate.js';
 import { eventId } from './ids.js';
 
 export type CommandMetadata = { userId: string; correlationId: string; causationId: string | null };
 
 export type WriterMetrics = {
-  observeAppend: (stream: StreamKind, seconds: number) => void;
-  conflict: (stream: StreamKind) => void;
+  observeAppend: (stream: StreamCategory, seconds: number) => void;
+  conflict: (stream: StreamCategory) => void;
   retry: () => void;
 };
-
-/** User streams are appended to (`any` revision), never folded into a conversation's state. */
-type StreamKind = FoldedStream | 'user';
 
 /**
  * `respond` turns the state right after the command (and where its event landed, or null when it
  * appended nothing) into its answer. The answer may keep `Recorded` objects of the state: their
  * positions are final once `execute` resolves.
  */
-type Respond<A> = (state: ConversationState, appended: Recorded | null) => A;
+type Respond<S, A> = (state: S, appended: Recorded | null) => A;
 
-type Pending = {
-  command: ConversationCommand;
+type Pending<C, S> = {
+  command: C;
   metadata: CommandMetadata;
-  respond: Respond<unknown>;
+  respond: Respond<S, unknown>;
   resolve: (answer: unknown) => void;
   reject: (error: unknown) => void;
   /** Times the command was decided and had to be decided again. */
   attempts: number;
 };
 
-/** The commands waiting for one conversation; they run one batch at a time. */
-type Lane = { queue: Pending[]; running: boolean; freshNext: boolean };
+/** The commands waiting for one aggregate; they run one batch at a time. */
+type Lane<C, S> = { queue: Pending<C, S>[]; running: boolean; freshNext: boolean };
 
 /** What one command of a batch came to. */
-type Decision = {
-  pending: Pending;
+type Decision<C, S> = {
+  pending: Pending<C, S>;
   /** How many of the batch's appends were issued before it was decided: its decision relied on them. */
   after: number;
   /** Index of its own append in the batch. */
@@ -72,10 +67,13 @@ type Decision = {
   recheck?: boolean;
 };
 
-type Append = {
-  decision: Decision;
+type Append<C, S> = {
+  decision: Decision<C, S>;
   event: ChatEvent;
-  kind: StreamKind;
+  streamId: string;
+  kind: StreamCategory;
+  /** Whether the state is folded from the event's stream (appended with its expected revision). */
+  folds: boolean;
   at: Recorded;
   result: Promise<AppendResult>;
   /** Folded into the state (and answered from it) before the store confirmed it. */
@@ -102,10 +100,10 @@ export class InvalidEventError extends Error {
 }
 
 /**
- * The one command handler of the conversation streams (STYLE.md): state from an in-process cache,
- * `decide`, append with the expected revision, retry on a version conflict.
+ * The one command handler (STYLE.md): state from an in-process cache, `decide`, append with the
+ * expected revision, retry on a version conflict — for any kind of aggregate (`Aggregate`).
  *
- * Commands on one conversation queue in a lane and run in batches, a lone command being a batch of one.
+ * Commands on one aggregate queue in a lane and run in batches, a lone command being a batch of one.
  * A batch is decided command by command, each on the state the previous one left (its event folded in
  * before the store confirmed it), and its appends (expected revisions N, N+1, …) are issued at once, so
  * the event store's group commit writes a busy conversation's commands in one transaction. Answers are
@@ -116,37 +114,36 @@ export class InvalidEventError extends Error {
  * cached state is checked again on caught-up state, so another instance's recent writes never cause a
  * wrong 404/403/409. Conflicts retry with the `conflict` policy of @chat/retry.
  */
-export class ConversationWriter {
-  readonly #lanes = new Map<string, Lane>();
-  readonly #cache: ConversationCache;
+export class CommandWriter<C, S, K extends StreamCategory, E extends Folded<S, K>> {
+  readonly #lanes = new Map<string, Lane<C, S>>();
+  readonly #cache: StateCache<E>;
+  readonly #folds: ReadonlySet<StreamCategory>;
 
   constructor(
     private readonly store: EventStore,
+    private readonly aggregate: Aggregate<C, S, K, E>,
     private readonly options: {
       logger: Logger;
       metrics?: WriterMetrics;
-      /** Conversations kept in the cache (least recently used are dropped). */
+      /** Aggregates kept in the cache (least recently used are dropped). */
       maxCached?: number;
     },
   ) {
-    this.#cache = new ConversationCache(store, {
+    this.#folds = new Set(aggregate.streams);
+    this.#cache = new StateCache<E>({
       maxCached: options.maxCached ?? 10_000,
-      busy: (conversationId) => this.#lanes.has(conversationId),
+      exists: (entry) => aggregate.exists(entry),
+      busy: (id) => this.#lanes.has(id),
     });
   }
 
-  /** Decides `command` on the conversation, appends what it produces and answers with `respond`. */
-  execute<A>(
-    conversationId: string,
-    command: ConversationCommand,
-    metadata: CommandMetadata,
-    respond: Respond<A>,
-  ): Promise<A> {
+  /** Decides `command` on the aggregate `id`, appends what it produces and answers with `respond`. */
+  execute<A>(id: string, command: C, metadata: CommandMetadata, respond: Respond<S, A>): Promise<A> {
     return new Promise<A>((resolve, reject) => {
-      let lane = this.#lanes.get(conversationId);
+      let lane = this.#lanes.get(id);
       if (!lane) {
         lane = { queue: [], running: false, freshNext: false };
-        this.#lanes.set(conversationId, lane);
+        this.#lanes.set(id, lane);
       }
       lane.queue.push({
         command,
@@ -156,42 +153,42 @@ export class ConversationWriter {
         reject,
         attempts: 0,
       });
-      if (!lane.running) void this.#drain(conversationId, lane);
+      if (!lane.running) void this.#drain(id, lane);
     });
   }
 
-  /** Drops every cached conversation (tests, or after the store was swapped). */
+  /** Drops every cached state (tests, or after the store was swapped). */
   clear(): void {
     this.#cache.clear();
   }
 
-  async #drain(conversationId: string, lane: Lane): Promise<void> {
+  async #drain(id: string, lane: Lane<C, S>): Promise<void> {
     lane.running = true;
     try {
       while (lane.queue.length > 0) {
         const batch = lane.queue.splice(0, MAX_BATCH);
         try {
-          await this.#runBatch(conversationId, lane, batch);
+          await this.#runBatch(id, lane, batch);
         } catch (err) {
           // A bug, not a refusal: no command of the batch may wait forever, and the state is suspect.
-          this.options.logger.error({ err, conversationId }, 'command batch failed');
-          this.#cache.forget(conversationId);
+          this.options.logger.error({ err, id }, 'command batch failed');
+          this.#cache.forget(id);
           for (const pending of batch) if (!lane.queue.includes(pending)) pending.reject(err);
         }
       }
     } finally {
       lane.running = false;
-      if (lane.queue.length === 0) this.#lanes.delete(conversationId);
+      if (lane.queue.length === 0) this.#lanes.delete(id);
     }
   }
 
-  async #runBatch(conversationId: string, lane: Lane, batch: Pending[]): Promise<void> {
+  async #runBatch(id: string, lane: Lane<C, S>, batch: Pending<C, S>[]): Promise<void> {
     let fresh = lane.freshNext;
     lane.freshNext = false;
-    let entry = this.#cache.get(conversationId);
+    let entry = this.#cache.get(id);
     if (!entry) {
       try {
-        entry = await this.#cache.load(conversationId);
+        entry = await this.aggregate.load(id);
       } catch (err) {
         for (const pending of batch) pending.reject(err);
         return;
@@ -199,13 +196,13 @@ export class ConversationWriter {
       fresh = true;
     }
 
-    const appends: Append[] = [];
-    const decisions: Decision[] = [];
+    const appends: Append<C, S>[] = [];
+    const decisions: Decision<C, S>[] = [];
     for (const pending of batch) {
       // The next command is decided on the state the previous one left: fold its event in now.
       const previous = appends.at(-1);
       if (previous && !previous.folded) this.#fold(entry, previous);
-      decisions.push(this.#decide(conversationId, entry, pending, appends, fresh));
+      decisions.push(this.#decide(entry, pending, appends, fresh));
     }
     const outcomes = await this.#settle(appends);
     const last = appends.at(-1);
@@ -213,15 +210,16 @@ export class ConversationWriter {
 
     // Clean: the state holds no event the store refused (only the last append is folded after its
     // confirmation, so a lone command's conflict leaves it clean). Otherwise the next batch reloads.
-    const clean = appends.every(
-      (a, i) => !a.folded || a.kind === 'user' || outcomes[i]?.status === 'confirmed',
+    const clean = appends.every((a, i) => !a.folded || !a.folds || outcomes[i]?.status === 'confirmed');
+    if (clean) this.#cache.remember(id, entry);
+    else this.#cache.forget(id);
+    const confirmedStreams = new Set(
+      appends.filter((_, i) => outcomes[i]?.status === 'confirmed').map((a) => a.streamId),
     );
-    if (clean) this.#cache.remember(conversationId, entry);
-    else this.#cache.forget(conversationId);
-    await this.#setTypingRetention(conversationId, entry, appends, outcomes);
+    if (confirmedStreams.size > 0) await this.aggregate.confirmed?.(id, entry, confirmedStreams);
 
     const firstFailure = outcomes.findIndex((o) => o.status !== 'confirmed');
-    const retry: Pending[] = [];
+    const retry: Pending<C, S>[] = [];
     for (const decision of decisions) {
       const { pending } = decision;
       const own = decision.own === undefined ? undefined : outcomes[decision.own];
@@ -242,32 +240,27 @@ export class ConversationWriter {
 
     lane.queue.unshift(...retry);
     if (firstFailure >= 0) {
-      // Instances that keep colliding on one conversation would retry in lockstep; a random pause,
+      // Instances that keep colliding on one aggregate would retry in lockstep; a random pause,
       // growing with the attempts, lets one of them through first.
       for (const _ of retry) this.options.metrics?.retry();
       await sleep(retryDelayMs(RETRY.conflict, Math.max(...retry.map((p) => p.attempts))));
     }
-    if (!clean || !this.#cache.has(conversationId)) return;
+    if (!clean || !this.#cache.has(id)) return;
     try {
-      await this.#cache.catchUp(conversationId, entry, typingConflict(conversationId, outcomes));
+      const conflicts = outcomes.flatMap((o) => (o.status === 'behind' && o.conflict ? [o.conflict] : []));
+      await this.aggregate.catchUp(id, entry, conflicts);
       lane.freshNext = true;
     } catch {
-      this.#cache.forget(conversationId);
+      this.#cache.forget(id);
     }
   }
 
   /** Decides one command and issues its append; the event is folded in before the next decision. */
-  #decide(
-    conversationId: string,
-    entry: CachedConversation,
-    pending: Pending,
-    appends: Append[],
-    fresh: boolean,
-  ): Decision {
+  #decide(entry: E, pending: Pending<C, S>, appends: Append<C, S>[], fresh: boolean): Decision<C, S> {
     const after = appends.length;
     let events: ChatEvent[];
     try {
-      events = decide(pending.command, entry.state);
+      events = this.aggregate.decide(pending.command, entry.state);
     } catch (err) {
       return err instanceof ChatError && !fresh
         ? { pending, after, recheck: true }
@@ -275,14 +268,16 @@ export class ConversationWriter {
     }
     const [event, ...more] = events;
     if (!event) return answer({ pending, after }, entry.state, null);
-    if (more.length > 0)
-      return { pending, after, error: new Error('a conversation command appends one event') };
+    if (more.length > 0) return { pending, after, error: new Error('a command appends one event') };
     // Request schemas are at least as strict as event schemas; this is the last line against a decider
     // bug putting an event into the log that consumers cannot apply.
     const issues = eventIssues(event);
     if (issues.length > 0) return { pending, after, error: new InvalidEventError(event, issues) };
 
-    const { kind, streamId, revision } = this.#target(conversationId, event, entry);
+    const kind = EVENT_STREAM_CATEGORY[event.type];
+    const folds = this.#folds.has(kind);
+    const revision = folds ? entry.revisions[kind as K] : -1;
+    const streamId = streamIdOf(event);
     const at: Recorded = { seq: revision + 1, position: '' };
     const started = performance.now();
     const result = this.store
@@ -296,99 +291,63 @@ export class ConversationWriter {
             metadata: { ...pending.metadata, schemaVersion: CURRENT_SCHEMA_VERSION },
           },
         ],
-        kind === 'user' ? 'any' : expectedRevision(revision),
+        folds ? expectedRevision(revision) : 'any',
       )
       .finally(() => this.options.metrics?.observeAppend(kind, (performance.now() - started) / 1000));
-    const decision: Decision = { pending, after, own: appends.length };
-    appends.push({ decision, event, kind, at, result, folded: false });
+    const decision: Decision<C, S> = { pending, after, own: appends.length };
+    appends.push({ decision, event, streamId, kind, folds, at, result, folded: false });
     return decision;
   }
 
   /** Folds an issued append's event into the state and answers its command from there. */
-  #fold(entry: CachedConversation, append: Append): void {
-    if (append.kind !== 'user') {
-      entry.revisions[append.kind] = append.at.seq;
-      evolve(entry.state, append.event, append.at);
+  #fold(entry: E, append: Append<C, S>): void {
+    if (append.folds) {
+      entry.revisions[append.kind as K] = append.at.seq;
+      this.aggregate.evolve(entry.state, append.event, append.at);
     }
     append.folded = true;
     answer(append.decision, entry.state, append.at);
   }
 
   /** Waits for the batch's appends and fills in the positions the store assigned. */
-  async #settle(appends: readonly Append[]): Promise<AppendOutcome[]> {
+  async #settle(appends: readonly Append<C, S>[]): Promise<AppendOutcome[]> {
     const settled = await Promise.allSettled(appends.map((a) => a.result));
     return settled.map((result, i): AppendOutcome => {
-      const append = appends[i] as Append;
+      const append = appends[i] as Append<C, S>;
       if (result.status === 'rejected') {
         if (!(result.reason instanceof WrongExpectedVersionError))
           return { status: 'failed', error: result.reason };
         this.options.metrics?.conflict(append.kind);
         return { status: 'behind', conflict: result.reason };
       }
-      if (append.kind !== 'user' && result.value.nextExpectedRevision !== append.at.seq) {
+      if (append.folds && result.value.nextExpectedRevision !== append.at.seq) {
         // The store already held this event (a derived id another instance appended): we were behind.
         this.options.metrics?.conflict(append.kind);
         return { status: 'behind', conflict: null };
       }
       append.at.position = result.value.position;
-      if (append.kind === 'user') append.at.seq = result.value.nextExpectedRevision;
+      if (!append.folds) append.at.seq = result.value.nextExpectedRevision;
       return { status: 'confirmed' };
     });
   }
+}
 
-  /** Typing streams keep an hour (stream metadata); set once per conversation, after its first event. */
-  async #setTypingRetention(
-    conversationId: string,
-    entry: CachedConversation,
-    appends: readonly Append[],
-    outcomes: readonly AppendOutcome[],
-  ): Promise<void> {
-    if (entry.typingRetentionSet) return;
-    if (!appends.some((a, i) => a.kind === 'typing' && outcomes[i]?.status === 'confirmed')) return;
-    entry.typingRetentionSet = true;
-    await this.store
-      .setStreamMetadata(typingStream(conversationId), { maxAgeSeconds: TYPING_MAX_AGE_SECONDS })
-      .catch((err: unknown) => this.options.logger.warn({ err }, 'could not set typing stream max age'));
-  }
+type WriterOptions = ConstructorParameters<typeof CommandWriter>[2];
 
-  #target(
-    conversationId: string,
-    event: ChatEvent,
-    entry: CachedConversation,
-  ): { kind: StreamKind; streamId: string; revision: number } {
-    switch (event.type) {
-      case 'ConversationRead':
-        return {
-          kind: 'receipts',
-          streamId: receiptsStream(conversationId),
-          revision: entry.revisions.receipts,
-        };
-      case 'TypingStarted':
-        return { kind: 'typing', streamId: typingStream(conversationId), revision: entry.revisions.typing };
-      case 'ConversationMuted':
-      case 'NotificationsRead':
-        return { kind: 'user', streamId: userStream(event.data.userId), revision: -1 };
-      case 'ConversationStarted':
-      case 'MemberJoined':
-      case 'MemberLeft':
-      case 'MessageSent':
-      case 'MessageEdited':
-      case 'MessageDeleted':
-        return {
-          kind: 'conversation',
-          streamId: conversationStream(conversationId),
-          revision: entry.revisions.conversation,
-        };
-      default: {
-        const unknownEvent: never = event;
-        throw new Error(`no stream for ${JSON.stringify(unknownEvent)}`);
-      }
-    }
+/** The writer of conversation commands (conversation, receipts and typing streams; mutes to users'). */
+export class ConversationWriter extends CommandWriter<
+  ConversationCommand,
+  ConversationState,
+  FoldedStream,
+  CachedConversation
+> {
+  constructor(store: EventStore, options: WriterOptions) {
+    super(store, conversationAggregate(store, options.logger), options);
   }
 }
 
 /** Builds the command's answer from the state it left (a failure to is a bug, answered as one). */
-const answer = (decision: Decision, state: ConversationState, appended: Recorded | null): Decision => {
+const answer = <C, S>(decision: Decision<C, S>, state: S, appended: Recorded | null): Decision<C, S> => {
   try {
     decision.answer = decision.pending.respond(state, appended);
   } catch (err) {
@@ -398,12 +357,3 @@ const answer = (decision: Decision, state: ConversationState, appended: Recorded
 };
 
 const expectedRevision = (revision: number): ExpectedRevision => (revision < 0 ? 'no_stream' : revision);
-
-/** The version conflict on the typing stream, if any: it tells the revision scavenged events left. */
-const typingConflict = (conversationId: string, outcomes: readonly AppendOutcome[]) => {
-  for (const outcome of outcomes) {
-    if (outcome.status === 'behind' && outcome.conflict?.streamId === typingStream(conversationId))
-      return outcome.conflict;
-  }
-  return undefined;
-};
