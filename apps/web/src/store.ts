@@ -12,7 +12,7 @@ import type {
   PresenceStatus,
   ServerFrameOf,
 } from '@chat/events';
-import { preview } from '@chat/events';
+import { defaultNotificationLevel, preview } from '@chat/events';
 import { Thread } from './thread.js';
 
 const TYPING_SHOWN_MS = 5000;
@@ -370,6 +370,7 @@ export class ChatStore {
         readSeq: seq,
         unreadCount: 0,
         mutedUntil: null,
+        notificationLevel: defaultNotificationLevel(d.kind),
         lastMessage: null,
       });
       // Presence answers only for users who share a conversation: wait until the read model has it.

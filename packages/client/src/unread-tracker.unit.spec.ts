@@ -30,6 +30,7 @@ const conversation = (id: string, unreadCount: number, readSeq: number, lastSeq:
   readSeq,
   unreadCount,
   mutedUntil: null,
+  notificationLevel: 'mentions',
   lastMessage: null,
 });
 

@@ -1,4 +1,4 @@
-import type { Conversation } from '@chat/events';
+import { type Conversation, defaultNotificationLevel } from '@chat/events';
 import { type ExpressionBuilder, sql } from 'kysely';
 import type { Database, ReadModelDb } from './database.js';
 
@@ -36,7 +36,7 @@ const conversationsOf = (db: ReadModelDb, userId: string) =>
     .selectFrom('members as m')
     .innerJoin('conversations as c', 'c.conversation_id', 'm.conversation_id')
     .selectAll('c')
-    .select(['m.read_seq', 'm.read_msg_index', 'm.muted_until'])
+    .select(['m.read_seq', 'm.read_msg_index', 'm.muted_until', 'm.notification_level'])
     .select((eb: Eb) => [
       eb
         .selectFrom('members as x')
@@ -75,6 +75,7 @@ const toConversation = (r: ConversationQueryRow): Conversation => ({
   readSeq: r.read_seq,
   unreadCount: Math.max(0, r.message_count - r.read_msg_index - Number(r.deleted_unread ?? 0)),
   mutedUntil: r.muted_until ? iso(r.muted_until) : null,
+  notificationLevel: r.notification_level ?? defaultNotificationLevel(r.kind),
   lastMessage:
     r.last_message_id === null
       ? null

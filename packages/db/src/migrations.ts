@@ -77,6 +77,13 @@ export const readModelMigrations = (schema: string): Record<string, Migration> =
     '2026_11_27_002_checkpoint_to_consumers': {
       up: (db: AnyDb) => carryOverCheckpoints(db, schema),
     },
+    // The level a member set (NotificationLevelSet, v1.1); null is the default by the conversation's
+    // kind. Events before v1.1 set none, so existing rows need no replay.
+    '2026_11_28_003_notification_levels': {
+      up: async (db: AnyDb) => {
+        await sql`ALTER TABLE ${t('members')} ADD COLUMN notification_level text`.execute(db);
+      },
+    },
   };
 };
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ErrorCode } from './errors.js';
-import { conversationKindSchema } from './events.js';
+import { conversationKindSchema, notificationLevelSchema } from './events.js';
 import {
   instantSchema,
   isoTimeSchema,
@@ -65,6 +65,9 @@ export type MarkReadBody = z.infer<typeof markReadBody>;
 /** `null` unmutes; a time is converted to UTC and must lie in 1970..9999 (API.md §2.3). */
 export const muteBody = z.strictObject({ until: isoTimeSchema.nullable() });
 export type MuteBody = z.infer<typeof muteBody>;
+
+export const setNotificationLevelBody = z.strictObject({ level: notificationLevelSchema });
+export type SetNotificationLevelBody = z.infer<typeof setNotificationLevelBody>;
 
 export const readNotificationsBody = z.union([
   z.strictObject({ notificationIds: z.array(uuidSchema).min(1).max(1000) }),
@@ -235,6 +238,22 @@ export const commandShapes = {
     params: conversationParams,
     body: muteBody,
     responses: { 200: positionResult.describe('muted or unmuted') },
+    errors: errors('not_found'),
+  },
+  setNotificationLevel: {
+    name: 'setNotificationLevel',
+    method: 'PUT',
+    path: '/v1/conversations/:conversationId/notifications',
+    summary:
+      'Set your notification level here: all, mentions (mentions and replies to you) or none. Default: all in direct conversations, mentions in groups',
+    tags: ['read state'],
+    params: conversationParams,
+    body: setNotificationLevelBody,
+    responses: {
+      200: positionResult.describe(
+        'the level is set; already set to it: the earlier event, nothing appended',
+      ),
+    },
     errors: errors('not_found'),
   },
   readNotifications: {

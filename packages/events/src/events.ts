@@ -18,6 +18,14 @@ const time = instantSchema;
 export const conversationKindSchema = z.enum(['direct', 'group']);
 export type ConversationKind = z.infer<typeof conversationKindSchema>;
 
+/** Which messages of a conversation notify a member (API.md §2.3, §2.4). */
+export const notificationLevelSchema = z.enum(['all', 'mentions', 'none']);
+export type NotificationLevel = z.infer<typeof notificationLevelSchema>;
+
+/** A member's level until they set one: `all` in direct conversations, `mentions` in groups. */
+export const defaultNotificationLevel = (kind: ConversationKind): NotificationLevel =>
+  kind === 'direct' ? 'all' : 'mentions';
+
 export const eventDataSchemas = {
   ConversationStarted: z.looseObject({
     conversationId: id,
@@ -52,6 +60,7 @@ export const eventDataSchemas = {
   }),
   TypingStarted: z.looseObject({ conversationId: id, userId: user, at: time }),
   ConversationMuted: z.looseObject({ conversationId: id, userId: user, until: time.nullable() }),
+  NotificationLevelSet: z.looseObject({ conversationId: id, userId: user, level: notificationLevelSchema }),
   NotificationsRead: z.looseObject({
     userId: user,
     notificationIds: z.array(id).nullable(),
@@ -90,8 +99,20 @@ export const EVENT_STREAM_CATEGORY = {
   ConversationRead: 'receipts',
   TypingStarted: 'typing',
   ConversationMuted: 'user',
+  NotificationLevelSet: 'user',
   NotificationsRead: 'user',
 } as const satisfies Record<EventType, StreamCategory>;
+
+/** The event types appended to streams of one category. */
+export type EventTypeOfStream<C extends StreamCategory> = {
+  [T in EventType]: (typeof EVENT_STREAM_CATEGORY)[T] extends C ? T : never;
+}[EventType];
+
+/** Narrows an event to those of one stream category (a fold over that stream switches over these). */
+export const isEventOfStream = <C extends StreamCategory>(
+  event: ChatEvent,
+  category: C,
+): event is ChatEventOf<EventTypeOfStream<C>> => EVENT_STREAM_CATEGORY[event.type] === category;
 
 /** The id of the stream `event` is appended to. */
 export const streamIdOf = (event: ChatEvent): string => {

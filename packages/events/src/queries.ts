@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { conversationParams, noParams } from './commands.js';
 import { envelopeSchema } from './envelope.js';
 import type { ErrorCode } from './errors.js';
-import { conversationKindSchema } from './events.js';
+import { conversationKindSchema, notificationLevelSchema } from './events.js';
 import { instantSchema, isInstant, MAX_SEQ, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
 import type { RouteShape } from './routes.js';
 import { textSchema } from './text.js';
@@ -135,6 +135,8 @@ export const conversationSchema = z.object({
   readSeq: seqSchema,
   unreadCount: count,
   mutedUntil: instantSchema.nullable(),
+  /** The caller's level here: the one they set, else the default by kind (API.md §2.3). */
+  notificationLevel: notificationLevelSchema,
   lastMessage: lastMessageSchema.nullable(),
 });
 export type Conversation = z.output<typeof conversationSchema>;

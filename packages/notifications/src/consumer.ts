@@ -77,6 +77,7 @@ const HANDLED: Record<EventType, boolean> = {
   MessageEdited: true,
   MessageDeleted: true,
   ConversationMuted: true,
+  NotificationLevelSet: false,
   NotificationsRead: true,
   ConversationRead: false,
   TypingStarted: false,
@@ -200,6 +201,7 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
           break;
         case 'ConversationRead':
         case 'TypingStarted':
+        case 'NotificationLevelSet':
           break;
         default: {
           const never: never = event;

@@ -4,6 +4,7 @@ import {
   conversationStream,
   type EventType,
   isEventType,
+  type NotificationLevel,
   parseEvent,
   preview,
   startingMembers,
@@ -39,6 +40,7 @@ export type MemberState = {
   read_seq: number;
   read_msg_index: number;
   muted_until: string | null;
+  notification_level: NotificationLevel | null;
 };
 
 export type MessageState = {
@@ -156,6 +158,7 @@ export const keysOf = (events: readonly ProjectedEvent[]): BatchKeys => {
         keys.memberKeys.add(pairKey(c, e.data.userId));
         break;
       case 'ConversationMuted':
+      case 'NotificationLevelSet':
         keys.memberKeys.add(pairKey(c, e.data.userId));
         break;
       default: {
@@ -187,11 +190,37 @@ const join = (s: BatchState, c: ConversationState, userId: string, seq: number, 
     ordinal,
     read_seq: seq,
     read_msg_index: c.message_count,
-    // A mute belongs to the user and the conversation, so it survives leaving and re-joining.
+    // A mute and a level belong to the user and the conversation: they survive leaving and re-joining.
     muted_until: existing?.muted_until ?? null,
+    notification_level: existing?.notification_level ?? null,
   });
   s.dirtyMembers.add(key);
   s.readIndexPending.delete(key);
+};
+
+/**
+ * The (conversation, user) row that holds the user's mute and notification level, marked dirty: the
+ * member row, or an inactive one for a user who is not (or no longer) a member.
+ */
+const preferencesOf = (s: BatchState, conversationId: string, userId: string): MemberState => {
+  const key = pairKey(conversationId, userId);
+  let m = s.members.get(key);
+  if (!m) {
+    m = {
+      conversation_id: conversationId,
+      user_id: userId,
+      active: false,
+      joined_seq: 0,
+      ordinal: 0,
+      read_seq: 0,
+      read_msg_index: 0,
+      muted_until: null,
+      notification_level: null,
+    };
+    s.members.set(key, m);
+  }
+  s.dirtyMembers.add(key);
+  return m;
 };
 
 /** Applies one event to the batch's rows. Events of a conversation that was never started are ignored. */
@@ -323,22 +352,11 @@ export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
       return;
     }
     case 'ConversationMuted': {
-      const key = pairKey(e.data.conversationId, e.data.userId);
-      const m = s.members.get(key);
-      const until = e.data.until;
-      if (m) m.muted_until = until;
-      else
-        s.members.set(key, {
-          conversation_id: e.data.conversationId,
-          user_id: e.data.userId,
-          active: false,
-          joined_seq: 0,
-          ordinal: 0,
-          read_seq: 0,
-          read_msg_index: 0,
-          muted_until: until,
-        });
-      s.dirtyMembers.add(key);
+      preferencesOf(s, e.data.conversationId, e.data.userId).muted_until = e.data.until;
+      return;
+    }
+    case 'NotificationLevelSet': {
+      preferencesOf(s, e.data.conversationId, e.data.userId).notification_level = e.data.level;
       return;
     }
     default: {

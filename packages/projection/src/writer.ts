@@ -133,6 +133,7 @@ const MEMBER_COLUMNS = [
   ['read_seq', 'int4'],
   ['read_msg_index', 'int4'],
   ['muted_until', 'timestamptz'],
+  ['notification_level', 'text'],
 ] as const satisfies readonly (readonly [keyof MemberState, string])[];
 
 /**
@@ -183,7 +184,7 @@ const flushStatements = (schema: string, state: BatchState): RawBuilder<unknown>
       members,
       MEMBER_COLUMNS,
       ['conversation_id', 'user_id'],
-      ['active', 'joined_seq', 'ordinal', 'read_seq', 'read_msg_index', 'muted_until'],
+      ['active', 'joined_seq', 'ordinal', 'read_seq', 'read_msg_index', 'muted_until', 'notification_level'],
     ),
   );
   // Data-modifying CTEs run to completion whether or not the main query reads them.

@@ -1,4 +1,4 @@
-import type { Conversation, Message } from '@chat/events';
+import type { Conversation, Message, NotificationLevel } from '@chat/events';
 import { parseStreamId, preview, startingMembers } from '@chat/events';
 import type { RecordedEvent } from '@chat/eventstore';
 
@@ -21,6 +21,8 @@ type FoldConversation = {
 export type Fold = {
   conversations: Map<string, FoldConversation>;
   mutes: Map<string, string | null>;
+  /** The level each user last set per conversation (`conversationId|userId`). */
+  levels: Map<string, NotificationLevel>;
 };
 
 const s = (v: unknown): string => String(v);
@@ -28,6 +30,7 @@ const s = (v: unknown): string => String(v);
 export const fold = (events: readonly RecordedEvent[]): Fold => {
   const conversations = new Map<string, FoldConversation>();
   const mutes = new Map<string, string | null>();
+  const levels = new Map<string, NotificationLevel>();
   for (const e of events) {
     const d = e.data;
     const stream = parseStreamId(e.streamId);
@@ -36,6 +39,10 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
         `${s(d.conversationId)}|${s(d.userId)}`,
         d.until === null ? null : new Date(s(d.until)).toISOString(),
       );
+      continue;
+    }
+    if (e.type === 'NotificationLevelSet') {
+      levels.set(`${s(d.conversationId)}|${s(d.userId)}`, d.level as NotificationLevel);
       continue;
     }
     if (e.type === 'ConversationRead') {
@@ -111,7 +118,7 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
       }
     }
   }
-  return { conversations, mutes };
+  return { conversations, mutes, levels };
 };
 
 /** The Conversation a member sees; undefined for non-members. */
@@ -136,6 +143,7 @@ export const expectedConversation = (
     readSeq,
     unreadCount: c.messages.filter((m) => m.senderId !== userId && !m.deleted && m.seq > readSeq).length,
     mutedUntil: f.mutes.get(`${c.id}|${userId}`) ?? null,
+    notificationLevel: f.levels.get(`${c.id}|${userId}`) ?? (c.kind === 'direct' ? 'all' : 'mentions'),
     lastMessage: last
       ? {
           messageId: last.messageId,

@@ -52,15 +52,27 @@ describe('read models equal a plain fold over the log (5,200 random commands)', 
 
   it('answers each conversation for members and hides it from everyone else', async () => {
     let members = 0;
+    const levels = new Set<string>();
     for (const c of sim.conversations) {
       const outsiders = sim.users.filter((u) => !c.everMembers.has(u)).slice(0, 3);
       for (const userId of [...c.everMembers, ...outsiders]) {
         const expected = expectedConversation(f, c.id, userId);
         if (expected) members++;
+        if (expected && f.levels.has(`${c.id}|${userId}`))
+          levels.add(`${expected.kind}:${expected.notificationLevel}`);
         expect(await getConversation(h.db, userId, c.id), `${c.id} ${userId}`).toEqual(expected);
       }
     }
     expect(members).toBeGreaterThan(100);
+    // Set levels, every one of them, in both kinds of conversation, over the defaults.
+    expect([...levels].sort()).toEqual([
+      'direct:all',
+      'direct:mentions',
+      'direct:none',
+      'group:all',
+      'group:mentions',
+      'group:none',
+    ]);
   });
 
   it('sums unread counts per user', async () => {

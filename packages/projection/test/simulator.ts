@@ -187,12 +187,20 @@ export class ChatSimulator {
       c.readSeq.delete(userId);
       return cmd;
     }
+    const rev = this.userRevisions.get(member) ?? -1;
+    this.userRevisions.set(member, rev + 1);
+    if (r >= 0.97) {
+      const level = this.pick(['all', 'mentions', 'none'] as const);
+      return {
+        streamId: userStream(member),
+        expected: 'any',
+        events: [event('NotificationLevelSet', { conversationId: c.id, userId: member, level }, member)],
+      };
+    }
     const until =
       this.rng() < 0.3
         ? null
         : new Date(this.clock + 3_600_000 * (1 + Math.floor(this.rng() * 48))).toISOString();
-    const rev = this.userRevisions.get(member) ?? -1;
-    this.userRevisions.set(member, rev + 1);
     return {
       streamId: userStream(member),
       expected: 'any',

@@ -47,6 +47,7 @@ const affectedMembers = (type: EventType, data: Record<string, unknown>): string
     case 'ConversationRead':
     case 'TypingStarted':
     case 'ConversationMuted':
+    case 'NotificationLevelSet':
     case 'NotificationsRead':
       return [];
     default: {

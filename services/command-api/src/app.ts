@@ -19,7 +19,7 @@ import type { Registry } from 'prom-client';
 import { type Clock, conversationCommands } from './commands/catalogue.js';
 import { CommandRegistry } from './commands/registry.js';
 import { commandRoutes } from './commands/routes.js';
-import { ConversationWriter } from './commands/writer.js';
+import { ConversationWriter, UserWriter } from './commands/writer.js';
 import type { AppConfig } from './config.js';
 import { CommandResponder } from './nats/responder.js';
 import { notificationRoutes } from './notifications/routes.js';
@@ -109,7 +109,12 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     metrics: metrics.writer,
     maxCached: config.COMMAND_CACHE_CONVERSATIONS,
   });
-  const services = { writer, clock: deps.clock };
+  const users = new UserWriter(deps.store, {
+    logger: deps.logger.child({ component: 'user-writer' }),
+    metrics: metrics.writer,
+    maxCached: config.COMMAND_CACHE_CONVERSATIONS,
+  });
+  const services = { writer, users, clock: deps.clock };
   const commands = new CommandRegistry(services);
   for (const command of conversationCommands) commands.register(command);
 

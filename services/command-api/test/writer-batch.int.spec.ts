@@ -10,7 +10,7 @@ import {
   sendMessage,
   typing,
 } from '../src/commands/catalogue.js';
-import { ConversationWriter, InvalidEventError } from '../src/commands/writer.js';
+import { ConversationWriter, InvalidEventError, UserWriter } from '../src/commands/writer.js';
 import type { ConversationCommand } from '../src/conversations/commands.js';
 import { type Harness, startHarness } from './harness.js';
 
@@ -54,6 +54,7 @@ it('decides a batch of queued commands in order, each on the state the previous 
   const id = await h.createGroup('alice', ['bob', 'carol']);
   const services = {
     writer: new ConversationWriter(h.store, { logger }),
+    users: new UserWriter(h.store, { logger }),
     clock: { now: () => new Date() },
   };
   const m1 = randomUUID();

@@ -13,7 +13,7 @@ import type { ConversationCommand } from '../conversations/commands.js';
 import { readWatermark } from '../conversations/decider.js';
 import type { ConversationState, Recorded } from '../conversations/state.js';
 import { directConversationId } from './ids.js';
-import type { ConversationWriter } from './writer.js';
+import type { ConversationWriter, UserWriter } from './writer.js';
 
 /** Who runs a command: from a verified JWT (HTTP) or the gateway's authenticated request (NATS). */
 export type Actor = { userId: string; roles: string[]; correlationId: string; causationId: string | null };
@@ -23,7 +23,7 @@ export type CommandOutcome<S extends CommandShape> = { status: SuccessStatus<S>;
 
 export type Clock = { now: () => Date };
 
-export type CommandServices = { writer: ConversationWriter; clock: Clock };
+export type CommandServices = { writer: ConversationWriter; users: UserWriter; clock: Clock };
 
 /**
  * One command of the API: its shape from @chat/events (route, params, body, results) and how it runs.
@@ -246,6 +246,31 @@ export const mute = conversationCommand('mute', {
   answer: (_state, appended) => ({ status: 200, result: {}, at: required(appended) }),
 });
 
+/**
+ * Decided on the user's own stream (its expected revision, so two instances cannot both set a level),
+ * after the conversation's writer found the user a member: 404 for anyone else, before anything else.
+ */
+export const setNotificationLevel = defineCommand(
+  commandShapes.setNotificationLevel,
+  async (services, actor, { conversationId }, { level }) => {
+    const { userId } = actor;
+    await services.writer.execute(
+      conversationId,
+      { type: 'RequireMember', data: { userId } },
+      metadataOf(actor),
+      () => null,
+    );
+    const at = await services.users.execute(
+      userId,
+      { type: 'SetNotificationLevel', data: { userId, conversationId, level } },
+      metadataOf(actor),
+      // A repeat answers with the event that set the level earlier.
+      (state) => required(state.levels.get(conversationId)).at,
+    );
+    return { status: 200 as const, result: { position: at.position } };
+  },
+);
+
 /** Every command this service owns (readNotifications is registered by the notifications plugin). */
 export const conversationCommands: readonly RegisteredCommand[] = [
   createConversation,
@@ -257,4 +282,5 @@ export const conversationCommands: readonly RegisteredCommand[] = [
   markRead,
   typing,
   mute,
+  setNotificationLevel,
 ];

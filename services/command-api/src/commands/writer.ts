@@ -17,6 +17,8 @@ import { RETRY, retryDelayMs, sleep } from '@chat/retry';
 import type { Logger } from 'pino';
 import type { ConversationCommand } from '../conversations/commands.js';
 import type { ConversationState, Recorded } from '../conversations/state.js';
+import type { UserCommand } from '../users/commands.js';
+import type { UserState } from '../users/state.js';
 import { type Aggregate, type Folded, StateCache } from './aggregate.js';
 import {
   type CachedConversation,
@@ -25,6 +27,7 @@ import {
   storeUnavailable,
 } from './conversation-aggregate.js';
 import { eventId } from './ids.js';
+import { type CachedUser, userAggregate } from './user-aggregate.js';
 
 export type CommandMetadata = { userId: string; correlationId: string; causationId: string | null };
 
@@ -101,7 +104,8 @@ export class InvalidEventError extends Error {
 
 /**
  * The one command handler (STYLE.md): state from an in-process cache, `decide`, append with the
- * expected revision, retry on a version conflict — for any kind of aggregate (`Aggregate`).
+ * expected revision, retry on a version conflict — for every kind of aggregate (`Aggregate`):
+ * conversations, and users for what is decided on a user's own stream.
  *
  * Commands on one aggregate queue in a lane and run in batches, a lone command being a batch of one.
  * A batch is decided command by command, each on the state the previous one left (its event folded in
@@ -343,6 +347,13 @@ export class ConversationWriter extends CommandWriter<
 > {
   constructor(store: EventStore, options: WriterOptions) {
     super(store, conversationAggregate(store, options.logger), options);
+  }
+}
+
+/** The writer of what is decided on a user's own stream (notification levels). */
+export class UserWriter extends CommandWriter<UserCommand, UserState, 'user', CachedUser> {
+  constructor(store: EventStore, options: WriterOptions) {
+    super(store, userAggregate(store), options);
   }
 }
 

@@ -26,6 +26,8 @@ export type ConversationCommand =
   | { type: 'DeleteMessage'; data: { messageId: string; deletedBy: string; now: string } }
   | { type: 'MarkRead'; data: { userId: string; upToSeq: number; now: string } }
   | { type: 'StartTyping'; data: { userId: string; now: string } }
-  | { type: 'Mute'; data: { userId: string; until: string | null } };
+  | { type: 'Mute'; data: { userId: string; until: string | null } }
+  /** Appends nothing: refuses a non-member (404) before a command on the user's own stream. */
+  | { type: 'RequireMember'; data: { userId: string } };
 
 export type ConversationCommandType = ConversationCommand['type'];

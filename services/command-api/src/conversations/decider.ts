@@ -141,6 +141,10 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
       if (last !== undefined && Date.parse(now) - last < TYPING_THROTTLE_MS) return [];
       return [{ type: 'TypingStarted', data: { conversationId: started.conversationId, userId, at: now } }];
     }
+    case 'RequireMember': {
+      requireMember(state, command.data.userId);
+      return [];
+    }
     case 'Mute': {
       const { userId, until } = command.data;
       const started = requireMember(state, userId);
@@ -216,6 +220,7 @@ export const evolve = (state: ConversationState, event: ChatEvent, at: Recorded)
       state.lastTypingAt.set(event.data.userId, Date.parse(event.data.at));
       return state;
     case 'ConversationMuted':
+    case 'NotificationLevelSet':
     case 'NotificationsRead':
       return state;
     default: {

@@ -389,3 +389,17 @@ describe('Mute', () => {
       .when({ type: 'Mute', data: { userId: 'mallory', until: null } })
       .thenThrows('not_found'));
 });
+
+describe('RequireMember (before a command on the user’s own stream)', () => {
+  it('appends nothing for a member and refuses anyone else with 404, a member who left included', () => {
+    given([started()])
+      .when({ type: 'RequireMember', data: { userId: 'bob' } })
+      .thenNothing();
+    given([started(), left('bob')])
+      .when({ type: 'RequireMember', data: { userId: 'bob' } })
+      .thenThrows('not_found');
+    given([])
+      .when({ type: 'RequireMember', data: { userId: 'bob' } })
+      .thenThrows('not_found');
+  });
+});

@@ -55,6 +55,27 @@ afterAll(async () => {
 });
 
 describe('query routes', () => {
+  it('shows each caller’s notification level: the default by kind until one is set (API.md §2.3)', async () => {
+    const group = await h.createGroup('alice', ['bob']);
+    const direct = await h.call('alice', 'POST', '/v1/conversations', { kind: 'direct', members: ['bob'] });
+    const set = await h.call('bob', 'PUT', `/v1/conversations/${group}/notifications`, { level: 'none' });
+    expect(set.status).toBe(200);
+    const level = async (user: string, conversationId: string) =>
+      (await fresh(user, `/v1/conversations/${conversationId}?minPosition=${set.body.position}`)).body
+        .notificationLevel;
+    expect(await level('bob', group)).toBe('none');
+    expect(await level('alice', group)).toBe('mentions');
+    expect(await level('bob', direct.body.conversationId)).toBe('all');
+    const list = await fresh('bob', `/v1/conversations?minPosition=${set.body.position}`);
+    const levels = Object.fromEntries(
+      list.body.items.map((c: { conversationId: string; notificationLevel: string }) => [
+        c.conversationId,
+        c.notificationLevel,
+      ]),
+    );
+    expect(levels).toMatchObject({ [group]: 'none', [direct.body.conversationId]: 'all' });
+  });
+
   it('shows a send at once to a list query carrying its position (read-your-writes)', async () => {
     const c = await h.createGroup('alice', ['bob']);
     let stale = 0;

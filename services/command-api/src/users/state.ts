@@ -1,0 +1,14 @@
+import type { NotificationLevel } from '@chat/events';
+import type { Recorded } from '../conversations/state.js';
+
+/** A level the user set for one conversation, and where the event that set it landed. */
+export type LevelRecord = { level: NotificationLevel; at: Recorded };
+
+/**
+ * What the command side must know about one user to decide on their stream: the notification level
+ * they set per conversation. A conversation without a record has its default (API.md §2.3), which is
+ * no earlier event to answer a repeat with.
+ */
+export type UserState = { levels: Map<string, LevelRecord> };
+
+export const initialUserState = (): UserState => ({ levels: new Map() });
