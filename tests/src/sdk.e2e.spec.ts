@@ -52,6 +52,8 @@ describe('ChatApi against the command-api', () => {
       (await apiFor(carol).createConversation({ kind: 'direct', members: [alice] })).conversationId,
     ).toBe(direct.conversationId);
     const id = group.conversationId;
+    // A group notifies mentions and replies by default (v1.1): bob wants every message.
+    expect((await b.setNotificationLevel(id, 'all')).position).toMatch(/^[0-9a-f]{32}$/);
     expect((await a.addMember(id, carol)).seq).toBe(1);
     expect((await a.removeMember(id, carol)).seq).toBe(2);
 

@@ -85,7 +85,7 @@ describe('checkHistory', () => {
   it('a message row twice, or one no MessageSent in the log stands for', () => {
     const broken = correctHistory((rows) => {
       const message = rows.find(
-        (r) => r.side === 'live' && r.model === 'notifier' && r.table === 'messages',
+        (r) => r.side === 'live' && r.model === 'read_models' && r.table === 'messages',
       )!;
       return [
         ...rows,

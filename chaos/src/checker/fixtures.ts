@@ -216,7 +216,6 @@ export const correctHistory = (mutateRows: (rows: TableRow[]) => TableRow[] = (r
         const key = `${conv}|${m.mid}`;
         const message = { conversation_id: conv, message_id: m.mid, seq: m.rev };
         rows.push({ model: 'read_models', side, table: 'messages', key, row: message });
-        rows.push({ model: 'notifier', side, table: 'messages', key, row: message });
       }
     }
   }

@@ -58,9 +58,10 @@ export const checkReadModels = (ix: HistoryIndex): Check[] => {
     equal.figure(name, differing);
   }
   // Straight against the log, whatever the projector's code (live and replay alike) does.
-  for (const name of ['read_models.messages', 'notifier.messages']) {
-    const live = sideOf(ix.tables.get(name)?.live);
-    if (live.hashes.size === 0 && ix.messages.size === 0) continue;
+  // (The notifier keeps no row per message: v1.1 writes none for a message that addresses nobody.)
+  const name = 'read_models.messages';
+  const live = sideOf(ix.tables.get(name)?.live);
+  if (live.hashes.size > 0 || ix.messages.size > 0) {
     for (const [key, events] of ix.messages) {
       unique.checked++;
       if (!live.hashes.has(key))

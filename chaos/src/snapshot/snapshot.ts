@@ -98,9 +98,9 @@ const schemaRows = async (
 };
 
 /**
- * The notifier's tables, with the identity `message_ref` (numbered in insert order, so a crash that
- * rolled a batch back leaves holes the replay does not have) replaced by the message it stands for.
- * Read results (pruned by age) and the webhook outbox (off in the run) are left out.
+ * The notifier's tables. Read results (pruned by age) and the webhook outbox (off in the run) are left
+ * out. A record carries its message (v1.1); a message that notifies nobody has none, so the notifier
+ * has no row per message to check against the log.
  */
 const notifierRows = async (
   pool: pg.Pool,
@@ -108,15 +108,10 @@ const notifierRows = async (
   const tables: [string, string, (r: Record<string, unknown>) => string][] = [
     [
       'notifications',
-      `SELECT n.notification_id, n.recipient_id, n.kind, n.created_at, n.read_at, m.conversation_id, m.message_id
-         FROM notifier.notifications n JOIN notifier.messages m USING (message_ref) ORDER BY n.notification_id`,
+      `SELECT notification_id, recipient_id, kind, conversation_id, message_id, actor_id, preview, created_at,
+              read_at
+         FROM notifier.notifications ORDER BY notification_id`,
       (r) => String(r.notification_id),
-    ],
-    [
-      'messages',
-      `SELECT conversation_id, message_id, actor_id, preview, created_at, position FROM notifier.messages
-        ORDER BY conversation_id, message_id`,
-      (r) => `${r.conversation_id}|${r.message_id}`,
     ],
     [
       'conversations',
@@ -125,6 +120,7 @@ const notifierRows = async (
     ],
     ['members', 'SELECT * FROM notifier.members ORDER BY 1, 2', (r) => `${r.conversation_id}|${r.user_id}`],
     ['mutes', 'SELECT * FROM notifier.mutes ORDER BY 1, 2', (r) => `${r.conversation_id}|${r.user_id}`],
+    ['levels', 'SELECT * FROM notifier.levels ORDER BY 1, 2', (r) => `${r.conversation_id}|${r.user_id}`],
   ];
   const out: { table: string; key: string; row: Record<string, unknown> }[] = [];
   for (const [table, sql, key] of tables) {

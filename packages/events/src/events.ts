@@ -43,6 +43,11 @@ export const eventDataSchemas = {
     body: text,
     replyTo: id.nullable(),
     sentAt: time,
+    /**
+     * The sender of the message `replyTo` names (v1.1; absent without `replyTo` and in older events),
+     * so the notifier can tell a reply to someone's message without a table of every message's sender.
+     */
+    replyToSenderId: user.optional(),
   }),
   MessageEdited: z.looseObject({
     conversationId: id,

@@ -7,7 +7,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { Registry } from 'prom-client';
 import { type ConversationState, evolve, muteUntil, startedState } from './domain/conversation.js';
 import { notificationIdFor } from './domain/notification-id.js';
-import { notificationsFor, previewAfter } from './domain/rules.js';
+import { type NotificationRecord, notificationsFor, previewAfter } from './domain/rules.js';
 import { createNotificationMetrics } from './metrics.js';
 import { loadConversations, StateChanges } from './store/conversations.js';
 import {
@@ -15,7 +15,6 @@ import {
   markRead,
   NOTIFIER_CONSUMER,
   pruneReadResults,
-  type StoredRecord,
   updatePreview,
 } from './store/notifications.js';
 import { enqueueDeliveries } from './store/outbox.js';
@@ -35,7 +34,6 @@ export type NotificationConsumerDeps = {
   subjects: NatsSubjects;
   /** Live push; called after commit. */
   publish: (subject: string, message: UserChannelMessage) => void;
-  notifyAllMaxMembers: number;
   /** Write webhook deliveries to the outbox (WEBHOOK_URL set). */
   webhook: boolean;
   /** Called after a commit that enqueued deliveries, so the worker need not wait for its poll. */
@@ -57,7 +55,7 @@ export const webhookPayload = (recipientId: string, notification: Notification):
     notification,
   });
 
-const toNotification = (r: StoredRecord): Notification => ({
+const toNotification = (r: NotificationRecord): Notification => ({
   notificationId: r.notificationId,
   kind: r.kind,
   conversationId: r.conversationId,
@@ -77,7 +75,7 @@ const HANDLED: Record<EventType, boolean> = {
   MessageEdited: true,
   MessageDeleted: true,
   ConversationMuted: true,
-  NotificationLevelSet: false,
+  NotificationLevelSet: true,
   NotificationsRead: true,
   ConversationRead: false,
   TypingStarted: false,
@@ -117,7 +115,10 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
   const cache = new Map<string, ConversationState>();
   let prunedAt = 0;
 
-  const applyBatch = async (batch: readonly RecordedEvent[], client: PoolClient): Promise<StoredRecord[]> => {
+  const applyBatch = async (
+    batch: readonly RecordedEvent[],
+    client: PoolClient,
+  ): Promise<NotificationRecord[]> => {
     const events = parse(batch);
     const needed = new Set<string>();
     for (const { event } of events) {
@@ -127,8 +128,8 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
     for (const state of await loadConversations(client, [...needed])) cache.set(state.conversationId, state);
 
     const changes = new StateChanges();
-    const created: StoredRecord[] = [];
-    let pending: StoredRecord[] = [];
+    const created: NotificationRecord[] = [];
+    let pending: NotificationRecord[] = [];
     // Inserts are gathered into one multi-row statement; anything that reads or updates records
     // (an edit, a delete, a read) first flushes them, so it sees every earlier message of the batch.
     const flush = async () => {
@@ -170,6 +171,12 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
           changes.mute(event.data.conversationId, event.data.userId, muteUntil(event.data.until));
           break;
         }
+        case 'NotificationLevelSet': {
+          const state = cache.get(event.data.conversationId);
+          if (state) evolve(state, event);
+          changes.level(event.data.conversationId, event.data.userId, event.data.level);
+          break;
+        }
         case 'MessageSent': {
           const state = cache.get(event.data.conversationId);
           if (!state) {
@@ -179,11 +186,7 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
             );
             break;
           }
-          const records = notificationsFor(state, event.data, {
-            notifyAllMaxMembers: deps.notifyAllMaxMembers,
-            notificationIdFor,
-          });
-          for (const r of records) pending.push({ ...r, position: recorded.position });
+          pending.push(...notificationsFor(state, event.data, notificationIdFor));
           break;
         }
         case 'MessageEdited':
@@ -201,7 +204,6 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
           break;
         case 'ConversationRead':
         case 'TypingStarted':
-        case 'NotificationLevelSet':
           break;
         default: {
           const never: never = event;
@@ -214,7 +216,7 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
     return created;
   };
 
-  const push = (records: readonly StoredRecord[]): void => {
+  const push = (records: readonly NotificationRecord[]): void => {
     for (const r of records) {
       try {
         deps.publish(deps.subjects.user(r.recipientId), {
@@ -229,7 +231,7 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
     }
   };
 
-  const afterCommit = async (created: StoredRecord[]): Promise<void> => {
+  const afterCommit = async (created: NotificationRecord[]): Promise<void> => {
     const max = deps.cacheSize ?? 10_000;
     for (const key of cache.keys()) {
       if (cache.size <= max) break;
@@ -242,16 +244,14 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
       });
     }
     if (created.length === 0) return;
-    let mentions = 0;
-    for (const r of created) if (r.kind === 'mention') mentions++;
-    metrics.created(mentions, created.length - mentions);
+    metrics.created(created);
     push(created);
     if (deps.webhook) deps.onEnqueued?.();
   };
 
   return {
     run: (signal: AbortSignal): Promise<void> =>
-      runConsumer<StoredRecord[]>(
+      runConsumer<NotificationRecord[]>(
         {
           name: NOTIFIER_CONSUMER,
           store: deps.store,

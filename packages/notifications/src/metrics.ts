@@ -1,3 +1,4 @@
+import type { NotificationKind } from '@chat/events';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 const RATE_WINDOW_MS = 10_000;
@@ -33,10 +34,11 @@ export const createNotificationMetrics = (registry: Registry | undefined) => {
       help: 'Live pushes that could not be published to NATS',
       registers,
     }),
-    created(mentions: number, messages: number): void {
-      records.inc({ kind: 'mention' }, mentions);
-      records.inc({ kind: 'message' }, messages);
-      if (mentions + messages > 0) recent.push({ at: Date.now(), n: mentions + messages });
+    created(created: readonly { kind: NotificationKind }[]): void {
+      const byKind = new Map<NotificationKind, number>();
+      for (const r of created) byKind.set(r.kind, (byKind.get(r.kind) ?? 0) + 1);
+      for (const [kind, n] of byKind) records.inc({ kind }, n);
+      if (created.length > 0) recent.push({ at: Date.now(), n: created.length });
     },
   };
 };

@@ -105,6 +105,39 @@ export const notifierMigrations: Record<string, Migration> = {
       );
     },
   },
+  // v1.1: notification levels, and the kinds of the contract. A record carries what it shows (the
+  // message's preview and actor) again: with levels, most messages make no record or one, for which a
+  // shared row per message was a second insert; an edit updates the records of its message, which
+  // are as many as the message made.
+  '2026_11_28_004_levels_and_self_contained_records': {
+    up: async (db: MigrationDb) => {
+      const steps = [
+        `CREATE TABLE notifier.levels (
+           conversation_id text NOT NULL,
+           user_id text NOT NULL,
+           level text NOT NULL CHECK (level IN ('all', 'mentions', 'none')),
+           PRIMARY KEY (conversation_id, user_id)
+         )`,
+        `ALTER TABLE notifier.notifications
+           ADD COLUMN conversation_id text, ADD COLUMN message_id text,
+           ADD COLUMN actor_id text, ADD COLUMN preview text`,
+        `UPDATE notifier.notifications n
+            SET conversation_id = m.conversation_id, message_id = m.message_id,
+                actor_id = m.actor_id, preview = m.preview
+           FROM notifier.messages m WHERE m.message_ref = n.message_ref`,
+        `ALTER TABLE notifier.notifications
+           ALTER COLUMN conversation_id SET NOT NULL, ALTER COLUMN message_id SET NOT NULL,
+           ALTER COLUMN actor_id SET NOT NULL, ALTER COLUMN preview SET NOT NULL,
+           DROP COLUMN message_ref,
+           DROP CONSTRAINT notifications_kind_check,
+           ADD CONSTRAINT notifications_kind_check
+             CHECK (kind IN ('message', 'mention', 'reply', 'reaction', 'thread'))`,
+        `DROP TABLE notifier.messages`,
+        `CREATE INDEX notifications_by_message ON notifier.notifications (conversation_id, message_id)`,
+      ];
+      for (const step of steps) await sql.raw(step).execute(db);
+    },
+  },
 };
 
 /**

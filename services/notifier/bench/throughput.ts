@@ -2,11 +2,12 @@
  * Notifier throughput: `npx tsx services/notifier/bench/throughput.ts` (bounded: ~1 min).
  * Runs the real notifier process against a scratch database and drives the log through the event
  * store at a fixed offered rate, then reports records/s, how far the notifier trails the log, and the
- * notifier's CPU time. Scenarios: a 1,000-member group at 50 msg/s (mentions only) and 20 groups of
- * 50 members at 500 msg/s (49 records per message), plus a backlog drain (maximum rate).
+ * notifier's CPU time. Scenarios: a 1,000-member group at 50 msg/s (default level: mentions only) and
+ * 20 groups of 50 members who all chose level `all` at 500 msg/s (49 records per message), plus a
+ * backlog drain (maximum rate).
  */
 import { randomUUID } from 'node:crypto';
-import { type ChatEvent, conversationStream } from '@chat/events';
+import { type ChatEvent, conversationStream, userStream } from '@chat/events';
 import { createPostgresEventStore, type EventStore, migrateEventStore } from '@chat/eventstore';
 import { migrateNotifier } from '@chat/notifications';
 import { createTestDatabase, freePort, natsUrl, startService, testSubjectPrefix } from '@chat/testkit';
@@ -76,7 +77,8 @@ const caughtUp = async () => {
   while ((await checkpoint()) < head) await new Promise((r) => setTimeout(r, 10));
 };
 
-const startGroups = async (groups: number, members: number) => {
+/** Groups of `members`; with `everyMessage`, every member sets level `all` (groups notify mentions by default). */
+const startGroups = async (groups: number, members: number, everyMessage = false) => {
   const ids: string[] = [];
   for (let g = 0; g < groups; g++) {
     const conversationId = randomUUID();
@@ -87,6 +89,24 @@ const startGroups = async (groups: number, members: number) => {
         data: { conversationId, kind: 'group', title: null, createdBy: list[0]!, members: list },
       },
     ]);
+    if (everyMessage) {
+      await Promise.all(
+        list.map((userId) =>
+          store.append(
+            userStream(userId),
+            [
+              {
+                id: randomUUID(),
+                type: 'NotificationLevelSet',
+                data: { conversationId, userId, level: 'all' },
+                metadata: meta,
+              },
+            ],
+            'any',
+          ),
+        ),
+      );
+    }
     ids.push(conversationId);
   }
   await caughtUp();
@@ -202,14 +222,14 @@ const backlog = async (name: string, groups: string[], messages: number) => {
 const results: Result[] = [];
 try {
   const big = await startGroups(1, 1000);
-  // Every message mentions three members: the group is above NOTIFY_ALL_MAX_MEMBERS, so 3 records each.
+  // Every message mentions three members (the group default notifies mentions only): 3 records each.
   results.push(
     await paced('1 group x 1000 members, 50 msg/s, mentions only', big, 50, 3, (i) => {
       const a = (i * 7) % 999;
       return `hey @g0u${a + 1} @g0u${((a + 100) % 999) + 1} and @g0u${((a + 500) % 999) + 1}, see this`;
     }),
   );
-  const fifty = await startGroups(20, 50);
+  const fifty = await startGroups(20, 50, true);
   results.push(
     await paced('20 groups x 50 members, 500 msg/s', fifty, 500, 49, (i) => `message ${i} for everyone`),
   );

@@ -9,7 +9,6 @@ export const notifierEnv = z
     ...baseEnv,
     PORT: portEnv(3003),
     HOST: z.string().default('127.0.0.1'),
-    NOTIFY_ALL_MAX_MEMBERS: int(1, 50),
     NOTIFIER_BATCH_SIZE: int(1, 500),
     /** Wait after a partial batch so the next gathers more: fewer transactions, ≤ this much more lag. */
     NOTIFIER_LINGER_MS: int(0, 50),

@@ -6,6 +6,7 @@ import {
   createHarness,
   type Harness,
   sendMany,
+  setLevel,
   startConversation,
   startNotifierProcess,
 } from '../test/fixtures.js';
@@ -34,6 +35,8 @@ it('SIGKILL mid-batch and restart: every record exactly once', async () => {
   let last = '';
   for (let c = 0; c < 20; c++) {
     const conv = await startConversation(h.store, 'm0', members);
+    // Every member but the sender wants every message: 19 records per message.
+    for (const m of members.slice(1)) await setLevel(h.store, m, conv, 'all');
     const bodies = Array.from({ length: 30 }, (_, i) => `message ${i}`);
     last = (await sendMany(h.store, conv, 'm0', bodies)).position;
     const events = await h.store.readStream(`conversation-${conv}`);

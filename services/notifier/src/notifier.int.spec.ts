@@ -12,6 +12,7 @@ import {
   mute,
   notificationRows,
   sendMessage,
+  setLevel,
   startConversation,
 } from '../test/fixtures.js';
 import { loadNotifierConfig } from './config.js';
@@ -28,7 +29,6 @@ const startService = () => {
     config: loadNotifierConfig({
       DATABASE_URL: h.db.url,
       NATS_SUBJECT_PREFIX: h.prefix,
-      NOTIFY_ALL_MAX_MEMBERS: '5',
       LEADER_RETRY_MS: '50',
     }),
     pool: h.pool,
@@ -60,20 +60,52 @@ afterAll(async () => {
 });
 
 describe('notification records', () => {
-  it('notifies every member but the sender, with the mention kind', async () => {
-    const conv = await startConversation(h.store, 'alice', ['alice', 'bob', 'carol']);
-    const { messageId, position } = await sendMessage(h.store, conv, 'alice', 'hello @bob, and @carolyn');
-    await caughtUp(position);
-    const rows = await notificationRows(h.pool, 'message_id = $1', [messageId]);
-    expect(rows.map((r) => [r.recipient_id, r.kind, r.preview])).toEqual([
-      ['bob', 'mention', 'hello @bob, and @carolyn'],
-      ['carol', 'message', 'hello @bob, and @carolyn'],
+  it('a group notifies mentions and replies by default, members on all every message; never the sender', async () => {
+    const conv = await startConversation(h.store, 'alice', ['alice', 'bob', 'carol', 'dave']);
+    await setLevel(h.store, 'dave', conv, 'all');
+    const first = await sendMessage(h.store, conv, 'alice', 'hello @bob, and @carolyn');
+    const reply = await sendMessage(h.store, conv, 'carol', 'fine', undefined, {
+      messageId: first.messageId,
+      senderId: 'alice',
+    });
+    await caughtUp(reply.position);
+    const rows = await notificationRows(h.pool, 'message_id = ANY($1)', [[first.messageId, reply.messageId]]);
+    expect(rows.map((r) => [r.message_id, r.recipient_id, r.kind, r.preview])).toEqual([
+      [reply.messageId, 'alice', 'reply', 'fine'],
+      [first.messageId, 'bob', 'mention', 'hello @bob, and @carolyn'],
+      [first.messageId, 'dave', 'message', 'hello @bob, and @carolyn'],
+      [reply.messageId, 'dave', 'message', 'fine'],
     ]);
-    expect(rows[0]?.notification_id).toBe(notificationIdFor(conv, messageId, 'bob'));
+    expect(rows[1]?.notification_id).toBe(notificationIdFor(conv, first.messageId, 'bob'));
+  });
+
+  it('a group message that addresses nobody writes no row and publishes nothing', async () => {
+    const members = ['alice', ...Array.from({ length: 200 }, (_, i) => `quiet${i}`)];
+    const conv = await startConversation(h.store, 'alice', members);
+    await setLevel(h.store, 'quiet7', conv, 'none');
+    const pushed: string[] = [];
+    const sub = h.nats.subscribe(natsSubjects(h.prefix).allUsers, {
+      callback: (_err, msg) => {
+        if (members.some((m) => msg.subject.endsWith(`.${m}`))) pushed.push(msg.string());
+      },
+    });
+    await h.nats.flush();
+    const silent = await sendMessage(h.store, conv, 'alice', 'nobody in particular');
+    const none = await sendMessage(h.store, conv, 'alice', 'hey @quiet7');
+    const marker = await sendMessage(h.store, conv, 'alice', 'and @quiet9');
+    await caughtUp(marker.position);
+    await h.nats.flush();
+    sub.unsubscribe();
+    expect(await notificationRows(h.pool, 'conversation_id = $1', [conv])).toMatchObject([
+      { message_id: marker.messageId, recipient_id: 'quiet9', kind: 'mention' },
+    ]);
+    expect(pushed.filter((p) => p.includes(silent.messageId) || p.includes(none.messageId))).toEqual([]);
   });
 
   it('skips a muted member until the mute expires, judged at the send time', async () => {
     const conv = await startConversation(h.store, 'alice', ['alice', 'bob', 'carol']);
+    await setLevel(h.store, 'bob', conv, 'all');
+    await setLevel(h.store, 'carol', conv, 'all');
     await mute(h.store, 'bob', conv, '2030-01-01T00:00:00.000Z');
     const before = await sendMessage(h.store, conv, 'alice', 'during mute', '2029-12-31T23:59:59.999Z');
     const after = await sendMessage(h.store, conv, 'alice', 'after expiry', '2030-01-01T00:00:00.001Z');
@@ -88,31 +120,34 @@ describe('notification records', () => {
     expect(await recipients(unmuted.messageId)).toEqual(['bob', 'carol']);
   });
 
-  it('notifies only mentions in groups above NOTIFY_ALL_MAX_MEMBERS (5 here), counting joins and leaves', async () => {
-    const conv = await startConversation(h.store, 'alice', ['alice', 'u1', 'u2', 'u3', 'u4']);
-    await append(h.store, conversationStream(conv), 'alice', {
-      type: 'MemberJoined',
-      data: { conversationId: conv, userId: 'u5', addedBy: 'alice' },
-    });
-    const large = await sendMessage(h.store, conv, 'alice', 'hey @u2 and @u5');
-    const plain = await sendMessage(h.store, conv, 'alice', 'nobody mentioned');
-    await append(h.store, conversationStream(conv), 'u1', {
+  it('follows levels and membership: none silences mentions, a direct conversation notifies all, leavers nothing', async () => {
+    const group = await startConversation(h.store, 'alice', ['alice', 'u1', 'u2', 'u3']);
+    await setLevel(h.store, 'u2', group, 'none');
+    await setLevel(h.store, 'u3', group, 'all');
+    const before = await sendMessage(h.store, group, 'alice', 'hey @u1 and @u2');
+    await append(h.store, conversationStream(group), 'u3', {
       type: 'MemberLeft',
-      data: { conversationId: conv, userId: 'u1', removedBy: 'u1' },
+      data: { conversationId: group, userId: 'u3', removedBy: 'u3' },
     });
-    const small = await sendMessage(h.store, conv, 'alice', 'back to five');
-    await caughtUp(small.position);
+    await setLevel(h.store, 'u2', group, 'mentions');
+    const after = await sendMessage(h.store, group, 'alice', 'hey @u2 and @u3');
+    const direct = await startConversation(h.store, 'alice', ['alice', 'u4'], 'direct');
+    const plain = await sendMessage(h.store, direct, 'alice', 'just saying');
+    await setLevel(h.store, 'u4', direct, 'mentions');
+    const quiet = await sendMessage(h.store, direct, 'alice', 'again');
+    await caughtUp(quiet.position);
     const rows = async (messageId: string) =>
       (await notificationRows(h.pool, 'message_id = $1', [messageId])).map(
         (r) => `${r.recipient_id}:${r.kind}`,
       );
-    expect(await rows(large.messageId)).toEqual(['u2:mention', 'u5:mention']);
-    expect(await rows(plain.messageId)).toEqual([]);
-    expect(await rows(small.messageId)).toEqual(['u2:message', 'u3:message', 'u4:message', 'u5:message']);
+    expect(await rows(before.messageId)).toEqual(['u1:mention', 'u3:message']);
+    expect(await rows(after.messageId)).toEqual(['u2:mention']);
+    expect(await rows(plain.messageId)).toEqual(['u4:message']);
+    expect(await rows(quiet.messageId)).toEqual([]);
   });
 
   it('updates the preview on edit and removes it on delete', async () => {
-    const conv = await startConversation(h.store, 'alice', ['alice', 'bob']);
+    const conv = await startConversation(h.store, 'alice', ['alice', 'bob'], 'direct');
     const edited = await sendMessage(h.store, conv, 'alice', 'typo');
     const deleted = await sendMessage(h.store, conv, 'alice', 'secret');
     await append(
@@ -146,7 +181,7 @@ describe('notification records', () => {
   });
 
   it('marks records read from NotificationsRead, only up to its time and only the listed ids', async () => {
-    const conv = await startConversation(h.store, 'alice', ['alice', 'reader']);
+    const conv = await startConversation(h.store, 'alice', ['alice', 'reader'], 'direct');
     const m1 = await sendMessage(h.store, conv, 'alice', 'one', '2031-01-01T00:00:00.000Z');
     const m2 = await sendMessage(h.store, conv, 'alice', 'two', '2031-01-01T00:00:01.000Z');
     const m3 = await sendMessage(h.store, conv, 'alice', 'three', '2031-01-01T00:00:03.000Z');
@@ -200,8 +235,8 @@ describe('notification records', () => {
     const before = await notificationRows(h.pool);
     await service.stop();
     await h.pool.query(
-      `TRUNCATE notifier.notifications, notifier.messages, notifier.conversations, notifier.members,
-                notifier.mutes, notifier.read_results`,
+      `TRUNCATE notifier.notifications, notifier.conversations, notifier.members, notifier.mutes,
+                notifier.levels, notifier.read_results`,
     );
     await h.pool.query(`DELETE FROM consumers.checkpoints WHERE name = 'notifier'`);
     service = startService();
@@ -211,7 +246,7 @@ describe('notification records', () => {
 
   it('hands over to a standby when the leader stops', async () => {
     standby = startService();
-    const conv = await startConversation(h.store, 'alice', ['alice', 'bob']);
+    const conv = await startConversation(h.store, 'alice', ['alice', 'bob'], 'direct');
     await caughtUp((await sendMessage(h.store, conv, 'alice', 'before')).position);
     await service.stop();
     const after = await sendMessage(h.store, conv, 'alice', 'after the handover');

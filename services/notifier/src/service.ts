@@ -32,7 +32,6 @@ export const createNotifierService = (deps: {
     registry,
     subjects: deps.subjects,
     publish: deps.publish,
-    notifyAllMaxMembers: config.NOTIFY_ALL_MAX_MEMBERS,
     webhook: webhook !== undefined,
     onEnqueued: () => webhook?.wake(),
     batchSize: config.NOTIFIER_BATCH_SIZE,

@@ -94,8 +94,9 @@ const outboxRow = async (deliveryId: string) =>
   ).rows[0];
 
 /** One message to `recipientId`; resolves with its delivery id. */
+/** A direct conversation: its default level (all) notifies the recipient of every message. */
 const notify = async (recipientId: string, body = `hello @${recipientId}`) => {
-  const conv = await startConversation(h.store, 'alice', ['alice', recipientId]);
+  const conv = await startConversation(h.store, 'alice', ['alice', recipientId], 'direct');
   const { messageId } = await sendMessage(h.store, conv, 'alice', body);
   return notificationIdFor(conv, messageId, recipientId);
 };

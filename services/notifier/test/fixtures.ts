@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ChatEvent } from '@chat/events';
+import type { ChatEvent, ConversationKind, NotificationLevel } from '@chat/events';
 import { conversationStream, userStream } from '@chat/events';
 import { createPostgresEventStore, type EventStore, migrateEventStore } from '@chat/eventstore';
 import { migrateNotifier } from '@chat/notifications';
@@ -88,29 +88,55 @@ export const append = async (store: EventStore, streamId: string, userId: string
     'any',
   );
 
-export const startConversation = async (store: EventStore, createdBy: string, members: string[]) => {
+export const startConversation = async (
+  store: EventStore,
+  createdBy: string,
+  members: string[],
+  kind: ConversationKind = 'group',
+) => {
   const conversationId = randomUUID();
   await append(store, conversationStream(conversationId), createdBy, {
     type: 'ConversationStarted',
-    data: { conversationId, kind: 'group', title: 'test', createdBy, members },
+    data: { conversationId, kind, title: kind === 'group' ? 'test' : null, createdBy, members },
   });
   return conversationId;
 };
 
+/** A message; `reply` names the message it replies to and that message's sender. */
 export const sendMessage = async (
   store: EventStore,
   conversationId: string,
   senderId: string,
   body: string,
   sentAt = new Date().toISOString(),
+  reply?: { messageId: string; senderId: string },
 ) => {
   const messageId = randomUUID();
   const result = await append(store, conversationStream(conversationId), senderId, {
     type: 'MessageSent',
-    data: { conversationId, messageId, senderId, body, replyTo: null, sentAt },
+    data: {
+      conversationId,
+      messageId,
+      senderId,
+      body,
+      replyTo: reply?.messageId ?? null,
+      sentAt,
+      ...(reply ? { replyToSenderId: reply.senderId } : {}),
+    },
   });
   return { messageId, position: result.position };
 };
+
+export const setLevel = (
+  store: EventStore,
+  userId: string,
+  conversationId: string,
+  level: NotificationLevel,
+) =>
+  append(store, userStream(userId), userId, {
+    type: 'NotificationLevelSet',
+    data: { conversationId, userId, level },
+  });
 
 /** Many messages in one append per conversation, for load and crash tests. */
 export const sendMany = async (
@@ -143,17 +169,21 @@ export type Row = {
   notification_id: string;
   recipient_id: string;
   kind: string;
+  conversation_id: string;
   message_id: string;
+  actor_id: string;
   preview: string;
+  created_at: Date;
   read_at: Date | null;
 };
 
 export const notificationRows = async (pool: pg.Pool, where = 'TRUE', params: unknown[] = []) =>
   (
     await pool.query<Row>(
-      `SELECT notification_id, recipient_id, kind, message_id, preview, read_at
-         FROM notifier.notifications JOIN notifier.messages USING (message_ref)
-        WHERE ${where} ORDER BY recipient_id, notifier.notifications.created_at, notification_id`,
+      `SELECT notification_id, recipient_id, kind, conversation_id, message_id, actor_id, preview, created_at,
+              read_at
+         FROM notifier.notifications
+        WHERE ${where} ORDER BY recipient_id, created_at, notification_id`,
       params,
     )
   ).rows;

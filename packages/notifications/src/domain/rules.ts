@@ -1,8 +1,6 @@
-import type { ChatEventOf } from '@chat/events';
-import { mentions, preview } from '@chat/events';
-import type { ConversationState } from './conversation.js';
-
-export type NotificationKind = 'message' | 'mention';
+import type { ChatEventOf, NotificationKind } from '@chat/events';
+import { defaultNotificationLevel, mentionedUserIds, preview } from '@chat/events';
+import { type ConversationState, levelOf } from './conversation.js';
 
 /** One notification record as the notifier stores it. */
 export type NotificationRecord = {
@@ -13,43 +11,58 @@ export type NotificationRecord = {
   messageId: string;
   actorId: string;
   preview: string;
-  /** The message's `sentAt`: deterministic, so a rebuild reproduces it. */
+  /** The message's `sentAt`: deterministic, so a replay reproduces it. */
   createdAt: string;
   readAt: string | null;
 };
 
-export type NotificationRules = {
-  /** Groups with more members than this (sender included) notify mentions only. */
-  notifyAllMaxMembers: number;
-  /** Deterministic id from the message and the recipient. */
-  notificationIdFor: (conversationId: string, messageId: string, recipientId: string) => string;
+/** Deterministic id from the message and the recipient (a replay reproduces it). */
+export type NotificationIdFor = (conversationId: string, messageId: string, recipientId: string) => string;
+
+/** Whether `userId` can be notified of what happens at `atMs`: a member, level not `none`, not muted. */
+const reachable = (state: ConversationState, userId: string, atMs: number): boolean => {
+  if (!state.members.has(userId) || levelOf(state, userId) === 'none') return false;
+  const mutedUntil = state.mutes.get(userId);
+  return mutedUntil === undefined || mutedUntil <= atMs;
 };
 
 /**
- * The records one `MessageSent` produces: one per member except the sender, none for a member who
- * has the conversation muted at `sentAt`, and in large groups only for mentioned members. The cost
- * in a large group is one scan of the member set, and none at all when the body has no `@`.
+ * The records one `MessageSent` produces (API.md §2.4): at most one per member, never the sender, by
+ * the member's level at send time — `all`: every message; `mentions`: when the body mentions them or
+ * the message replies to theirs; `none` or muted: nothing. Kind `mention` when the body mentions the
+ * recipient, else `reply` when it replies to their message, else `message`.
+ *
+ * The work is proportional to the records it can create, never to the size of the group: candidates
+ * are the users the body mentions (one pass over the body), the sender of the replied-to message
+ * (carried on the event) and the members on `all` (in a group, only those who chose it; in a direct
+ * conversation, whose default is `all`, its two members). A group message that addresses nobody looks
+ * at no member.
  */
 export const notificationsFor = (
   state: ConversationState,
   sent: ChatEventOf<'MessageSent'>['data'],
-  rules: NotificationRules,
+  notificationIdFor: NotificationIdFor,
 ): NotificationRecord[] => {
-  const mentionsOnly = state.members.size > rules.notifyAllMaxMembers;
-  if (mentionsOnly && !sent.body.includes('@')) return [];
   const sentAt = Date.parse(sent.sentAt);
-  const text = preview(sent.body);
+  const kinds = new Map<string, NotificationKind>();
+  for (const userId of mentionedUserIds(sent.body)) kinds.set(userId, 'mention');
+  const repliedTo = sent.replyToSenderId;
+  if (repliedTo !== undefined && !kinds.has(repliedTo)) kinds.set(repliedTo, 'reply');
+  // Where the default is `all` (direct conversations: two members) every member is a candidate;
+  // elsewhere only those who chose `all`.
+  const everyMessage = defaultNotificationLevel(state.kind) === 'all' ? state.members : state.everyMessage;
+  for (const userId of everyMessage) {
+    if (!kinds.has(userId) && levelOf(state, userId) === 'all') kinds.set(userId, 'message');
+  }
   const records: NotificationRecord[] = [];
-  for (const recipientId of state.members) {
-    if (recipientId === sent.senderId) continue;
-    const mutedUntil = state.mutes.get(recipientId);
-    if (mutedUntil !== undefined && mutedUntil > sentAt) continue;
-    const mentioned = mentions(sent.body, recipientId);
-    if (mentionsOnly && !mentioned) continue;
+  let text: string | undefined;
+  for (const [recipientId, kind] of kinds) {
+    if (recipientId === sent.senderId || !reachable(state, recipientId, sentAt)) continue;
+    text ??= preview(sent.body);
     records.push({
-      notificationId: rules.notificationIdFor(sent.conversationId, sent.messageId, recipientId),
+      notificationId: notificationIdFor(sent.conversationId, sent.messageId, recipientId),
       recipientId,
-      kind: mentioned ? 'mention' : 'message',
+      kind,
       conversationId: sent.conversationId,
       messageId: sent.messageId,
       actorId: sent.senderId,

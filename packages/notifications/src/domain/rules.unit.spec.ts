@@ -1,104 +1,202 @@
-import type { ChatEventOf } from '@chat/events';
+import type { ChatEventOf, NotificationLevel } from '@chat/events';
 import { describe, expect, it } from 'vitest';
-import { type ConversationState, evolve, startedState } from './conversation.js';
+import { type ConversationState, evolve, type StateEvent, startedState } from './conversation.js';
 import { notificationIdFor } from './notification-id.js';
 import { notificationsFor, previewAfter } from './rules.js';
 
+// The notification rules of API.md §2.4 (v1.1), given/when/then over the pure fold and rules.
+
 const CONV = '0b9f2f4e-1c1a-4d1b-9a55-0d5a2f0c7e11';
 const MSG = '6a2b1c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
-const rules = { notifyAllMaxMembers: 50, notificationIdFor };
+const T = '2026-01-01T10:00:00.000Z';
 
-const given = (...events: ChatEventOf<'MemberJoined' | 'MemberLeft' | 'ConversationMuted'>[]) => {
-  const state = startedState({
-    conversationId: CONV,
-    kind: 'group',
-    title: null,
-    createdBy: 'alice',
-    members: ['alice', 'bob', 'carol'],
-  });
-  for (const e of events) evolve(state, e);
-  return state;
-};
+type Sent = ChatEventOf<'MessageSent'>['data'];
 
-const sent = (body: string, sentAt = '2026-01-01T10:00:00.000Z', senderId = 'alice') => ({
-  conversationId: CONV,
-  messageId: MSG,
-  senderId,
-  body,
-  replyTo: null,
-  sentAt,
+const joined = (userId: string): StateEvent => ({
+  type: 'MemberJoined',
+  data: { conversationId: CONV, userId, addedBy: 'alice' },
+});
+const left = (userId: string): StateEvent => ({
+  type: 'MemberLeft',
+  data: { conversationId: CONV, userId, removedBy: userId },
+});
+const level = (userId: string, value: NotificationLevel): StateEvent => ({
+  type: 'NotificationLevelSet',
+  data: { conversationId: CONV, userId, level: value },
+});
+const muted = (userId: string, until: string | null): StateEvent => ({
+  type: 'ConversationMuted',
+  data: { conversationId: CONV, userId, until },
 });
 
-const recipients = (state: ConversationState, body: string, sentAt?: string) =>
-  notificationsFor(state, sent(body, sentAt), rules).map((r) => `${r.recipientId}:${r.kind}`);
+const given = (events: StateEvent[] = [], start: { kind?: 'direct' | 'group'; members?: string[] } = {}) => {
+  const state = startedState({
+    conversationId: CONV,
+    kind: start.kind ?? 'group',
+    title: null,
+    createdBy: 'alice',
+    members: start.members ?? ['alice', 'bob', 'carol'],
+  });
+  for (const e of events) evolve(state, e);
+  return {
+    state,
+    /** A message from alice (unless `over` says otherwise); thenNotifies: `recipient:kind`, sorted. */
+    whenSent: (body: string, over: Partial<Sent> = {}) => {
+      const records = notificationsFor(
+        state,
+        { conversationId: CONV, messageId: MSG, senderId: 'alice', body, replyTo: null, sentAt: T, ...over },
+        notificationIdFor,
+      );
+      return {
+        records,
+        thenNotifies: (expected: string[]) =>
+          expect(records.map((r) => `${r.recipientId}:${r.kind}`).sort()).toEqual(expected),
+      };
+    },
+  };
+};
 
-describe('notificationsFor', () => {
-  it('notifies every member but the sender, mentions marked', () => {
-    expect(recipients(given(), 'hi @bob')).toEqual(['bob:mention', 'carol:message']);
+const reply = (to: string): Partial<Sent> => ({ replyTo: MSG, replyToSenderId: to });
+
+describe('groups: mentions by default', () => {
+  it('a message that addresses nobody notifies nobody', () => given().whenSent('hello all').thenNotifies([]));
+
+  it('notifies whom the body mentions (whole tokens only, API.md §2.4)', () => {
+    given().whenSent('hi @bob, and @carolyn').thenNotifies(['bob:mention']);
+    given().whenSent('(cc @bob), @carol!').thenNotifies(['bob:mention', 'carol:mention']);
+    given().whenSent('x@bob @bob. @bobby').thenNotifies([]);
   });
 
-  it('follows joins and leaves', () => {
-    const state = given(
-      { type: 'MemberJoined', data: { conversationId: CONV, userId: 'dave', addedBy: 'alice' } },
-      { type: 'MemberLeft', data: { conversationId: CONV, userId: 'carol', removedBy: 'carol' } },
-    );
-    expect(recipients(state, 'hello')).toEqual(['bob:message', 'dave:message']);
+  it('notifies the author of the message replied to, as a reply; a mention of them wins', () => {
+    given().whenSent('agreed', reply('bob')).thenNotifies(['bob:reply']);
+    given().whenSent('agreed @bob', reply('bob')).thenNotifies(['bob:mention']);
+    given().whenSent('agreed @carol', reply('bob')).thenNotifies(['bob:reply', 'carol:mention']);
   });
 
-  it('skips a member while muted and notifies again after the mute expires', () => {
-    const state = given({
-      type: 'ConversationMuted',
-      data: { conversationId: CONV, userId: 'bob', until: '2026-01-01T12:00:00.000Z' },
-    });
-    expect(recipients(state, '@bob hi', '2026-01-01T11:59:59.999Z')).toEqual(['carol:message']);
-    expect(recipients(state, '@bob hi', '2026-01-01T12:00:00.000Z')).toEqual([
+  it('notifies members who chose all of every message, kind by what addresses them', () => {
+    const g = given([level('bob', 'all'), level('carol', 'all')]);
+    g.whenSent('hello').thenNotifies(['bob:message', 'carol:message']);
+    g.whenSent('hello @bob', reply('carol')).thenNotifies(['bob:mention', 'carol:reply']);
+  });
+
+  it('none: nothing, mentioned or replied to', () =>
+    given([level('bob', 'none')])
+      .whenSent('@bob?', reply('bob'))
+      .thenNotifies([]));
+
+  it('follows level changes: back to mentions stops every-message records', () => {
+    given([level('bob', 'all'), level('bob', 'mentions')])
+      .whenSent('hello')
+      .thenNotifies([]);
+    given([level('bob', 'none'), level('bob', 'all')])
+      .whenSent('hello')
+      .thenNotifies(['bob:message']);
+  });
+});
+
+describe('direct conversations: all by default', () => {
+  const direct = { kind: 'direct' as const, members: ['alice', 'bob'] };
+
+  it('notifies the other member of every message, never the sender', () => {
+    given([], direct).whenSent('hi').thenNotifies(['bob:message']);
+    given([], direct).whenSent('hi @bob @alice').thenNotifies(['bob:mention']);
+    given([], direct).whenSent('hi', { senderId: 'bob' }).thenNotifies(['alice:message']);
+  });
+
+  it('mentions or none when the member chose so', () => {
+    given([level('bob', 'mentions')], direct)
+      .whenSent('hi')
+      .thenNotifies([]);
+    given([level('bob', 'mentions')], direct)
+      .whenSent('hi', reply('bob'))
+      .thenNotifies(['bob:reply']);
+    given([level('bob', 'none')], direct)
+      .whenSent('hi @bob')
+      .thenNotifies([]);
+  });
+});
+
+describe('who can be notified', () => {
+  it('never the sender, also when they mention themself or reply to their own message', () =>
+    given([level('alice', 'all')])
+      .whenSent('note to @alice', reply('alice'))
+      .thenNotifies([]));
+
+  it('only members: a mentioned outsider, or a member who left, gets nothing', () => {
+    given().whenSent('@mallory look').thenNotifies([]);
+    given([level('bob', 'all'), left('bob')])
+      .whenSent('hello @bob', reply('bob'))
+      .thenNotifies([]);
+  });
+
+  it('a level outlives leaving and re-joining, as a mute does', () =>
+    given([level('dave', 'all'), joined('dave'), left('dave'), joined('dave')])
+      .whenSent('hello')
+      .thenNotifies(['dave:message']));
+
+  it('nobody while muted, judged at the send time; again once the mute expired or was lifted', () => {
+    const g = given([level('carol', 'all'), muted('bob', '2026-01-01T12:00:00.000Z'), muted('carol', T)]);
+    g.whenSent('@bob hi', { sentAt: '2026-01-01T11:59:59.999Z' }).thenNotifies(['carol:message']);
+    g.whenSent('@bob hi', { sentAt: '2026-01-01T12:00:00.000Z' }).thenNotifies([
       'bob:mention',
       'carol:message',
     ]);
-    evolve(state, {
-      type: 'ConversationMuted',
-      data: { conversationId: CONV, userId: 'carol', until: null },
+    given([muted('bob', '2030-01-01T00:00:00.000Z'), muted('bob', null)])
+      .whenSent('@bob')
+      .thenNotifies(['bob:mention']);
+  });
+});
+
+describe('cost and records', () => {
+  /** A member set that refuses to be walked: only `has` is allowed. */
+  const unwalkable = (members: Set<string>): Set<string> =>
+    new Proxy(members, {
+      get(target, key) {
+        if (key === 'has') return target.has.bind(target);
+        if (key === 'size') return target.size;
+        throw new Error(`the rules walked the member set (${String(key)})`);
+      },
     });
-    evolve(state, { type: 'ConversationMuted', data: { conversationId: CONV, userId: 'bob', until: null } });
-    expect(recipients(state, 'x', '2026-01-01T11:00:00.000Z')).toEqual(['bob:message', 'carol:message']);
+
+  it('a group message never walks the member set: candidates come from the body, the reply and the all-levels', () => {
+    const members = ['alice', ...Array.from({ length: 999 }, (_, i) => `u${i}`)];
+    const g = given([level('u5', 'all')], { members });
+    const state: ConversationState = { ...g.state, members: unwalkable(g.state.members) };
+    const sent = (body: string, over: Partial<Sent> = {}) =>
+      notificationsFor(
+        state,
+        { conversationId: CONV, messageId: MSG, senderId: 'alice', body, replyTo: null, sentAt: T, ...over },
+        notificationIdFor,
+      ).map((r) => `${r.recipientId}:${r.kind}`);
+    expect(sent('nobody addressed')).toEqual(['u5:message']);
+    expect(sent('hey @u7', reply('u9')).sort()).toEqual(['u5:message', 'u7:mention', 'u9:reply']);
   });
 
-  it('notifies only mentions in groups above the limit, counting the sender', () => {
-    const state = given();
-    for (let i = 0; i < 48; i++)
-      evolve(state, {
-        type: 'MemberJoined',
-        data: { conversationId: CONV, userId: `u${i}`, addedBy: 'alice' },
-      });
-    expect(state.members.size).toBe(51);
-    expect(recipients(state, 'no mention')).toEqual([]);
-    expect(recipients(state, 'ping @u7 and @bobby')).toEqual(['u7:mention']);
-    state.members.delete('u0');
-    expect(recipients(state, 'no mention')).toHaveLength(49);
-  });
-
-  it('derives stable ids from message and recipient', () => {
-    const [a] = notificationsFor(given(), sent('x'), rules);
-    const [b] = notificationsFor(given(), sent('y'), rules);
+  it('derives stable ids from message and recipient, and previews 200 code points', () => {
+    const [a] = given([], { kind: 'direct', members: ['alice', 'bob'] }).whenSent('x').records;
+    const [b] = given([], { kind: 'direct', members: ['alice', 'bob'] }).whenSent('😀'.repeat(300)).records;
     expect(a?.notificationId).toBe(b?.notificationId);
+    expect(a?.notificationId).toBe(notificationIdFor(CONV, MSG, 'bob'));
     expect(a?.notificationId).toMatch(
       /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
     );
     expect(notificationIdFor(CONV, MSG, 'bob')).not.toBe(notificationIdFor(CONV, MSG, 'carol'));
+    expect(b).toMatchObject({ actorId: 'alice', createdAt: T, readAt: null, messageId: MSG });
+    expect([...(b?.preview ?? '')]).toHaveLength(200);
   });
 
-  it('keeps the preview to 200 code points and clears it on delete', () => {
-    const [r] = notificationsFor(given(), sent('😀'.repeat(300)), rules);
-    expect([...(r?.preview ?? '')]).toHaveLength(200);
-    const deleted = {
-      type: 'MessageDeleted',
-      data: {
-        conversationId: CONV,
-        messageId: MSG,
-        deletedBy: 'alice',
-        deletedAt: '2026-01-01T10:00:00.000Z',
-      },
-    } as const;
-    expect(previewAfter(deleted)).toBe('');
+  it('clears the preview on delete and shows the edit', () => {
+    expect(
+      previewAfter({
+        type: 'MessageDeleted',
+        data: { conversationId: CONV, messageId: MSG, deletedBy: 'alice', deletedAt: T },
+      }),
+    ).toBe('');
+    expect(
+      previewAfter({
+        type: 'MessageEdited',
+        data: { conversationId: CONV, messageId: MSG, editorId: 'alice', body: 'fixed', editedAt: T },
+      }),
+    ).toBe('fixed');
   });
 });

@@ -1,5 +1,5 @@
-import type { ConversationKind } from '@chat/events';
-import type { ConversationState } from '../domain/conversation.js';
+import type { ConversationKind, NotificationLevel } from '@chat/events';
+import { type ConversationState, setLevel } from '../domain/conversation.js';
 import type { Db } from './db.js';
 
 /** Loads the stored state of these conversations (unknown ids are absent from the result). */
@@ -18,28 +18,39 @@ export const loadConversations = async (db: Db, ids: readonly string[]): Promise
     'SELECT conversation_id, user_id, until FROM notifier.mutes WHERE conversation_id = ANY($1::text[])',
     [ids],
   );
+  const levels = await db.query<{ conversation_id: string; user_id: string; level: NotificationLevel }>(
+    'SELECT conversation_id, user_id, level FROM notifier.levels WHERE conversation_id = ANY($1::text[])',
+    [ids],
+  );
   const byId = new Map<string, ConversationState>();
   for (const c of convs.rows) {
     byId.set(c.conversation_id, {
       conversationId: c.conversation_id,
       kind: c.kind,
       members: new Set(),
+      levels: new Map(),
+      everyMessage: new Set(),
       mutes: new Map(),
     });
   }
   for (const m of members.rows) byId.get(m.conversation_id)?.members.add(m.user_id);
   for (const m of mutes.rows) byId.get(m.conversation_id)?.mutes.set(m.user_id, m.until.getTime());
+  for (const l of levels.rows) {
+    const state = byId.get(l.conversation_id);
+    if (state) setLevel(state, l.user_id, l.level);
+  }
   return [...byId.values()];
 };
 
 /**
- * Membership and mute changes of one batch, coalesced per (conversation, user) so the last change
- * wins, then written with a few set-based statements.
+ * Membership, mute and level changes of one batch, coalesced per (conversation, user) so the last
+ * change wins, then written with a few set-based statements.
  */
 export class StateChanges {
   readonly #conversations = new Map<string, ConversationKind>();
   readonly #members = new Map<string, [conversationId: string, userId: string, present: boolean]>();
   readonly #mutes = new Map<string, [conversationId: string, userId: string, until: string | null]>();
+  readonly #levels = new Map<string, [conversationId: string, userId: string, level: NotificationLevel]>();
 
   conversationStarted(conversationId: string, kind: ConversationKind, members: Iterable<string>): void {
     this.#conversations.set(conversationId, kind);
@@ -53,6 +64,10 @@ export class StateChanges {
   mute(conversationId: string, userId: string, until: number | null): void {
     const iso = until === null ? null : new Date(until).toISOString();
     this.#mutes.set(`${conversationId}\n${userId}`, [conversationId, userId, iso]);
+  }
+
+  level(conversationId: string, userId: string, level: NotificationLevel): void {
+    this.#levels.set(`${conversationId}\n${userId}`, [conversationId, userId, level]);
   }
 
   async write(db: Db): Promise<void> {
@@ -90,13 +105,24 @@ export class StateChanges {
         [unmuted.map((m) => m[0]), unmuted.map((m) => m[1])],
       );
     }
-    if (muted.length > 0) {
-      await db.query(
-        `INSERT INTO notifier.mutes (conversation_id, user_id, until)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
-         ON CONFLICT (conversation_id, user_id) DO UPDATE SET until = EXCLUDED.until`,
-        [muted.map((m) => m[0]), muted.map((m) => m[1]), muted.map((m) => m[2])],
-      );
-    }
+    await upsertPreference(db, 'mutes', 'until', 'timestamptz', muted);
+    await upsertPreference(db, 'levels', 'level', 'text', [...this.#levels.values()]);
   }
 }
+
+/** Sets one per-(conversation, user) preference column of a notifier table, one statement for them all. */
+const upsertPreference = async (
+  db: Db,
+  table: 'mutes' | 'levels',
+  column: 'until' | 'level',
+  type: 'timestamptz' | 'text',
+  rows: readonly (readonly [conversationId: string, userId: string, value: string | null])[],
+): Promise<void> => {
+  if (rows.length === 0) return;
+  await db.query(
+    `INSERT INTO notifier.${table} (conversation_id, user_id, ${column})
+     SELECT * FROM unnest($1::text[], $2::text[], $3::${type}[])
+     ON CONFLICT (conversation_id, user_id) DO UPDATE SET ${column} = EXCLUDED.${column}`,
+    [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])],
+  );
+};

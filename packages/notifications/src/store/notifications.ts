@@ -1,5 +1,5 @@
 import { readCheckpoint as readConsumerCheckpoint } from '@chat/consumer';
-import type { Notification } from '@chat/events';
+import type { Notification, NotificationKind } from '@chat/events';
 import type { NotificationCursor } from '../domain/cursor.js';
 import type { NotificationRecord } from '../domain/rules.js';
 import type { Db } from './db.js';
@@ -10,7 +10,7 @@ const INSERT_CHUNK = 5000;
 type NotificationRow = {
   notification_id: string;
   recipient_id: string;
-  kind: 'message' | 'mention';
+  kind: NotificationKind;
   conversation_id: string;
   message_id: string;
   actor_id: string;
@@ -30,50 +30,32 @@ export const toNotification = (row: NotificationRow): Notification => ({
   readAt: row.read_at?.toISOString() ?? null,
 });
 
-export type StoredRecord = NotificationRecord & { position: string };
-
 /**
  * Inserts records with set-based multi-row statements and returns the ones that were new: a record
  * that exists (same deterministic id) is left alone, which makes re-processing after a crash a no-op.
- * What a message's records share is written once, as its `notifier.messages` row; each recipient
- * costs one narrow row.
  */
 export const insertNotifications = async (
   db: Db,
-  records: readonly StoredRecord[],
-): Promise<StoredRecord[]> => {
-  const inserted: StoredRecord[] = [];
+  records: readonly NotificationRecord[],
+): Promise<NotificationRecord[]> => {
+  const inserted: NotificationRecord[] = [];
   for (let i = 0; i < records.length; i += INSERT_CHUNK) {
     const chunk = records.slice(i, i + INSERT_CHUNK);
-    const messages = new Map<string, StoredRecord>();
-    for (const r of chunk) messages.set(messageKey(r.conversationId, r.messageId), r);
-    const list = [...messages.values()];
-    // DO UPDATE (a no-op change) so a replayed message also returns its existing ref.
-    const refs = await db.query<{ message_ref: string; conversation_id: string; message_id: string }>(
-      `INSERT INTO notifier.messages (conversation_id, message_id, actor_id, preview, created_at, position)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
-       ON CONFLICT (conversation_id, message_id) DO UPDATE SET position = notifier.messages.position
-       RETURNING message_ref, conversation_id, message_id`,
-      [
-        list.map((m) => m.conversationId),
-        list.map((m) => m.messageId),
-        list.map((m) => m.actorId),
-        list.map((m) => m.preview),
-        list.map((m) => m.createdAt),
-        list.map((m) => m.position),
-      ],
-    );
-    const refOf = new Map(refs.rows.map((r) => [messageKey(r.conversation_id, r.message_id), r.message_ref]));
     const { rows } = await db.query<{ notification_id: string }>(
-      `INSERT INTO notifier.notifications (notification_id, recipient_id, kind, message_ref, created_at)
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+      `INSERT INTO notifier.notifications
+         (notification_id, recipient_id, kind, conversation_id, message_id, actor_id, preview, created_at)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                            $7::text[], $8::timestamptz[])
        ON CONFLICT (notification_id) DO NOTHING
        RETURNING notification_id`,
       [
         chunk.map((r) => r.notificationId),
         chunk.map((r) => r.recipientId),
         chunk.map((r) => r.kind),
-        chunk.map((r) => refOf.get(messageKey(r.conversationId, r.messageId))),
+        chunk.map((r) => r.conversationId),
+        chunk.map((r) => r.messageId),
+        chunk.map((r) => r.actorId),
+        chunk.map((r) => r.preview),
         chunk.map((r) => r.createdAt),
       ],
     );
@@ -86,20 +68,21 @@ export const insertNotifications = async (
   return inserted;
 };
 
-const messageKey = (conversationId: string, messageId: string) => `${conversationId}\n${messageId}`;
-
-/** An edit or delete changes one row, whatever the number of recipients. */
+/**
+ * An edit or delete changes the preview of the records the message made (as many as it made, none
+ * in most groups): the kinds whose preview is the message's own text.
+ */
 export const updatePreview = async (
   db: Db,
   conversationId: string,
   messageId: string,
   preview: string,
 ): Promise<void> => {
-  await db.query('UPDATE notifier.messages SET preview = $3 WHERE conversation_id = $1 AND message_id = $2', [
-    conversationId,
-    messageId,
-    preview,
-  ]);
+  await db.query(
+    `UPDATE notifier.notifications SET preview = $3
+      WHERE conversation_id = $1 AND message_id = $2 AND kind IN ('message', 'mention', 'reply')`,
+    [conversationId, messageId, preview],
+  );
 };
 
 export type ReadSelection = { userId: string; notificationIds: readonly string[] | null; upTo: string };
@@ -154,10 +137,9 @@ export const listNotifications = async (
   query: { userId: string; unreadOnly: boolean; limit: number; after: NotificationCursor | null },
 ): Promise<{ items: Notification[]; hasMore: boolean }> => {
   const { rows } = await db.query<NotificationRow>(
-    `SELECT n.notification_id, n.recipient_id, n.kind, m.conversation_id, m.message_id, m.actor_id, m.preview,
+    `SELECT n.notification_id, n.recipient_id, n.kind, n.conversation_id, n.message_id, n.actor_id, n.preview,
             n.created_at, n.read_at
        FROM notifier.notifications n
-       JOIN notifier.messages m ON m.message_ref = n.message_ref
       WHERE n.recipient_id = $1
         AND ($2::boolean IS FALSE OR n.read_at IS NULL)
         AND ($3::timestamptz IS NULL OR (n.created_at, n.notification_id) < ($3::timestamptz, $4::uuid))

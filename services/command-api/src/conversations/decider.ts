@@ -86,12 +86,21 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
         if (same) return [];
         throw new ChatError('conflict', 'messageId already used with different content');
       }
-      if (replyTo !== null && !state.messages.has(replyTo))
+      const repliedTo = replyTo === null ? undefined : state.messages.get(replyTo);
+      if (replyTo !== null && !repliedTo)
         throw invalid(['replyTo'], 'replyTo must name a message of this conversation');
+      const data = {
+        conversationId: started.conversationId,
+        messageId,
+        senderId,
+        body,
+        replyTo,
+        sentAt: now,
+      };
       return [
         {
           type: 'MessageSent',
-          data: { conversationId: started.conversationId, messageId, senderId, body, replyTo, sentAt: now },
+          data: repliedTo ? { ...data, replyToSenderId: repliedTo.senderId } : data,
         },
       ];
     }

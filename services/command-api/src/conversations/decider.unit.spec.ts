@@ -232,10 +232,11 @@ describe('SendMessage', () => {
     expect(stateOf([started(), ...events]).messages.get('m0')?.sentBody).toBe('hi');
   });
 
-  it('needs replyTo to name a message of the conversation', () => {
-    given([started(), sent(M1)])
+  it('needs replyTo to name a message of the conversation, and names that message’s sender', () => {
+    const reply = sent(M2, 'alice', 'hi', M1);
+    given([started(), sent(M1, 'bob')])
       .when(send(M2, { replyTo: M1 }))
-      .thenAppends([sent(M2, 'alice', 'hi', M1)]);
+      .thenAppends([{ ...reply, data: { ...reply.data, replyToSenderId: 'bob' } } as ChatEvent]);
     given([started()])
       .when(send(M2, { replyTo: M1 }))
       .thenThrows('validation_failed', [{ path: ['replyTo'], message: expect.any(String) }]);

@@ -32,12 +32,18 @@ beforeAll(async () => {
     logger: createLogger('notifier-test', 'silent'),
     subjects: natsSubjects(h.prefix),
     publish: () => {},
-    notifyAllMaxMembers: 50,
     webhook: false,
     batchSize: 500,
     leaderRetryMs: 50,
   }).run(stopNotifier.signal);
   conversationId = await h.createGroup('alice', ['bob', 'carol']);
+  // A group notifies mentions only by default; bob and carol want every message.
+  for (const userId of ['bob', 'carol']) {
+    const set = await h.call(userId, 'PUT', `/v1/conversations/${conversationId}/notifications`, {
+      level: 'all',
+    });
+    if (set.status !== 200) throw new Error(`level: ${JSON.stringify(set.body)}`);
+  }
   for (let i = 0; i < 5; i++) {
     const res = await h.send('alice', conversationId, i === 2 ? `message ${i} for @bob` : `message ${i}`);
     lastPosition = res.body.position;
