@@ -152,7 +152,75 @@ describe('live delivery across two gateways', () => {
     expect(Date.parse(after.lastSeenAt ?? '')).toBeGreaterThanOrEqual(closedAt - 1000);
   });
 
-  it('typing reaches the other members but never the typist; receipts and unread counts reach every device', async () => {
+  it('unread frames on raw sockets (API.md §4 v1.1): none for a new message; every device of a MarkRead’s reader; each member who had not read a deleted message', async () => {
+    const [a, b, c] = [u('alice'), u('bob'), u('carol')];
+    const group = await createGroup(cluster, a, [b, c]);
+    for (const user of [a, b, c]) {
+      await waitFor(() => cluster.http(user, 'GET', `/v1/conversations/${group}`).then(() => true), {
+        what: 'conversation visible',
+      });
+    }
+    const sockets = {
+      a1: await rawSocket(gw(0), await signToken(a)),
+      a2: await rawSocket(gw(1), await signToken(a)),
+      b1: await rawSocket(gw(1), await signToken(b)),
+      c1: await rawSocket(gw(0), await signToken(c)),
+    };
+    const unread = (name: keyof typeof sockets) =>
+      sockets[name].frames.flatMap((f) =>
+        f.type === 'unread' && f.conversationId === group ? [`${f.unreadCount}/${f.total}`] : [],
+      );
+    const reachSeq = (seq: number) =>
+      waitFor(
+        () =>
+          Object.values(sockets).every((s) =>
+            s.frames.some((f) => f.type === 'event' && f.conversationId === group && f.seq === seq),
+          ),
+        { what: `every socket at seq ${seq}`, timeoutMs: 30_000 },
+      );
+    try {
+      await sendMessage(cluster, b, group, 'from bob'); // seq 1
+      const m2 = await sendMessage(cluster, c, group, 'from carol'); // seq 2 (carol's watermark moves)
+      await reachSeq(2);
+      // A MarkRead publishes to the reader's devices; a frame for a message would have come first.
+      for (const user of [a, b]) {
+        await cluster.http(user, 'POST', `/v1/conversations/${group}/read`, { upToSeq: m2.seq });
+      }
+      await waitFor(() => (['a1', 'a2', 'b1'] as const).every((n) => unread(n).length > 0), {
+        what: 'the MarkRead frames',
+        timeoutMs: 30_000,
+      });
+      for (const name of ['a1', 'a2', 'b1'] as const) expect(unread(name), name).toEqual(['0/0']);
+      expect(unread('c1')).toEqual([]);
+
+      // Bob deletes a message alice and carol had not read: they get a frame, bob none.
+      const m3 = await sendMessage(cluster, b, group, 'oops'); // seq 3
+      await cluster.http(b, 'DELETE', `/v1/conversations/${group}/messages/${m3.messageId}`); // seq 4
+      await reachSeq(4);
+      await waitFor(
+        () => unread('a1').length === 2 && unread('a2').length === 2 && unread('c1').length === 1,
+        { what: 'the deletion frames', timeoutMs: 30_000 },
+      );
+      // Bob's next MarkRead leaves alice's new message unread: its frame (1/1) follows any earlier one.
+      await sendMessage(cluster, a, group, 'one more'); // seq 5
+      await cluster.http(b, 'POST', `/v1/conversations/${group}/read`, { upToSeq: 4 });
+      await waitFor(() => unread('b1').includes('1/1'), {
+        what: "bob's second MarkRead frame",
+        timeoutMs: 30_000,
+      });
+      expect(unread('a1')).toEqual(['0/0', '0/0']);
+      expect(unread('a2')).toEqual(['0/0', '0/0']);
+      expect(unread('c1')).toEqual(['0/0']);
+      expect(unread('b1')).toEqual(['0/0', '1/1']);
+      // No socket got an unread frame of another conversation.
+      for (const s of Object.values(sockets))
+        expect(s.frames.filter((f) => f.type === 'unread' && f.conversationId !== group)).toEqual([]);
+    } finally {
+      for (const s of Object.values(sockets)) s.ws.close();
+    }
+  });
+
+  it('typing reaches the other members but never the typist; receipts and a MarkRead’s unread counts reach every device', async () => {
     const [a, b] = [u('alice'), u('bob')];
     const group = await createGroup(cluster, a, [b]);
     const a1 = await connect(0, a);
@@ -169,8 +237,8 @@ describe('live delivery across two gateways', () => {
       { what: 'typing at B', timeoutMs: 30_000, intervalMs: 500 },
     );
     const sent = await b1.client.send({ conversationId: group, body: 'read me' });
-    // B's message makes A's unread count 1 on both of A's devices (the projector publishes it, the
-    // gateways forward it); A's MarkRead brings it back to 0 there.
+    // A's MarkRead on one device sends the new count (0) to both of A's devices (the projector publishes
+    // it, the gateways forward it); B's message sent none.
     const unreadAt = (dev: TestClient, n: number) =>
       waitFor(
         () => dev.unread.some((f) => f.conversationId === group && f.unreadCount === n && f.total === n),
@@ -178,9 +246,9 @@ describe('live delivery across two gateways', () => {
           what: `unread ${n} at ${dev.userId}`,
         },
       );
-    for (const dev of [a1, a2]) await unreadAt(dev, 1);
     await a1.client.markRead(group, Number(sent.seq));
     for (const dev of [a1, a2]) await unreadAt(dev, 0);
+    for (const dev of [a1, a2]) expect(dev.unread.filter((f) => f.conversationId === group)).toHaveLength(1);
     for (const dev of [a1, a2, b1]) {
       await waitFor(() => dev.receipts.some((r) => r.userId === a && r.readSeq === sent.seq), {
         what: 'receipt',

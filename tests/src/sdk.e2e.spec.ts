@@ -174,9 +174,9 @@ describe('UnreadTracker on a live socket', () => {
     });
     for (let i = 0; i < 5; i++) await a.sendMessage(one, { body: `one ${i}` });
     for (let i = 0; i < 3; i++) await a.sendMessage(two, { body: `two ${i}` });
-    // The server still sends an unread frame per message (before v1.1). On a loaded host a frame can
-    // overtake its message, and the count is one too high until the tracker reads the conversation
-    // again (a second after the frame): it settles at the server's counts and stays there.
+    // The tracker counts the messages themselves (v1.1 sends no unread frame for them; a server before
+    // v1.1 sent one per message, which on a loaded host could overtake its message and leave the count
+    // one too high until the tracker's re-read a second later): it settles at the server's counts.
     const counts = () => [tracker.get(one), tracker.get(two), tracker.total].join(',');
     await waitFor(() => counts() === '5,3,8', { timeoutMs: 15_000, what: `5,3,8 unread (has ${counts()})` });
     await new Promise((r) => setTimeout(r, 1500));

@@ -42,7 +42,8 @@ export type Projector = { run(signal: AbortSignal): Promise<void> };
 /**
  * The live read-model projection, a client of the consumer runtime: one transaction per batch with
  * the checkpoint (`read_models`) and the apply lock; after each commit, unread updates for the users
- * whose counts a client cannot derive itself. An event it cannot apply is quarantined.
+ * whose counts changed for a reason a client cannot see in its events (a MarkRead, the deletion of a
+ * message they had not read). An event it cannot apply is quarantined.
  */
 export const createProjector = (deps: ProjectorDeps): Projector => {
   const schema = READ_MODEL_SCHEMA;
@@ -75,7 +76,7 @@ export const createProjector = (deps: ProjectorDeps): Projector => {
               throw new EventRejectedError(event, error.message, { cause: error });
             }),
           afterCommit: async (result) => {
-            if (!deps.publish || result.unreadConversations.size + result.unreadPairs.size === 0) return;
+            if (!deps.publish || result.unreadPairs.size + result.deletedUnread.size === 0) return;
             await publishUnread(readModels, result, deps.publish);
           },
         },

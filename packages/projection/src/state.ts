@@ -71,10 +71,14 @@ export type BatchState = {
   dirtyMessages: Set<string>;
   /** Members whose watermark moved below the newest message: their read_msg_index is recomputed in SQL. */
   readIndexPending: Set<string>;
-  /** Conversations whose every member's unread count may have changed (new or deleted messages). */
-  unreadConversations: Set<string>;
-  /** (conversation, user) pairs whose unread count changed on their own (reads, leaves). */
+  /**
+   * Unread counts that changed for a reason a client cannot see in its event stream (API.md §4): the
+   * (conversation, user) pairs of MarkReads, and per conversation the highest seq of a deleted message
+   * (the members whose watermark is below it had not read it). A new message changes counts the
+   * clients derive themselves, so it is not here.
+   */
   unreadPairs: Set<string>;
+  deletedUnread: Map<string, number>;
 };
 
 export const emptyBatchState = (): BatchState => ({
@@ -85,8 +89,8 @@ export const emptyBatchState = (): BatchState => ({
   dirtyMembers: new Set(),
   dirtyMessages: new Set(),
   readIndexPending: new Set(),
-  unreadConversations: new Set(),
   unreadPairs: new Set(),
+  deletedUnread: new Map(),
 });
 
 /** A stored event the projection understands, upcast and validated. */
@@ -267,7 +271,6 @@ export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
       if (m?.active) {
         m.active = false;
         s.dirtyMembers.add(key);
-        s.unreadPairs.add(key);
       }
       return;
     }
@@ -305,7 +308,6 @@ export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
         s.dirtyMembers.add(senderKey);
         s.readIndexPending.delete(senderKey);
       }
-      s.unreadConversations.add(c.conversation_id);
       return;
     }
     case 'MessageEdited': {
@@ -333,7 +335,7 @@ export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
         c.last_message_preview = '';
         c.last_message_deleted = true;
       }
-      s.unreadConversations.add(c.conversation_id);
+      s.deletedUnread.set(c.conversation_id, Math.max(s.deletedUnread.get(c.conversation_id) ?? -1, m.seq));
       return;
     }
     case 'ConversationRead': {

@@ -5,13 +5,15 @@ import { splitKey } from './state.js';
 export type PublishUserMessage = (userId: string, message: UserChannelMessage) => void;
 
 /**
- * After a batch commits, tells each affected user their new count for each changed conversation and
- * their new total. A message makes every member of its conversation "affected": that is O(members)
- * small NATS messages, computed by one query; the read-model writes stayed O(1).
+ * After a batch commits, tells each user whose unread count changed for a reason their client cannot
+ * see in its event stream (API.md §4 v1.1) their new count for each such conversation and their new
+ * total: the reader of a MarkRead (every device of theirs), and for a deleted message each member who
+ * had not read it. A new message publishes nothing (clients count it themselves), so the live path
+ * costs no message per recipient; a deletion costs one per member who had it unread.
  */
 export const publishUnread = async (
   db: ReadModelDb,
-  changes: { unreadConversations: ReadonlySet<string>; unreadPairs: ReadonlySet<string> },
+  changes: { unreadPairs: ReadonlySet<string>; deletedUnread: ReadonlyMap<string, number> },
   publish: PublishUserMessage,
 ): Promise<number> => {
   const pairs = new Map<string, Set<string>>();
@@ -27,14 +29,21 @@ export const publishUnread = async (
     const [conversationId, userId] = splitKey(key);
     add(userId, conversationId);
   }
-  if (changes.unreadConversations.size > 0) {
-    const members = await db
+  if (changes.deletedUnread.size > 0) {
+    // The sender's watermark is at or past their own message, and later joiners' past it too.
+    const rows = await db
       .selectFrom('members')
       .select(['conversation_id', 'user_id'])
-      .where('conversation_id', 'in', [...changes.unreadConversations])
       .where('active', '=', true)
+      .where((eb) =>
+        eb.or(
+          [...changes.deletedUnread].map(([conversationId, seq]) =>
+            eb.and([eb('conversation_id', '=', conversationId), eb('read_seq', '<', seq)]),
+          ),
+        ),
+      )
       .execute();
-    for (const m of members) add(m.user_id, m.conversation_id);
+    for (const m of rows) add(m.user_id, m.conversation_id);
   }
   if (pairs.size === 0) return 0;
   const counts = await unreadCountsOfUsers(db, [...pairs.keys()]);

@@ -222,10 +222,7 @@ const toProjected = (events: readonly RecordedEvent[], onRejected: OnRejected): 
   return projected;
 };
 
-export type BatchResult = {
-  unreadConversations: Set<string>;
-  unreadPairs: Set<string>;
-};
+export type BatchResult = Pick<BatchState, 'unreadPairs' | 'deletedUnread'>;
 
 /**
  * Applies `events` (in log order) to the read models in `schema`, inside the caller's transaction
@@ -242,7 +239,7 @@ export const projectEvents = async (
   await load(trx, schema, state, keysOf(projected));
   for (const e of projected) applyEvent(state, e);
   for (const statement of flushStatements(schema, state)) await statement.execute(trx);
-  return { unreadConversations: state.unreadConversations, unreadPairs: state.unreadPairs };
+  return { unreadPairs: state.unreadPairs, deletedUnread: state.deletedUnread };
 };
 
 /** Rows kept between pages of a replay; past this many members the caches start over (reloaded). */
@@ -309,8 +306,8 @@ export const createReplayer = (options: {
         state.dirtyMembers,
         state.dirtyMessages,
         state.readIndexPending,
-        state.unreadConversations,
         state.unreadPairs,
+        state.deletedUnread,
       ]) {
         set.clear();
       }

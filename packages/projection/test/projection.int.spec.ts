@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { getConversation, listConversations, listMessages, readCheckpoint, unreadSummary } from '@chat/db';
-import type { Conversation, UserChannelMessage } from '@chat/events';
+import { type Conversation, receiptsStream, type UserChannelMessage } from '@chat/events';
+import { waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjector } from '../src/index.js';
 import { expectedConversation, expectedList, expectedUnread, type Fold, fold } from './fold.js';
@@ -11,7 +13,10 @@ let sim: ChatSimulator;
 let f: Fold;
 const stop = new AbortController();
 let running: Promise<void>;
+/** The last message published to each user about each conversation (`userId|conversationId`). */
 const published = new Map<string, UserChannelMessage>();
+/** The conversation of each user's last MarkRead, appended after the random commands. */
+const lastRead = new Map<string, string>();
 
 beforeAll(async () => {
   h = await createHarness('projection');
@@ -20,11 +25,30 @@ beforeAll(async () => {
     pool: h.pool,
     logger: silentLogger,
     batchSize: 500,
-    publish: (userId, message) => published.set(userId, message),
+    publish: (userId, message) =>
+      published.set(`${userId}|${message.type === 'unread' ? message.conversationId : ''}`, message),
   });
   running = projector.run(stop.signal);
   sim = new ChatSimulator({ users: 35, seed: 20261122 });
-  const last = await simulate(h.store, sim, { conversations: 55, commands: 5200 });
+  let last = await simulate(h.store, sim, { conversations: 55, commands: 5200 });
+  // Last, every user who can reads one more message somewhere: their final unread frame then carries
+  // their final counts (only MarkReads and deletions of unread messages publish one, API.md §4).
+  for (const userId of sim.users) {
+    const c = sim.conversations.find((x) => (x.readSeq.get(userId) ?? x.revision) < x.revision);
+    if (!c) continue;
+    const upToSeq = (c.readSeq.get(userId) ?? 0) + 1;
+    c.readSeq.set(userId, upToSeq);
+    const readAt = '2030-01-01T00:00:00.000Z';
+    const metadata = { userId, correlationId: randomUUID(), causationId: null, schemaVersion: 1 };
+    const data = { conversationId: c.id, userId, upToSeq, readAt };
+    const appended = await h.store.append(
+      receiptsStream(c.id),
+      [{ id: randomUUID(), type: 'ConversationRead', data, metadata }],
+      'any',
+    );
+    if (appended.position > last) last = appended.position;
+    lastRead.set(userId, c.id);
+  }
   await waitForCheckpoint(h.db, last);
   f = fold(await readWholeLog(h.store, last));
 }, 120_000);
@@ -85,13 +109,19 @@ describe('read models equal a plain fold over the log (5,200 random commands)', 
     expect(someUnread).toBeGreaterThan(5);
   });
 
-  it('published each user’s final unread total', () => {
-    for (const userId of sim.users) {
-      const last = published.get(userId);
-      if (last?.type !== 'unread') continue;
-      expect(last.total, userId).toBe(expectedUnread(f, userId).total);
+  it('published each reader’s final counts with their last MarkRead', async () => {
+    await waitFor(() => [...lastRead].every(([userId, c]) => published.has(`${userId}|${c}`)), {
+      what: 'every last MarkRead published',
+    });
+    for (const [userId, conversationId] of lastRead) {
+      expect(published.get(`${userId}|${conversationId}`), userId).toEqual({
+        type: 'unread',
+        conversationId,
+        unreadCount: expectedConversation(f, conversationId, userId)?.unreadCount,
+        total: expectedUnread(f, userId).total,
+      });
     }
-    expect(published.size).toBeGreaterThan(20);
+    expect(lastRead.size).toBeGreaterThan(20);
   });
 
   it('pages messages backwards, forwards and from the newest page', async () => {

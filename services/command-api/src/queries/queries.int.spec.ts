@@ -224,7 +224,7 @@ describe('query routes', () => {
     expect(msgs.body.items[0]).toMatchObject({ messageId: a.body.messageId, deleted: true, body: null });
   });
 
-  it('publishes unread counts to the user subject and exposes projection metrics', async () => {
+  it('publishes unread counts to the user subject for a MarkRead, not for a new message; exposes projection metrics', async () => {
     const c = await h.createGroup('mia', ['ned']);
     const sub = h.nats.subscribe(h.subjects.user('ned'));
     const got = (async () => {
@@ -234,7 +234,13 @@ describe('query routes', () => {
       }
     })();
     await h.send('mia', c, 'ping');
-    expect(await got).toEqual({ type: 'unread', conversationId: c, unreadCount: 1, total: 1 });
+    const second = await h.send('mia', c, 'pong');
+    await fresh('ned', `/v1/conversations/${c}?minPosition=${second.body.position}`);
+    expect(
+      (await h.call('ned', 'POST', `/v1/conversations/${c}/read`, { upToSeq: second.body.seq })).status,
+    ).toBe(200);
+    // The first unread frame is the MarkRead's: none came for the two messages.
+    expect(await got).toEqual({ type: 'unread', conversationId: c, unreadCount: 0, total: 0 });
     sub.unsubscribe();
 
     const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
