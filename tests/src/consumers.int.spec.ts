@@ -184,7 +184,7 @@ describe('no event can stop a consumer', () => {
       body: 42,
     });
     // A type this build does not know (a newer build's): every consumer passes it over, none quarantines it.
-    const unknown = ev('ReactionAdded', { conversationId: c, messageId: randomUUID(), emoji: '👍' });
+    const unknown = ev('PollCreated', { conversationId: c, pollId: randomUUID(), question: '?' });
     // Larger than the NATS server accepts: the relay.
     const maxPayload = nats.info?.max_payload ?? 1024 * 1024;
     poison.size = ev('AttachmentAdded', { conversationId: c, blob: 'x'.repeat(maxPayload + 1024) });

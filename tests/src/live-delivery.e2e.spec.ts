@@ -220,6 +220,59 @@ describe('live delivery across two gateways', () => {
     }
   });
 
+  it('reactions reach every socket of every member as event frames, in seq order with the messages (raw sockets)', async () => {
+    const [a, b] = [u('alice'), u('bob')];
+    const group = await createGroup(cluster, a, [b]);
+    for (const user of [a, b]) {
+      await waitFor(() => cluster.http(user, 'GET', `/v1/conversations/${group}`).then(() => true), {
+        what: 'conversation visible',
+      });
+    }
+    const sockets = [
+      await rawSocket(gw(0), await signToken(a)),
+      await rawSocket(gw(1), await signToken(a)),
+      await rawSocket(gw(1), await signToken(b)),
+    ];
+    try {
+      const m = await sendMessage(cluster, a, group, 'react to me'); // seq 1
+      const path = (r: string) =>
+        `/v1/conversations/${group}/messages/${m.messageId}/reactions/${encodeURIComponent(r)}`;
+      await cluster.http(b, 'PUT', path('👍')); // seq 2
+      await cluster.http(b, 'PUT', path('👍')); // a repeat: nothing
+      await sendMessage(cluster, b, group, 'and a reply'); // seq 3
+      await cluster.http(a, 'PUT', path('🎉')); // seq 4
+      const removed = await cluster.http<{ seq: number }>(b, 'DELETE', path('👍')); // seq 5
+      expect(removed.seq).toBe(5);
+      const events = (s: (typeof sockets)[number]) =>
+        s.frames.flatMap((f) => (f.type === 'event' && f.conversationId === group ? [f] : []));
+      await waitFor(() => sockets.every((s) => events(s).some((f) => f.seq === 5)), {
+        what: 'seq 5 everywhere',
+      });
+      for (const s of sockets) {
+        expect(events(s).map((f) => [f.seq, f.event.type])).toEqual([
+          [1, 'MessageSent'],
+          [2, 'ReactionAdded'],
+          [3, 'MessageSent'],
+          [4, 'ReactionAdded'],
+          [5, 'ReactionRemoved'],
+        ]);
+        expect(events(s)[1]?.event).toMatchObject({
+          type: 'ReactionAdded',
+          revision: 2,
+          data: {
+            conversationId: group,
+            messageId: m.messageId,
+            userId: b,
+            reaction: '👍',
+            messageSenderId: a,
+          },
+        });
+      }
+    } finally {
+      for (const s of sockets) s.ws.close();
+    }
+  });
+
   it('typing reaches the other members but never the typist; receipts and a MarkRead’s unread counts reach every device', async () => {
     const [a, b] = [u('alice'), u('bob')];
     const group = await createGroup(cluster, a, [b]);

@@ -18,6 +18,7 @@ const message = (seq: number, body: string, extra: Partial<Message> = {}): Messa
   sentAt: '2026-01-01T00:00:00.000Z',
   editedAt: null,
   deleted: false,
+  reactions: [],
   ...extra,
 });
 

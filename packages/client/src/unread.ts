@@ -186,6 +186,10 @@ export class UnreadCounts {
       case 'MessageDeleted':
         // A deleted unread message comes with an `unread` frame (API.md §4); an edit changes nothing.
         break;
+      case 'ReactionAdded':
+      case 'ReactionRemoved':
+        // A reaction moves the seq but changes no count.
+        break;
       default: {
         // Events of later contract versions (reactions, …) carry a seq but change no count.
         const later: never = type;

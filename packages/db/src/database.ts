@@ -3,7 +3,7 @@ import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } f
 import pg from 'pg';
 import type { ConversationsTable } from './tables/conversations.table.js';
 import type { MembersTable } from './tables/members.table.js';
-import type { MessagesTable } from './tables/messages.table.js';
+import type { MessageReactionsTable, MessagesTable } from './tables/messages.table.js';
 
 /** Read models live in this Postgres schema; a rebuild projects into a shadow schema and swaps it in. */
 export const READ_MODEL_SCHEMA = 'read_models';
@@ -14,6 +14,7 @@ export interface Database {
   conversations: ConversationsTable;
   members: MembersTable;
   messages: MessagesTable;
+  message_reactions: MessageReactionsTable;
 }
 
 export type ReadModelDb = Kysely<Database>;

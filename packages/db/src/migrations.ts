@@ -84,6 +84,21 @@ export const readModelMigrations = (schema: string): Record<string, Migration> =
         await sql`ALTER TABLE ${t('members')} ADD COLUMN notification_level text`.execute(db);
       },
     },
+    // Reactions (v1.1): one row per (message, reaction, user) that has it; `seq` of the event that
+    // added it orders users and reactions (first use).
+    '2026_11_28_004_message_reactions': {
+      up: async (db: AnyDb) => {
+        await sql`
+          CREATE TABLE ${t('message_reactions')} (
+            conversation_id text NOT NULL,
+            message_id text NOT NULL,
+            reaction text NOT NULL,
+            user_id text NOT NULL,
+            seq integer NOT NULL,
+            PRIMARY KEY (conversation_id, message_id, reaction, user_id)
+          )`.execute(db);
+      },
+    },
   };
 };
 

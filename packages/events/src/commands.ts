@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ErrorCode } from './errors.js';
-import { conversationKindSchema, notificationLevelSchema } from './events.js';
+import { conversationKindSchema, notificationLevelSchema, reactionSchema } from './events.js';
 import {
   instantSchema,
   isoTimeSchema,
@@ -84,6 +84,8 @@ export const noParams = z.strictObject({});
 export const conversationParams = z.strictObject({ conversationId: uuidSchema });
 export const memberParams = z.strictObject({ conversationId: uuidSchema, userId: userIdSchema });
 export const messageParams = z.strictObject({ conversationId: uuidSchema, messageId: uuidSchema });
+/** The reaction is percent-encoded in the path; fastify decodes it before validation. */
+export const reactionParams = messageParams.extend({ reaction: reactionSchema });
 
 // Results: the HTTP response bodies, the `result` of a NATS reply and of a WS `ack`.
 export const createConversationResult = z.object({
@@ -204,6 +206,30 @@ export const commandShapes = {
     body: noBody,
     responses: { 200: seqResult.describe('deleted (now or earlier)') },
     errors: errors('forbidden', 'not_found'),
+  },
+  addReaction: {
+    name: 'addReaction',
+    method: 'PUT',
+    path: '/v1/conversations/:conversationId/messages/:messageId/reactions/:reaction',
+    summary:
+      'React to a message (reaction: 1..32 characters, no whitespace, percent-encoded; already reacted: the earlier event)',
+    tags: ['messages'],
+    params: reactionParams,
+    body: noBody,
+    responses: { 200: seqResult.describe('reacted, now or earlier (then nothing appended)') },
+    errors: errors('not_found'),
+  },
+  removeReaction: {
+    name: 'removeReaction',
+    method: 'DELETE',
+    path: '/v1/conversations/:conversationId/messages/:messageId/reactions/:reaction',
+    summary:
+      'Take your reaction back (not reacted: the event that removed it, or the message if there was none)',
+    tags: ['messages'],
+    params: reactionParams,
+    body: noBody,
+    responses: { 200: seqResult.describe('not reacted any more, now or earlier (then nothing appended)') },
+    errors: errors('not_found'),
   },
   markRead: {
     name: 'markRead',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { instantSchema, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
+import { codePointLength, instantSchema, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
 import { STREAM_PREFIX, type StreamCategory } from './streams.js';
 import { textSchema } from './text.js';
 
@@ -25,6 +25,21 @@ export type NotificationLevel = z.infer<typeof notificationLevelSchema>;
 /** A member's level until they set one: `all` in direct conversations, `mentions` in groups. */
 export const defaultNotificationLevel = (kind: ConversationKind): NotificationLevel =>
   kind === 'direct' ? 'all' : 'mentions';
+
+export const REACTION_MAX = 32;
+
+/** A reaction (API.md §2.2.1): an emoji such as `👍` or a name such as `thumbsup`. */
+export const reactionSchema = textSchema
+  .refine((s) => s.length > 0 && codePointLength(s) <= REACTION_MAX, `must be 1..${REACTION_MAX} characters`)
+  .refine((s) => !/\s/u.test(s), 'must not contain whitespace');
+
+const reaction = {
+  conversationId: id,
+  messageId: id,
+  userId: user,
+  reaction: reactionSchema,
+  at: time,
+};
 
 export const eventDataSchemas = {
   ConversationStarted: z.looseObject({
@@ -57,6 +72,9 @@ export const eventDataSchemas = {
     editedAt: time,
   }),
   MessageDeleted: z.looseObject({ conversationId: id, messageId: id, deletedBy: user, deletedAt: time }),
+  /** `messageSenderId`: the author of the message (added field), whom the reaction notifies. */
+  ReactionAdded: z.looseObject({ ...reaction, messageSenderId: user }),
+  ReactionRemoved: z.looseObject(reaction),
   ConversationRead: z.looseObject({
     conversationId: id,
     userId: user,
@@ -88,6 +106,8 @@ export const CONVERSATION_EVENT_TYPES = [
   'MessageSent',
   'MessageEdited',
   'MessageDeleted',
+  'ReactionAdded',
+  'ReactionRemoved',
 ] as const satisfies readonly EventType[];
 export type ConversationEventType = (typeof CONVERSATION_EVENT_TYPES)[number];
 export type ConversationEvent = ChatEventOf<ConversationEventType>;
@@ -101,6 +121,8 @@ export const EVENT_STREAM_CATEGORY = {
   MessageSent: 'conversation',
   MessageEdited: 'conversation',
   MessageDeleted: 'conversation',
+  ReactionAdded: 'conversation',
+  ReactionRemoved: 'conversation',
   ConversationRead: 'receipts',
   TypingStarted: 'typing',
   ConversationMuted: 'user',

@@ -141,6 +141,17 @@ export const conversationSchema = z.object({
 });
 export type Conversation = z.output<typeof conversationSchema>;
 
+/** How many users a reaction lists by id (the first to react). */
+export const REACTION_USERS_SHOWN = 20;
+
+export const reactionSummarySchema = z.object({
+  reaction: z.string(),
+  count: count.min(1),
+  /** The first REACTION_USERS_SHOWN users who reacted so, in the order they did. */
+  userIds: z.array(userIdSchema).max(REACTION_USERS_SHOWN),
+});
+export type ReactionSummary = z.output<typeof reactionSummarySchema>;
+
 export const messageSchema = z.object({
   messageId: uuidOutputSchema,
   conversationId: uuidOutputSchema,
@@ -151,6 +162,11 @@ export const messageSchema = z.object({
   sentAt: instantSchema,
   editedAt: instantSchema.nullable(),
   deleted: z.boolean(),
+  /**
+   * Ordered by first use (the earliest add among the users who have the reaction now); `[]` when none,
+   * and for a deleted message.
+   */
+  reactions: z.array(reactionSummarySchema),
 });
 export type Message = z.output<typeof messageSchema>;
 

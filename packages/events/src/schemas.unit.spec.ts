@@ -6,7 +6,13 @@ import {
   muteBody,
   sendMessageBody,
 } from './commands.js';
-import { CONVERSATION_EVENT_TYPES, EVENT_STREAM_CATEGORY, eventIssues, streamIdOf } from './events.js';
+import {
+  CONVERSATION_EVENT_TYPES,
+  EVENT_STREAM_CATEGORY,
+  eventIssues,
+  reactionSchema,
+  streamIdOf,
+} from './events.js';
 import { isoTimeSchema, MAX_SEQ } from './ids.js';
 import { decodePageCursor, encodePageCursor, listMessagesQuery, queryShapes } from './queries.js';
 import { responseSchemas } from './routes.js';
@@ -78,6 +84,26 @@ describe('text rules', () => {
     expect(preview('short 😀 body')).toBe('short 😀 body');
     // A lone surrogate counts as one code point, as string iteration counts it.
     expect(preview(`\ud800${'b'.repeat(250)}`)).toBe(`\ud800${'b'.repeat(199)}`);
+  });
+});
+
+describe('reactions (API.md §2.2.1)', () => {
+  it('take 1..32 code points without whitespace, emoji sequences included; storable text only', () => {
+    const ok = (r: string) => reactionSchema.safeParse(r).success;
+    for (const r of ['👍', 'thumbsup', '👨‍👩‍👧‍👦', '🇫🇷', '+1', 'a/b', '😀'.repeat(32), 'x'.repeat(32)])
+      expect(ok(r), r).toBe(true);
+    for (const r of [
+      '',
+      'x'.repeat(33),
+      '😀'.repeat(33),
+      'thumbs up',
+      'tab\there',
+      'nbsp\u00a0',
+      'line\n',
+      'a\u0000',
+      '\ud83d',
+    ])
+      expect(ok(r), JSON.stringify(r)).toBe(false);
   });
 });
 

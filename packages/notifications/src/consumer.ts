@@ -7,7 +7,12 @@ import type { Pool, PoolClient } from 'pg';
 import type { Registry } from 'prom-client';
 import { type ConversationState, evolve, muteUntil, startedState } from './domain/conversation.js';
 import { notificationIdFor } from './domain/notification-id.js';
-import { type NotificationRecord, notificationsFor, previewAfter } from './domain/rules.js';
+import {
+  type NotificationRecord,
+  notificationsFor,
+  previewAfter,
+  reactionNotificationFor,
+} from './domain/rules.js';
 import { createNotificationMetrics } from './metrics.js';
 import { loadConversations, StateChanges } from './store/conversations.js';
 import {
@@ -74,6 +79,8 @@ const HANDLED: Record<EventType, boolean> = {
   MessageSent: true,
   MessageEdited: true,
   MessageDeleted: true,
+  ReactionAdded: true,
+  ReactionRemoved: false,
   ConversationMuted: true,
   NotificationLevelSet: true,
   NotificationsRead: true,
@@ -122,7 +129,10 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
     const events = parse(batch);
     const needed = new Set<string>();
     for (const { event } of events) {
-      if (event.type === 'MessageSent' && !cache.has(event.data.conversationId))
+      if (
+        (event.type === 'MessageSent' || event.type === 'ReactionAdded') &&
+        !cache.has(event.data.conversationId)
+      )
         needed.add(event.data.conversationId);
     }
     for (const state of await loadConversations(client, [...needed])) cache.set(state.conversationId, state);
@@ -189,6 +199,11 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
           pending.push(...notificationsFor(state, event.data, notificationIdFor));
           break;
         }
+        case 'ReactionAdded': {
+          const state = cache.get(event.data.conversationId);
+          if (state) pending.push(...reactionNotificationFor(state, event.data, notificationIdFor));
+          break;
+        }
         case 'MessageEdited':
         case 'MessageDeleted':
           await flush();
@@ -202,6 +217,7 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
             upTo: event.data.upTo,
           });
           break;
+        case 'ReactionRemoved':
         case 'ConversationRead':
         case 'TypingStarted':
           break;

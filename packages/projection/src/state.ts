@@ -56,6 +56,22 @@ export type MessageState = {
   deleted: boolean;
 };
 
+export type ReactionState = {
+  conversation_id: string;
+  message_id: string;
+  reaction: string;
+  user_id: string;
+  seq: number;
+};
+
+/**
+ * What a batch does to one (message, reaction, user): whether it removed the reaction at some point and
+ * whether it holds it at the end (`add`, with the seq of the add after the last removal). Written as a
+ * delete then an insert that keeps an existing row, so the result does not depend on how the log was cut
+ * into batches: an add of a reaction the user has changes nothing, as the decider decides.
+ */
+export type ReactionChange = { row: ReactionState; remove: boolean; add: boolean };
+
 export const pairKey = (a: string, b: string): string => `${a}\u0000${b}`;
 export const splitKey = (key: string): [string, string] => {
   const i = key.indexOf('\u0000');
@@ -66,6 +82,8 @@ export type BatchState = {
   conversations: Map<string, ConversationState>;
   members: Map<string, MemberState>;
   messages: Map<string, MessageState>;
+  /** Reaction changes by (conversation, message, reaction, user). */
+  reactions: Map<string, ReactionChange>;
   dirtyConversations: Set<string>;
   dirtyMembers: Set<string>;
   dirtyMessages: Set<string>;
@@ -85,6 +103,7 @@ export const emptyBatchState = (): BatchState => ({
   conversations: new Map(),
   members: new Map(),
   messages: new Map(),
+  reactions: new Map(),
   dirtyConversations: new Set(),
   dirtyMembers: new Set(),
   dirtyMessages: new Set(),
@@ -156,6 +175,10 @@ export const keysOf = (events: readonly ProjectedEvent[]): BatchKeys => {
       case 'MessageDeleted':
         keys.conversationIds.add(c);
         keys.messageKeys.add(pairKey(c, e.data.messageId));
+        break;
+      case 'ReactionAdded':
+      case 'ReactionRemoved':
+        keys.conversationIds.add(c);
         break;
       case 'ConversationRead':
         keys.conversationIds.add(c);
@@ -336,6 +359,33 @@ export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
         c.last_message_deleted = true;
       }
       s.deletedUnread.set(c.conversation_id, Math.max(s.deletedUnread.get(c.conversation_id) ?? -1, m.seq));
+      return;
+    }
+    case 'ReactionAdded':
+    case 'ReactionRemoved': {
+      if (!c || !isConversationEvent) return;
+      touchConversation(s, e, c);
+      const { messageId, reaction, userId } = e.data;
+      const key = [c.conversation_id, messageId, reaction, userId].join('\u0000');
+      let change = s.reactions.get(key);
+      if (!change) {
+        const row = {
+          conversation_id: c.conversation_id,
+          message_id: messageId,
+          reaction,
+          user_id: userId,
+          seq: 0,
+        };
+        change = { row, remove: false, add: false };
+        s.reactions.set(key, change);
+      }
+      if (e.type === 'ReactionRemoved') {
+        change.remove = true;
+        change.add = false;
+      } else if (!change.add) {
+        change.add = true;
+        change.row.seq = e.revision;
+      }
       return;
     }
     case 'ConversationRead': {

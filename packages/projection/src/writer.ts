@@ -15,6 +15,7 @@ import {
   type MessageState,
   type ProjectedEvent,
   pairKey,
+  type ReactionState,
   splitKey,
   toProjectedEvent,
 } from './state.js';
@@ -82,16 +83,20 @@ const upsert = <R extends object>(
   rows: readonly R[],
   columns: readonly (readonly [keyof R & string, string])[],
   conflict: readonly string[],
+  /** Columns an existing row takes over; none: an existing row is kept as it is. */
   update: readonly string[],
 ): RawBuilder<unknown> | undefined => {
   if (rows.length === 0) return undefined;
   const names = sql.join(columns.map(([name]) => sql.id(name)));
   const types = sql.join(columns.map(([name, type]) => sql`${sql.id(name)} ${sql.raw(type)}`));
-  const sets = sql.join(update.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`));
+  const onConflict =
+    update.length === 0
+      ? sql`DO NOTHING`
+      : sql`DO UPDATE SET ${sql.join(update.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}`;
   return sql`
     INSERT INTO ${sql.id(schema, table)} (${names})
     SELECT ${names} FROM json_to_recordset(${JSON.stringify(rows)}::json) AS x(${types})
-    ON CONFLICT (${sql.join(conflict.map((c) => sql.id(c)))}) DO UPDATE SET ${sets}`;
+    ON CONFLICT (${sql.join(conflict.map((c) => sql.id(c)))}) ${onConflict}`;
 };
 
 const CONVERSATION_COLUMNS = [
@@ -123,6 +128,14 @@ const MESSAGE_COLUMNS = [
   ['edited_at', 'timestamptz'],
   ['deleted', 'bool'],
 ] as const satisfies readonly (readonly [keyof MessageState, string])[];
+
+const REACTION_COLUMNS = [
+  ['conversation_id', 'text'],
+  ['message_id', 'text'],
+  ['reaction', 'text'],
+  ['user_id', 'text'],
+  ['seq', 'int4'],
+] as const satisfies readonly (readonly [keyof ReactionState, string])[];
 
 const MEMBER_COLUMNS = [
   ['conversation_id', 'text'],
@@ -187,9 +200,31 @@ const flushStatements = (schema: string, state: BatchState): RawBuilder<unknown>
       ['active', 'joined_seq', 'ordinal', 'read_seq', 'read_msg_index', 'muted_until', 'notification_level'],
     ),
   );
+  const reactions = [...state.reactions.values()];
+  writes.push(
+    upsert(
+      schema,
+      'message_reactions',
+      reactions.flatMap((r) => (r.add ? [r.row] : [])),
+      REACTION_COLUMNS,
+      ['conversation_id', 'message_id', 'reaction', 'user_id'],
+      [],
+    ),
+  );
   // Data-modifying CTEs run to completion whether or not the main query reads them.
   const ctes = writes.flatMap((w, i) => (w ? [sql`${sql.id(`w${i}`)} AS (${w})`] : []));
   const statements = ctes.length > 0 ? [sql`WITH ${sql.join(ctes)} SELECT 1`] : [];
+  // Removals first, in a statement of their own: CTEs of one statement see the same snapshot, so an
+  // insert there could still meet the row its batch removed.
+  const removed = reactions.filter((r) => r.remove).map((r) => r.row);
+  if (removed.length > 0) {
+    statements.unshift(sql`
+      DELETE FROM ${sql.id(schema, 'message_reactions')} AS r
+       USING json_to_recordset(${JSON.stringify(removed)}::json)
+             AS x(conversation_id text, message_id text, reaction text, user_id text)
+       WHERE (r.conversation_id, r.message_id, r.reaction, r.user_id)
+           = (x.conversation_id, x.message_id, x.reaction, x.user_id)`);
+  }
   // A watermark set below the newest message: count the messages up to it (an index lookup each).
   const pending = [...state.readIndexPending].map(splitKey);
   if (pending.length > 0) {
@@ -297,6 +332,7 @@ export const createReplayer = (options: {
       // Postgres recounts these watermarks: the copies here are stale from now on.
       for (const key of state.readIndexPending) state.members.delete(key);
       state.messages.clear();
+      state.reactions.clear();
       if (state.members.size > cacheMaxMembers) {
         state.members.clear();
         state.conversations.clear();

@@ -16,6 +16,8 @@ type FoldConversation = {
   members: string[];
   readSeq: Map<string, number>;
   messages: Message[];
+  /** messageId → reaction → user → seq of the add that gave it to them (present reactions only). */
+  reactions: Map<string, Map<string, Map<string, number>>>;
 };
 
 export type Fold = {
@@ -66,6 +68,7 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
         members,
         readSeq: new Map(members.map((u) => [u, e.revision])),
         messages: [],
+        reactions: new Map(),
       });
       continue;
     }
@@ -95,6 +98,7 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
           sentAt: new Date(s(d.sentAt)).toISOString(),
           editedAt: null,
           deleted: false,
+          reactions: [],
         });
         const own = c.readSeq.get(s(d.senderId));
         if (own !== undefined && e.revision > own) c.readSeq.set(s(d.senderId), e.revision);
@@ -116,6 +120,35 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
         }
         break;
       }
+      case 'ReactionAdded':
+      case 'ReactionRemoved': {
+        const byReaction = c.reactions.get(s(d.messageId)) ?? new Map<string, Map<string, number>>();
+        c.reactions.set(s(d.messageId), byReaction);
+        const users = byReaction.get(s(d.reaction)) ?? new Map<string, number>();
+        byReaction.set(s(d.reaction), users);
+        if (e.type === 'ReactionRemoved') users.delete(s(d.userId));
+        else if (!users.has(s(d.userId))) users.set(s(d.userId), e.revision);
+        break;
+      }
+    }
+  }
+  // Message.reactions by API.md §2.2.1: ordered by first use, the first 20 users by time, none once deleted.
+  for (const c of conversations.values()) {
+    for (const m of c.messages) {
+      const byReaction = m.deleted ? undefined : c.reactions.get(m.messageId);
+      m.reactions = [...(byReaction ?? [])]
+        .filter(([, users]) => users.size > 0)
+        .map(([reaction, users]) => {
+          const bySeq = [...users].sort((a, b) => a[1] - b[1]);
+          return {
+            first: bySeq[0]?.[1] ?? 0,
+            reaction,
+            count: users.size,
+            userIds: bySeq.slice(0, 20).map(([u]) => u),
+          };
+        })
+        .sort((a, b) => a.first - b.first)
+        .map(({ first: _, ...summary }) => summary);
     }
   }
   return { conversations, mutes, levels };

@@ -80,6 +80,7 @@ export const dumpSchema = async (pool: pg.Pool, schema: string) => {
     conversations: await q('conversations', 'conversation_id'),
     members: await q('members', 'conversation_id, user_id'),
     messages: await q('messages', 'conversation_id, seq'),
+    message_reactions: await q('message_reactions', 'conversation_id, message_id, reaction, user_id'),
   };
 };
 

@@ -153,6 +153,11 @@ describe('read models equal a plain fold over the log (5,200 random commands)', 
       expect(forwards).toEqual(all);
       expect(all.some((m) => m.deleted) || all.length < 10).toBe(true);
     }
+    // The comparison covered reactions: on many messages, several on some, taken back on others.
+    const messages = [...f.conversations.values()].flatMap((c) => c.messages);
+    expect(messages.filter((m) => m.reactions.length > 0).length).toBeGreaterThan(50);
+    expect(messages.some((m) => m.reactions.length > 2)).toBe(true);
+    expect(messages.some((m) => m.reactions.some((r) => r.count > 1))).toBe(true);
   });
 
   it('stored the checkpoint of the last event', async () => {

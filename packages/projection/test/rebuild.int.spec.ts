@@ -95,7 +95,8 @@ describe('online rebuild', () => {
     const live = await dumpSchema(h.pool, READ_MODEL_SCHEMA);
     const fresh = await dumpSchema(h.pool, 'expected');
     expect(live).toEqual(fresh);
-    // The comparison covers what v1.1 added: levels members set.
+    // The comparison covers what v1.1 added: levels members set, reactions.
+    expect(live.message_reactions.length).toBeGreaterThan(50);
     expect(new Set(live.members.map((m) => m.notification_level))).toEqual(
       new Set([null, 'all', 'mentions', 'none']),
     );

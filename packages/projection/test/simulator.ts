@@ -13,7 +13,13 @@ type SimConversation = {
   revision: number;
   members: Set<string>;
   everMembers: Set<string>;
-  messages: { id: string; senderId: string; deleted: boolean; seq: number }[];
+  messages: {
+    id: string;
+    senderId: string;
+    deleted: boolean;
+    seq: number;
+    reactions: Map<string, Set<string>>;
+  }[];
   readSeq: Map<string, number>;
   receiptsRevision: number;
 };
@@ -112,7 +118,7 @@ export class ChatSimulator {
       };
     };
     const alive = c.messages.filter((m) => !m.deleted);
-    if (r < 0.55 || c.messages.length === 0) {
+    if (r < 0.5 || c.messages.length === 0) {
       const messageId = randomUUID();
       const replyTo = c.messages.length > 0 && this.rng() < 0.2 ? this.pick(c.messages).id : null;
       const cmd = append(
@@ -120,11 +126,32 @@ export class ChatSimulator {
         { conversationId: c.id, messageId, senderId: member, body: this.body(), replyTo, sentAt: this.now() },
         member,
       );
-      c.messages.push({ id: messageId, senderId: member, deleted: false, seq: c.revision });
+      c.messages.push({
+        id: messageId,
+        senderId: member,
+        deleted: false,
+        seq: c.revision,
+        reactions: new Map(),
+      });
       c.readSeq.set(member, c.revision);
       return cmd;
     }
-    if (r < 0.63) {
+    if (r < 0.58) {
+      // A reaction taken or, when the member has it, taken back (as the decider allows: live messages).
+      if (alive.length === 0) return this.next(busy);
+      const m = this.pick(alive);
+      const reaction = this.pick(['👍', '🎉', 'thumbsup', '👨‍👩‍👧']);
+      const users = m.reactions.get(reaction) ?? new Set<string>();
+      m.reactions.set(reaction, users);
+      const data = { conversationId: c.id, messageId: m.id, userId: member, reaction, at: this.now() };
+      if (users.has(member)) {
+        users.delete(member);
+        return append('ReactionRemoved', data, member);
+      }
+      users.add(member);
+      return append('ReactionAdded', { ...data, messageSenderId: m.senderId }, member);
+    }
+    if (r < 0.64) {
       const own = alive.filter((m) => c.members.has(m.senderId));
       if (own.length === 0) return this.next(busy);
       const m = this.pick(own);
@@ -140,7 +167,7 @@ export class ChatSimulator {
         m.senderId,
       );
     }
-    if (r < 0.68) {
+    if (r < 0.69) {
       const own = alive.filter((m) => c.members.has(m.senderId));
       if (own.length === 0) return this.next(busy);
       const m = this.pick(own);

@@ -44,6 +44,8 @@ const affectedMembers = (type: EventType, data: Record<string, unknown>): string
     case 'MessageSent':
     case 'MessageEdited':
     case 'MessageDeleted':
+    case 'ReactionAdded':
+    case 'ReactionRemoved':
     case 'ConversationRead':
     case 'TypingStarted':
     case 'ConversationMuted':

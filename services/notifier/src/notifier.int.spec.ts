@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { conversationStream, natsSubjects, type UserChannelMessage, userStream } from '@chat/events';
+import {
+  type ChatEvent,
+  conversationStream,
+  natsSubjects,
+  type UserChannelMessage,
+  userStream,
+} from '@chat/events';
 import { notificationIdFor } from '@chat/notifications';
 import { createLogger } from '@chat/platform';
 import { waitFor } from '@chat/testkit';
@@ -227,6 +233,54 @@ describe('notification records', () => {
         },
       });
     }
+  });
+
+  it('notifies the author of a reaction once, as kind reaction from the reactor; never for their own', async () => {
+    const conv = await startConversation(h.store, 'alice', ['alice', 'bob', 'carol']);
+    await setLevel(h.store, 'carol', conv, 'none');
+    const mine = await sendMessage(h.store, conv, 'alice', 'react to this');
+    const hers = await sendMessage(h.store, conv, 'carol', 'and this');
+    const react = (
+      type: 'ReactionAdded' | 'ReactionRemoved',
+      userId: string,
+      messageId: string,
+      sender: string,
+    ) =>
+      append(h.store, conversationStream(conv), userId, {
+        type,
+        data: {
+          conversationId: conv,
+          messageId,
+          userId,
+          reaction: '👍',
+          at: new Date().toISOString(),
+          ...(type === 'ReactionAdded' ? { messageSenderId: sender } : {}),
+        },
+      } as ChatEvent);
+    await react('ReactionAdded', 'bob', mine.messageId, 'alice');
+    await react('ReactionRemoved', 'bob', mine.messageId, 'alice');
+    await react('ReactionAdded', 'bob', mine.messageId, 'alice');
+    await react('ReactionAdded', 'alice', mine.messageId, 'alice');
+    await react('ReactionAdded', 'bob', hers.messageId, 'carol');
+    // An edit changes the previews of the message's own records, not a reaction's.
+    const last = await append(h.store, conversationStream(conv), 'alice', {
+      type: 'MessageEdited',
+      data: {
+        conversationId: conv,
+        messageId: mine.messageId,
+        editorId: 'alice',
+        body: 'edited',
+        editedAt: new Date().toISOString(),
+      },
+    });
+    await caughtUp(last.position);
+    const rows = await notificationRows(h.pool, 'conversation_id = $1', [conv]);
+    expect(rows.map((r) => [r.recipient_id, r.kind, r.actor_id, r.message_id, r.preview])).toEqual([
+      ['alice', 'reaction', 'bob', mine.messageId, '👍'],
+    ]);
+    expect(rows[0]?.notification_id).toBe(
+      notificationIdFor(conv, mine.messageId, 'alice', 'reaction', 'bob', '👍'),
+    );
   });
 
   it('reproduces the same records when rebuilt from the start of the log', async () => {

@@ -18,3 +18,14 @@ export interface MessagesTable {
 
 export type MessageRow = Selectable<MessagesTable>;
 export type NewMessageRow = Insertable<MessagesTable>;
+
+/** One row per (message, reaction, user) currently reacting so; `seq` of the ReactionAdded. */
+export interface MessageReactionsTable {
+  conversation_id: string;
+  message_id: string;
+  reaction: string;
+  user_id: string;
+  seq: number;
+}
+
+export type MessageReactionRow = Selectable<MessageReactionsTable>;

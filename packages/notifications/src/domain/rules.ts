@@ -16,8 +16,13 @@ export type NotificationRecord = {
   readAt: string | null;
 };
 
-/** Deterministic id from the message and the recipient (a replay reproduces it). */
-export type NotificationIdFor = (conversationId: string, messageId: string, recipientId: string) => string;
+/** Deterministic id from the message, the recipient and what was done (a replay reproduces it). */
+export type NotificationIdFor = (
+  conversationId: string,
+  messageId: string,
+  recipientId: string,
+  ...detail: string[]
+) => string;
 
 /** Whether `userId` can be notified of what happens at `atMs`: a member, level not `none`, not muted. */
 const reachable = (state: ConversationState, userId: string, atMs: number): boolean => {
@@ -72,6 +77,35 @@ export const notificationsFor = (
     });
   }
   return records;
+};
+
+/**
+ * The record a `ReactionAdded` gives the author of the message (API.md §2.2.1): none for reacting to
+ * one's own message, none when the author's level is `none`, they muted the conversation at that time
+ * or left it. `actorId` is the reacting user and the preview is the reaction. The id names the message,
+ * author, reactor and reaction, so taking a reaction back and adding it again makes no second record.
+ */
+export const reactionNotificationFor = (
+  state: ConversationState,
+  added: ChatEventOf<'ReactionAdded'>['data'],
+  notificationIdFor: NotificationIdFor,
+): NotificationRecord[] => {
+  const recipientId = added.messageSenderId;
+  if (recipientId === added.userId || !reachable(state, recipientId, Date.parse(added.at))) return [];
+  const { conversationId, messageId, userId, reaction } = added;
+  return [
+    {
+      notificationId: notificationIdFor(conversationId, messageId, recipientId, 'reaction', userId, reaction),
+      recipientId,
+      kind: 'reaction',
+      conversationId,
+      messageId,
+      actorId: userId,
+      preview: reaction,
+      createdAt: added.at,
+      readAt: null,
+    },
+  ];
 };
 
 /** The preview shown after an edit or a delete (a deleted message shows none). */

@@ -2,7 +2,7 @@ import type { ChatEventOf, NotificationLevel } from '@chat/events';
 import { describe, expect, it } from 'vitest';
 import { type ConversationState, evolve, type StateEvent, startedState } from './conversation.js';
 import { notificationIdFor } from './notification-id.js';
-import { notificationsFor, previewAfter } from './rules.js';
+import { notificationsFor, previewAfter, reactionNotificationFor } from './rules.js';
 
 // The notification rules of API.md §2.4 (v1.1), given/when/then over the pure fold and rules.
 
@@ -198,5 +198,55 @@ describe('cost and records', () => {
         data: { conversationId: CONV, messageId: MSG, editorId: 'alice', body: 'fixed', editedAt: T },
       }),
     ).toBe('fixed');
+  });
+});
+
+describe('reactions (API.md §2.2.1)', () => {
+  const reacted = (userId: string, over: Partial<ChatEventOf<'ReactionAdded'>['data']> = {}) => ({
+    conversationId: CONV,
+    messageId: MSG,
+    userId,
+    reaction: '👍',
+    at: T,
+    messageSenderId: 'alice',
+    ...over,
+  });
+  const whenReacted = (state: ConversationState, userId: string, over = {}) =>
+    reactionNotificationFor(state, reacted(userId, over), notificationIdFor).map(
+      (r) => `${r.recipientId}:${r.kind}:${r.actorId}:${r.preview}`,
+    );
+
+  it('notifies the author of another user’s reaction at level all or mentions (group default)', () => {
+    expect(whenReacted(given().state, 'bob')).toEqual(['alice:reaction:bob:👍']);
+    expect(whenReacted(given([level('alice', 'all')]).state, 'bob', { reaction: 'thumbsup' })).toEqual([
+      'alice:reaction:bob:thumbsup',
+    ]);
+    expect(whenReacted(given([], { kind: 'direct', members: ['alice', 'bob'] }).state, 'bob')).toEqual([
+      'alice:reaction:bob:👍',
+    ]);
+  });
+
+  it('nothing for a reaction to one’s own message, at level none, while muted, or once the author left', () => {
+    expect(whenReacted(given().state, 'alice')).toEqual([]);
+    expect(whenReacted(given([level('alice', 'none')]).state, 'bob')).toEqual([]);
+    expect(whenReacted(given([muted('alice', '2026-01-01T10:00:00.001Z')]).state, 'bob')).toEqual([]);
+    expect(whenReacted(given([muted('alice', T)]).state, 'bob')).toEqual(['alice:reaction:bob:👍']);
+    expect(whenReacted(given([left('alice')]).state, 'bob')).toEqual([]);
+  });
+
+  it('ids name message, author, reactor and reaction: a re-add repeats the id, another reaction does not', () => {
+    const id = (userId: string, reaction: string) =>
+      reactionNotificationFor(given().state, reacted(userId, { reaction }), notificationIdFor)[0]
+        ?.notificationId;
+    expect(id('bob', '👍')).toBe(id('bob', '👍'));
+    const ids = new Set([
+      id('bob', '👍'),
+      id('bob', '🎉'),
+      id('carol', '👍'),
+      notificationIdFor(CONV, MSG, 'alice'),
+    ]);
+    expect(ids.size).toBe(4);
+    const [record] = reactionNotificationFor(given().state, reacted('bob'), notificationIdFor);
+    expect(record).toMatchObject({ messageId: MSG, conversationId: CONV, createdAt: T, readAt: null });
   });
 });

@@ -217,6 +217,28 @@ export const deleteMessage = conversationCommand('deleteMessage', {
     seqAnswer(required(state.messages.get(params.messageId)?.deleted)),
 });
 
+/**
+ * A reaction taken or taken back; the answer is the event that last set the caller's reaction, or the
+ * message itself when there was none (a removal of a reaction never added).
+ */
+const reactionCommand = (name: 'addReaction' | 'removeReaction', type: 'AddReaction' | 'RemoveReaction') =>
+  conversationCommand(name, {
+    command: ({ actor, params, now }) => ({
+      conversationId: params.conversationId,
+      command: {
+        type,
+        data: { messageId: params.messageId, userId: actor.userId, reaction: params.reaction, now },
+      },
+    }),
+    answer: (state, _appended, { actor, params }) => {
+      const message = required(state.messages.get(params.messageId));
+      return seqAnswer(message.reactions?.get(params.reaction)?.get(actor.userId)?.at ?? message.at);
+    },
+  });
+
+export const addReaction = reactionCommand('addReaction', 'AddReaction');
+export const removeReaction = reactionCommand('removeReaction', 'RemoveReaction');
+
 export const markRead = conversationCommand('markRead', {
   command: ({ actor, params, body, now }) => ({
     conversationId: params.conversationId,
@@ -279,6 +301,8 @@ export const conversationCommands: readonly RegisteredCommand[] = [
   sendMessage,
   editMessage,
   deleteMessage,
+  addReaction,
+  removeReaction,
   markRead,
   typing,
   mute,

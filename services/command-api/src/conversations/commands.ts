@@ -24,6 +24,10 @@ export type ConversationCommand =
     }
   | { type: 'EditMessage'; data: { messageId: string; editorId: string; body: string; now: string } }
   | { type: 'DeleteMessage'; data: { messageId: string; deletedBy: string; now: string } }
+  | {
+      type: 'AddReaction' | 'RemoveReaction';
+      data: { messageId: string; userId: string; reaction: string; now: string };
+    }
   | { type: 'MarkRead'; data: { userId: string; upToSeq: number; now: string } }
   | { type: 'StartTyping'; data: { userId: string; now: string } }
   | { type: 'Mute'; data: { userId: string; until: string | null } }

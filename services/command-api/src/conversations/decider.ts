@@ -25,6 +25,10 @@ const requireMessage = (state: ConversationState, messageId: string): MessageRec
   return message;
 };
 
+/** Whether the user has this reaction on the message. */
+export const hasReaction = (message: MessageRecord, reaction: string, userId: string): boolean =>
+  message.reactions?.get(reaction)?.get(userId)?.present === true;
+
 const sameMemberSet = (a: readonly string[], b: readonly string[]) => {
   const set = new Set(a);
   return set.size === new Set(b).size && b.every((m) => set.has(m));
@@ -130,6 +134,20 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
         },
       ];
     }
+    case 'AddReaction':
+    case 'RemoveReaction': {
+      const { messageId, userId, reaction, now } = command.data;
+      const started = requireMember(state, userId);
+      const message = requireMessage(state, messageId);
+      if (message.deleted) throw new ChatError('not_found', 'message not found');
+      const data = { conversationId: started.conversationId, messageId, userId, reaction, at: now };
+      const adding = command.type === 'AddReaction';
+      // Adding one the user has, or removing one they have not, is already done.
+      if (hasReaction(message, reaction, userId) === adding) return [];
+      return adding
+        ? [{ type: 'ReactionAdded', data: { ...data, messageSenderId: message.senderId } }]
+        : [{ type: 'ReactionRemoved', data }];
+    }
     case 'MarkRead': {
       const { userId, upToSeq, now } = command.data;
       const started = requireMember(state, userId);
@@ -207,6 +225,7 @@ export const evolve = (state: ConversationState, event: ChatEvent, at: Recorded)
         replyTo: event.data.replyTo,
         sentAt: event.data.sentAt,
         deleted: null,
+        reactions: null,
       });
       state.idempotencyWindow.push(event.data.messageId);
       slideIdempotencyWindow(state, Date.parse(event.data.sentAt));
@@ -219,6 +238,21 @@ export const evolve = (state: ConversationState, event: ChatEvent, at: Recorded)
     case 'MessageDeleted': {
       const message = state.messages.get(event.data.messageId);
       if (message && !message.deleted) message.deleted = at;
+      state.lastSeq = seq;
+      return state;
+    }
+    case 'ReactionAdded':
+    case 'ReactionRemoved': {
+      const message = state.messages.get(event.data.messageId);
+      if (message) {
+        message.reactions ??= new Map();
+        let users = message.reactions.get(event.data.reaction);
+        if (!users) {
+          users = new Map();
+          message.reactions.set(event.data.reaction, users);
+        }
+        users.set(event.data.userId, { present: event.type === 'ReactionAdded', at });
+      }
       state.lastSeq = seq;
       return state;
     }

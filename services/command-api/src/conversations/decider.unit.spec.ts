@@ -404,3 +404,80 @@ describe('RequireMember (before a command on the user’s own stream)', () => {
       .thenThrows('not_found');
   });
 });
+
+describe('AddReaction and RemoveReaction', () => {
+  const react = (type: 'AddReaction' | 'RemoveReaction', userId = 'bob', reaction = '👍', messageId = M1) =>
+    ({ type, data: { messageId, userId, reaction, now: NOW } }) as const;
+  const added = (userId = 'bob', reaction = '👍'): ChatEvent => ({
+    type: 'ReactionAdded',
+    data: { conversationId: C, messageId: M1, userId, reaction, at: NOW, messageSenderId: 'alice' },
+  });
+  const removed = (userId = 'bob', reaction = '👍'): ChatEvent => ({
+    type: 'ReactionRemoved',
+    data: { conversationId: C, messageId: M1, userId, reaction, at: NOW },
+  });
+
+  it('adds a reaction, naming the message’s author; also the author’s own', () => {
+    given([started(), sent(M1)])
+      .when(react('AddReaction'))
+      .thenAppends([added()]);
+    given([started(), sent(M1)])
+      .when(react('AddReaction', 'alice'))
+      .thenAppends([added('alice')]);
+    given([started(), sent(M1), added()])
+      .when(react('AddReaction', 'bob', '🎉'))
+      .thenAppends([added('bob', '🎉')]);
+    given([started(), sent(M1), added()])
+      .when(react('AddReaction', 'carol'))
+      .thenAppends([added('carol')]);
+  });
+
+  it('appends nothing for a reaction the user has, or removing one they have not', () => {
+    given([started(), sent(M1), added()])
+      .when(react('AddReaction'))
+      .thenNothing();
+    given([started(), sent(M1)])
+      .when(react('RemoveReaction'))
+      .thenNothing();
+    given([started(), sent(M1), added(), removed()])
+      .when(react('RemoveReaction'))
+      .thenNothing();
+    given([started(), sent(M1), added('carol')])
+      .when(react('RemoveReaction'))
+      .thenNothing();
+  });
+
+  it('removes a reaction the user has; adding it again appends again', () => {
+    given([started(), sent(M1), added()])
+      .when(react('RemoveReaction'))
+      .thenAppends([removed()]);
+    given([started(), sent(M1), added(), removed()])
+      .when(react('AddReaction'))
+      .thenAppends([added()]);
+  });
+
+  it('remembers where each user’s reaction was last set', () => {
+    const state = stateOf([started(), sent(M1), added(), added('carol'), removed()]);
+    const reactions = state.messages.get(M1)?.reactions?.get('👍');
+    expect(reactions?.get('bob')).toEqual({ present: false, at: { seq: 4, position: expect.any(String) } });
+    expect(reactions?.get('carol')).toEqual({ present: true, at: { seq: 3, position: expect.any(String) } });
+    expect(state.lastSeq).toBe(4);
+  });
+
+  it('is 404 for an unknown or deleted message and for non-members, either way', () => {
+    for (const type of ['AddReaction', 'RemoveReaction'] as const) {
+      given([started(), sent(M1)])
+        .when(react(type, 'bob', '👍', M2))
+        .thenThrows('not_found');
+      given([started(), sent(M1), added(), deleted(M1)])
+        .when(react(type))
+        .thenThrows('not_found');
+      given([started(), sent(M1)])
+        .when(react(type, 'mallory'))
+        .thenThrows('not_found');
+      given([started(), sent(M1), left('bob')])
+        .when(react(type))
+        .thenThrows('not_found');
+    }
+  });
+});

@@ -15,6 +15,11 @@ export type MessageRecord = {
   replyTo: string | null;
   sentAt: string;
   deleted: Recorded | null;
+  /**
+   * reaction → user → whether they have it and the event that last changed that (null until the first
+   * reaction): a repeat answers with it, a removal of one never added with the message itself.
+   */
+  reactions: Map<string, Map<string, { present: boolean; at: Recorded }>> | null;
 };
 
 /** A member: where they joined (the conversation's start for its initial members). */

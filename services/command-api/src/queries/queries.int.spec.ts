@@ -55,6 +55,41 @@ afterAll(async () => {
 });
 
 describe('query routes', () => {
+  it('shows reactions on messages: first use order, counts, the first 20 users by time; [] when none or deleted', async () => {
+    const users = Array.from({ length: 24 }, (_, i) => `fan${String(i).padStart(2, '0')}`);
+    const c = await h.createGroup('star', users);
+    const [plain, loved, gone] = [
+      (await h.send('star', c, 'plain')).body,
+      (await h.send('star', c, 'loved')).body,
+      (await h.send('star', c, 'gone')).body,
+    ];
+    const react = (user: string, messageId: string, reaction: string, method = 'PUT') =>
+      h.call(
+        user,
+        method,
+        `/v1/conversations/${c}/messages/${messageId}/reactions/${encodeURIComponent(reaction)}`,
+      );
+    expect((await react('fan05', loved.messageId, '🎉')).status).toBe(200);
+    for (const user of users) await react(user, loved.messageId, '👍');
+    await react('fan01', loved.messageId, '🎉');
+    await react('fan05', loved.messageId, '🎉', 'DELETE');
+    await react('star', gone.messageId, '👍');
+    await h.call('star', 'DELETE', `/v1/conversations/${c}/messages/${gone.messageId}`);
+    const last = await react('fan00', loved.messageId, '👍', 'DELETE');
+    const page = await fresh('star', `/v1/conversations/${c}/messages?minPosition=${last.body.position}`);
+    const byId = new Map(page.body.items.map((m: { messageId: string }) => [m.messageId, m]));
+    expect(byId.get(plain.messageId)).toMatchObject({ reactions: [] });
+    expect(byId.get(gone.messageId)).toMatchObject({ deleted: true, reactions: [] });
+    // First use counts among those who have the reaction now: fan05 took back the first 🎉, so 🎉's
+    // first use is fan01's, after 👍's.
+    expect(byId.get(loved.messageId)).toMatchObject({
+      reactions: [
+        { reaction: '👍', count: 23, userIds: users.slice(1, 21) },
+        { reaction: '🎉', count: 1, userIds: ['fan01'] },
+      ],
+    });
+  });
+
   it('shows each caller’s notification level: the default by kind until one is set (API.md §2.3)', async () => {
     const group = await h.createGroup('alice', ['bob']);
     const direct = await h.call('alice', 'POST', '/v1/conversations', { kind: 'direct', members: ['bob'] });
