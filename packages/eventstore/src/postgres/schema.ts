@@ -34,10 +34,11 @@ export const DEFAULT_APPEND_LOCK_TIMEOUT = '5s';
 const DDL = `
 CREATE SCHEMA IF NOT EXISTS es;
 
--- The primary key is the log order, (transaction_id, global_position): transaction id first, because
--- transaction ids are taken under the append lock (below) and so follow commit order, which
--- global_position alone does not (nextval runs before the commit, and sequences may cache). It doubles
--- as the subscribers' index, keeping three indexes per event written.
+-- The primary key is the log order, (transaction_id, global_position): appenders take their transaction
+-- id under the append lock (below), so this is the order in which they held it, which is the order in
+-- which they became visible. It doubles as the subscribers' index, keeping three indexes per event
+-- written. (global_position alone, taken under the lock too, would also do while its sequence is not
+-- cached; the pair stays because positions handed out and checkpoints stored before the lock are pairs.)
 CREATE TABLE IF NOT EXISTS es.events (
   global_position bigserial   NOT NULL,
   transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
