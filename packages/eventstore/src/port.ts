@@ -122,7 +122,16 @@ export class EventIdConflictError extends Error {
 }
 
 export class EventStoreUnavailableError extends Error {
-  override readonly name = 'EventStoreUnavailableError';
+  override readonly name: string = 'EventStoreUnavailableError';
+}
+
+/**
+ * An append waited too long for its turn: appends to one log are serialised, and whatever holds the
+ * log's append lock (usually a transaction that wrote events and stays open) did not let go in time.
+ * Nothing was appended; the append may be retried.
+ */
+export class AppendLockTimeoutError extends EventStoreUnavailableError {
+  override readonly name = 'AppendLockTimeoutError';
 }
 
 export const START_POSITION = '0'.repeat(32);

@@ -36,24 +36,39 @@ afterAll(async () => {
   await database?.drop();
 });
 
+type RawAppend = { stream: string; events: NewEvent[]; firstRevision: number };
+
 /**
- * One raw transaction through the adapter's own SQL path (`es.append_batch`), with random pauses before
- * and after the insert while the transaction stays open, so commits land out of global-position order.
+ * One raw transaction with random pauses before and after its writes while it stays open, so commits
+ * land out of global-position order. It writes through the adapter's own SQL path (`es.append_batch`)
+ * or, bypassing it, with plain INSERTs (own streams, revisions counted by the caller), which must take
+ * the log's append lock through the trigger.
  */
 const appendInTransaction = async (
-  appends: { stream: string; events: NewEvent[] }[],
+  appends: RawAppend[],
   holdMs: number,
+  route: 'append_batch' | 'insert',
 ): Promise<void> => {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     await sleep(random(4));
-    const sorted = [...appends].sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0));
-    const payload = sorted.map((a, i) => ({ i, s: a.stream, e: null, ev: a.events }));
-    const { rows } = await client.query('SELECT o_status FROM es.append_batch($1::jsonb)', [
-      JSON.stringify(payload),
-    ]);
-    expect(rows.every((r) => r.o_status === 'ok')).toBe(true);
+    if (route === 'append_batch') {
+      const payload = appends.map((a, i) => ({ i, s: a.stream, e: null, ev: a.events }));
+      const { rows } = await client.query('SELECT o_status FROM es.append_batch($1::jsonb)', [
+        JSON.stringify(payload),
+      ]);
+      expect(rows.every((r) => r.o_status === 'ok')).toBe(true);
+    } else {
+      for (const a of appends) {
+        await client.query(
+          `INSERT INTO es.events (stream_id, revision, event_id, type, data, metadata)
+           SELECT $1, $2::bigint + x.ord - 1, (x.v->>'id')::uuid, x.v->>'type', x.v->'data', x.v->'metadata'
+             FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS x(v, ord)`,
+          [a.stream, a.firstRevision, JSON.stringify(a.events)],
+        );
+      }
+    }
     await sleep(holdMs);
     await client.query('COMMIT');
   } catch (error) {
@@ -66,28 +81,35 @@ const appendInTransaction = async (
 
 const rawAppender = async (index: number, appended: NewEvent[]): Promise<void> => {
   let remaining = EVENTS_PER_APPENDER;
+  const ownRevisions = new Map<string, number>();
+  const own = (stream: string, events: NewEvent[]): RawAppend => {
+    const firstRevision = ownRevisions.get(stream) ?? 0;
+    ownRevisions.set(stream, firstRevision + events.length);
+    return { stream, events, firstRevision };
+  };
   if (index === 0) {
-    // The straggler: an early transaction that commits only after thousands of later ones.
+    // The straggler: an early transaction that commits only after thousands of later ones would have,
+    // written by plain INSERT so that only the trigger's lock orders it.
     const events = newEvents(5);
-    await appendInTransaction([{ stream: `slow-${index}`, events }], HELD_OPEN_MS);
+    await appendInTransaction([own(`slow-${index}`, events)], HELD_OPEN_MS, 'insert');
     appended.push(...events);
     remaining -= events.length;
   }
   while (remaining > 0) {
-    const appends = Array.from({ length: 1 + random(3) }, () => ({
-      stream: `shared-${random(SHARED_STREAMS)}`,
-      events: newEvents(Math.min(remaining, 1 + random(20))),
-    }));
-    const unique = [...new Map(appends.map((a) => [a.stream, a])).values()];
+    const route = random(2) === 0 ? 'append_batch' : 'insert';
+    const streams = Array.from({ length: 1 + random(3) }, () =>
+      route === 'append_batch' ? `shared-${random(SHARED_STREAMS)}` : `own-${index}-${random(4)}`,
+    );
+    const appends: RawAppend[] = [];
     let take = 0;
-    const bounded = unique.filter((a) => {
-      if (take >= remaining) return false;
-      a.events = a.events.slice(0, remaining - take);
-      take += a.events.length;
-      return true;
-    });
-    await appendInTransaction(bounded, random(8));
-    for (const a of bounded) appended.push(...a.events);
+    for (const stream of new Set(streams)) {
+      if (take >= remaining) break;
+      const events = newEvents(Math.min(remaining - take, 1 + random(20)));
+      appends.push(route === 'append_batch' ? { stream, events, firstRevision: -1 } : own(stream, events));
+      take += events.length;
+    }
+    await appendInTransaction(appends, random(8), route);
+    for (const a of appends) appended.push(...a.events);
     remaining -= take;
   }
 };

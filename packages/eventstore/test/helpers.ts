@@ -44,9 +44,8 @@ export const collect = async (
 };
 
 /**
- * Waits until the log shows everything up to `position`. The Postgres log exposes a commit only once
- * every older transaction in the cluster has finished, so under concurrent load (other test files
- * included) a read right after an append may not see it yet.
+ * Waits until the log shows everything up to `position`. The Postgres log does as soon as the append
+ * has returned; the wait keeps the contract suite from depending on that.
  */
 export const untilVisible = async (
   store: EventStore,

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import {
+  AppendLockTimeoutError,
   type AppendResult,
   EventIdConflictError,
   type ExpectedRevision,
@@ -8,6 +9,7 @@ import {
   START_POSITION,
   WrongExpectedVersionError,
 } from '../port.js';
+import { describeAppendLockHolder } from './schema.js';
 
 export type GroupCommitOptions = {
   /** Flushes that may run at once (each holds one pool connection). */
@@ -34,6 +36,9 @@ type AppendRow = {
 
 const APPEND_SQL = 'SELECT * FROM es.append_batch($1::jsonb)';
 
+/** SQLSTATE lock_not_available: `es.append_batch` gave up waiting for the log's append lock. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
 /**
  * Group commit: concurrent appends share one transaction (one `es.append_batch` call), each checked
  * against its own expected revision. On a 2-core machine one event per transaction tops out near
@@ -41,6 +46,8 @@ const APPEND_SQL = 'SELECT * FROM es.append_batch($1::jsonb)';
  *
  * Latency stays low when idle: a flush starts as soon as a flush slot is free, so a lone append waits for
  * nothing. Appends that arrive while every slot is busy queue up and go together in the next flush.
+ * Flushes hold the log's append lock to their commit, so they take turns (in this process and any other);
+ * a second slot lets one flush travel to the database and wait its turn while the other commits.
  */
 export class GroupCommitAppender {
   readonly #pool: pg.Pool;
@@ -108,12 +115,21 @@ export class GroupCommitAppender {
     try {
       rows = await this.#run(batch);
     } catch (error) {
+      if (isLockTimeout(error)) {
+        // Every append of the batch would wait for the same lock again: fail them all, at once.
+        const holder = await describeAppendLockHolder(this.#pool).catch(() => 'its holder is unknown');
+        const timeout = new AppendLockTimeoutError(
+          `the event log's append lock was not granted in time: ${holder}`,
+          { cause: error },
+        );
+        for (const pending of batch) pending.reject(timeout);
+        return;
+      }
       if (batch.length === 1) {
         batch[0]!.reject(error);
         return;
       }
-      // One bad append (or a deadlock with a foreign writer) failed the shared transaction: retry each
-      // alone, so only the culprit sees the error.
+      // One bad append failed the shared transaction: retry each alone, so only the culprit sees the error.
       await Promise.all(batch.map((pending) => this.#flush([pending])));
       return;
     }
@@ -121,18 +137,12 @@ export class GroupCommitAppender {
   }
 
   async #run(batch: PendingAppend[]): Promise<AppendRow[]> {
-    // Sorted by stream so that concurrent flushes (in this process or another) lock stream rows in the same
-    // order and never deadlock. The sort is stable: appends to one stream keep their queue order.
-    const order = batch.map((_, i) => i).sort((a, b) => compare(batch[a]!.streamId, batch[b]!.streamId));
-    const payload = order.map((i) => {
-      const { streamId, events, expected } = batch[i]!;
-      return {
-        i,
-        s: streamId,
-        e: expected === 'any' ? null : expected === 'no_stream' ? -1 : expected,
-        ev: events.map((e) => ({ id: e.id, type: e.type, data: e.data, metadata: e.metadata })),
-      };
-    });
+    const payload = batch.map(({ streamId, events, expected }, i) => ({
+      i,
+      s: streamId,
+      e: expected === 'any' ? null : expected === 'no_stream' ? -1 : expected,
+      ev: events.map((e) => ({ id: e.id, type: e.type, data: e.data, metadata: e.metadata })),
+    }));
     const { rows } = await this.#pool.query<AppendRow>({
       name: 'es_append_batch',
       text: APPEND_SQL,
@@ -142,7 +152,8 @@ export class GroupCommitAppender {
   }
 }
 
-const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const isLockTimeout = (error: unknown): boolean =>
+  typeof error === 'object' && error !== null && (error as { code?: unknown }).code === LOCK_NOT_AVAILABLE;
 
 const settle = (pending: PendingAppend, row: AppendRow): void => {
   const revision = Number(row.o_revision ?? -1);

@@ -1,6 +1,6 @@
 import pg from 'pg';
 
-/** Channel the append function notifies after each transaction that appended (NOTIFY is per database). */
+/** Channel notified by every transaction that appended, at its commit (NOTIFY is per database). */
 export const NOTIFY_CHANNEL = 'es_events';
 
 /** Transaction-local setting that lets the scavenger delete expired events past the immutability trigger. */
@@ -9,23 +9,36 @@ export const SCAVENGER_SETTING = 'es.scavenging';
 // Any fixed 64-bit key: serialises concurrent migrations from several processes starting at once.
 const MIGRATION_LOCK_KEY = 7_304_155_013_101;
 
-// Advisory-lock namespace (first key of the two-int form) for per-stream append locks; the two-int key
-// space is separate from the one-bigint keys that leader election and the migration lock use.
-const STREAM_LOCK_NAMESPACE = 0x65730001;
+// Advisory-lock key (two-int form, separate from the one-bigint keys of leader election and the migration
+// lock) of the log's append lock. Advisory locks are per database, so there is one such lock per log.
+const APPEND_LOCK_NAMESPACE = 0x65730002;
+const APPEND_LOCK_KEY = 0;
+
+/** Transaction-local flag: this transaction holds the append lock and got its id after taking it. */
+const APPEND_LOCK_HELD_SETTING = 'es.append_lock_held';
+
+/**
+ * Session setting bounding how long `es.append_batch` waits for the append lock (a Postgres interval,
+ * e.g. `200ms`); unset: {@link DEFAULT_APPEND_LOCK_TIMEOUT}.
+ */
+export const APPEND_LOCK_TIMEOUT_SETTING = 'es.append_lock_timeout';
+export const DEFAULT_APPEND_LOCK_TIMEOUT = '5s';
 
 /**
  * The whole schema as idempotent DDL. `es.append_batch` does the work of an append inside the database,
  * so a group commit of many appends costs one round trip and one transaction. It takes no savepoints:
- * each append's stream is locked first, so every check after that sees all committed writes to the
- * stream and nothing can fail half-way except a genuine error, which the caller handles by retrying the
- * appends one by one.
+ * it holds the log's append lock from before its first check, so every check sees all committed appends
+ * and nothing can fail half-way except a genuine error, which the caller handles by retrying the appends
+ * one by one.
  */
 const DDL = `
 CREATE SCHEMA IF NOT EXISTS es;
 
--- The primary key is the log order, (transaction_id, global_position): transaction id first, so that a
--- transaction committing late is read after the ones that committed before it rather than skipped. It
--- doubles as the subscribers' index, keeping three indexes per event written.
+-- The primary key is the log order, (transaction_id, global_position): appenders take their transaction
+-- id under the append lock (below), so this is the order in which they held it, which is the order in
+-- which they became visible. It doubles as the subscribers' index, keeping three indexes per event
+-- written. (global_position alone, taken under the lock too, would also do while its sequence is not
+-- cached; the pair stays because positions handed out and checkpoints stored before the lock are pairs.)
 CREATE TABLE IF NOT EXISTS es.events (
   global_position bigserial   NOT NULL,
   transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
@@ -60,9 +73,57 @@ CREATE OR REPLACE TRIGGER events_append_only
 CREATE OR REPLACE TRIGGER events_no_truncate
   BEFORE TRUNCATE ON es.events FOR EACH STATEMENT EXECUTE FUNCTION es.refuse_event_change();
 
+-- The log's append lock: every transaction that writes es.events takes it before its first write and
+-- holds it to its end, and must not have a transaction id yet when it first takes it (refused here).
+-- That makes the log order safe to read with no visibility horizon:
+-- * transaction ids are handed out in increasing order, and an appender gets its id (at its first write)
+--   while it holds the lock, so the transaction ids of appenders follow the order in which they held it;
+-- * PostgreSQL ends a transaction by recording its commit (or abort), then removing it from the running
+--   transactions (ProcArrayEndTransaction: from then on every new snapshot sees it committed), and only
+--   then releasing its locks (CommitTransaction and AbortTransaction in xact.c: "this must be done
+--   _before_ releasing locks we hold"; COMMIT PREPARED too). So whoever gets the lock next — and hence
+--   every transaction with a larger id that writes events — ends after its predecessor is visible;
+-- * so a snapshot that sees an event sees every event before it in (transaction_id, global_position),
+--   and a reader may move past whatever it has read: nothing can commit behind it later.
+-- Transactions that write no events never take the lock and hold nobody back, wherever they run; an
+-- open appender holds back only the appends queued behind it. One transaction carries many appends
+-- (group commit), so the lock costs little throughput. Notifying here, at most once per transaction,
+-- wakes subscribers after every commit that appended, also one of a raw INSERT.
+CREATE OR REPLACE FUNCTION es.take_append_lock() RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF current_setting('${APPEND_LOCK_HELD_SETTING}', true) = 'on' THEN
+    RETURN;
+  END IF;
+  IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+    RAISE EXCEPTION 'es.events must be the first write of its transaction'
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'It got its id before the log''s append lock: its events could sort before events committed earlier, which readers would have passed.',
+            HINT = 'Append in a transaction of its own, or before any other write of the transaction.';
+  END IF;
+  PERFORM pg_advisory_xact_lock(${APPEND_LOCK_NAMESPACE}, ${APPEND_LOCK_KEY});
+  -- Transaction-local: rolled back with a savepoint that took the lock (which releases the lock too).
+  PERFORM set_config('${APPEND_LOCK_HELD_SETTING}', 'on', true);
+  PERFORM pg_notify('${NOTIFY_CHANNEL}', '');
+END
+$fn$;
+
+-- Writers that bypass es.append_batch (INSERT, COPY) take the lock too: a BEFORE ... FOR EACH STATEMENT
+-- trigger fires before the statement computes its first row, and so before its defaults take a
+-- transaction id and positions. (Like every trigger it is skipped with session_replication_role =
+-- replica, which also bypasses the append-only trigger: such sessions are outside the log's guarantees.)
+CREATE OR REPLACE FUNCTION es.lock_log_for_insert() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM es.take_append_lock();
+  RETURN NULL;
+END
+$fn$;
+
+CREATE OR REPLACE TRIGGER events_append_lock
+  BEFORE INSERT ON es.events FOR EACH STATEMENT EXECUTE FUNCTION es.lock_log_for_insert();
+
 -- batch: [{ "i": index, "s": stream id, "e": expected revision (null = any, -1 = no stream),
---           "ev": [{ "id", "type", "data", "metadata" }] }], sorted by stream id by the caller so that
--- concurrent batches lock stream rows in one order and cannot deadlock.
+--           "ev": [{ "id", "type", "data", "metadata" }] }]; appends to one stream in the order they
+-- apply.
 -- o_status: ok | duplicate (all ids already in this stream: the earlier result) | conflict (o_revision =
 -- actual revision) | id_conflict (some ids exist, or exist in another stream).
 CREATE OR REPLACE FUNCTION es.append_batch(batch jsonb)
@@ -78,17 +139,17 @@ DECLARE
   v_current bigint;
   v_found int;
   v_found_here int;
-  v_appended boolean := false;
-  v_lock int;
+  v_lock_timeout text := current_setting('lock_timeout');
 BEGIN
-  -- Take every stream's lock before the first write. Advisory locks need no transaction id, so the id
-  -- is assigned only after the locks are held: whoever wrote a stream before us committed before we
-  -- got its lock, and so has a lower transaction id. That keeps (transaction_id, global_position) — the
-  -- subscribers' log order — in revision order within every stream, also when a group commit spans
-  -- several streams. It requires this call to be the transaction's first write (it is, in the adapter).
-  FOR v_lock IN SELECT DISTINCT hashtext(x->>'s') FROM jsonb_array_elements(batch) x ORDER BY 1 LOOP
-    PERFORM pg_advisory_xact_lock(${STREAM_LOCK_NAMESPACE}, v_lock);
-  END LOOP;
+  -- The append lock first, before any check: all appends of the log are serialised, so the checks below
+  -- see every earlier append committed. The wait is bounded, so that a transaction holding the lock
+  -- (an open raw INSERT) fails appends with lock_not_available instead of queueing them for ever; the
+  -- session's own lock_timeout applies again afterwards.
+  PERFORM set_config('lock_timeout',
+    coalesce(nullif(current_setting('${APPEND_LOCK_TIMEOUT_SETTING}', true), ''), '${DEFAULT_APPEND_LOCK_TIMEOUT}'),
+    true);
+  PERFORM es.take_append_lock();
+  PERFORM set_config('lock_timeout', v_lock_timeout, true);
 
   -- Fast path, the common case of a group commit: every append targets a different stream and no event
   -- id exists yet. Then all appends are checked and written set-based, a handful of statements for the
@@ -135,7 +196,6 @@ BEGIN
       FROM appends a
       LEFT JOIN accepted ok ON ok.idx = a.idx
       LEFT JOIN last_positions lp ON lp.stream_id = a.stream;
-    PERFORM pg_notify('${NOTIFY_CHANNEL}', '');
     RETURN;
   END IF;
 
@@ -149,7 +209,7 @@ BEGIN
     v_count := jsonb_array_length(item->'ev');
     SELECT array_agg((x->>'id')::uuid) INTO v_ids FROM jsonb_array_elements(item->'ev') x;
 
-    -- We hold the stream's lock: every earlier writer of it has committed, and these reads see it all.
+    -- We hold the append lock: every earlier writer has committed, and these reads see it all.
     SELECT s.revision INTO v_current FROM es.streams s WHERE s.stream_id = v_stream;
     IF NOT FOUND THEN
       v_current := -1;
@@ -194,13 +254,8 @@ BEGIN
     o_status := 'ok';
     o_revision := v_current + v_count;
     o_transaction_id := pg_current_xact_id();
-    v_appended := true;
     RETURN NEXT;
   END LOOP;
-
-  IF v_appended THEN
-    PERFORM pg_notify('${NOTIFY_CHANNEL}', '');
-  END IF;
 END
 $fn$;
 
@@ -221,6 +276,25 @@ BEGIN
 END
 $fn$;
 `;
+
+/** Who holds the log's append lock, for the error of an append that timed out waiting for it. */
+export const describeAppendLockHolder = async (pool: pg.Pool): Promise<string> => {
+  const { rows } = await pool.query<{
+    pid: number;
+    state: string | null;
+    application_name: string;
+    open_seconds: string | null;
+  }>(
+    `SELECT a.pid, a.state, a.application_name, round(extract(epoch FROM now() - a.xact_start), 1) AS open_seconds
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    [APPEND_LOCK_NAMESPACE, APPEND_LOCK_KEY],
+  );
+  const holder = rows[0];
+  if (!holder) return 'its holder has ended since';
+  return `held by backend pid ${holder.pid} (${holder.state ?? 'unknown state'}, transaction open ${holder.open_seconds ?? '?'} s, application "${holder.application_name}")`;
+};
 
 /**
  * Creates or updates the `es` schema. Idempotent, and safe when several processes start at once: an

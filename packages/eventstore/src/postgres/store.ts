@@ -53,9 +53,8 @@ type EventRow = {
 };
 
 type PageRow = Partial<EventRow> & {
-  head_transaction_id: string | null;
-  head_global_position: string | null;
-  held_back: boolean;
+  head_transaction_id: string;
+  head_global_position: string;
 };
 
 const EVENT_COLUMNS =
@@ -74,7 +73,6 @@ const EVENT_COLUMNS =
 export const STORE_SESSION_OPTIONS = '-c enable_bitmapscan=off -c enable_seqscan=off';
 
 const DEFAULT_BATCH_SIZE = 1_000;
-const HELD_BACK_FIRST_RETRY_MS = 5;
 
 /**
  * Creates the Postgres event store over an existing pool (which the caller keeps owning) or a connection
@@ -118,17 +116,16 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
   }
 
   /**
-   * One page of the log after `from` in log order, and how far it scanned. Only transactions below the
-   * oldest one still in flight are read (`pg_snapshot_xmin`), so a transaction that commits late with a
-   * lower position is never passed over. From the same snapshot come the head (newest visible event:
-   * when the page is not full, everything up to it has been seen, so a filtered reader moves there) and
-   * whether committed events are held back behind an older transaction still running.
+   * One page of the log after `from` in log order, and how far it scanned. Nothing can commit later
+   * below an event this statement sees (the append lock: schema.ts), so the page needs no horizon. From
+   * the same snapshot comes the head (the newest event): when the page is not full, everything up to it
+   * has been seen, so a filtered reader moves there.
    */
   const readPage = async (
     from: string,
     filter: EventFilter | undefined,
     limit: number,
-  ): Promise<{ events: RecordedEvent[]; scannedTo: string; heldBack: boolean }> => {
+  ): Promise<{ events: RecordedEvent[]; scannedTo: string }> => {
     const [fromTx, fromGp] = decodePosition(from);
     const params: unknown[] = [fromTx.toString(), fromGp.toString(), limit];
     const where = filterSql(filter, params);
@@ -136,35 +133,24 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
     // running it for a small live page).
     const { rows } = await pool.query<PageRow>({
       name: `es_read_page${filter?.streamPrefixes ? '_p' : ''}${filter?.eventTypes ? '_t' : ''}`,
-      text: `WITH snap AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-       SELECT head.transaction_id AS head_transaction_id, head.global_position AS head_global_position,
-              held.transaction_id IS NOT NULL AS held_back, p.*
-         FROM snap
-         LEFT JOIN LATERAL (
-           SELECT x.transaction_id FROM es.events x
-            WHERE x.transaction_id >= snap.xmin ORDER BY x.transaction_id LIMIT 1) held ON true
-         LEFT JOIN LATERAL (
-           SELECT h.transaction_id, h.global_position FROM es.events h
-            WHERE h.transaction_id < snap.xmin
-            ORDER BY h.transaction_id DESC, h.global_position DESC LIMIT 1) head ON true
+      text: `SELECT head.transaction_id AS head_transaction_id, head.global_position AS head_global_position, p.*
+         FROM (SELECT h.transaction_id, h.global_position FROM es.events h
+                ORDER BY h.transaction_id DESC, h.global_position DESC LIMIT 1) head
          LEFT JOIN LATERAL (
            SELECT ${EVENT_COLUMNS} FROM es.events e
-            WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
-              AND e.transaction_id < snap.xmin ${where}
+            WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint) ${where}
             ORDER BY e.transaction_id, e.global_position
             LIMIT $3) p ON true
         ORDER BY p.transaction_id, p.global_position`,
       values: params,
     });
     const first = rows[0];
-    if (!first || first.head_transaction_id === null || first.head_global_position === null) {
-      return { events: [], scannedTo: from, heldBack: first?.held_back ?? false };
-    }
+    if (!first) return { events: [], scannedTo: from };
     const events = first.event_id === null || first.event_id === undefined ? [] : rows.map(toRecorded);
     const head = encodePosition(BigInt(first.head_transaction_id), BigInt(first.head_global_position));
     const last = events.at(-1)?.position ?? from;
     const scannedTo = events.length < limit && head > last ? head : last;
-    return { events, scannedTo: scannedTo > from ? scannedTo : from, heldBack: first.held_back };
+    return { events, scannedTo: scannedTo > from ? scannedTo : from };
   };
 
   const store: PostgresEventStore = {
@@ -227,7 +213,6 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
       const batchSize = subscribeOptions.batchSize ?? DEFAULT_BATCH_SIZE;
       let cursor = subscribeOptions.fromPosition ?? START_POSITION;
       decodePosition(cursor);
-      let heldBackDelay = HELD_BACK_FIRST_RETRY_MS / 2;
       while (!signal.aborted) {
         const generation = wakeup.generation;
         let page: Awaited<ReturnType<typeof readPage>>;
@@ -243,22 +228,13 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
         cursor = page.scannedTo;
         if (page.events.length > 0) yield page.events;
         if (page.events.length >= batchSize) continue;
-        if (page.heldBack) {
-          // Committed events wait behind an older transaction (possibly in another database of the
-          // cluster) whose end notifies nobody: look again soon, backing off while it stays open.
-          heldBackDelay = Math.min(heldBackDelay * 2, pollIntervalMs);
-          await wakeup.wait(generation, heldBackDelay, signal);
-        } else {
-          heldBackDelay = HELD_BACK_FIRST_RETRY_MS / 2;
-          await wakeup.wait(generation, pollIntervalMs, signal);
-        }
+        await wakeup.wait(generation, pollIntervalMs, signal);
       }
     },
 
     async headPosition(): Promise<string> {
       const { rows } = await pool.query<{ transaction_id: string; global_position: string }>(
         `SELECT transaction_id, global_position FROM es.events
-          WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
           ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
       );
       const row = rows[0];
