@@ -1,6 +1,7 @@
 import { conversationStream, type RawEnvelope, STREAM_PREFIX } from '@chat/events';
 import type { EventStore } from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
+import { RETRY, withRetry } from '@chat/retry';
 import type { NatsConnection, Subscription } from 'nats';
 import { eventFrame, frame } from '../client/frames.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
@@ -45,6 +46,8 @@ export class ConversationFeed {
   #pending: RawEnvelope[] = [];
   #pendingOther: RawEnvelope[] = [];
   #sub: Subscription | undefined;
+  /** Aborted on dispose: ends the start and fill retries. */
+  readonly #stopped = new AbortController();
 
   constructor(
     readonly conversationId: string,
@@ -66,17 +69,19 @@ export class ConversationFeed {
 
   async #start(baseline: number | undefined): Promise<void> {
     // The subscription must be live on the server before the baseline is read, so that every event
-    // after the baseline reaches us through NATS or, if lost, through the fill.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.host.nats.flush();
-        this.lastSeq = baseline ?? (await this.host.store.streamRevision(this.stream));
-        break;
-      } catch (err) {
-        if (this.disposed) return;
-        this.host.logger.warn({ err, conversationId: this.conversationId }, 'feed start failed; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
-      }
+    // after the baseline reaches us through NATS or, if lost, through the fill. Until NATS and the
+    // store answer, the feed waits (its sockets are held, nothing is skipped).
+    try {
+      await withRetry(
+        RETRY.dependency,
+        async () => {
+          await this.host.nats.flush();
+          this.lastSeq = baseline ?? (await this.host.store.streamRevision(this.stream));
+        },
+        { signal: this.#stopped.signal, onRetry: this.#onRetry('feed start failed; retrying') },
+      );
+    } catch {
+      return; // disposed while waiting
     }
     this.#live = true;
     if (baseline !== undefined) this.fill();
@@ -91,6 +96,7 @@ export class ConversationFeed {
 
   dispose(): void {
     this.disposed = true;
+    this.#stopped.abort();
     this.#sub?.unsubscribe();
     this.#sub = undefined;
     this.catchingUp.clear();
@@ -190,28 +196,38 @@ export class ConversationFeed {
   }
 
   async #fill(): Promise<void> {
-    for (let attempt = 0; !this.disposed; attempt++) {
-      try {
-        for (;;) {
-          const events = await this.host.store.readStream(this.stream, {
-            fromRevision: this.lastSeq + 1,
-            maxCount: PAGE,
-          });
-          if (this.disposed) return;
-          for (const e of events) if (e.revision === this.lastSeq + 1) this.#emit(e, JSON.stringify(e));
-          if (events.length < PAGE) break;
-        }
-        if (this.#drainPending()) {
-          this.#filling = false;
-          this.#flushOther();
-          return;
-        }
-        // Still a gap: the event store has not shown us what NATS already delivered. Try again.
-      } catch (err) {
-        this.host.logger.warn({ err, conversationId: this.conversationId }, 'gap fill failed; retrying');
-      }
-      await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** Math.min(attempt, 6))));
+    try {
+      await withRetry(
+        RETRY.dependency,
+        async () => {
+          for (;;) {
+            const events = await this.host.store.readStream(this.stream, {
+              fromRevision: this.lastSeq + 1,
+              maxCount: PAGE,
+            });
+            if (this.disposed) return;
+            for (const e of events) if (e.revision === this.lastSeq + 1) this.#emit(e, JSON.stringify(e));
+            if (events.length < PAGE) break;
+          }
+          // Still a gap: the event store has not shown us yet what NATS already delivered.
+          if (!this.#drainPending()) throw new GapNotFilledError(this.conversationId, this.lastSeq);
+        },
+        { signal: this.#stopped.signal, onRetry: this.#onRetry('gap fill failed; retrying') },
+      );
+    } catch {
+      return; // disposed while waiting
     }
+    if (this.disposed) return;
+    this.#filling = false;
+    this.#flushOther();
+  }
+
+  #onRetry(message: string) {
+    return (err: unknown, failedAttempts: number, delayMs: number) => {
+      const context = { err, conversationId: this.conversationId, failedAttempts, delayMs };
+      if (err instanceof GapNotFilledError) this.host.logger.debug(context, message);
+      else this.host.logger.warn(context, message);
+    };
   }
 
   /** Emits held-back events that now follow on; true when nothing is left waiting. */
@@ -235,5 +251,13 @@ export class ConversationFeed {
       }
     }
     return true;
+  }
+}
+
+/** The store does not show yet an event NATS delivered (a replica or visibility lag): read again. */
+class GapNotFilledError extends Error {
+  override readonly name = 'GapNotFilledError';
+  constructor(conversationId: string, lastSeq: number) {
+    super(`conversation ${conversationId}: events after seq ${lastSeq} not readable yet`);
   }
 }
