@@ -22,6 +22,9 @@ export const gatewayEnv = z
     WS_IDLE_TIMEOUT: z.coerce.number().int().min(8).max(960).default(60),
     WS_RATE_PER_SECOND: z.coerce.number().positive().default(20),
     WS_RATE_BURST: z.coerce.number().int().positive().default(40),
+    /** `ping` frames have their own bucket (API.md: "not counted" against commands), generous but bounded. */
+    WS_PING_RATE_PER_SECOND: z.coerce.number().positive().default(10),
+    WS_PING_BURST: z.coerce.number().int().positive().default(20),
     /** Time a command waits for the command-api's reply before the client gets `unavailable`. */
     COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   })

@@ -6,6 +6,7 @@ import { createEventStore, type EventStore, START_POSITION } from '@chat/eventst
 import { connectNats, createTokenVerifier, type Logger } from '@chat/platform';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
+import { FLOOD_CLOSE_AFTER_MS } from './client/flood.js';
 import type { GatewayConfig } from './config.js';
 import { Hub, type MembershipSource } from './hub/hub.js';
 import { MembershipTail } from './membership/tail.js';
@@ -108,8 +109,13 @@ export const startGateway = async (config: GatewayConfig, logger: Logger): Promi
     gatewayId,
     maxBackpressure: config.WS_MAX_BACKPRESSURE,
     idleTimeoutSeconds: config.WS_IDLE_TIMEOUT,
-    ratePerSecond: config.WS_RATE_PER_SECOND,
-    burst: config.WS_RATE_BURST,
+    flood: {
+      ratePerSecond: config.WS_RATE_PER_SECOND,
+      burst: config.WS_RATE_BURST,
+      pingRatePerSecond: config.WS_PING_RATE_PER_SECOND,
+      pingBurst: config.WS_PING_BURST,
+      closeAfterMs: FLOOD_CLOSE_AFTER_MS,
+    },
     commandTimeoutMs: config.COMMAND_TIMEOUT_MS,
     readiness: async () => {
       const check = async (fn: () => Promise<unknown>) =>

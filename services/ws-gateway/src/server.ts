@@ -14,8 +14,15 @@ import { InvalidTokenError, type Logger, type TokenVerifier } from '@chat/platfo
 import { type NatsConnection, NatsError, ErrorCode as NatsErrorCode } from 'nats';
 import type { Registry } from 'prom-client';
 import { originAllowed, tokenFromUpgrade } from './auth/token.js';
-import { floodCheck } from './client/flood.js';
-import { errorFrame, frame, frameType, parseClientFrame, validateClientFrame } from './client/frames.js';
+import { type FloodLimits, floodCheck } from './client/flood.js';
+import {
+  errorFrame,
+  frame,
+  frameType,
+  parseClientFrame,
+  refOf,
+  validateClientFrame,
+} from './client/frames.js';
 import type { Hub } from './hub/hub.js';
 import type { SocketData } from './hub/types.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
@@ -34,8 +41,7 @@ export type ServerOptions = {
   readiness: () => Promise<Record<string, string>>;
   maxBackpressure: number;
   idleTimeoutSeconds: number;
-  ratePerSecond: number;
-  burst: number;
+  flood: FloodLimits;
   commandTimeoutMs: number;
 };
 
@@ -107,25 +113,23 @@ export const createServer = (o: ServerOptions) => {
       return;
     }
     const raw = parseClientFrame(message);
+    // Every frame counts, unreadable ones included; only `ping` has a bucket of its own (flood.ts).
+    const kind = !('error' in raw) && frameType(raw.json) === 'ping' ? 'ping' : 'command';
+    const verdict = floodCheck(data, kind, Date.now(), o.flood);
+    if (verdict !== 'accept') {
+      sendText(
+        ws,
+        errorFrame(refOf(raw.json), { code: 'rate_limited', message: 'too many frames; slow down' }),
+      );
+      if (verdict === 'close') {
+        data.closed = true;
+        ws.end(WS_CLOSE.policyViolation, 'flooding');
+      }
+      return;
+    }
     if ('error' in raw) {
       o.hub.goLive(ws);
       return sendText(ws, errorFrame(raw.ref, raw.error));
-    }
-    const type = frameType(raw.json);
-    if (type !== 'ping') {
-      const verdict = floodCheck(data, Date.now(), o.ratePerSecond, o.burst);
-      if (verdict !== 'accept') {
-        const ref =
-          typeof raw.json === 'object' && raw.json && 'ref' in raw.json && typeof raw.json.ref === 'string'
-            ? raw.json.ref.slice(0, 64)
-            : null;
-        sendText(ws, errorFrame(ref, { code: 'rate_limited', message: 'too many frames; slow down' }));
-        if (verdict === 'close') {
-          data.closed = true;
-          ws.end(WS_CLOSE.policyViolation, 'flooding');
-        }
-        return;
-      }
     }
     const parsed = validateClientFrame(raw.json);
     if (!parsed.ok) {
@@ -214,8 +218,10 @@ export const createServer = (o: ServerOptions) => {
           openedAt: now,
           live: false,
           closed: false,
-          tokens: o.burst,
+          tokens: o.flood.burst,
           refillAt: now,
+          pingTokens: o.flood.pingBurst,
+          pingRefillAt: now,
           floodSince: 0,
           lastReject: 0,
         };

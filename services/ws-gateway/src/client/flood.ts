@@ -1,27 +1,61 @@
 /**
- * Per-connection flood control as a token bucket (API.md §4: 20 commands/s, burst 40). The state
- * lives in the socket's own user data as three numbers, so it costs no allocation and no timer.
+ * Per-connection flood control (API.md §4) as two token buckets kept in the socket's own user data:
+ * numbers only, no allocation, no timer.
+ * - Every frame except `ping` draws from the command bucket (20/s, burst 40 by default), unreadable and
+ *   invalid frames included: answering them costs the server as much as answering a command.
+ * - `ping` is "not counted" by the contract, so it never costs the client a command; it draws from a
+ *   separate, generous bucket instead, so that a ping flood is bounded as well.
+ * Rejections of either kind make up one flood episode: still flooding after 10 s → close 1008.
  */
-export type FloodState = { tokens: number; refillAt: number; floodSince: number; lastReject: number };
+export type FloodState = {
+  tokens: number;
+  refillAt: number;
+  pingTokens: number;
+  pingRefillAt: number;
+  floodSince: number;
+  lastReject: number;
+};
+
+export type FloodLimits = {
+  ratePerSecond: number;
+  burst: number;
+  pingRatePerSecond: number;
+  pingBurst: number;
+  /** A client still flooding this long after its first rejection is closed. */
+  closeAfterMs: number;
+};
 
 export type FloodVerdict = 'accept' | 'reject' | 'close';
 
+export const FLOOD_CLOSE_AFTER_MS = 10_000;
+
 export const floodCheck = (
   s: FloodState,
+  kind: 'command' | 'ping',
   now: number,
-  ratePerSecond: number,
-  burst: number,
-  closeAfterMs = 10_000,
+  limits: FloodLimits,
 ): FloodVerdict => {
-  s.tokens = Math.min(burst, s.tokens + ((now - s.refillAt) * ratePerSecond) / 1000);
-  s.refillAt = now;
-  if (s.tokens >= 1) {
-    s.tokens -= 1;
-    return 'accept';
+  if (kind === 'ping') {
+    s.pingTokens = Math.min(
+      limits.pingBurst,
+      s.pingTokens + ((now - s.pingRefillAt) * limits.pingRatePerSecond) / 1000,
+    );
+    s.pingRefillAt = now;
+    if (s.pingTokens >= 1) {
+      s.pingTokens -= 1;
+      return 'accept';
+    }
+  } else {
+    s.tokens = Math.min(limits.burst, s.tokens + ((now - s.refillAt) * limits.ratePerSecond) / 1000);
+    s.refillAt = now;
+    if (s.tokens >= 1) {
+      s.tokens -= 1;
+      return 'accept';
+    }
   }
   // A flood is a run of rejections with no quiet second between them; accepted frames inside it
   // (the refill trickle) do not end it, otherwise a steady flooder would never be closed.
   if (now - s.lastReject > 1000) s.floodSince = now;
   s.lastReject = now;
-  return now - s.floodSince >= closeAfterMs ? 'close' : 'reject';
+  return now - s.floodSince >= limits.closeAfterMs ? 'close' : 'reject';
 };

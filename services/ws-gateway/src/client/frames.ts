@@ -36,26 +36,28 @@ export const parseClientFrame = (
   return { json };
 };
 
-/** The frame's `type` before validation: `ping` is not counted by flood control. */
+/** The frame's `type` before validation: `ping` has its own flood-control bucket. */
 export const frameType = (json: unknown): string | undefined =>
   typeof json === 'object' && json !== null && 'type' in json && typeof json.type === 'string'
     ? json.type
     : undefined;
 
+/** The frame's `ref` when it has a usable one (a string of at most 64 characters), else null. */
+export const refOf = (json: unknown): string | null =>
+  typeof json === 'object' &&
+  json !== null &&
+  'ref' in json &&
+  typeof json.ref === 'string' &&
+  json.ref.length <= 64
+    ? json.ref
+    : null;
+
 export const validateClientFrame = (json: unknown): ParsedFrame => {
   const parsed = clientFrameSchema.safeParse(json);
   if (parsed.success) return { ok: true, frame: parsed.data };
-  const ref =
-    typeof json === 'object' &&
-    json !== null &&
-    'ref' in json &&
-    typeof json.ref === 'string' &&
-    json.ref.length <= 64
-      ? json.ref
-      : null;
   return {
     ok: false,
-    ref,
+    ref: refOf(json),
     error: {
       code: 'validation_failed',
       message: 'invalid frame',

@@ -15,6 +15,8 @@ export type SocketData = {
   closed: boolean;
   tokens: number;
   refillAt: number;
+  pingTokens: number;
+  pingRefillAt: number;
   floodSince: number;
   lastReject: number;
 };
