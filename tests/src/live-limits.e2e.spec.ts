@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { ServerFrame } from '@chat/events';
+import { natsSubjects, type ServerFrame } from '@chat/events';
 import { createPostgresEventStore, type PostgresEventStore } from '@chat/eventstore';
 import { signToken, waitFor } from '@chat/testkit';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rawSocket, sleep } from './support/clients.js';
-import { type Cluster, startCluster } from './support/cluster.js';
+import { type Cluster, createGroup, sendMessage, startCluster } from './support/cluster.js';
 
 // The gateway's limits and its part of guarantee 5 (API.md §4, DESIGN.md guarantees 3 and 5), checked on
 // raw frames against real processes: command-api, projector (projection + relay), one gateway.
@@ -23,10 +23,21 @@ const open = async (userId: string, url = gw()): Promise<Raw> => {
   sockets.push(s);
   return s;
 };
+/** A socket that sent its (empty) resume: past the pre-resume hold, receiving live. */
+const live = async (userId: string, url = gw()): Promise<Raw> => {
+  const s = await open(userId, url);
+  s.ws.send(JSON.stringify({ type: 'resume', ref: 'first', positions: {} }));
+  await waitFor(() => s.frames.some((f) => f.type === 'resumed'), { what: `${userId} resumed` });
+  return s;
+};
 const errorsOf = (s: Raw, code: string) =>
   s.frames.filter(
     (f): f is Extract<ServerFrame, { type: 'error' }> => f.type === 'error' && f.error.code === code,
   );
+const framesOf = (s: Raw, conversationId: string) =>
+  s.frames.filter((f) => 'conversationId' in f && f.conversationId === conversationId);
+const seqsOf = (s: Raw, conversationId: string) =>
+  s.frames.flatMap((f) => (f.type === 'event' && f.conversationId === conversationId ? [f.seq] : []));
 const pong = async (s: Raw, ref: string) => {
   s.ws.send(JSON.stringify({ type: 'ping', ref }));
   await waitFor(() => s.frames.some((f) => f.type === 'pong' && f.ref === ref), { what: `pong ${ref}` });
@@ -96,4 +107,148 @@ describe('flood control (API.md §4: 20 commands/s, burst 40; ping in its own bu
       clearInterval(timer);
     }
   }, 40_000);
+});
+
+describe('resume limits', () => {
+  it('refuses a resume naming more than 256 conversations with validation_failed; the socket stays open', async () => {
+    const s = await open(u('resumer'));
+    const positions = (n: number) => Object.fromEntries(Array.from({ length: n }, () => [randomUUID(), 3]));
+    s.ws.send(JSON.stringify({ type: 'resume', ref: 'too-many', positions: positions(257) }));
+    await waitFor(() => s.frames.some((f) => f.type === 'error' && f.ref === 'too-many'), { what: 'error' });
+    const error = s.frames.find((f) => f.type === 'error' && f.ref === 'too-many');
+    expect(error).toMatchObject({ error: { code: 'validation_failed', details: [{ path: ['positions'] }] } });
+    expect(s.frames.some((f) => f.type === 'resumed')).toBe(false);
+    s.ws.send(JSON.stringify({ type: 'resume', ref: 'ok', positions: positions(256) }));
+    await waitFor(() => s.frames.some((f) => f.type === 'resumed' && f.ref === 'ok'), { what: 'resumed' });
+    const resumed = s.frames.find((f) => f.type === 'resumed');
+    expect(resumed?.type === 'resumed' && resumed.unknown.length).toBe(256);
+  });
+});
+
+describe('sockets per user', () => {
+  it('closes the oldest socket with 4409 when a user opens one more than WS_MAX_SOCKETS_PER_USER', async () => {
+    const capped = await cluster.startGateway('gw-cap', { WS_MAX_SOCKETS_PER_USER: '3' });
+    const user = u('many');
+    const devices: Raw[] = [];
+    for (let i = 0; i < 4; i++) devices.push(await open(user, capped.url));
+    const first = await Promise.race([devices[0]!.closed, sleep(5000).then(() => null)]);
+    expect(first?.code).toBe(4409);
+    for (const [i, d] of devices.slice(1).entries()) await pong(d, `alive-${i}`);
+    // Another user is not affected by this one's cap.
+    await pong(await open(u('other'), capped.url), 'other');
+  });
+});
+
+describe('membership follows the conversation stream order', () => {
+  /** Publishes a stored event again, as the relay does after a restart (at-least-once). */
+  const redeliver = async (conversationId: string, seq: number, userId: string) => {
+    const [event] = await store.readStream(`conversation-${conversationId}`, {
+      fromRevision: seq,
+      maxCount: 1,
+    });
+    const envelope = JSON.stringify(event);
+    const subjects = natsSubjects(cluster.prefix);
+    nats.publish(subjects.user(userId), `{"type":"membership","event":${envelope}}`);
+    nats.publish(subjects.conversation(conversationId), envelope);
+    await nats.flush();
+  };
+
+  for (const otherMemberConnected of [true, false]) {
+    it(`a MemberJoined redelivered after MemberLeft never re-adds the user (${otherMemberConnected ? 'another member on the gateway' : 'no other member on the gateway'})`, async () => {
+      const [a, b, x] = [u('alice'), u('bob'), u('xena')];
+      const group = await createGroup(cluster, a, [b]);
+      const bob = otherMemberConnected ? await live(b) : undefined;
+      const xena = await live(x);
+      const joined = await cluster.http<{ seq: number }>(a, 'POST', `/v1/conversations/${group}/members`, {
+        userId: x,
+      });
+      await waitFor(() => seqsOf(xena, group).includes(joined.seq), { what: 'join delivered' });
+      const left = await cluster.http<{ seq: number }>(
+        a,
+        'DELETE',
+        `/v1/conversations/${group}/members/${x}`,
+      );
+      await waitFor(() => seqsOf(xena, group).includes(left.seq), { what: 'leave delivered' });
+      expect(seqsOf(xena, group)).toEqual([joined.seq, left.seq]);
+
+      await redeliver(group, joined.seq, x);
+      await sleep(500);
+      const after = await sendMessage(cluster, a, group, 'after the redelivery');
+      if (bob) {
+        bob.ws.send(JSON.stringify({ type: 'typing', conversationId: group }));
+        await waitFor(() => seqsOf(bob, group).includes(after.seq), { what: 'message at bob' });
+      }
+      await sleep(500);
+      // Nothing of the conversation after the MemberLeft: no replay, no live event, no typing.
+      expect(seqsOf(xena, group)).toEqual([joined.seq, left.seq]);
+      // (Unread counts are the projector's, on the user's own subject, and may follow the removal.)
+      expect(framesOf(xena, group).filter((f) => f.type === 'typing' || f.type === 'receipt')).toEqual([]);
+      xena.ws.send(
+        JSON.stringify({ type: 'resume', ref: 'after-removal', positions: { [group]: joined.seq } }),
+      );
+      await waitFor(() => xena.frames.some((f) => f.type === 'resumed' && f.ref === 'after-removal'), {
+        what: 'resumed',
+      });
+      const resumed = xena.frames.find((f) => f.type === 'resumed' && f.ref === 'after-removal');
+      expect(resumed).toMatchObject({ unknown: [group], truncated: [] });
+      expect(seqsOf(xena, group)).toEqual([joined.seq, left.seq]);
+    });
+  }
+});
+
+describe('guarantee 5 over WebSocket', () => {
+  it('a non-member gets not_found for send, read and typing, changes nothing and never receives the conversation', async () => {
+    const [a, b, m] = [u('alice'), u('bob'), u('mallory')];
+    const group = await createGroup(cluster, a, [b]);
+    const first = await sendMessage(cluster, a, group, 'members only');
+    const bob = await live(b);
+    const mallory = await live(m);
+    const stream = `conversation-${group}`;
+    const before = await store.streamRevision(stream);
+
+    mallory.ws.send(
+      JSON.stringify({
+        type: 'send',
+        ref: 's',
+        conversationId: group,
+        messageId: randomUUID(),
+        body: 'let me in',
+      }),
+    );
+    mallory.ws.send(JSON.stringify({ type: 'read', ref: 'r', conversationId: group, upToSeq: first.seq }));
+    mallory.ws.send(JSON.stringify({ type: 'typing', ref: 't', conversationId: group }));
+    await waitFor(() => errorsOf(mallory, 'not_found').length === 3, { what: 'three not_found errors' });
+    expect(
+      errorsOf(mallory, 'not_found')
+        .map((f) => f.ref)
+        .sort(),
+    ).toEqual(['r', 's', 't']);
+    expect(mallory.frames.some((f) => f.type === 'ack')).toBe(false);
+
+    // The members' activity in the conversation reaches bob, never mallory.
+    const sent = await sendMessage(cluster, a, group, 'still members only');
+    await cluster.http(b, 'POST', `/v1/conversations/${group}/read`, { upToSeq: sent.seq });
+    bob.ws.send(JSON.stringify({ type: 'typing', conversationId: group }));
+    await waitFor(() => seqsOf(bob, group).includes(sent.seq), { what: 'message at bob' });
+    await waitFor(() => bob.frames.some((f) => f.type === 'receipt' && f.conversationId === group), {
+      what: 'receipt at bob',
+    });
+    await sleep(500);
+    expect(framesOf(mallory, group)).toEqual([]);
+    expect(await store.streamRevision(stream)).toBe(before + 1);
+    // Nothing of mallory's in any of the conversation's streams.
+    for (const prefix of ['conversation', 'receipts', 'typing']) {
+      const events = await store.readStream(`${prefix}-${group}`, { fromRevision: 0, maxCount: 1000 });
+      expect(events.filter((e) => e.metadata.userId === m || e.data.userId === m)).toEqual([]);
+    }
+    // Nor can mallory resume it: unknown, nothing replayed.
+    mallory.ws.send(JSON.stringify({ type: 'resume', ref: 'peek', positions: { [group]: -1 } }));
+    await waitFor(() => mallory.frames.some((f) => f.type === 'resumed' && f.ref === 'peek'), {
+      what: 'resumed',
+    });
+    expect(mallory.frames.find((f) => f.type === 'resumed' && f.ref === 'peek')).toMatchObject({
+      unknown: [group],
+    });
+    expect(framesOf(mallory, group)).toEqual([]);
+  });
 });

@@ -1,4 +1,6 @@
-import type { ReadModelDb } from './database.js';
+import { sql } from 'kysely';
+import { READ_MODEL_CHECKPOINT, type ReadModelDb } from './database.js';
+import { START_POSITION_TEXT } from './positions.js';
 
 /** Ids of the conversations `userId` is currently a member of. */
 export const conversationIdsOfUser = async (db: ReadModelDb, userId: string): Promise<string[]> => {
@@ -9,6 +11,40 @@ export const conversationIdsOfUser = async (db: ReadModelDb, userId: string): Pr
     .where('active', '=', true)
     .execute();
   return rows.map((r) => r.conversation_id);
+};
+
+export type MembershipsAtCheckpoint = {
+  /** The position the read model has applied up to. */
+  checkpoint: string;
+  /** The active memberships of the asked users, with the seq of the event that made each one. */
+  members: { userId: string; conversationId: string; joinedSeq: number }[];
+};
+
+/**
+ * The read model's checkpoint and the current memberships of `userIds`, in one statement and so in one
+ * snapshot: the memberships are exactly those at the checkpoint (the projector writes both in one
+ * transaction). A gateway then adds the membership events after the checkpoint from the log.
+ */
+export const membershipsAtCheckpoint = async (
+  db: ReadModelDb,
+  userIds: readonly string[],
+): Promise<MembershipsAtCheckpoint> => {
+  const rows = await db
+    .selectFrom('checkpoints as cp')
+    .leftJoin('members as m', (join) =>
+      join.on(sql<boolean>`m.user_id = any(${sql.val([...userIds])})`).on('m.active', '=', true),
+    )
+    .where('cp.name', '=', READ_MODEL_CHECKPOINT)
+    .select(['cp.position', 'm.user_id', 'm.conversation_id', 'm.joined_seq'])
+    .execute();
+  const members: MembershipsAtCheckpoint['members'] = [];
+  for (const r of rows) {
+    if (r.user_id !== null && r.conversation_id !== null && r.joined_seq !== null) {
+      members.push({ userId: r.user_id, conversationId: r.conversation_id, joinedSeq: r.joined_seq });
+    }
+  }
+  // No checkpoint row: the projection has applied nothing yet, so there are no members either.
+  return { checkpoint: rows[0]?.position ?? START_POSITION_TEXT, members };
 };
 
 /** The subset of `otherUserIds` that currently share at least one conversation with `userId`. */

@@ -45,7 +45,7 @@ export type PresenceMessage = {
   status: 'online' | 'offline';
   at: string;
   /** The user's conversations when the sender knows them; receivers look them up otherwise. */
-  conversationIds?: string[];
+  conversationIds?: readonly string[];
 };
 
 export const presenceSubject = (prefix: string): string => `${prefix}.presence`;

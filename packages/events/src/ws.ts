@@ -24,6 +24,11 @@ export const WS_PATH = '/v1/ws';
 export const WS_SUBPROTOCOL = 'chat.v1';
 export const WS_MAX_FRAME_BYTES = 16 * 1024;
 export const RESUME_MAX_EVENTS = 500;
+/**
+ * Conversations one `resume` may name (more → `validation_failed`). 256 entries with 10-digit seqs fit
+ * the 16 KiB frame limit; the SDK sends the most recently active ones and pages the rest over HTTP.
+ */
+export const RESUME_MAX_CONVERSATIONS = 256;
 
 export const WS_CLOSE = {
   goingAway: 1001,
@@ -31,6 +36,8 @@ export const WS_CLOSE = {
   tooLarge: 1009,
   slowConsumer: 1013,
   tokenExpired: 4401,
+  /** The user opened more sockets than a gateway allows per user; this one was the oldest. */
+  tooManySockets: 4409,
 } as const;
 
 /** Echoed in the answer to the frame that carried it. */
@@ -89,7 +96,11 @@ export const clientFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('resume'),
     ref: refSchema.optional(),
-    positions: z.record(textSchema.max(64), z.number().int().min(-1).max(MAX_SEQ)),
+    positions: z
+      .record(textSchema.max(64), z.number().int().min(-1).max(MAX_SEQ))
+      .refine((p) => Object.keys(p).length <= RESUME_MAX_CONVERSATIONS, {
+        message: `at most ${RESUME_MAX_CONVERSATIONS} conversations per resume`,
+      }),
   }),
   z.strictObject({ type: z.literal('ping'), ref: refSchema.optional() }),
   ...Object.values(commandFrameSchemas),

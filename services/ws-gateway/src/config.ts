@@ -25,6 +25,8 @@ export const gatewayEnv = z
     /** `ping` frames have their own bucket (API.md: "not counted" against commands), generous but bounded. */
     WS_PING_RATE_PER_SECOND: z.coerce.number().positive().default(10),
     WS_PING_BURST: z.coerce.number().int().positive().default(20),
+    /** Sockets one user may hold on one gateway; one more closes the oldest with 4409. */
+    WS_MAX_SOCKETS_PER_USER: z.coerce.number().int().min(1).default(20),
     /** Time a command waits for the command-api's reply before the client gets `unavailable`. */
     COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   })

@@ -1,15 +1,15 @@
 import uWS from 'uWebSockets.js';
 import { randomBytes } from 'node:crypto';
-import { conversationIdsOfUser, createReadModelDb, readCheckpoint } from '@chat/db';
+import { createReadModelDb } from '@chat/db';
 import { natsSubjects } from '@chat/events';
-import { createEventStore, type EventStore, START_POSITION } from '@chat/eventstore';
+import { createEventStore, type EventStore } from '@chat/eventstore';
 import { connectNats, createTokenVerifier, type Logger } from '@chat/platform';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
 import { FLOOD_CLOSE_AFTER_MS } from './client/flood.js';
 import type { GatewayConfig } from './config.js';
-import { Hub, type MembershipSource } from './hub/hub.js';
-import { MembershipTail } from './membership/tail.js';
+import { Hub } from './hub/hub.js';
+import { readModelMembership } from './membership/source.js';
 import { createGatewayMetrics } from './metrics/metrics.js';
 import { ClusterPresence } from './presence/presence.js';
 import { createServer } from './server.js';
@@ -24,8 +24,18 @@ export type Gateway = {
 
 const SWEEP_MS = 100;
 
+/** Dependencies a caller may hand in instead of having them built from the config (tests). */
+export type GatewayDeps = {
+  /** The event store; the gateway then leaves closing it to the caller. */
+  store?: EventStore;
+};
+
 /** Builds and starts one gateway process's worth of parts from its config. */
-export const startGateway = async (config: GatewayConfig, logger: Logger): Promise<Gateway> => {
+export const startGateway = async (
+  config: GatewayConfig,
+  logger: Logger,
+  deps: GatewayDeps = {},
+): Promise<Gateway> => {
   const gatewayId = config.GATEWAY_ID ?? `gw-${randomBytes(4).toString('hex')}`;
   const subjects = natsSubjects(config.NATS_SUBJECT_PREFIX);
   const metrics = createGatewayMetrics();
@@ -35,12 +45,14 @@ export const startGateway = async (config: GatewayConfig, logger: Logger): Promi
   let store: EventStore | undefined;
   let nats: NatsConnection | undefined;
   try {
-    store = createEventStore({
-      databaseUrl: config.DATABASE_URL,
-      eventstoreUrl: config.EVENTSTORE_URL || undefined,
-      logger,
-      scavengeIntervalMs: 0,
-    });
+    store =
+      deps.store ??
+      createEventStore({
+        databaseUrl: config.DATABASE_URL,
+        eventstoreUrl: config.EVENTSTORE_URL || undefined,
+        logger,
+        scavengeIntervalMs: 0,
+      });
     // Reconnect forever: a NATS restart must not end the gateway; feeds refill from the store.
     nats = await connectNats(config, `ws-gateway ${gatewayId}`, {
       reconnectTimeWait: 250,
@@ -50,7 +62,7 @@ export const startGateway = async (config: GatewayConfig, logger: Logger): Promi
       noAsyncTraces: true,
     });
   } catch (err) {
-    await store?.close();
+    if (!deps.store) await store?.close();
     await pool.end();
     throw err;
   }
@@ -67,7 +79,7 @@ export const startGateway = async (config: GatewayConfig, logger: Logger): Promi
     membership,
     metrics,
     logger: logger.child({ component: 'hub' }),
-    maxBackpressure: config.WS_MAX_BACKPRESSURE,
+    maxSocketsPerUser: config.WS_MAX_SOCKETS_PER_USER,
   });
   const presence = new ClusterPresence({
     nats: nc,
@@ -163,35 +175,8 @@ export const startGateway = async (config: GatewayConfig, logger: Logger): Promi
       server.stop();
       await presence.stop();
       await nc.drain().catch(() => {});
-      await eventStore.close();
+      if (!deps.store) await eventStore.close();
       await pool.end();
-    },
-  };
-};
-
-/**
- * The user's conversations as of the log head: the read model at its checkpoint, plus the membership
- * events between that checkpoint and the head (from the gateway's shared `MembershipTail`) replayed in
- * order (set operations, so replaying some the read model already has changes nothing). The caller
- * registered the user before asking: a membership event the relay publishes later reaches it on the user
- * channel; one published earlier is at or below the head read here. So a conversation created a moment
- * before the connect is never missed, however far the projector lags.
- */
-const readModelMembership = (
-  db: ReturnType<typeof createReadModelDb>,
-  store: EventStore,
-): MembershipSource => {
-  const tail = new MembershipTail(store, START_POSITION);
-  return {
-    async conversationIdsOfUser(userId) {
-      const head = await store.headPosition();
-      const checkpoint = await readCheckpoint(db);
-      const ids = new Set(await conversationIdsOfUser(db, userId));
-      for (const change of await tail.since(checkpoint, head)) {
-        if (change.joined.includes(userId)) ids.add(change.conversationId);
-        else if (change.left === userId) ids.delete(change.conversationId);
-      }
-      return [...ids];
     },
   };
 };

@@ -149,7 +149,12 @@ export const createServer = (o: ServerOptions) => {
     if (f.type === 'ping') return sendText(ws, frame({ type: 'pong', ref }));
     // send, read and typing run the command their shape in @chat/events names, as over HTTP.
     const { name, ack, params, body } = frameCommand(f);
-    void forward(ws, name, ack, ref, { userId: data.userId, correlationId: randomUUID(), params, body });
+    void forward(ws, name, ack, ref, {
+      userId: data.user.userId,
+      correlationId: randomUUID(),
+      params,
+      body,
+    });
   };
 
   app.ws<SocketData>(WS_PATH, {
@@ -201,19 +206,21 @@ export const createServer = (o: ServerOptions) => {
           if (!(err instanceof InvalidTokenError)) logger.warn({ err }, 'token verification failed');
           return reject('401 Unauthorized', 'unauthorized', 'invalid or expired token');
         }
+        const user = o.hub.attachUser(identity.userId);
         try {
-          await o.hub.attachUser(identity.userId);
+          await o.hub.whenLoaded(user);
         } catch (err) {
+          // The hub dropped the user's entry: nothing to release.
           logger.error({ err }, 'could not load the user for an upgrade');
           return reject('503 Service Unavailable', 'unavailable', 'could not load conversations');
         }
         if (aborted || draining) {
-          o.hub.releaseUpgrade(identity.userId);
+          o.hub.releaseUpgrade(user);
           return reject('503 Service Unavailable', 'unavailable', 'server going away');
         }
         const now = Date.now();
         const userData: SocketData = {
-          userId: identity.userId,
+          user,
           expiresAt: identity.exp * 1000,
           openedAt: now,
           live: false,
@@ -229,12 +236,15 @@ export const createServer = (o: ServerOptions) => {
       })();
     },
     open: (ws) => {
-      o.hub.open(ws, {
-        type: 'hello',
-        userId: ws.getUserData().userId,
-        connectionId: `${o.gatewayId}-${(++connectionCounter).toString(36)}`,
-        heartbeatMs: o.idleTimeoutSeconds * 500,
-      });
+      o.hub.open(
+        ws,
+        frame({
+          type: 'hello',
+          userId: ws.getUserData().user.userId,
+          connectionId: `${o.gatewayId}-${(++connectionCounter).toString(36)}`,
+          heartbeatMs: o.idleTimeoutSeconds * 500,
+        }),
+      );
     },
     message: onMessage,
     close: (ws) => o.hub.close(ws),

@@ -4,10 +4,15 @@ import type { Logger } from '@chat/platform';
 import { RETRY, withRetry } from '@chat/retry';
 import type { NatsConnection, Subscription } from 'nats';
 import { eventFrame, frame } from '../client/frames.js';
+import { membersAtStart } from '../membership/tail.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { HeldFrame, Socket } from './types.js';
 
-export type CatchUp = { feed: ConversationFeed; frames: HeldFrame[]; left: boolean };
+/**
+ * A socket's frames of one conversation held back while it catches up (resume, a join it missed, its
+ * first moments). `replaying` while a replay from the store is under way: only that replay ends it.
+ */
+export type CatchUp = { feed: ConversationFeed; frames: HeldFrame[]; left: boolean; replaying: boolean };
 
 /** What a feed needs from the hub that owns it. */
 export type FeedHost = {
@@ -16,10 +21,10 @@ export type FeedHost = {
   logger: Logger;
   metrics: GatewayMetrics;
   publish(topic: string, text: string): void;
-  /** A user's local sockets join the feed's topic just before their MemberJoined goes out. */
-  memberJoined(feed: ConversationFeed, userId: string): void;
+  /** A user's local sockets join the feed's topic just before their MemberJoined goes out… */
+  memberJoined(feed: ConversationFeed, userId: string, seq: number, position: string): void;
   /** …and leave it right after their MemberLeft went out. */
-  memberLeft(feed: ConversationFeed, userId: string): void;
+  memberLeft(feed: ConversationFeed, userId: string, seq: number, position: string): void;
   typing(feed: ConversationFeed, userId: string, text: string): void;
 };
 
@@ -35,13 +40,15 @@ const decoder = new TextDecoder();
 export class ConversationFeed {
   readonly topic: string;
   readonly stream: string;
-  readonly users = new Set<string>();
+  /** Local members → seq of the event that made them members (a stale membership event is older). */
+  readonly members = new Map<string, number>();
   /** Sockets whose frames are held back while they replay from the store (resume, first moments). */
   readonly catchingUp = new Map<Socket, CatchUp>();
   lastSeq = -1;
   readonly ready: Promise<void>;
   disposed = false;
-  #live = false;
+  /** The baseline is known: `lastSeq` is real and events are published in order from there. */
+  live = false;
   #filling = false;
   #pending: RawEnvelope[] = [];
   #pendingOther: RawEnvelope[] = [];
@@ -83,7 +90,7 @@ export class ConversationFeed {
     } catch {
       return; // disposed while waiting
     }
-    this.#live = true;
+    this.live = true;
     if (baseline !== undefined) this.fill();
     else if (this.#drainPending()) this.#flushOther();
   }
@@ -104,7 +111,7 @@ export class ConversationFeed {
 
   /** Reads anything newer than lastSeq from the store (after a NATS reconnect, or a hint). */
   fill(): void {
-    if (!this.#live || this.#filling || this.disposed) return;
+    if (!this.live || this.#filling || this.disposed) return;
     this.#filling = true;
     void this.#fill();
   }
@@ -127,7 +134,7 @@ export class ConversationFeed {
       this.#onConversationEvent(envelope, json);
       return;
     }
-    if (!this.#live || this.#filling) {
+    if (!this.live || this.#filling) {
       // Receipts and typing wait with the conversation events: a feed just created for a joining
       // user adds that user's sockets only when the join event goes out.
       if (this.#pendingOther.length < 10_000) this.#pendingOther.push(envelope);
@@ -163,7 +170,7 @@ export class ConversationFeed {
 
   #onConversationEvent(envelope: RawEnvelope, json: string): void {
     const seq = envelope.revision;
-    if (!this.#live || this.#filling) {
+    if (!this.live || this.#filling) {
       this.#pending.push(envelope);
       return;
     }
@@ -183,16 +190,18 @@ export class ConversationFeed {
   #emit(envelope: RawEnvelope, json: string): void {
     const seq = envelope.revision;
     const data = envelope.data;
-    if (envelope.type === 'ConversationStarted' && Array.isArray(data.members)) {
-      for (const m of data.members) if (typeof m === 'string') this.host.memberJoined(this, m);
+    if (envelope.type === 'ConversationStarted') {
+      for (const m of membersAtStart(data)) this.host.memberJoined(this, m, seq, envelope.position);
     } else if (envelope.type === 'MemberJoined') {
-      this.host.memberJoined(this, String(data.userId));
+      this.host.memberJoined(this, String(data.userId), seq, envelope.position);
     }
     const text = eventFrame(this.conversationId, seq, json);
     this.lastSeq = seq;
     this.host.publish(this.topic, text);
     for (const c of this.catchingUp.values()) if (!c.left) c.frames.push({ seq, text });
-    if (envelope.type === 'MemberLeft') this.host.memberLeft(this, String(data.userId));
+    if (envelope.type === 'MemberLeft') {
+      this.host.memberLeft(this, String(data.userId), seq, envelope.position);
+    }
   }
 
   async #fill(): Promise<void> {

@@ -1,31 +1,32 @@
 import type { TemplatedApp } from 'uWebSockets.js';
-import { type NatsSubjects, type RawEnvelope, type ServerFrame, WS_CLOSE } from '@chat/events';
+import { type NatsSubjects, type RawEnvelope, RESUME_MAX_EVENTS, WS_CLOSE } from '@chat/events';
 import type { EventStore } from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
 import type { NatsConnection } from 'nats';
-import { frame } from '../client/frames.js';
+import { eventFrame } from '../client/frames.js';
+import { membersAtStart } from '../membership/tail.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { type CatchUp, ConversationFeed, type FeedHost } from './feed.js';
 import type { Socket } from './types.js';
+import { LocalUser, type MembershipNews } from './user.js';
 
-/** Where the gateway learns a user's conversations at connect time (the read model). */
-export type MembershipSource = { conversationIdsOfUser(userId: string): Promise<string[]> };
+export { LocalUser } from './user.js';
+
+/** A user's membership of one conversation: the seq of the event that made it. */
+export type Membership = { conversationId: string; seq: number };
+
+/** Where the gateway learns its users' conversations at connect time: many users per read. */
+export type MembershipSource = {
+  /** The memberships of each of `userIds` as of `position`, a log position read after they were asked for. */
+  membershipsOf(
+    userIds: readonly string[],
+  ): Promise<{ position: string; memberships: ReadonlyMap<string, readonly Membership[]> }>;
+};
 
 /** Presence transitions of local users (first local socket opened / last one closed). */
 export type PresenceSink = {
-  userOnline(userId: string, conversationIds: string[]): void;
-  userOffline(userId: string, conversationIds: string[]): void;
-};
-
-type UserEntry = {
-  userId: string;
-  sockets: Set<Socket>;
-  conversations: Set<string>;
-  /** Upgrades verified but not yet opened: the entry must outlive them. */
-  upgrading: number;
-  loaded: Promise<void>;
-  /** User-subject messages that arrived while the conversation list was loading. */
-  backlog: string[] | undefined;
+  userOnline(userId: string, conversationIds: readonly string[]): void;
+  userOffline(userId: string, conversationIds: readonly string[]): void;
 };
 
 export type HubOptions = {
@@ -36,7 +37,8 @@ export type HubOptions = {
   membership: MembershipSource;
   metrics: GatewayMetrics;
   logger: Logger;
-  maxBackpressure: number;
+  /** More sockets of one user than this: the oldest is closed with 4409. */
+  maxSocketsPerUser: number;
   /** How long a new socket's events are held for a `resume` that may come as its first frame. */
   resumeGraceMs?: number;
 };
@@ -44,15 +46,40 @@ export type HubOptions = {
 const decoder = new TextDecoder();
 const UNREAD_PREFIX = '{"type":"unread",';
 const NOTIFICATION_PREFIX = '{"type":"notification",';
-const RESUME_MAX = 500;
+/** Users whose conversations one read asks for, and how many such reads run at once. */
+const MAX_LOAD_BATCH = 1000;
+const MAX_LOADS_RUNNING = 2;
+
+/** The users whose conversations one read of the membership source loads (a connect burst's worth). */
+class MembershipLoad {
+  readonly users: LocalUser[] = [];
+  readonly done: Promise<void>;
+  resolve!: () => void;
+  reject!: (err: unknown) => void;
+  constructor() {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.done.catch(() => {});
+  }
+}
+
+type Target = { feed: ConversationFeed; from: number };
+type Replayed = { feed: ConversationFeed; upTo: number };
 
 /**
  * The gateway's delivery core: which local users are in which conversation, one feed (NATS
  * subscription + uWS topic) per conversation with local members, and the per-socket catch-up that
  * makes `resume` gap- and duplicate-free against live delivery.
+ *
+ * Membership is kept per conversation (`feed.members`: userId → seq of the event that made the member)
+ * and changes only in the conversation stream's order: every change carries its seq and log position,
+ * and one at or below what is already known for that user and conversation is stale (a relay
+ * redelivering after a restart, a hint racing its feed) and changes nothing.
  */
 export class Hub implements FeedHost {
-  readonly users = new Map<string, UserEntry>();
+  readonly users = new Map<string, LocalUser>();
   readonly feeds = new Map<string, ConversationFeed>();
   readonly store: EventStore;
   readonly nats: NatsConnection;
@@ -62,10 +89,16 @@ export class Hub implements FeedHost {
   readonly #app: TemplatedApp;
   readonly #subjects: NatsSubjects;
   readonly #membership: MembershipSource;
+  readonly #maxSocketsPerUser: number;
   readonly #catchUps = new Map<Socket, Map<string, CatchUp>>();
-  readonly #resumes = new Map<Socket, Promise<void>>();
+  /** Replays of one socket (resumes, join catch-ups) run one after another. */
+  readonly #replays = new Map<Socket, Promise<void>>();
   readonly #pendingSockets = new Set<Socket>();
   readonly #graceMs: number;
+  /** Reads waiting to start; the last one still takes users. */
+  readonly #loads: MembershipLoad[] = [];
+  #loadsRunning = 0;
+  #loadScheduled = false;
 
   constructor(options: HubOptions) {
     this.#app = options.app;
@@ -75,6 +108,7 @@ export class Hub implements FeedHost {
     this.#membership = options.membership;
     this.metrics = options.metrics;
     this.logger = options.logger;
+    this.#maxSocketsPerUser = options.maxSocketsPerUser;
     this.#graceMs = options.resumeGraceMs ?? 500;
     // One wildcard subscription for every user channel instead of one per local user: a nats.js
     // subscription costs ~1.2 KiB of heap, over half the per-socket memory budget. The price is that
@@ -83,10 +117,7 @@ export class Hub implements FeedHost {
       callback: (err, msg) => {
         if (err) return;
         const user = this.users.get(userIdOfSubject(msg.subject));
-        if (!user) return;
-        const text = decoder.decode(msg.data);
-        if (user.backlog) user.backlog.push(text);
-        else this.#onUserMessage(user, text);
+        if (user) this.#onUserMessage(user, decoder.decode(msg.data));
       },
     });
   }
@@ -100,63 +131,101 @@ export class Hub implements FeedHost {
 
   // --- users -------------------------------------------------------------------------------------
 
-  /** Called after the token is verified and before the upgrade answers: loads the user's conversations. */
-  async attachUser(userId: string): Promise<void> {
+  /**
+   * Called once the token is verified, before the upgrade is answered. A user new to this gateway is
+   * registered at once (membership news from now on is kept) and its conversations are read together
+   * with those of the other connects of the moment; `whenLoaded` says when the upgrade may proceed.
+   */
+  attachUser(userId: string): LocalUser {
     let user = this.users.get(userId);
     if (!user) {
-      const created: UserEntry = {
-        userId,
-        sockets: new Set(),
-        conversations: new Set(),
-        upgrading: 0,
-        loaded: Promise.resolve(),
-        backlog: [],
-      };
-      created.loaded = this.#loadUser(created);
-      this.users.set(userId, created);
-      user = created;
+      user = new LocalUser(userId);
+      this.users.set(userId, user);
+      user.load = this.#enqueueLoad(user);
     }
     user.upgrading++;
-    try {
-      await user.loaded;
-    } catch (err) {
-      this.releaseUpgrade(userId);
-      throw err;
-    }
+    return user;
   }
 
-  async #loadUser(user: UserEntry): Promise<void> {
-    // The entry exists before the list is read, so a membership change racing the read is kept in
-    // the backlog rather than lost.
-    try {
-      const ids = await this.#membership.conversationIdsOfUser(user.userId);
-      for (const id of ids) {
-        const feed = this.#feed(id);
-        feed.users.add(user.userId);
-        user.conversations.add(id);
-      }
-    } catch (err) {
-      this.users.delete(user.userId);
-      throw err;
-    }
-    const backlog = user.backlog ?? [];
-    user.backlog = undefined;
-    for (const text of backlog) this.#onUserMessage(user, text);
+  /** Undefined when the user's conversations are known; else the read to wait for (rejects on failure). */
+  whenLoaded(user: LocalUser): Promise<void> | undefined {
+    return user.load?.done;
   }
 
-  releaseUpgrade(userId: string): void {
-    const user = this.users.get(userId);
-    if (!user) return;
+  /** An upgrade that will not open a socket after all (client gone, server draining). */
+  releaseUpgrade(user: LocalUser): void {
     user.upgrading--;
     this.#maybeDetach(user);
   }
 
-  #maybeDetach(user: UserEntry): void {
-    if (user.sockets.size > 0 || user.upgrading > 0) return;
-    this.users.delete(user.userId);
-    const conversations = [...user.conversations];
-    for (const id of conversations) this.#removeFromFeed(id, user.userId);
-    this.presence?.userOffline(user.userId, conversations);
+  #enqueueLoad(user: LocalUser): MembershipLoad {
+    let load = this.#loads.at(-1);
+    if (!load || load.users.length >= MAX_LOAD_BATCH) {
+      load = new MembershipLoad();
+      this.#loads.push(load);
+    }
+    load.users.push(user);
+    if (!this.#loadScheduled) {
+      // The rest of this turn of the event loop (a burst of upgrades arrives together) joins the read.
+      this.#loadScheduled = true;
+      setImmediate(() => {
+        this.#loadScheduled = false;
+        this.#startLoads();
+      });
+    }
+    return load;
+  }
+
+  #startLoads(): void {
+    while (this.#loadsRunning < MAX_LOADS_RUNNING && this.#loads.length > 0) {
+      const load = this.#loads.shift() as MembershipLoad;
+      this.#loadsRunning++;
+      void this.#runLoad(load).finally(() => {
+        this.#loadsRunning--;
+        this.#startLoads();
+      });
+    }
+  }
+
+  async #runLoad(load: MembershipLoad): Promise<void> {
+    const users = load.users.filter((u) => this.users.get(u.userId) === u);
+    if (users.length === 0) return load.resolve();
+    let snapshot: Awaited<ReturnType<MembershipSource['membershipsOf']>>;
+    try {
+      snapshot = await this.#membership.membershipsOf(users.map((u) => u.userId));
+    } catch (err) {
+      for (const u of users) if (this.users.get(u.userId) === u) this.users.delete(u.userId);
+      return load.reject(err);
+    }
+    for (const u of users) {
+      if (this.users.get(u.userId) === u) {
+        this.#loaded(u, snapshot.position, snapshot.memberships.get(u.userId) ?? []);
+      }
+    }
+    load.resolve();
+  }
+
+  #loaded(user: LocalUser, position: string, memberships: readonly Membership[]): void {
+    user.loadedAt = position;
+    user.load = undefined;
+    for (const m of memberships) this.#join(user, this.#feed(m.conversationId), m.seq, false);
+    const backlog = user.backlog ?? [];
+    user.backlog = undefined;
+    for (const news of backlog) this.#membershipNews(user, news);
+  }
+
+  #maybeDetach(user: LocalUser): void {
+    if (user.sockets.length > 0 || user.upgrading > 0) return;
+    if (this.users.get(user.userId) === user) this.users.delete(user.userId);
+    const conversations = user.conversations;
+    for (const id of conversations) {
+      const feed = this.feeds.get(id);
+      if (feed) this.#removeFromFeed(feed, user.userId);
+    }
+    if (user.online) {
+      user.online = false;
+      this.presence?.userOffline(user.userId, conversations);
+    }
   }
 
   #feed(conversationId: string, baseline?: number): ConversationFeed {
@@ -174,26 +243,23 @@ export class Hub implements FeedHost {
     return feed;
   }
 
-  #removeFromFeed(conversationId: string, userId: string): void {
-    const feed = this.feeds.get(conversationId);
-    if (!feed) return;
-    feed.users.delete(userId);
-    if (feed.users.size === 0) {
+  #removeFromFeed(feed: ConversationFeed, userId: string): void {
+    feed.members.delete(userId);
+    if (feed.members.size === 0) {
       feed.dispose();
-      this.feeds.delete(conversationId);
+      this.feeds.delete(feed.conversationId);
       this.metrics.feeds.set(this.feeds.size);
     }
   }
 
-  #onUserMessage(user: UserEntry, text: string): void {
-    // Unread and notification messages already have the frame's shape (messaging.ts) and are most of
-    // this channel's traffic (one of each per recipient of every message): forward them unparsed. Their
-    // producers serialise `type` first; anything else is parsed and checked below.
+  #onUserMessage(user: LocalUser, text: string): void {
+    // Unread and notification messages already have the frame's shape and are most of this channel's
+    // traffic: forward them unparsed. Their producers serialise `type` first; anything else is parsed.
     if (text.startsWith(UNREAD_PREFIX) || text.startsWith(NOTIFICATION_PREFIX)) {
       this.publish(`u:${user.userId}`, text);
       return;
     }
-    let msg: { type?: unknown; event?: RawEnvelope };
+    let msg: { type?: unknown; event?: unknown };
     try {
       msg = JSON.parse(text) as typeof msg;
     } catch {
@@ -203,58 +269,110 @@ export class Hub implements FeedHost {
       this.publish(`u:${user.userId}`, text);
       return;
     }
-    if (msg.type !== 'membership' || !msg.event) return;
-    const event = msg.event;
-    const conversationId = String(event.data.conversationId);
-    const seq = event.revision;
-    const existing = this.feeds.get(conversationId);
-    const joins = event.type !== 'MemberLeft';
-    if (existing) {
-      if (joins && existing.lastSeq >= seq && !user.conversations.has(conversationId)) {
-        // The feed published the join before this user had a socket here: replay it to them.
-        this.memberJoined(existing, user.userId);
-        for (const ws of user.sockets) this.#startCatchUp(ws, existing, seq - 1);
-      } else {
-        existing.ensureUpTo(seq);
-      }
-    } else if (joins) {
-      // No local member yet: follow the conversation from the event that made this user a member;
-      // the feed reads from there and adds the user's sockets when the join goes out.
-      this.#feed(conversationId, seq - 1);
-    }
+    if (msg.type !== 'membership') return;
+    const news = membershipHint(msg.event, user.userId);
+    if (news) this.#membershipNews(user, news);
   }
 
-  // --- membership as the feeds publish it ---------------------------------------------------------
+  // --- membership, in each conversation stream's order --------------------------------------------
 
-  memberJoined(feed: ConversationFeed, userId: string): void {
+  memberJoined(feed: ConversationFeed, userId: string, seq: number, position: string): void {
     const user = this.users.get(userId);
-    if (!user || feed.users.has(userId)) return;
-    feed.users.add(userId);
-    user.conversations.add(feed.conversationId);
+    if (!user) return;
+    this.#membershipNews(user, {
+      conversationId: feed.conversationId,
+      seq,
+      position,
+      joined: true,
+      fromFeed: true,
+    });
+  }
+
+  memberLeft(feed: ConversationFeed, userId: string, seq: number, position: string): void {
+    const user = this.users.get(userId);
+    if (!user) return;
+    this.#membershipNews(user, {
+      conversationId: feed.conversationId,
+      seq,
+      position,
+      joined: false,
+      fromFeed: true,
+    });
+  }
+
+  /**
+   * One membership event of `user`, from the conversation's feed (emitted in seq order) or as a hint on
+   * the user subject (how a gateway without the conversation learns of a join). Applied only if newer
+   * than what is known of the user in that conversation.
+   */
+  #membershipNews(user: LocalUser, news: MembershipNews): void {
+    if (user.backlog) {
+      user.backlog.push(news);
+      return;
+    }
+    // At or before the position the user's conversations were read at: already in them.
+    if (news.position <= user.loadedAt) return;
+    const { conversationId, seq } = news;
+    let feed = this.feeds.get(conversationId);
+    const known = feed?.members.get(user.userId) ?? user.leftAt(conversationId) ?? -1;
+    if (seq <= known) return;
+    if (!news.fromFeed) {
+      if (!feed) {
+        // No local member: follow the conversation from this event on; its feed applies the join when
+        // it emits it (and the user's sockets get the MemberJoined as their first frame of it).
+        if (news.joined) this.#feed(conversationId, seq - 1);
+        else user.rememberLeft(conversationId, seq);
+        return;
+      }
+      if (!feed.live) {
+        // The feed's starting point is not known yet: decide once it is.
+        feed.ready.then(() => {
+          if (!feed?.disposed && this.users.get(user.userId) === user) this.#membershipNews(user, news);
+        });
+        return;
+      }
+      if (seq > feed.lastSeq) {
+        // The feed has not reached it: it applies it in order when it does.
+        feed.ensureUpTo(seq);
+        return;
+      }
+      // The feed started past this event, without the user: apply it here, with a replay from it.
+    }
+    feed ??= this.#feed(conversationId);
+    if (news.joined) this.#join(user, feed, seq, !news.fromFeed);
+    else this.#leave(user, feed, seq);
+  }
+
+  #join(user: LocalUser, feed: ConversationFeed, seq: number, replayFromJoin: boolean): void {
+    const wasMember = feed.members.has(user.userId);
+    feed.members.set(user.userId, seq);
+    if (wasMember) return;
+    user.joined(feed.conversationId);
     for (const ws of user.sockets) {
-      if (ws.getUserData().live) ws.subscribe(feed.topic);
+      if (replayFromJoin) this.#startCatchUp(ws, feed, seq - 1);
+      else if (ws.getUserData().live) ws.subscribe(feed.topic);
       else this.#holdFor(ws, feed);
     }
   }
 
-  memberLeft(feed: ConversationFeed, userId: string): void {
-    const user = this.users.get(userId);
-    if (!user || !feed.users.has(userId)) return;
-    user.conversations.delete(feed.conversationId);
+  #leave(user: LocalUser, feed: ConversationFeed, seq: number): void {
+    user.rememberLeft(feed.conversationId, seq);
+    if (!feed.members.has(user.userId)) return;
+    user.leftConversation(feed.conversationId);
     for (const ws of user.sockets) {
       const held = feed.catchingUp.get(ws);
       if (held) {
         held.left = true;
-        feed.catchingUp.delete(ws);
+        if (!held.replaying) feed.catchingUp.delete(ws);
       } else {
         ws.unsubscribe(feed.topic);
       }
     }
-    this.#removeFromFeed(feed.conversationId, userId);
+    this.#removeFromFeed(feed, user.userId);
   }
 
   typing(feed: ConversationFeed, typist: string, text: string): void {
-    for (const userId of feed.users) if (userId !== typist) this.publish(`u:${userId}`, text);
+    for (const userId of feed.members.keys()) if (userId !== typist) this.publish(`u:${userId}`, text);
   }
 
   /** A presence change of `userId`, to local users sharing one of `conversationIds` with them. */
@@ -263,7 +381,7 @@ export class Hub implements FeedHost {
     for (const id of conversationIds) {
       const feed = this.feeds.get(id);
       if (!feed) continue;
-      for (const u of feed.users) if (u !== userId) recipients.add(u);
+      for (const u of feed.members.keys()) if (u !== userId) recipients.add(u);
     }
     for (const u of recipients) this.publish(`u:${u}`, text);
   }
@@ -275,16 +393,23 @@ export class Hub implements FeedHost {
 
   // --- sockets ------------------------------------------------------------------------------------
 
-  open(ws: Socket, hello: ServerFrame): void {
+  open(ws: Socket, hello: string): void {
     const data = ws.getUserData();
+    const user = data.user;
     this.metrics.connections.inc();
-    const user = this.users.get(data.userId);
-    if (!user) {
+    user.upgrading--;
+    if (this.users.get(user.userId) !== user) {
+      data.closed = true;
       ws.end(WS_CLOSE.goingAway, 'user detached');
       return;
     }
-    user.upgrading--;
-    user.sockets.add(ws);
+    user.sockets.push(ws);
+    if (user.sockets.length > this.#maxSocketsPerUser) {
+      // A device the user no longer uses is the likeliest to be the oldest: it makes room.
+      const oldest = user.sockets[0] as Socket;
+      oldest.getUserData().closed = true;
+      oldest.end(WS_CLOSE.tooManySockets, 'too many sockets for this user');
+    }
     ws.subscribe(`u:${user.userId}`);
     // Until the first frame (or a short grace), this socket's conversation frames are held: a
     // reconnecting client's first frame is `resume`, and live events must not overtake its replay.
@@ -293,8 +418,11 @@ export class Hub implements FeedHost {
       if (feed) this.#holdFor(ws, feed);
     }
     this.#pendingSockets.add(ws);
-    ws.send(frame(hello));
-    if (user.sockets.size === 1) this.presence?.userOnline(user.userId, [...user.conversations]);
+    ws.send(hello);
+    if (!user.online) {
+      user.online = true;
+      this.presence?.userOnline(user.userId, [...user.conversations]);
+    }
   }
 
   close(ws: Socket): void {
@@ -307,10 +435,11 @@ export class Hub implements FeedHost {
       for (const c of held.values()) c.feed.catchingUp.delete(ws);
       this.#catchUps.delete(ws);
     }
-    this.#resumes.delete(ws);
-    const user = this.users.get(data.userId);
-    if (!user) return;
-    user.sockets.delete(ws);
+    this.#replays.delete(ws);
+    const user = data.user;
+    const i = user.sockets.indexOf(ws);
+    if (i < 0) return;
+    user.sockets.splice(i, 1);
     this.#maybeDetach(user);
   }
 
@@ -320,9 +449,14 @@ export class Hub implements FeedHost {
     if (data.live) return;
     data.live = true;
     this.#pendingSockets.delete(ws);
+    this.#releaseHolds(ws);
+  }
+
+  /** Ends the holds of the socket that no replay is working on (those end when their replay does). */
+  #releaseHolds(ws: Socket, except?: ReadonlySet<string>): void {
     const held = this.#catchUps.get(ws);
     if (!held) return;
-    for (const id of [...held.keys()]) this.#finishCatchUp(ws, id, -1);
+    for (const [id, c] of [...held]) if (!c.replaying && !except?.has(id)) this.#finishCatchUp(ws, id, -1);
   }
 
   #holdFor(ws: Socket, feed: ConversationFeed): CatchUp {
@@ -333,18 +467,20 @@ export class Hub implements FeedHost {
     }
     const existing = perSocket.get(feed.conversationId);
     if (existing) return existing;
-    const c: CatchUp = { feed, frames: [], left: false };
+    const c: CatchUp = { feed, frames: [], left: false, replaying: false };
     perSocket.set(feed.conversationId, c);
     feed.catchingUp.set(ws, c);
     return c;
   }
 
+  /** The user joined a conversation whose feed already passed the join: replay it to this socket. */
   #startCatchUp(ws: Socket, feed: ConversationFeed, fromSeq: number): void {
-    ws.unsubscribe(feed.topic);
-    this.#holdFor(ws, feed);
-    void this.#replayInto(ws, [{ id: feed.conversationId, from: fromSeq }]).catch((err: unknown) =>
-      this.logger.warn({ err }, 'join catch-up failed'),
-    );
+    this.#hold(ws, feed);
+    this.#serially(ws, async () => {
+      const replayed = await this.#replay(ws, [{ feed, from: fromSeq }]);
+      for (const d of replayed.done) this.#finishCatchUp(ws, d.feed.conversationId, d.upTo);
+      if (replayed.failed) throw replayed.failed;
+    }).catch((err: unknown) => this.logger.warn({ err }, 'join catch-up failed'));
   }
 
   /** Sends what was held for `conversationId` (seq > `upTo`) and subscribes the socket live. */
@@ -355,12 +491,10 @@ export class Hub implements FeedHost {
     perSocket.delete(conversationId);
     if (perSocket.size === 0) this.#catchUps.delete(ws);
     c.feed.catchingUp.delete(ws);
-    if (ws.getUserData().closed) return;
+    const data = ws.getUserData();
+    if (data.closed) return;
     for (const f of c.frames) if (f.seq < 0 || f.seq > upTo) this.#send(ws, f.text);
-    const user = this.users.get(ws.getUserData().userId);
-    if (!c.left && user?.conversations.has(conversationId) && !ws.getUserData().closed) {
-      ws.subscribe(c.feed.topic);
-    }
+    if (!c.left && c.feed.members.has(data.user.userId) && !data.closed) ws.subscribe(c.feed.topic);
   }
 
   #send(ws: Socket, text: string): boolean {
@@ -377,107 +511,107 @@ export class Hub implements FeedHost {
     return true;
   }
 
-  /** `resume` (API.md §4). Resumes of one socket run one after another. */
-  resume(ws: Socket, ref: string | null, positions: Record<string, number>): Promise<void> {
-    const previous = this.#resumes.get(ws) ?? Promise.resolve();
-    const next = previous.then(() => this.#resume(ws, ref, positions));
-    this.#resumes.set(ws, next);
+  #serially(ws: Socket, work: () => Promise<void>): Promise<void> {
+    const previous = this.#replays.get(ws) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(work);
+    this.#replays.set(ws, next);
     return next.finally(() => {
-      if (this.#resumes.get(ws) === next) this.#resumes.delete(ws);
+      if (this.#replays.get(ws) === next) this.#replays.delete(ws);
     });
   }
 
-  async #resume(ws: Socket, ref: string | null, positions: Record<string, number>): Promise<void> {
+  /** `resume` (API.md §4). Replays of one socket run one after another. */
+  resume(ws: Socket, ref: string | null, positions: Record<string, number>): Promise<void> {
+    // Read now: which conversations the client omitted resume from "now", not from when it is its turn.
     const data = ws.getUserData();
-    if (data.closed) return;
-    const user = this.users.get(data.userId);
-    if (!user) return;
     const unknown: string[] = [];
-    const targets: { id: string; from: number }[] = [];
+    const targets: Target[] = [];
+    const named = new Set<string>();
     for (const [rawId, lastSeen] of Object.entries(positions)) {
       const id = rawId.toLowerCase();
-      if (!user.conversations.has(id) || targets.some((t) => t.id === id)) unknown.push(rawId);
-      else targets.push({ id, from: lastSeen });
+      const feed = this.feeds.get(id);
+      if (!feed?.members.has(data.user.userId) || named.has(id)) {
+        unknown.push(rawId);
+        continue;
+      }
+      named.add(id);
+      targets.push({ feed, from: lastSeen });
+      // Held from now: live frames of a named conversation wait for its replay.
+      this.#hold(ws, feed);
     }
-    // Conversations the client did not name resume from "now": release what was held for them.
-    const wasLive = data.live;
-    data.live = true;
-    this.#pendingSockets.delete(ws);
-    const held = this.#catchUps.get(ws);
-    if (held && !wasLive) {
-      for (const id of [...held.keys()])
-        if (!targets.some((t) => t.id === id)) this.#finishCatchUp(ws, id, -1);
+    if (!data.live) {
+      data.live = true;
+      this.#pendingSockets.delete(ws);
+      this.#releaseHolds(ws, named);
     }
-    const truncated = await this.#replayInto(ws, targets);
-    if (data.closed) return;
-    this.#send(ws, frame({ type: 'resumed', ref, truncated, unknown }));
+    return this.#serially(ws, async () => {
+      const replayed = await this.#replay(ws, targets);
+      if (!replayed.failed && !data.closed) {
+        this.#send(ws, JSON.stringify({ type: 'resumed', ref, truncated: replayed.truncated, unknown }));
+      }
+      // `resumed` first, then the live frames held meanwhile, in this one synchronous step.
+      for (const d of replayed.done) this.#finishCatchUp(ws, d.feed.conversationId, d.upTo);
+      if (replayed.failed) throw replayed.failed;
+    });
   }
 
   /**
-   * The race-free replay: (1) hold the socket's live frames of each conversation (unsubscribed from
-   * the topic, frames collected by the feed), (2) read the missed events from the store, which by
-   * then holds at least everything the feed published, (3) send the replay, then the held frames with
-   * a higher seq, and only then subscribe the socket to the topic again. Steps 3 run synchronously,
-   * so nothing can interleave.
+   * Sends each target's missed events, one conversation at a time (at most RESUME_MAX_EVENTS + 1 events
+   * in memory). The socket's live frames of every target are held meanwhile (off the topic, collected
+   * by the feed); the caller then sends those with a higher seq than `upTo` and puts the socket back on
+   * the topic, synchronously, so nothing comes between. Once the feed knows its starting point, the
+   * store holds at least everything the feed published. `done` lists every target, those not replayed
+   * (failed, closed, truncated) with `upTo` -1: their held frames then go out as they are.
    */
-  async #replayInto(ws: Socket, targets: { id: string; from: number }[]): Promise<string[]> {
-    const feeds = targets.map((t) => this.feeds.get(t.id));
-    // A feed must know its baseline before the replay is read, or events between our read and its
-    // baseline would be neither replayed nor published.
-    await Promise.all(feeds.map((f) => f?.ready));
+  async #replay(
+    ws: Socket,
+    targets: readonly Target[],
+  ): Promise<{ done: Replayed[]; truncated: string[]; failed: unknown }> {
     const data = ws.getUserData();
-    if (data.closed) return [];
-    const active: { id: string; from: number; feed: ConversationFeed }[] = [];
-    for (const [i, t] of targets.entries()) {
-      const feed = feeds[i];
-      if (!feed || feed.disposed) continue;
-      if (!this.#catchUps.get(ws)?.has(t.id)) {
-        ws.unsubscribe(feed.topic);
-        this.#holdFor(ws, feed);
-      }
-      active.push({ ...t, feed });
-    }
-    let results: Awaited<ReturnType<EventStore['readStream']>>[];
-    try {
-      results = await Promise.all(
-        active.map((t) =>
-          this.store.readStream(t.feed.stream, { fromRevision: t.from + 1, maxCount: RESUME_MAX + 1 }),
-        ),
-      );
-    } catch (err) {
-      for (const t of active) this.#finishCatchUp(ws, t.id, -1);
-      throw err;
-    }
-    if (data.closed) return [];
+    const done: Replayed[] = targets.map((t) => ({ feed: t.feed, upTo: -1 }));
     const truncated: string[] = [];
-    const upTo: number[] = [];
-    for (const [i, t] of active.entries()) {
-      const events = results[i]!;
-      if (events.length > RESUME_MAX) {
-        truncated.push(t.id);
-        upTo.push(-1);
-        continue;
-      }
-      let last = t.from;
-      for (const e of events) {
-        if (
-          !this.#send(
-            ws,
-            `{"type":"event","conversationId":${JSON.stringify(t.id)},"seq":${e.revision},"event":${JSON.stringify(e)}}`,
-          )
-        )
-          return truncated;
-        last = e.revision;
-        if (e.type === 'MemberLeft' && e.data.userId === data.userId) {
-          const c = this.#catchUps.get(ws)?.get(t.id);
-          if (c) c.left = true;
-          break;
+    for (const t of targets) this.#hold(ws, t.feed);
+    let failed: unknown;
+    try {
+      for (const [i, t] of targets.entries()) {
+        await t.feed.ready;
+        const c = this.#catchUps.get(ws)?.get(t.feed.conversationId);
+        if (data.closed) break;
+        if (!c || t.feed.disposed || c.left) continue;
+        const events = await this.store.readStream(t.feed.stream, {
+          fromRevision: t.from + 1,
+          maxCount: RESUME_MAX_EVENTS + 1,
+        });
+        if (data.closed) break;
+        if (events.length > RESUME_MAX_EVENTS) {
+          truncated.push(t.feed.conversationId);
+          continue;
         }
+        let last = t.from;
+        for (const e of events) {
+          if (!this.#send(ws, eventFrame(t.feed.conversationId, e.revision, JSON.stringify(e)))) break;
+          last = e.revision;
+          if (e.type === 'MemberLeft' && e.data.userId === data.user.userId) {
+            c.left = true;
+            break;
+          }
+        }
+        (done[i] as Replayed).upTo = last;
       }
-      upTo.push(last);
+    } catch (err) {
+      failed = err ?? new Error('replay failed');
     }
-    for (const [i, t] of active.entries()) this.#finishCatchUp(ws, t.id, upTo[i]!);
-    return truncated;
+    for (const d of done) {
+      const c = this.#catchUps.get(ws)?.get(d.feed.conversationId);
+      if (c) c.replaying = false;
+    }
+    return { done, truncated, failed };
+  }
+
+  /** Holds the socket's live frames of `feed` for a replay (off the topic while held). */
+  #hold(ws: Socket, feed: ConversationFeed): void {
+    if (!this.#catchUps.get(ws)?.has(feed.conversationId)) ws.unsubscribe(feed.topic);
+    this.#holdFor(ws, feed).replaying = true;
   }
 
   // --- sweeping -------------------------------------------------------------------------------------
@@ -519,6 +653,30 @@ export class Hub implements FeedHost {
     }
   }
 }
+
+/** The membership news a `membership` message on `userId`'s subject carries for that user, if any. */
+const membershipHint = (event: unknown, userId: string): MembershipNews | undefined => {
+  if (typeof event !== 'object' || event === null) return undefined;
+  const e = event as Partial<Pick<RawEnvelope, 'type' | 'revision' | 'position' | 'data'>>;
+  const data = e.data;
+  if (typeof e.revision !== 'number' || typeof e.position !== 'string' || typeof data !== 'object') return;
+  if (typeof data.conversationId !== 'string') return undefined;
+  const concerns =
+    e.type === 'ConversationStarted' ? membersAtStart(data).includes(userId) : data.userId === userId;
+  if (
+    !concerns ||
+    (e.type !== 'ConversationStarted' && e.type !== 'MemberJoined' && e.type !== 'MemberLeft')
+  ) {
+    return undefined;
+  }
+  return {
+    conversationId: data.conversationId,
+    seq: e.revision,
+    position: e.position,
+    joined: e.type !== 'MemberLeft',
+    fromFeed: false,
+  };
+};
 
 /** `<prefix>.user.<token>` → userId (the inverse of `subjectToken`). */
 const userIdOfSubject = (subject: string): string => {

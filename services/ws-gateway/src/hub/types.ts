@@ -1,11 +1,12 @@
 import type { WebSocket } from 'uWebSockets.js';
+import type { LocalUser } from './user.js';
 
 /**
- * What uWS keeps per socket. Deliberately a handful of numbers and one string: the budget is
- * ≤ 2 KiB RSS per idle socket, so no closures, timers or collections live here.
+ * What uWS keeps per socket. Deliberately a handful of numbers and the user's shared entry: the budget
+ * is ≤ 2 KiB RSS per idle socket, so no closures, timers or collections live here.
  */
 export type SocketData = {
-  userId: string;
+  user: LocalUser;
   /** Token expiry, epoch ms. */
   expiresAt: number;
   /** When the socket opened, epoch ms; used to end the pre-resume window. */

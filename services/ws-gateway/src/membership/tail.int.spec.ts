@@ -72,6 +72,7 @@ describe('MembershipTail', () => {
     expect(changes[0]).toEqual({
       position: log[0]!.position,
       conversationId: 'c0',
+      seq: 0,
       joined: ['alice', 'bob'],
       left: null,
     });

@@ -1,9 +1,12 @@
+import { startingMembers } from '@chat/events';
 import type { EventFilter, EventStore, RecordedEvent } from '@chat/eventstore';
 
 /** What a connect needs of a membership event: who joined or left which conversation. */
 export type MembershipChange = {
   position: string;
   conversationId: string;
+  /** The event's seq in its conversation. */
+  seq: number;
   /** ConversationStarted: its members; MemberJoined / MemberLeft: the one user. */
   joined: readonly string[];
   left: string | null;
@@ -16,16 +19,22 @@ export const MEMBERSHIP_EVENTS: EventFilter = {
 
 const PAGE = 1000;
 
+/** `startingMembers` of a ConversationStarted read off the wire (fields not yet validated). */
+export const membersAtStart = (data: Record<string, unknown>): string[] =>
+  startingMembers({
+    createdBy: typeof data.createdBy === 'string' ? data.createdBy : '',
+    members: Array.isArray(data.members)
+      ? data.members.filter((m): m is string => typeof m === 'string')
+      : [],
+  }).filter((m) => m !== '');
+
 const toChange = (e: RecordedEvent): MembershipChange => {
-  const conversationId = String(e.data.conversationId);
-  if (e.type === 'ConversationStarted') {
-    const members = Array.isArray(e.data.members) ? e.data.members.map(String) : [];
-    return { position: e.position, conversationId, joined: members, left: null };
-  }
+  const at = { position: e.position, conversationId: String(e.data.conversationId), seq: e.revision };
+  if (e.type === 'ConversationStarted') return { ...at, joined: membersAtStart(e.data), left: null };
   const userId = String(e.data.userId);
   return e.type === 'MemberJoined'
-    ? { position: e.position, conversationId, joined: [userId], left: null }
-    : { position: e.position, conversationId, joined: [], left: userId };
+    ? { ...at, joined: [userId], left: null }
+    : { ...at, joined: [], left: userId };
 };
 
 /**

@@ -62,7 +62,7 @@ export class ClusterPresence implements PresenceSink {
     this.#timer.unref();
   }
 
-  userOnline(userId: string, conversationIds: string[]): void {
+  userOnline(userId: string, conversationIds: readonly string[]): void {
     this.#chain(userId, async () => {
       const { before, after } = await this.#update(userId, (r) => {
         r.g[this.o.gatewayId] = 1;
@@ -72,7 +72,7 @@ export class ClusterPresence implements PresenceSink {
     });
   }
 
-  userOffline(userId: string, conversationIds: string[]): void {
+  userOffline(userId: string, conversationIds: readonly string[]): void {
     this.#chain(userId, async () => {
       const at = new Date().toISOString();
       const { before, after } = await this.#update(userId, (r, now) => {
@@ -163,7 +163,11 @@ export class ClusterPresence implements PresenceSink {
       return;
     }
     const conversationIds =
-      msg.conversationIds ?? (await this.o.membership.conversationIdsOfUser(msg.userId));
+      msg.conversationIds ??
+      (await this.o.membership.membershipsOf([msg.userId])).memberships
+        .get(msg.userId)
+        ?.map((m) => m.conversationId) ??
+      [];
     const frame = JSON.stringify({ type: 'presence', userId: msg.userId, status: msg.status, at: msg.at });
     this.o.deliver(msg.userId, conversationIds, frame);
   }

@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import { migrateReadModels } from '@chat/db';
+import type { ServerFrame } from '@chat/events';
+import {
+  createPostgresEventStore,
+  type EventStore,
+  migrateEventStore,
+  type NewEvent,
+  type PostgresEventStore,
+} from '@chat/eventstore';
+import { createLogger } from '@chat/platform';
+import {
+  createTestDatabase,
+  natsUrl,
+  signToken,
+  TEST_JWT_SECRET,
+  type TestDatabase,
+  testSubjectPrefix,
+  waitFor,
+} from '@chat/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { loadGatewayConfig } from '../config.js';
+import { type Gateway, startGateway } from '../gateway.js';
+
+// `resume` reads the missed events of one conversation at a time: a resume naming many conversations
+// never has more than one stream read (of at most 501 events) in flight. An in-process gateway on a
+// real database and NATS, its event store wrapped to count concurrent reads.
+
+const CONVERSATIONS = 30;
+const MESSAGES = 3;
+
+let database: TestDatabase;
+let store: PostgresEventStore;
+let gateway: Gateway;
+let inFlight = 0;
+let maxInFlight = 0;
+const conversations: string[] = [];
+
+const event = (type: string, data: Record<string, unknown>): NewEvent => ({
+  id: randomUUID(),
+  type,
+  data,
+  metadata: { userId: 'alice', correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
+});
+
+/** The store, with its stream reads counted while they run. */
+const counting = (inner: EventStore): EventStore => {
+  const wrapped: EventStore = Object.create(inner);
+  wrapped.readStream = async (stream, options) => {
+    maxInFlight = Math.max(maxInFlight, ++inFlight);
+    try {
+      return await inner.readStream(stream, options);
+    } finally {
+      inFlight--;
+    }
+  };
+  return wrapped;
+};
+
+beforeAll(async () => {
+  database = await createTestDatabase('resume');
+  await migrateEventStore(database.url);
+  const pool = new pg.Pool({ connectionString: database.url, max: 1 });
+  await migrateReadModels(pool);
+  await pool.end();
+  store = createPostgresEventStore({ connectionString: database.url });
+  // Written straight to the log (no projector): the gateway learns alice's conversations from it.
+  for (let i = 0; i < CONVERSATIONS; i++) {
+    const id = randomUUID();
+    conversations.push(id);
+    const stream = `conversation-${id}`;
+    await store.append(
+      stream,
+      [
+        event('ConversationStarted', {
+          conversationId: id,
+          kind: 'group',
+          title: 'g',
+          createdBy: 'alice',
+          members: ['alice'],
+        }),
+        ...Array.from({ length: MESSAGES }, (_, m) =>
+          event('MessageSent', {
+            conversationId: id,
+            messageId: randomUUID(),
+            senderId: 'alice',
+            body: `m${m}`,
+            replyTo: null,
+            sentAt: new Date().toISOString(),
+          }),
+        ),
+      ],
+      'no_stream',
+    );
+  }
+  const config = loadGatewayConfig({
+    DATABASE_URL: database.url,
+    NATS_URL: natsUrl(),
+    NATS_SUBJECT_PREFIX: testSubjectPrefix(),
+    JWT_SECRET: TEST_JWT_SECRET,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+  });
+  gateway = await startGateway(config, createLogger('ws-gateway', 'warn'), { store: counting(store) });
+}, 60_000);
+
+afterAll(async () => {
+  await gateway?.stop();
+  await store?.close();
+  await database?.drop();
+});
+
+describe('resume', () => {
+  it('replays many conversations one at a time, each gap-free, then resumed', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/ws?access_token=${await signToken('alice')}`);
+    const frames: ServerFrame[] = [];
+    ws.on('message', (data) => frames.push(JSON.parse(String(data)) as ServerFrame));
+    await waitFor(() => frames.some((f) => f.type === 'hello'), { what: 'hello' });
+    maxInFlight = 0;
+    const positions = Object.fromEntries(conversations.map((id) => [id, 0]));
+    ws.send(JSON.stringify({ type: 'resume', ref: 'r', positions }));
+    await waitFor(() => frames.some((f) => f.type === 'resumed'), { what: 'resumed', timeoutMs: 30_000 });
+    ws.close();
+
+    expect(frames.at(-1)).toEqual({ type: 'resumed', ref: 'r', truncated: [], unknown: [] });
+    for (const id of conversations) {
+      const seqs = frames.flatMap((f) => (f.type === 'event' && f.conversationId === id ? [f.seq] : []));
+      expect(seqs).toEqual([1, 2, 3]);
+    }
+    expect(maxInFlight).toBe(1);
+  });
+});

@@ -1,0 +1,63 @@
+import type { Socket } from './types.js';
+
+/** A membership event of one user in one conversation, with its place in the stream and in the log. */
+export type MembershipNews = {
+  conversationId: string;
+  seq: number;
+  position: string;
+  joined: boolean;
+  /** Emitted by this gateway's feed of the conversation (in seq order); else a hint on the user subject. */
+  fromFeed: boolean;
+};
+
+const NONE: string[] = [];
+/** Enough for a relay restart's redeliveries; bounded over a long session. */
+const LEFT_KEPT = 256;
+
+/**
+ * One user with sockets (or upgrades on the way) on this gateway. There is one per idle socket, so it
+ * stays small: arrays rather than sets, no collection until one is needed.
+ */
+export class LocalUser {
+  /** Open sockets, oldest first. */
+  readonly sockets: Socket[] = [];
+  /** Conversations the user is a member of; each string is the feed's own. Never mutate from outside. */
+  conversations: readonly string[] = NONE;
+  /** Verified upgrades not opened yet: the entry must outlive them. */
+  upgrading = 0;
+  /** The read of the user's conversations, until it is done. */
+  load: { readonly done: Promise<void> } | undefined;
+  /** Membership news that arrives while the conversations are read; applied after, in arrival order. */
+  backlog: MembershipNews[] | undefined = [];
+  /** Log position the conversations were read at: news at or before it is in them already. */
+  loadedAt = '';
+  /** Presence was told this gateway holds the user (its first socket opened). */
+  online = false;
+  /** Conversations left while here → seq of the MemberLeft: a MemberJoined at or before it is stale. */
+  #left: Map<string, number> | undefined;
+
+  constructor(readonly userId: string) {}
+
+  joined(conversationId: string): void {
+    if (this.conversations === NONE) this.conversations = [conversationId];
+    else (this.conversations as string[]).push(conversationId);
+  }
+
+  leftConversation(conversationId: string): void {
+    const i = this.conversations.indexOf(conversationId);
+    if (i < 0) return;
+    if (this.conversations.length === 1) this.conversations = NONE;
+    else (this.conversations as string[]).splice(i, 1);
+  }
+
+  rememberLeft(conversationId: string, seq: number): void {
+    this.#left ??= new Map();
+    this.#left.delete(conversationId);
+    this.#left.set(conversationId, seq);
+    if (this.#left.size > LEFT_KEPT) this.#left.delete(this.#left.keys().next().value as string);
+  }
+
+  leftAt(conversationId: string): number | undefined {
+    return this.#left?.get(conversationId);
+  }
+}
