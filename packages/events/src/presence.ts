@@ -39,7 +39,7 @@ export const isOnline = (
     ([gw, n]) => n > 0 && gw !== exceptGateway && now - (heartbeatOf(gw) ?? 0) < PRESENCE_STALE_MS,
   );
 
-/** Presence changes between gateways on `<prefix>.presence`. */
+/** A presence change between gateways on `<prefix>.presence`. */
 export type PresenceMessage = {
   userId: string;
   status: 'online' | 'offline';
@@ -47,5 +47,8 @@ export type PresenceMessage = {
   /** The user's conversations when the sender knows them; receivers look them up otherwise. */
   conversationIds?: readonly string[];
 };
+
+/** What a gateway publishes on `<prefix>.presence`: the changes of a moment in one message. */
+export type PresenceAnnouncement = { changes: PresenceMessage[] };
 
 export const presenceSubject = (prefix: string): string => `${prefix}.presence`;

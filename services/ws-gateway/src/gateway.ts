@@ -87,6 +87,7 @@ export const startGateway = async (
     gatewayId,
     membership,
     logger,
+    metrics,
     deliver: (userId, conversationIds, text) => hub.presenceChanged(userId, conversationIds, text),
   });
   await presence.start();

@@ -42,6 +42,11 @@ export const createGatewayMetrics = (registry: Registry = new Registry()) => {
       help: 'NATS server round trip',
       registers: [registry],
     }),
+    presenceErrors: new Counter({
+      name: 'ws_presence_errors_total',
+      help: 'Presence record writes, lookups and announcements that failed (each write and lookup is retried)',
+      registers: [registry],
+    }),
     feeds: new Gauge({
       name: 'ws_conversation_feeds',
       help: 'Conversations with a NATS subscription on this gateway',

@@ -3,16 +3,18 @@ import {
   type NatsSubjects,
   PRESENCE_HEARTBEAT_MS,
   PRESENCE_STALE_MS,
+  type PresenceAnnouncement,
   type PresenceMessage,
-  type PresenceRecord,
   parsePresenceRecord,
   presenceGatewayKey,
   presenceSubject,
   presenceUserKey,
 } from '@chat/events';
 import type { Logger } from '@chat/platform';
-import type { KV, NatsConnection, Subscription } from 'nats';
+import { RETRY, sleep, withRetry } from '@chat/retry';
+import { type KV, type NatsConnection, NatsError, type Subscription } from 'nats';
 import type { MembershipSource, PresenceSink } from '../hub/hub.js';
+import type { GatewayMetrics } from '../metrics/metrics.js';
 
 export type PresenceOptions = {
   nats: NatsConnection;
@@ -20,12 +22,27 @@ export type PresenceOptions = {
   gatewayId: string;
   membership: MembershipSource;
   logger: Logger;
+  metrics: Pick<GatewayMetrics, 'presenceErrors'>;
   /** Delivers a presence frame to the local users sharing a conversation with `userId`. */
   deliver(userId: string, conversationIds: readonly string[], text: string): void;
 };
 
+/** The state a local user's record must get: the latest transition wins over one not yet written. */
+type Wanted = { online: boolean; conversationIds: readonly string[]; at: string };
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** JetStream API error of a write whose expected revision did not match: the record changed meanwhile. */
+const WRONG_LAST_SEQUENCE = 10071;
+/** Record writes in flight at once: a connect burst queues here instead of flooding NATS. */
+const MAX_WRITES = 128;
+/** Changes per announcement message (each a few hundred bytes at most). */
+const ANNOUNCE_BATCH = 500;
+/** How long a graceful stop waits for the last records (offline) to be written. */
+const STOP_WAIT_MS = 5_000;
+
+const isCasConflict = (err: unknown): boolean =>
+  err instanceof NatsError && err.api_error?.err_code === WRONG_LAST_SEQUENCE;
 
 /**
  * Cluster-wide presence (DESIGN.md "Live delivery"): a JetStream KV record per user listing the
@@ -34,13 +51,25 @@ const decoder = new TextDecoder();
  * it on `<prefix>.presence`; every gateway turns that into frames for its local co-members. A crashed
  * gateway stops heartbeating: after PRESENCE_STALE_MS the other gateways claim its key, remove it
  * from the records and announce who went offline (≤ 30 s with the default timings).
+ *
+ * A connect burst must not cost a round trip per user per step: transitions are queued per user (the
+ * latest wins), written with bounded concurrency, other gateways' heartbeats come from the periodic
+ * scan rather than a read per write, and the transitions of a moment go out as one announcement. A
+ * failed write or lookup (NATS or Postgres down) is logged, counted and retried with the dependency
+ * policy until it succeeds or the gateway stops; nothing here may reject unhandled.
  */
 export class ClusterPresence implements PresenceSink {
   #kv: KV | undefined;
   #sub: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #heartbeats = new Map<string, number>();
-  readonly #chains = new Map<string, Promise<void>>();
+  readonly #wanted = new Map<string, Wanted>();
+  readonly #writing = new Set<string>();
+  #announcements: PresenceMessage[] = [];
+  #announceScheduled = false;
+  #scanning = false;
+  #idle: (() => void) | undefined;
+  readonly #stopping = new AbortController();
   readonly #logger: Logger;
 
   constructor(private readonly o: PresenceOptions) {
@@ -51,139 +80,192 @@ export class ClusterPresence implements PresenceSink {
     const js = this.o.nats.jetstream();
     this.#kv = await js.views.kv(this.o.subjects.presenceBucket, { history: 1 });
     await this.#heartbeat();
+    await this.#scanGateways();
     this.#sub = this.o.nats.subscribe(presenceSubject(this.o.subjects.prefix), {
       callback: (err, msg) => {
         if (!err) void this.#onMessage(decoder.decode(msg.data));
       },
     });
     this.#timer = setInterval(() => {
-      void this.#heartbeat().then(() => this.#reapDeadGateways());
+      void this.#heartbeat().then(() => this.#scanGateways());
     }, PRESENCE_HEARTBEAT_MS);
     this.#timer.unref();
   }
 
   userOnline(userId: string, conversationIds: readonly string[]): void {
-    this.#chain(userId, async () => {
-      const { before, after } = await this.#update(userId, (r) => {
-        r.g[this.o.gatewayId] = 1;
-      });
-      if (!before && after)
-        this.#announce({ userId, status: 'online', at: new Date().toISOString(), conversationIds });
-    });
+    this.#want(userId, { online: true, conversationIds, at: new Date().toISOString() });
   }
 
   userOffline(userId: string, conversationIds: readonly string[]): void {
-    this.#chain(userId, async () => {
-      const at = new Date().toISOString();
-      const { before, after } = await this.#update(userId, (r, now) => {
-        delete r.g[this.o.gatewayId];
-        if (!isOnline(r, (gw) => this.#heartbeatOf(gw, now), now)) r.lastSeenAt = at;
-      });
-      if (before && !after) this.#announce({ userId, status: 'offline', at, conversationIds });
-    });
+    this.#want(userId, { online: false, conversationIds, at: new Date().toISOString() });
   }
 
-  /** Waits for pending record updates, then removes this gateway's heartbeat. */
+  /** Writes the records still wanted (the users of a closing gateway go offline), then stops. */
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
-    await Promise.allSettled([...this.#chains.values()]);
+    if (this.#wanted.size > 0 || this.#writing.size > 0) {
+      await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), sleep(STOP_WAIT_MS)]);
+    }
+    this.#stopping.abort();
+    this.#flushAnnouncements();
     this.#sub?.unsubscribe();
     await this.#kv?.delete(presenceGatewayKey(this.o.gatewayId)).catch(() => {});
   }
 
-  #chain(userId: string, work: () => Promise<void>): void {
-    const next = (this.#chains.get(userId) ?? Promise.resolve())
-      .then(work)
-      .catch((err: unknown) => this.#logger.warn({ err, userId }, 'presence update failed'));
-    this.#chains.set(userId, next);
-    void next.then(() => {
-      if (this.#chains.get(userId) === next) this.#chains.delete(userId);
-    });
+  #want(userId: string, wanted: Wanted): void {
+    this.#wanted.set(userId, wanted);
+    this.#pump();
+  }
+
+  #pump(): void {
+    for (const [userId, wanted] of this.#wanted) {
+      if (this.#writing.size >= MAX_WRITES || this.#stopping.signal.aborted) return;
+      if (this.#writing.has(userId)) continue; // its newer state is written after the current write
+      this.#wanted.delete(userId);
+      this.#writing.add(userId);
+      void this.#write(userId, wanted).finally(() => {
+        this.#writing.delete(userId);
+        this.#pump();
+        if (this.#wanted.size === 0 && this.#writing.size === 0) this.#idle?.();
+      });
+    }
+  }
+
+  async #write(userId: string, wanted: Wanted): Promise<void> {
+    try {
+      const { before, after } = await withRetry(RETRY.dependency, () => this.#update(userId, wanted), {
+        signal: this.#stopping.signal,
+        onRetry: (err, failedAttempts, delayMs) => this.#failed(err, { userId, failedAttempts, delayMs }),
+      });
+      if (before !== after) {
+        this.#announce({
+          userId,
+          status: after ? 'online' : 'offline',
+          at: wanted.at,
+          conversationIds: wanted.conversationIds,
+        });
+      }
+    } catch (err) {
+      this.#failed(err, { userId, gaveUp: true });
+    }
+  }
+
+  #failed(err: unknown, context: Record<string, unknown>): void {
+    this.o.metrics.presenceErrors.inc();
+    this.#logger.warn({ err, ...context }, 'presence update failed');
   }
 
   #heartbeatOf(gatewayId: string, now: number): number | undefined {
     return gatewayId === this.o.gatewayId ? now : this.#heartbeats.get(gatewayId);
   }
 
-  /** Compare-and-set on the user's record; says whether the user was/is online cluster-wide. */
-  async #update(
-    userId: string,
-    change: (r: PresenceRecord, now: number) => void,
-  ): Promise<{ before: boolean; after: boolean }> {
+  /**
+   * Compare-and-set of the user's record: this gateway listed or not, `lastSeenAt` when the user is
+   * offline everywhere. Says whether the user was/is online cluster-wide.
+   */
+  async #update(userId: string, wanted: Wanted): Promise<{ before: boolean; after: boolean }> {
     const kv = this.#kv;
     if (!kv) return { before: false, after: false };
     const key = presenceUserKey(userId);
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const entry = await kv.get(key);
-      const exists = entry !== null && entry.operation === 'PUT';
-      const record = parsePresenceRecord(exists ? entry.string() : undefined);
-      await this.#refreshHeartbeats(Object.keys(record.g));
-      const now = Date.now();
-      const hb = (gw: string) => this.#heartbeatOf(gw, now);
-      const before = isOnline(record, hb, now);
-      change(record, now);
-      const after = isOnline(record, hb, now);
-      const value = encoder.encode(JSON.stringify(record));
-      try {
+    return withRetry(
+      RETRY.conflict,
+      async () => {
+        const entry = await kv.get(key);
+        const exists = entry !== null && entry.operation === 'PUT';
+        const record = parsePresenceRecord(exists ? entry.string() : undefined);
+        await this.#learnGateways(Object.keys(record.g));
+        const now = Date.now();
+        const hb = (gw: string) => this.#heartbeatOf(gw, now);
+        const before = isOnline(record, hb, now);
+        if (wanted.online) record.g[this.o.gatewayId] = 1;
+        else delete record.g[this.o.gatewayId];
+        const after = isOnline(record, hb, now);
+        if (!after) record.lastSeenAt = wanted.at;
+        const value = encoder.encode(JSON.stringify(record));
         if (entry) await kv.update(key, value, entry.revision);
         else await kv.create(key, value);
         return { before, after };
-      } catch (err) {
-        // Another gateway changed the record between our read and write: read again.
-        this.#logger.debug({ err, userId }, 'presence record changed concurrently');
-      }
-    }
-    throw new Error(`presence record of ${userId} kept changing`);
+      },
+      // Another gateway changed the record between our read and write: read it again.
+      { retryable: isCasConflict },
+    );
   }
 
-  async #refreshHeartbeats(gatewayIds: string[]): Promise<void> {
+  /** Heartbeats of gateways this one has not seen yet; the others come from the periodic scan. */
+  async #learnGateways(gatewayIds: readonly string[]): Promise<void> {
     const kv = this.#kv;
     if (!kv) return;
     for (const gw of gatewayIds) {
-      if (gw === this.o.gatewayId) continue;
+      if (gw === this.o.gatewayId || this.#heartbeats.has(gw)) continue;
       const e = await kv.get(presenceGatewayKey(gw));
-      if (e && e.operation === 'PUT') {
-        const at = Number((JSON.parse(e.string()) as { at?: number }).at ?? 0);
-        this.#heartbeats.set(gw, at);
-      } else {
-        this.#heartbeats.delete(gw);
-      }
+      this.#heartbeats.set(gw, e?.operation === 'PUT' ? heartbeatAt(e.string()) : 0);
     }
   }
 
   #announce(msg: PresenceMessage): void {
-    this.o.nats.publish(presenceSubject(this.o.subjects.prefix), JSON.stringify(msg));
+    this.#announcements.push(msg);
+    if (this.#announceScheduled) return;
+    this.#announceScheduled = true;
+    setImmediate(() => this.#flushAnnouncements());
+  }
+
+  #flushAnnouncements(): void {
+    this.#announceScheduled = false;
+    const changes = this.#announcements;
+    this.#announcements = [];
+    for (let i = 0; i < changes.length; i += ANNOUNCE_BATCH) {
+      const announcement: PresenceAnnouncement = { changes: changes.slice(i, i + ANNOUNCE_BATCH) };
+      try {
+        this.o.nats.publish(presenceSubject(this.o.subjects.prefix), JSON.stringify(announcement));
+      } catch (err) {
+        // Presence frames are ephemeral; the records (what GET /v1/presence reads) are written.
+        this.#failed(err, { announced: announcement.changes.length });
+      }
+    }
   }
 
   async #onMessage(text: string): Promise<void> {
-    let msg: PresenceMessage;
     try {
-      msg = JSON.parse(text) as PresenceMessage;
-    } catch {
-      return;
+      const parsed = JSON.parse(text) as Partial<PresenceAnnouncement> & Partial<PresenceMessage>;
+      const changes = Array.isArray(parsed.changes) ? parsed.changes : [parsed as PresenceMessage];
+      const unknown = changes.filter((c) => !c.conversationIds).map((c) => c.userId);
+      // Changes from the reaper name no conversations: look them up, all in one read.
+      const looked =
+        unknown.length === 0
+          ? undefined
+          : await withRetry(RETRY.dependency, () => this.o.membership.membershipsOf(unknown), {
+              signal: this.#stopping.signal,
+              onRetry: (err, failedAttempts, delayMs) =>
+                this.#failed(err, { lookup: unknown.length, failedAttempts, delayMs }),
+            });
+      for (const c of changes) {
+        if (typeof c.userId !== 'string') continue;
+        const conversationIds =
+          c.conversationIds ?? looked?.memberships.get(c.userId)?.map((m) => m.conversationId) ?? [];
+        const frame = JSON.stringify({ type: 'presence', userId: c.userId, status: c.status, at: c.at });
+        this.o.deliver(c.userId, conversationIds, frame);
+      }
+    } catch (err) {
+      if (!this.#stopping.signal.aborted) this.#failed(err, { message: text.slice(0, 200) });
     }
-    const conversationIds =
-      msg.conversationIds ??
-      (await this.o.membership.membershipsOf([msg.userId])).memberships
-        .get(msg.userId)
-        ?.map((m) => m.conversationId) ??
-      [];
-    const frame = JSON.stringify({ type: 'presence', userId: msg.userId, status: msg.status, at: msg.at });
-    this.o.deliver(msg.userId, conversationIds, frame);
   }
 
   async #heartbeat(): Promise<void> {
     try {
       await this.#kv?.put(presenceGatewayKey(this.o.gatewayId), JSON.stringify({ at: Date.now() }));
     } catch (err) {
-      this.#logger.warn({ err }, 'presence heartbeat failed');
+      this.#failed(err, { heartbeat: this.o.gatewayId });
     }
   }
 
-  /** Claims the key of every gateway whose heartbeat went stale and takes its users offline. */
-  async #reapDeadGateways(): Promise<void> {
+  /**
+   * Reads every gateway's heartbeat (the cache the record updates use), and claims the key of every
+   * gateway whose heartbeat went stale, taking its users offline.
+   */
+  async #scanGateways(): Promise<void> {
     const kv = this.#kv;
-    if (!kv) return;
+    if (!kv || this.#scanning) return;
+    this.#scanning = true;
     try {
       const now = Date.now();
       for await (const key of await kv.keys('gw.*')) {
@@ -191,7 +273,7 @@ export class ClusterPresence implements PresenceSink {
         if (gw === this.o.gatewayId) continue;
         const e = await kv.get(key);
         if (e?.operation !== 'PUT') continue;
-        const at = Number((JSON.parse(e.string()) as { at?: number }).at ?? 0);
+        const at = heartbeatAt(e.string());
         this.#heartbeats.set(gw, at);
         if (now - at < PRESENCE_STALE_MS) continue;
         try {
@@ -200,11 +282,13 @@ export class ClusterPresence implements PresenceSink {
           continue; // another gateway claimed it
         }
         this.#logger.warn({ gateway: gw }, 'gateway stopped heartbeating; taking its users offline');
-        this.#heartbeats.delete(gw);
+        this.#heartbeats.set(gw, 0);
         await this.#removeGateway(gw);
       }
     } catch (err) {
-      this.#logger.warn({ err }, 'presence reaper failed');
+      this.#failed(err, { scan: 'gateways' });
+    } finally {
+      this.#scanning = false;
     }
   }
 
@@ -213,28 +297,60 @@ export class ClusterPresence implements PresenceSink {
     if (!kv) return;
     const keys: string[] = [];
     for await (const key of await kv.keys('u.*')) keys.push(key);
-    for (const key of keys) {
-      const e = await kv.get(key);
-      if (e?.operation !== 'PUT') continue;
-      const record = parsePresenceRecord(e.string());
-      if (!(gw in record.g)) continue;
-      const userId = decodeUserKey(key);
-      const at = new Date().toISOString();
-      this.#chain(userId, async () => {
-        const { before, after } = await this.#update(userId, (r, now) => {
-          delete r.g[gw];
-          if (!isOnline(r, (g) => this.#heartbeatOf(g, now), now)) r.lastSeenAt = at;
-        });
-        // The dead gateway's heartbeat is gone, so `before` already reads offline; the record still
-        // listed the gateway, so the user was online as far as anyone was told.
-        void before;
-        if (!after) {
-          this.#announce({ userId, status: 'offline', at });
-        }
-      });
+    // Many users per dead gateway: their records are rewritten MAX_WRITES at a time.
+    for (let i = 0; i < keys.length; i += MAX_WRITES) {
+      await Promise.all(keys.slice(i, i + MAX_WRITES).map((key) => this.#takeOffline(key, gw)));
     }
   }
+
+  async #takeOffline(key: string, gw: string): Promise<void> {
+    const kv = this.#kv as KV;
+    try {
+      const e = await kv.get(key);
+      if (e?.operation !== 'PUT' || !(gw in parsePresenceRecord(e.string()).g)) return;
+      const userId = decodeUserKey(key);
+      const at = new Date().toISOString();
+      const { after } = await withRetry(RETRY.dependency, () => this.#removeFromRecord(userId, gw, at), {
+        signal: this.#stopping.signal,
+        onRetry: (err, failedAttempts, delayMs) => this.#failed(err, { userId, failedAttempts, delayMs }),
+      });
+      // The dead gateway's heartbeat is gone, so the user already read as offline to anyone asking;
+      // the record still listed it, so as far as co-members were told, the user was online.
+      if (!after) this.#announce({ userId, status: 'offline', at });
+    } catch (err) {
+      this.#failed(err, { key, gaveUp: true });
+    }
+  }
+
+  async #removeFromRecord(userId: string, gw: string, at: string): Promise<{ after: boolean }> {
+    const kv = this.#kv as KV;
+    const key = presenceUserKey(userId);
+    return withRetry(
+      RETRY.conflict,
+      async () => {
+        const entry = await kv.get(key);
+        if (entry?.operation !== 'PUT') return { after: false };
+        const record = parsePresenceRecord(entry.string());
+        delete record.g[gw];
+        await this.#learnGateways(Object.keys(record.g));
+        const now = Date.now();
+        const after = isOnline(record, (g) => this.#heartbeatOf(g, now), now);
+        if (!after) record.lastSeenAt = at;
+        await kv.update(key, encoder.encode(JSON.stringify(record)), entry.revision);
+        return { after };
+      },
+      { retryable: isCasConflict },
+    );
+  }
 }
+
+const heartbeatAt = (text: string): number => {
+  try {
+    return Number((JSON.parse(text) as { at?: number }).at ?? 0);
+  } catch {
+    return 0;
+  }
+};
 
 const decodeUserKey = (key: string): string =>
   key.slice(2).replace(/=([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
