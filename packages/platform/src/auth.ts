@@ -1,5 +1,6 @@
 import { USER_ID_RE } from '@chat/events';
-import { createRemoteJWKSet, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
+import { createHs256Verifier } from './hs256.js';
 
 /** Who a verified token says the caller is (API.md §1). `exp` in epoch seconds. */
 export type Identity = { userId: string; roles: string[]; exp: number };
@@ -47,11 +48,28 @@ const VERIFIED_TOKENS_KEPT = 10_000;
  * the leeway, a wrong `iss`/`aud` or a `sub` that is no userId all throw `InvalidTokenError`.
  */
 export const createTokenVerifier = (options: TokenVerifierOptions): TokenVerifier => {
-  const key: Uint8Array | JWTVerifyGetKey = options.jwksUrl
-    ? createRemoteJWKSet(new URL(options.jwksUrl))
-    : new TextEncoder().encode(options.secret);
+  if (!options.jwksUrl) {
+    // HS256 is one synchronous HMAC with a key object made once (hs256.ts, jose's verdicts without its
+    // WebCrypto key import and thread-pool job): cheaper than remembering tokens, and a reconnect storm
+    // of fresh tokens would not hit such a cache anyway.
+    const hs256 = createHs256Verifier(options.secret, {
+      issuer: options.issuer,
+      audience: options.audience,
+      clockToleranceSeconds: TOKEN_CLOCK_LEEWAY_SECONDS,
+    });
+    return async (token) => {
+      let payload: JWTPayload;
+      try {
+        payload = hs256(token);
+      } catch (err) {
+        throw new InvalidTokenError('invalid or expired token', { cause: err });
+      }
+      return identityOf(payload);
+    };
+  }
+  const jwks = createRemoteJWKSet(new URL(options.jwksUrl));
   const verifyOptions = {
-    algorithms: options.jwksUrl ? JWKS_ALGORITHMS : ['HS256'],
+    algorithms: JWKS_ALGORITHMS,
     clockTolerance: TOKEN_CLOCK_LEEWAY_SECONDS,
     requiredClaims: ['sub', 'exp'],
     ...(options.issuer ? { issuer: options.issuer } : {}),
@@ -64,25 +82,26 @@ export const createTokenVerifier = (options: TokenVerifierOptions): TokenVerifie
     const known = verified.get(token);
     if (known && known.exp * 1000 > Date.now()) return known;
     if (known) verified.delete(token);
-    let identity: Identity;
+    let payload: JWTPayload;
     try {
-      const { payload } =
-        typeof key === 'function'
-          ? await jwtVerify(token, key, verifyOptions)
-          : await jwtVerify(token, key, verifyOptions);
-      const userId = payload.sub;
-      if (typeof userId !== 'string' || !USER_ID_RE.test(userId))
-        throw new InvalidTokenError('sub is not a valid userId');
-      const roles = Array.isArray(payload.roles)
-        ? payload.roles.filter((r): r is string => typeof r === 'string')
-        : [];
-      identity = { userId, roles, exp: payload.exp ?? 0 };
+      ({ payload } = await jwtVerify(token, jwks, verifyOptions));
     } catch (err) {
-      if (err instanceof InvalidTokenError) throw err;
       throw new InvalidTokenError('invalid or expired token', { cause: err });
     }
+    const identity = identityOf(payload);
     if (verified.size >= VERIFIED_TOKENS_KEPT) verified.clear();
     verified.set(token, identity);
     return identity;
   };
+};
+
+const identityOf = (payload: JWTPayload): Identity => {
+  const userId = payload.sub;
+  if (typeof userId !== 'string' || !USER_ID_RE.test(userId)) {
+    throw new InvalidTokenError('sub is not a valid userId');
+  }
+  const roles = Array.isArray(payload.roles)
+    ? payload.roles.filter((r): r is string => typeof r === 'string')
+    : [];
+  return { userId, roles, exp: payload.exp ?? 0 };
 };
