@@ -421,7 +421,9 @@ export class Hub implements FeedHost {
     ws.send(hello);
     if (!user.online) {
       user.online = true;
-      this.presence?.userOnline(user.userId, [...user.conversations]);
+      // The sink keeps the list: a copy, unless it is the shared empty one.
+      const conversations = user.conversations.length === 0 ? user.conversations : [...user.conversations];
+      this.presence?.userOnline(user.userId, conversations);
     }
   }
 

@@ -12,9 +12,10 @@ import {
 } from '@chat/events';
 import type { Logger } from '@chat/platform';
 import { RETRY, sleep, withRetry } from '@chat/retry';
-import { type KV, type NatsConnection, NatsError, type Subscription } from 'nats';
+import type { KV, NatsConnection, Subscription } from 'nats';
 import type { MembershipSource, PresenceSink } from '../hub/hub.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
+import { KvRecords, RecordConflictError } from './records.js';
 
 export type PresenceOptions = {
   nats: NatsConnection;
@@ -30,10 +31,7 @@ export type PresenceOptions = {
 /** The state a local user's record must get: the latest transition wins over one not yet written. */
 type Wanted = { online: boolean; conversationIds: readonly string[]; at: string };
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-/** JetStream API error of a write whose expected revision did not match: the record changed meanwhile. */
-const WRONG_LAST_SEQUENCE = 10071;
 /** Record writes in flight at once: a connect burst queues here instead of flooding NATS. */
 const MAX_WRITES = 128;
 /** Changes per announcement message (each a few hundred bytes at most). */
@@ -41,8 +39,7 @@ const ANNOUNCE_BATCH = 500;
 /** How long a graceful stop waits for the last records (offline) to be written. */
 const STOP_WAIT_MS = 5_000;
 
-const isCasConflict = (err: unknown): boolean =>
-  err instanceof NatsError && err.api_error?.err_code === WRONG_LAST_SEQUENCE;
+const isCasConflict = (err: unknown): boolean => err instanceof RecordConflictError;
 
 /**
  * Cluster-wide presence (DESIGN.md "Live delivery"): a JetStream KV record per user listing the
@@ -60,6 +57,8 @@ const isCasConflict = (err: unknown): boolean =>
  */
 export class ClusterPresence implements PresenceSink {
   #kv: KV | undefined;
+  /** User records: read and compare-and-set per connect, so through the lean client. */
+  #records: KvRecords | undefined;
   #sub: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #heartbeats = new Map<string, number>();
@@ -79,6 +78,8 @@ export class ClusterPresence implements PresenceSink {
   async start(): Promise<void> {
     const js = this.o.nats.jetstream();
     this.#kv = await js.views.kv(this.o.subjects.presenceBucket, { history: 1 });
+    this.#records = new KvRecords(this.o.nats, this.o.subjects.presenceBucket);
+    this.#records.start();
     await this.#heartbeat();
     await this.#scanGateways();
     this.#sub = this.o.nats.subscribe(presenceSubject(this.o.subjects.prefix), {
@@ -109,6 +110,7 @@ export class ClusterPresence implements PresenceSink {
     this.#stopping.abort();
     this.#flushAnnouncements();
     this.#sub?.unsubscribe();
+    this.#records?.stop();
     await this.#kv?.delete(presenceGatewayKey(this.o.gatewayId)).catch(() => {});
   }
 
@@ -133,10 +135,10 @@ export class ClusterPresence implements PresenceSink {
 
   async #write(userId: string, wanted: Wanted): Promise<void> {
     try {
-      const { before, after } = await withRetry(RETRY.dependency, () => this.#update(userId, wanted), {
-        signal: this.#stopping.signal,
-        onRetry: (err, failedAttempts, delayMs) => this.#failed(err, { userId, failedAttempts, delayMs }),
-      });
+      // The common case is one read and one write; the retry machinery only runs after a failure.
+      const { before, after } = await this.#update(userId, wanted).catch((err: unknown) =>
+        this.#retryUpdate(userId, wanted, err),
+      );
       if (before !== after) {
         this.#announce({
           userId,
@@ -148,6 +150,18 @@ export class ClusterPresence implements PresenceSink {
     } catch (err) {
       this.#failed(err, { userId, gaveUp: true });
     }
+  }
+
+  /** After a failed update: CAS conflicts again at once (RETRY.conflict), anything else with RETRY.dependency. */
+  #retryUpdate(userId: string, wanted: Wanted, first: unknown): Promise<{ before: boolean; after: boolean }> {
+    if (!isCasConflict(first)) this.#failed(first, { userId, failedAttempts: 1 });
+    const update = () =>
+      withRetry(RETRY.conflict, () => this.#update(userId, wanted), { retryable: isCasConflict });
+    return withRetry(RETRY.dependency, update, {
+      signal: this.#stopping.signal,
+      onRetry: (err, failedAttempts, delayMs) =>
+        this.#failed(err, { userId, failedAttempts: failedAttempts + 1, delayMs }),
+    });
   }
 
   #failed(err: unknown, context: Record<string, unknown>): void {
@@ -164,39 +178,39 @@ export class ClusterPresence implements PresenceSink {
    * offline everywhere. Says whether the user was/is online cluster-wide.
    */
   async #update(userId: string, wanted: Wanted): Promise<{ before: boolean; after: boolean }> {
-    const kv = this.#kv;
-    if (!kv) return { before: false, after: false };
+    const records = this.#records;
+    if (!records) return { before: false, after: false };
     const key = presenceUserKey(userId);
-    return withRetry(
-      RETRY.conflict,
-      async () => {
-        const entry = await kv.get(key);
-        const exists = entry !== null && entry.operation === 'PUT';
-        const record = parsePresenceRecord(exists ? entry.string() : undefined);
-        await this.#learnGateways(Object.keys(record.g));
-        const now = Date.now();
-        const hb = (gw: string) => this.#heartbeatOf(gw, now);
-        const before = isOnline(record, hb, now);
-        if (wanted.online) record.g[this.o.gatewayId] = 1;
-        else delete record.g[this.o.gatewayId];
-        const after = isOnline(record, hb, now);
-        if (!after) record.lastSeenAt = wanted.at;
-        const value = encoder.encode(JSON.stringify(record));
-        if (entry) await kv.update(key, value, entry.revision);
-        else await kv.create(key, value);
-        return { before, after };
-      },
-      // Another gateway changed the record between our read and write: read it again.
-      { retryable: isCasConflict },
-    );
+    const stored = await records.get(key);
+    const record = parsePresenceRecord(stored.value);
+    const learning = this.#learnGateways(record.g);
+    if (learning) await learning;
+    const now = Date.now();
+    const before = isOnline(record, (gw) => this.#heartbeatOf(gw, now), now);
+    if (wanted.online) record.g[this.o.gatewayId] = 1;
+    else delete record.g[this.o.gatewayId];
+    const after = wanted.online || isOnline(record, (gw) => this.#heartbeatOf(gw, now), now);
+    if (!after) record.lastSeenAt = wanted.at;
+    // Throws RecordConflictError when another gateway wrote the record since it was read.
+    await records.write(key, JSON.stringify(record), stored.revision);
+    return { before, after };
   }
 
-  /** Heartbeats of gateways this one has not seen yet; the others come from the periodic scan. */
-  async #learnGateways(gatewayIds: readonly string[]): Promise<void> {
+  /** Heartbeats of listed gateways this one has not seen yet; the others come from the periodic scan. */
+  #learnGateways(listed: Record<string, number>): Promise<void> | undefined {
+    let unseen: string[] | undefined;
+    for (const gw in listed) {
+      if (gw === this.o.gatewayId || this.#heartbeats.has(gw)) continue;
+      unseen ??= [];
+      unseen.push(gw);
+    }
+    return unseen && this.#readHeartbeats(unseen);
+  }
+
+  async #readHeartbeats(gatewayIds: readonly string[]): Promise<void> {
     const kv = this.#kv;
     if (!kv) return;
     for (const gw of gatewayIds) {
-      if (gw === this.o.gatewayId || this.#heartbeats.has(gw)) continue;
       const e = await kv.get(presenceGatewayKey(gw));
       this.#heartbeats.set(gw, e?.operation === 'PUT' ? heartbeatAt(e.string()) : 0);
     }
@@ -304,10 +318,10 @@ export class ClusterPresence implements PresenceSink {
   }
 
   async #takeOffline(key: string, gw: string): Promise<void> {
-    const kv = this.#kv as KV;
+    const records = this.#records as KvRecords;
     try {
-      const e = await kv.get(key);
-      if (e?.operation !== 'PUT' || !(gw in parsePresenceRecord(e.string()).g)) return;
+      const stored = await records.get(key);
+      if (stored.value === undefined || !(gw in parsePresenceRecord(stored.value).g)) return;
       const userId = decodeUserKey(key);
       const at = new Date().toISOString();
       const { after } = await withRetry(RETRY.dependency, () => this.#removeFromRecord(userId, gw, at), {
@@ -323,20 +337,21 @@ export class ClusterPresence implements PresenceSink {
   }
 
   async #removeFromRecord(userId: string, gw: string, at: string): Promise<{ after: boolean }> {
-    const kv = this.#kv as KV;
+    const records = this.#records as KvRecords;
     const key = presenceUserKey(userId);
     return withRetry(
       RETRY.conflict,
       async () => {
-        const entry = await kv.get(key);
-        if (entry?.operation !== 'PUT') return { after: false };
-        const record = parsePresenceRecord(entry.string());
+        const stored = await records.get(key);
+        if (stored.value === undefined) return { after: false };
+        const record = parsePresenceRecord(stored.value);
         delete record.g[gw];
-        await this.#learnGateways(Object.keys(record.g));
+        const learning = this.#learnGateways(record.g);
+        if (learning) await learning;
         const now = Date.now();
         const after = isOnline(record, (g) => this.#heartbeatOf(g, now), now);
         if (!after) record.lastSeenAt = at;
-        await kv.update(key, encoder.encode(JSON.stringify(record)), entry.revision);
+        await records.write(key, JSON.stringify(record), stored.revision);
         return { after };
       },
       { retryable: isCasConflict },
