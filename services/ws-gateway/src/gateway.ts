@@ -9,6 +9,7 @@ import pg from 'pg';
 import { FLOOD_CLOSE_AFTER_MS } from './client/flood.js';
 import type { GatewayConfig } from './config.js';
 import { Hub } from './hub/hub.js';
+import { monotonicMs } from './hub/types.js';
 import { readModelMembership } from './membership/source.js';
 import { createGatewayMetrics } from './metrics/metrics.js';
 import { ClusterPresence } from './presence/presence.js';
@@ -153,9 +154,8 @@ export const startGateway = async (
   // NATS round trip every ten seconds.
   let tick = 0;
   const sweeper = setInterval(() => {
-    const now = Date.now();
-    hub.sweepPending(now);
-    if (++tick % 2 === 0) hub.sweepSockets(now, config.WS_MAX_BACKPRESSURE);
+    hub.sweepPending(monotonicMs());
+    if (++tick % 2 === 0) hub.sweepSockets(Math.floor(Date.now() / 1000), config.WS_MAX_BACKPRESSURE);
     if (tick % 100 === 0) {
       nc.rtt().then(
         (ms) => metrics.natsRtt.set(ms / 1000),

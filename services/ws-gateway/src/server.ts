@@ -24,7 +24,7 @@ import {
   validateClientFrame,
 } from './client/frames.js';
 import type { Hub } from './hub/hub.js';
-import type { SocketData } from './hub/types.js';
+import { monotonicMs, type SocketData } from './hub/types.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
 
 export type ServerOptions = {
@@ -115,7 +115,7 @@ export const createServer = (o: ServerOptions) => {
     const raw = parseClientFrame(message);
     // Every frame counts, unreadable ones included; only `ping` has a bucket of its own (flood.ts).
     const kind = !('error' in raw) && frameType(raw.json) === 'ping' ? 'ping' : 'command';
-    const verdict = floodCheck(data, kind, Date.now(), o.flood);
+    const verdict = floodCheck(data, kind, monotonicMs(), o.flood);
     if (verdict !== 'accept') {
       sendText(
         ws,
@@ -218,16 +218,16 @@ export const createServer = (o: ServerOptions) => {
           o.hub.releaseUpgrade(user);
           return reject('503 Service Unavailable', 'unavailable', 'server going away');
         }
-        const now = Date.now();
+        const now = monotonicMs();
         const userData: SocketData = {
           user,
-          expiresAt: identity.exp * 1000,
+          expiresAt: identity.exp,
           openedAt: now,
           live: false,
           closed: false,
-          tokens: o.flood.burst,
+          tokens: o.flood.burst * 1000,
           refillAt: now,
-          pingTokens: o.flood.pingBurst,
+          pingTokens: o.flood.pingBurst * 1000,
           pingRefillAt: now,
           floodSince: 0,
           lastReject: 0,

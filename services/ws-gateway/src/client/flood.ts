@@ -8,6 +8,7 @@
  * Rejections of either kind make up one flood episode: still flooding after 10 s → close 1008.
  */
 export type FloodState = {
+  /** Thousandths of a token (integers stay unboxed in the socket's user data). */
   tokens: number;
   refillAt: number;
   pingTokens: number;
@@ -16,6 +17,7 @@ export type FloodState = {
   lastReject: number;
 };
 
+/** Integer milliseconds of one clock for every `now`. */
 export type FloodLimits = {
   ratePerSecond: number;
   burst: number;
@@ -35,21 +37,21 @@ export const floodCheck = (
   now: number,
   limits: FloodLimits,
 ): FloodVerdict => {
+  // Tokens per second × elapsed milliseconds = thousandths of a token.
   if (kind === 'ping') {
-    s.pingTokens = Math.min(
-      limits.pingBurst,
-      s.pingTokens + ((now - s.pingRefillAt) * limits.pingRatePerSecond) / 1000,
-    );
+    const refill = Math.floor((now - s.pingRefillAt) * limits.pingRatePerSecond);
+    s.pingTokens = Math.min(limits.pingBurst * 1000, s.pingTokens + refill);
     s.pingRefillAt = now;
-    if (s.pingTokens >= 1) {
-      s.pingTokens -= 1;
+    if (s.pingTokens >= 1000) {
+      s.pingTokens -= 1000;
       return 'accept';
     }
   } else {
-    s.tokens = Math.min(limits.burst, s.tokens + ((now - s.refillAt) * limits.ratePerSecond) / 1000);
+    const refill = Math.floor((now - s.refillAt) * limits.ratePerSecond);
+    s.tokens = Math.min(limits.burst * 1000, s.tokens + refill);
     s.refillAt = now;
-    if (s.tokens >= 1) {
-      s.tokens -= 1;
+    if (s.tokens >= 1000) {
+      s.tokens -= 1000;
       return 'accept';
     }
   }

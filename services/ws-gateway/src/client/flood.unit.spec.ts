@@ -9,9 +9,9 @@ const limits: FloodLimits = {
   closeAfterMs: FLOOD_CLOSE_AFTER_MS,
 };
 const fresh = (now: number): FloodState => ({
-  tokens: limits.burst,
+  tokens: limits.burst * 1000,
   refillAt: now,
-  pingTokens: limits.pingBurst,
+  pingTokens: limits.pingBurst * 1000,
   pingRefillAt: now,
   floodSince: 0,
   lastReject: 0,
@@ -36,6 +36,13 @@ describe('floodCheck', () => {
     const commands = Array.from({ length: 40 }, () => floodCheck(s, 'command', 0, limits));
     expect(commands.every((v) => v === 'accept')).toBe(true);
     expect(floodCheck(s, 'ping', 100, limits)).toBe('accept'); // 100 ms refill one ping
+  });
+
+  it('keeps its state in integers', () => {
+    const s = fresh(0);
+    for (let t = 0; t < 3000; t += 7)
+      floodCheck(s, t % 2 ? 'ping' : 'command', t, { ...limits, ratePerSecond: 0.3 });
+    expect(Object.values(s).every(Number.isInteger)).toBe(true);
   });
 
   it('closes a client still flooding after 10 s of rejections, not one that paused', () => {

@@ -403,7 +403,7 @@ export class Hub implements FeedHost {
       ws.end(WS_CLOSE.goingAway, 'user detached');
       return;
     }
-    user.sockets.push(ws);
+    user.addSocket(ws);
     if (user.sockets.length > this.#maxSocketsPerUser) {
       // A device the user no longer uses is the likeliest to be the oldest: it makes room.
       const oldest = user.sockets[0] as Socket;
@@ -439,10 +439,7 @@ export class Hub implements FeedHost {
     }
     this.#replays.delete(ws);
     const user = data.user;
-    const i = user.sockets.indexOf(ws);
-    if (i < 0) return;
-    user.sockets.splice(i, 1);
-    this.#maybeDetach(user);
+    if (user.removeSocket(ws)) this.#maybeDetach(user);
   }
 
   /** The socket's first frame that is not a resume ends the hold: flush and go live. */
@@ -618,7 +615,7 @@ export class Hub implements FeedHost {
 
   // --- sweeping -------------------------------------------------------------------------------------
 
-  /** Ends the pre-resume hold of sockets that sent nothing within the grace period. */
+  /** Ends the pre-resume hold of sockets that sent nothing within the grace period (`now`: monotonicMs). */
   sweepPending(now: number): void {
     for (const ws of this.#pendingSockets) {
       if (now - ws.getUserData().openedAt >= this.#graceMs) this.goLive(ws);
@@ -626,12 +623,12 @@ export class Hub implements FeedHost {
   }
 
   /** One pass over every socket: expired tokens (4401) and slow consumers (1013). */
-  sweepSockets(now: number, softBackpressure: number): void {
+  sweepSockets(nowSeconds: number, softBackpressure: number): void {
     for (const user of this.users.values()) {
       for (const ws of user.sockets) {
         const data = ws.getUserData();
         if (data.closed) continue;
-        if (now >= data.expiresAt) {
+        if (nowSeconds >= data.expiresAt) {
           data.closed = true;
           ws.end(WS_CLOSE.tokenExpired, 'token expired');
         } else if (ws.getBufferedAmount() > softBackpressure) {
@@ -646,7 +643,7 @@ export class Hub implements FeedHost {
   /** Graceful shutdown: every socket gets 1001 and clients reconnect elsewhere. */
   closeAll(): void {
     for (const user of [...this.users.values()]) {
-      for (const ws of [...user.sockets]) {
+      for (const ws of user.sockets) {
         const data = ws.getUserData();
         if (data.closed) continue;
         data.closed = true;

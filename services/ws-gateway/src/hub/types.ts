@@ -2,18 +2,21 @@ import type { WebSocket } from 'uWebSockets.js';
 import type { LocalUser } from './user.js';
 
 /**
- * What uWS keeps per socket. Deliberately a handful of numbers and the user's shared entry: the budget
- * is ≤ 2 KiB RSS per idle socket, so no closures, timers or collections live here.
+ * What uWS keeps per socket (it copies these properties onto the socket object). Deliberately the
+ * user's shared entry, booleans and small integers: the budget is ≤ 2 KiB RSS per idle socket, so no
+ * closures, timers or collections live here, and no number that needs a heap box (a millisecond epoch
+ * time or a fractional token count would each cost one per socket).
  */
 export type SocketData = {
   user: LocalUser;
-  /** Token expiry, epoch ms. */
+  /** Token expiry, epoch seconds. */
   expiresAt: number;
-  /** When the socket opened, epoch ms; used to end the pre-resume window. */
+  /** When the socket opened, gateway clock (`monotonicMs`); ends the pre-resume window. */
   openedAt: number;
   /** False until the socket's first frame or the resume grace period ends (see Hub.open). */
   live: boolean;
   closed: boolean;
+  /** Flood control (client/flood.ts): thousandths of a token, gateway-clock times. */
   tokens: number;
   refillAt: number;
   pingTokens: number;
@@ -21,6 +24,12 @@ export type SocketData = {
   floodSince: number;
   lastReject: number;
 };
+
+/**
+ * Whole milliseconds since the process started, from the monotonic clock: small integers (V8 keeps
+ * them unboxed for about 24 days of uptime) that wall-clock jumps cannot move.
+ */
+export const monotonicMs = (): number => Math.floor(performance.now());
 
 export type Socket = WebSocket<SocketData>;
 

@@ -11,6 +11,7 @@ export type MembershipNews = {
 };
 
 const NONE: string[] = [];
+const NO_SOCKETS: readonly Socket[] = [];
 /** Enough for a relay restart's redeliveries; bounded over a long session. */
 const LEFT_KEPT = 256;
 
@@ -19,8 +20,11 @@ const LEFT_KEPT = 256;
  * stays small: arrays rather than sets, no collection until one is needed.
  */
 export class LocalUser {
-  /** Open sockets, oldest first. */
-  readonly sockets: Socket[] = [];
+  /**
+   * Open sockets, oldest first. Replaced, never changed in place: arrays of the exact size (a pushed-to
+   * empty array reserves room for 16), and loops over it survive a socket closing meanwhile.
+   */
+  sockets: readonly Socket[] = NO_SOCKETS;
   /** Conversations the user is a member of; each string is the feed's own. Never mutate from outside. */
   conversations: readonly string[] = NONE;
   /** Verified upgrades not opened yet: the entry must outlive them. */
@@ -37,6 +41,17 @@ export class LocalUser {
   #left: Map<string, number> | undefined;
 
   constructor(readonly userId: string) {}
+
+  addSocket(ws: Socket): void {
+    this.sockets = this.sockets.length === 0 ? [ws] : [...this.sockets, ws];
+  }
+
+  /** False when the socket was not (or no longer) listed. */
+  removeSocket(ws: Socket): boolean {
+    if (!this.sockets.includes(ws)) return false;
+    this.sockets = this.sockets.length === 1 ? NO_SOCKETS : this.sockets.filter((s) => s !== ws);
+    return true;
+  }
 
   joined(conversationId: string): void {
     if (this.conversations === NONE) this.conversations = [conversationId];
