@@ -27,6 +27,11 @@ export const gatewayEnv = z
     WS_PING_BURST: z.coerce.number().int().positive().default(20),
     /** Sockets one user may hold on one gateway; one more closes the oldest with 4409. */
     WS_MAX_SOCKETS_PER_USER: z.coerce.number().int().min(1).default(20),
+    /**
+     * A full garbage collection once this many connects have come and connects have stopped for a
+     * second (memory/reducer.ts); 0 disables.
+     */
+    WS_GC_AFTER_CONNECTS: z.coerce.number().int().min(0).default(1000),
     /** Time a command waits for the command-api's reply before the client gets `unavailable`. */
     COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   })

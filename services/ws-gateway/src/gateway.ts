@@ -11,6 +11,7 @@ import type { GatewayConfig } from './config.js';
 import { Hub } from './hub/hub.js';
 import { monotonicMs } from './hub/types.js';
 import { readModelMembership } from './membership/source.js';
+import { MemoryReducer } from './memory/reducer.js';
 import { createGatewayMetrics } from './metrics/metrics.js';
 import { ClusterPresence } from './presence/presence.js';
 import { createServer } from './server.js';
@@ -131,6 +132,7 @@ export const startGateway = async (
       closeAfterMs: FLOOD_CLOSE_AFTER_MS,
     },
     commandTimeoutMs: config.COMMAND_TIMEOUT_MS,
+    onConnect: () => reducer.noteConnect(monotonicMs()),
     readiness: async () => {
       const check = async (fn: () => Promise<unknown>) =>
         fn().then(
@@ -153,8 +155,14 @@ export const startGateway = async (
   // tick, slow consumers and token expiry every other tick (a pass over 20k sockets costs ~2 ms), the
   // NATS round trip every ten seconds.
   let tick = 0;
+  const reducer = new MemoryReducer(
+    { minConnects: config.WS_GC_AFTER_CONNECTS, quietMs: 1000, minIntervalMs: 1000 },
+    logger.child({ component: 'memory' }),
+  );
   const sweeper = setInterval(() => {
-    hub.sweepPending(monotonicMs());
+    const now = monotonicMs();
+    hub.sweepPending(now);
+    reducer.tick(now);
     if (++tick % 2 === 0) hub.sweepSockets(Math.floor(Date.now() / 1000), config.WS_MAX_BACKPRESSURE);
     if (tick % 100 === 0) {
       nc.rtt().then(

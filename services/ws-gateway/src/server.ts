@@ -39,6 +39,8 @@ export type ServerOptions = {
   logger: Logger;
   gatewayId: string;
   readiness: () => Promise<Record<string, string>>;
+  /** Called once per opened socket. */
+  onConnect?: () => void;
   maxBackpressure: number;
   idleTimeoutSeconds: number;
   flood: FloodLimits;
@@ -236,6 +238,7 @@ export const createServer = (o: ServerOptions) => {
       })();
     },
     open: (ws) => {
+      o.onConnect?.();
       o.hub.open(
         ws,
         frame({
