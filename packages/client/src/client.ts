@@ -1,11 +1,12 @@
-import type {
-  ApiError,
-  ClientFrameInput,
-  CommandResult,
-  MarkReadResult,
-  SendMessageResult,
-  ServerFrame,
-  ServerFrameOf,
+import {
+  type ApiError,
+  type ClientFrameInput,
+  type CommandResult,
+  type MarkReadResult,
+  type SendMessageResult,
+  type ServerFrame,
+  type ServerFrameOf,
+  WS_CLOSE,
 } from '@chat/events';
 import { backoffDelay } from './backoff.js';
 import { Emitter } from './emitter.js';
@@ -189,18 +190,22 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   /** Closes for good: no reconnect; pending commands are rejected. */
   close(code = 1000, reason = 'client closed'): void {
-    this.#setState('closed');
-    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = undefined;
     const ws = this.#ws;
     this.#ws = undefined;
     ws?.close(code, reason);
+    this.#stop(new Error('client closed'));
+  }
+
+  #stop(err: Error): void {
+    this.#setState('closed');
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
     for (const [ref, p] of this.#pending) {
       clearTimeout(p.timer);
-      p.reject(new Error('client closed'));
+      p.reject(err);
       this.#pending.delete(ref);
     }
-    this.#connected?.reject(new Error('client closed'));
+    this.#connected?.reject(err);
     this.#connected = undefined;
   }
 
@@ -273,6 +278,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       this.#resuming = false;
       for (const p of this.#pending.values()) p.sent = false;
       this.emit('close', { code: ev.code, reason: ev.reason });
+      if (ev.code === WS_CLOSE.tooManySockets) {
+        // The user's newer devices pushed this one out; reconnecting would push out another in turn.
+        this.#stop(new Error('closed by the server: too many sockets for this user'));
+        return;
+      }
       if (!wasOpen) {
         this.#failed(new Error(`connection failed (${ev.code} ${ev.reason})`));
         return;
@@ -323,7 +333,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         this.#attempt = 0;
         // Always resume, also with nothing to resume: it ends the server's hold on live frames at once.
         this.#resuming = true;
-        ws.send(JSON.stringify({ type: 'resume', ref: 'resume', positions: this.#seqs.positions() }));
+        ws.send(JSON.stringify({ type: 'resume', ref: 'resume', positions: this.#seqs.resumePositions() }));
         this.#setState('open');
         this.emit('hello', f);
         this.#connected?.resolve(f);

@@ -1,3 +1,5 @@
+import { RESUME_MAX_CONVERSATIONS } from '@chat/events';
+
 export type SeqVerdict = 'deliver' | 'duplicate' | 'gap';
 
 /**
@@ -5,6 +7,7 @@ export type SeqVerdict = 'deliver' | 'duplicate' | 'gap';
  * guard that keeps the app's view gap- and duplicate-free whatever the network did.
  */
 export class SeqTracker {
+  /** Least recently delivered first: a resume names the most recent ones when there are too many. */
   readonly #last = new Map<string, number>();
 
   constructor(initial?: Record<string, number>) {
@@ -19,6 +22,7 @@ export class SeqTracker {
   }
 
   record(conversationId: string, seq: number): void {
+    this.#last.delete(conversationId);
     this.#last.set(conversationId, seq);
   }
 
@@ -33,5 +37,15 @@ export class SeqTracker {
 
   positions(): Record<string, number> {
     return Object.fromEntries(this.#last);
+  }
+
+  /**
+   * What a `resume` sends: the positions of the RESUME_MAX_CONVERSATIONS most recently active
+   * conversations (the server refuses more). Any other one resumes from "now"; its first live event
+   * then shows the gap and the client resumes that conversation alone.
+   */
+  resumePositions(): Record<string, number> {
+    if (this.#last.size <= RESUME_MAX_CONVERSATIONS) return this.positions();
+    return Object.fromEntries([...this.#last].slice(-RESUME_MAX_CONVERSATIONS));
   }
 }
