@@ -151,9 +151,10 @@ export const startGateway = async (
     },
   });
 
-  // One interval for every socket-related deadline (no per-socket timers): the pre-resume hold each
-  // tick, slow consumers and token expiry every other tick (a pass over 20k sockets costs ~2 ms), the
-  // NATS round trip every ten seconds.
+  // One interval for every socket-related deadline (no per-socket timers): the pre-resume hold and the
+  // memory reducer each tick; slow consumers and token expiry every fifth tick, as a pass over every
+  // socket was a visible share of an idle gateway's CPU at every other one (uWS's hard limit at 8× the
+  // soft one covers the time between passes); the NATS round trip every ten seconds.
   let tick = 0;
   const reducer = new MemoryReducer(
     { minConnects: config.WS_GC_AFTER_CONNECTS, quietMs: 1000, minIntervalMs: 1000 },
@@ -163,7 +164,7 @@ export const startGateway = async (
     const now = monotonicMs();
     hub.sweepPending(now);
     reducer.tick(now);
-    if (++tick % 2 === 0) hub.sweepSockets(Math.floor(Date.now() / 1000), config.WS_MAX_BACKPRESSURE);
+    if (++tick % 5 === 0) hub.sweepSockets(Math.floor(Date.now() / 1000), config.WS_MAX_BACKPRESSURE);
     if (tick % 100 === 0) {
       nc.rtt().then(
         (ms) => metrics.natsRtt.set(ms / 1000),

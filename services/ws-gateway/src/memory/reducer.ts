@@ -12,20 +12,20 @@ export type MemoryReducerOptions = {
   collect?: () => Promise<unknown>;
 };
 
+/** During a long burst, a collection every this many times `minConnects`. */
+const LONG_BURST = 4;
+
 /**
  * One full garbage collection after a connect burst has ended. A burst allocates far more short-lived
  * objects than the sockets keep (token parsing, read-model batches, presence records, upgrade
  * closures); the young-generation collector promotes part of them to the old generation, where they
  * stay until V8's next major collection. An idle gateway allocates too little to trigger one, so after
- * a reconnect storm it would hold that garbage — several KiB per connect, more than the sockets
- * themselves — for hours. Browsers run V8's memory reducer when a tab goes idle; Node has none, so the
- * gateway asks for one collection once connects have calmed down. `vm.measureMemory` with eager
- * execution is the public API that runs a full collection without `--expose-gc` (Node flags it
- * experimental and warns once).
+ * a reconnect storm it would hold that garbage — more than the sockets themselves need — for hours.
+ * Browsers run V8's memory reducer when a tab goes idle; Node has none, so the gateway asks for one
+ * collection once connects have calmed down (and now and then during a long burst).
+ * `vm.measureMemory` with eager execution is the public API that runs a full collection without
+ * `--expose-gc` (Node flags it experimental and warns once).
  */
-/** During a long burst, a collection every this many times `minConnects`. */
-const LONG_BURST = 4;
-
 export class MemoryReducer {
   #connects = 0;
   #lastConnectAt = 0;
