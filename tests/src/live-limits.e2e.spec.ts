@@ -131,7 +131,7 @@ describe('sockets per user', () => {
     const user = u('many');
     const devices: Raw[] = [];
     for (let i = 0; i < 4; i++) devices.push(await open(user, capped.url));
-    const first = await Promise.race([devices[0]!.closed, sleep(5000).then(() => null)]);
+    const first = await Promise.race([devices[0]!.closed, sleep(10_000).then(() => null)]);
     expect(first?.code).toBe(4409);
     for (const [i, d] of devices.slice(1).entries()) await pong(d, `alive-${i}`);
     // Another user is not affected by this one's cap.
