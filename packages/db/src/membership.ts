@@ -22,20 +22,28 @@ export type MembershipsAtCheckpoint = {
 
 /**
  * The read model's checkpoint and the current memberships of `userIds`, in one statement and so in one
- * snapshot: the memberships are exactly those at the checkpoint (the projector writes both in one
+ * snapshot: the memberships are exactly those at the checkpoint (the projection writes both in one
  * transaction). A gateway then adds the membership events after the checkpoint from the log.
  */
 export const membershipsAtCheckpoint = async (
   db: ReadModelDb,
   userIds: readonly string[],
 ): Promise<MembershipsAtCheckpoint> => {
+  // One row per membership, each with the checkpoint; one row of nulls but the checkpoint when there
+  // are none. `members` goes through the builder so that it is qualified by the handle's schema.
   const rows = await db
-    .selectFrom('checkpoints as cp')
+    .selectFrom(sql<{ one: number }>`(SELECT 1 AS one)`.as('one'))
     .leftJoin('members as m', (join) =>
-      join.on(sql<boolean>`m.user_id = any(${sql.val([...userIds])})`).on('m.active', '=', true),
+      join.on(sql<boolean>`m.user_id = ANY(${[...userIds]}::text[])`).on('m.active', '=', true),
     )
-    .where('cp.name', '=', READ_MODEL_CHECKPOINT)
-    .select(['cp.position', 'm.user_id', 'm.conversation_id', 'm.joined_seq'])
+    .select([
+      sql<
+        string | null
+      >`(SELECT position FROM consumers.checkpoints WHERE name = ${READ_MODEL_CHECKPOINT})`.as('position'),
+      'm.user_id',
+      'm.conversation_id',
+      'm.joined_seq',
+    ])
     .execute();
   const members: MembershipsAtCheckpoint['members'] = [];
   for (const r of rows) {
@@ -43,7 +51,6 @@ export const membershipsAtCheckpoint = async (
       members.push({ userId: r.user_id, conversationId: r.conversation_id, joinedSeq: r.joined_seq });
     }
   }
-  // No checkpoint row: the projection has applied nothing yet, so there are no members either.
   return { checkpoint: rows[0]?.position ?? START_POSITION_TEXT, members };
 };
 

@@ -41,7 +41,7 @@ const project = async (client: pg.PoolClient, upTo: 1 | 2) => {
     [conversationId, upTo === 1],
   );
   await client.query(
-    `INSERT INTO read_models.checkpoints (name, position) VALUES ($1, $2)
+    `INSERT INTO consumers.checkpoints (name, position) VALUES ($1, $2)
      ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
     [READ_MODEL_CHECKPOINT, at[upTo]],
   );
