@@ -125,6 +125,21 @@ describe('resume limits', () => {
   });
 });
 
+describe('upgrades', () => {
+  it('every upgraded socket stays open (nothing the open handler starts may make uWS drop it)', async () => {
+    // Presence I/O started inside uWS's open handler, during an upgrade that runs after an await, made
+    // uWS 20.57 drop the socket right after its hello (1006) in about every other gateway process.
+    const fresh = await cluster.startGateway('gw-upgrades');
+    const closed: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const s = await open(u('upgrade'), fresh.url);
+      void s.closed.then((c) => closed.push(c.code));
+    }
+    await sleep(1000);
+    expect(closed).toEqual([]);
+  });
+});
+
 describe('sockets per user', () => {
   it('closes the oldest socket with 4409 when a user opens one more than WS_MAX_SOCKETS_PER_USER', async () => {
     const capped = await cluster.startGateway('gw-cap', { WS_MAX_SOCKETS_PER_USER: '3' });

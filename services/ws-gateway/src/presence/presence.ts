@@ -66,6 +66,7 @@ export class ClusterPresence implements PresenceSink {
   readonly #writing = new Set<string>();
   #announcements: PresenceMessage[] = [];
   #announceScheduled = false;
+  #pumpScheduled = false;
   #scanning = false;
   #idle: (() => void) | undefined;
   readonly #stopping = new AbortController();
@@ -116,7 +117,15 @@ export class ClusterPresence implements PresenceSink {
 
   #want(userId: string, wanted: Wanted): void {
     this.#wanted.set(userId, wanted);
-    this.#pump();
+    // Never write from the caller's stack: userOnline/userOffline run inside uWS's open and close
+    // handlers, and I/O started there (its nextTick callbacks run when the handler returns, still
+    // inside uWS) made uWS drop sockets it was upgrading. The next turn takes the moment's changes.
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
   }
 
   #pump(): void {
