@@ -16,6 +16,12 @@ let nats: NatsConnection;
 const sockets: Awaited<ReturnType<typeof rawSocket>>[] = [];
 const u = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
 const gw = () => cluster.gateways[0]!.url;
+/**
+ * How long an event may take through the log and the relay: the relay reads below the cluster's oldest
+ * open transaction, which other test files' long transactions hold back for seconds (README, Known
+ * limits).
+ */
+const RELAYED = 30_000;
 
 type Raw = Awaited<ReturnType<typeof rawSocket>>;
 const open = async (userId: string, url = gw()): Promise<Raw> => {
@@ -177,13 +183,19 @@ describe('membership follows the conversation stream order', () => {
       const joined = await cluster.http<{ seq: number }>(a, 'POST', `/v1/conversations/${group}/members`, {
         userId: x,
       });
-      await waitFor(() => seqsOf(xena, group).includes(joined.seq), { what: 'join delivered' });
+      await waitFor(() => seqsOf(xena, group).includes(joined.seq), {
+        what: 'join delivered',
+        timeoutMs: RELAYED,
+      });
       const left = await cluster.http<{ seq: number }>(
         a,
         'DELETE',
         `/v1/conversations/${group}/members/${x}`,
       );
-      await waitFor(() => seqsOf(xena, group).includes(left.seq), { what: 'leave delivered' });
+      await waitFor(() => seqsOf(xena, group).includes(left.seq), {
+        what: 'leave delivered',
+        timeoutMs: RELAYED,
+      });
       expect(seqsOf(xena, group)).toEqual([joined.seq, left.seq]);
 
       await redeliver(group, joined.seq, x);
@@ -191,7 +203,10 @@ describe('membership follows the conversation stream order', () => {
       const after = await sendMessage(cluster, a, group, 'after the redelivery');
       if (bob) {
         bob.ws.send(JSON.stringify({ type: 'typing', conversationId: group }));
-        await waitFor(() => seqsOf(bob, group).includes(after.seq), { what: 'message at bob' });
+        await waitFor(() => seqsOf(bob, group).includes(after.seq), {
+          what: 'message at bob',
+          timeoutMs: RELAYED,
+        });
       }
       await sleep(500);
       // Nothing of the conversation after the MemberLeft: no replay, no live event, no typing.
@@ -244,9 +259,13 @@ describe('guarantee 5 over WebSocket', () => {
     const sent = await sendMessage(cluster, a, group, 'still members only');
     await cluster.http(b, 'POST', `/v1/conversations/${group}/read`, { upToSeq: sent.seq });
     bob.ws.send(JSON.stringify({ type: 'typing', conversationId: group }));
-    await waitFor(() => seqsOf(bob, group).includes(sent.seq), { what: 'message at bob' });
+    await waitFor(() => seqsOf(bob, group).includes(sent.seq), {
+      what: 'message at bob',
+      timeoutMs: RELAYED,
+    });
     await waitFor(() => bob.frames.some((f) => f.type === 'receipt' && f.conversationId === group), {
       what: 'receipt at bob',
+      timeoutMs: RELAYED,
     });
     await sleep(500);
     expect(framesOf(mallory, group)).toEqual([]);
