@@ -250,7 +250,12 @@ export const sendMany = async (
   sender: string,
   conversationId: string,
   count: number,
-  options: { concurrency?: number; body?: string; onSent?: (sent: number) => void | Promise<void> } = {},
+  options: {
+    concurrency?: number;
+    body?: string;
+    /** After each acknowledgement: how many so far, and the answer (its `seq`). */
+    onSent?: (sent: number, answer: { seq: number }) => void | Promise<void>;
+  } = {},
 ): Promise<void> => {
   let next = 0;
   let sent = 0;
@@ -259,19 +264,22 @@ export const sendMany = async (
       const i = next++;
       const messageId = randomUUID();
       // Retried with the same messageId while a dependency restarts: the API makes that idempotent.
+      let answer: { seq: number };
       for (let attempt = 0; ; attempt++) {
         try {
-          await cluster.http(sender, 'POST', `/v1/conversations/${conversationId}/messages`, {
-            messageId,
-            body: options.body ?? `message ${i}`,
-          });
+          answer = await cluster.http<{ seq: number }>(
+            sender,
+            'POST',
+            `/v1/conversations/${conversationId}/messages`,
+            { messageId, body: options.body ?? `message ${i}` },
+          );
           break;
         } catch (err) {
           if (attempt > 50) throw err;
           await new Promise((r) => setTimeout(r, 100));
         }
       }
-      await options.onSent?.(++sent);
+      await options.onSent?.(++sent, answer);
     }
   };
   await Promise.all(Array.from({ length: options.concurrency ?? 8 }, worker));
