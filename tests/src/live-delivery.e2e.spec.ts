@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { signToken, startService, waitFor } from '@chat/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, rawSocket, sleep, type TestClient, upgradeStatus } from './support/clients.js';
+import {
+  connectClient,
+  expectSocketsGapFree,
+  rawSocket,
+  seqsOf,
+  sleep,
+  type TestClient,
+  upgradeStatus,
+} from './support/clients.js';
 import { type Cluster, createGroup, sendMessage, startCluster } from './support/cluster.js';
 
 // Acceptance of issue 4 on real processes: command-api, projector (projection + relay), two gateways.
@@ -38,9 +46,19 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const assertGapFree = (seqs: number[], from: number, to: number) => {
-  expect(seqs).toEqual(Array.from({ length: to - from + 1 }, (_, i) => from + i));
+/** What the app saw (through the SDK) and, stricter, what each socket carried (guarantee 3 is per socket). */
+const assertGapFree = (dev: TestClient, conversationId: string, from: number, to: number) => {
+  expectSocketsGapFree(dev, conversationId, to, from);
+  expect(dev.seqs(conversationId)).toEqual(Array.from({ length: to - from + 1 }, (_, i) => from + i));
 };
+/** Every conversation a socket's frames name (event, receipt, typing, unread, ack, notification). */
+const conversationsNamed = (frames: readonly { type: string }[]) =>
+  new Set(
+    frames.flatMap((f) => {
+      const text = JSON.stringify(f);
+      return [...text.matchAll(/"conversationId":"([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+    }),
+  );
 
 describe('live delivery across two gateways', () => {
   it('delivers a direct and a 3-member group conversation in order, to every device of every member', async () => {
@@ -62,14 +80,15 @@ describe('live delivery across two gateways', () => {
     await b2.client.send({ conversationId: direct.conversationId, body: 'b→a' });
     for (const c of [a1, a2, b2]) await c.waitForSeq(direct.conversationId, 11);
     for (const c of [a1, a2, b2, x1]) await c.waitForSeq(group, 10);
-    for (const c of [a1, a2, b2]) assertGapFree(c.seqs(direct.conversationId), 0, 11);
-    for (const c of [a1, a2, b2, x1]) assertGapFree(c.seqs(group), 0, 10);
+    for (const c of [a1, a2, b2]) assertGapFree(c, direct.conversationId, 0, 11);
+    for (const c of [a1, a2, b2, x1]) assertGapFree(c, group, 0, 10);
     const bodies = b2.events
       .filter((e) => e.conversationId === direct.conversationId && e.event.type === 'MessageSent')
       .map((e) => (e.event.data as { body: string }).body);
     expect(bodies).toEqual([...Array.from({ length: 10 }, (_, i) => `a→b ${i}`), 'b→a']);
-    // X is in the group only.
-    expect(x1.events.every((e) => e.conversationId === group)).toBe(true);
+    // X is in the group only: no frame of X's sockets names the direct conversation.
+    for (const socket of x1.sockets)
+      expect(conversationsNamed(socket.frames).has(direct.conversationId)).toBe(false);
   });
 
   it('follows membership live: C gets MemberJoined and what follows, nothing after MemberLeft', async () => {
@@ -86,8 +105,9 @@ describe('live delivery across two gateways', () => {
     });
     await sendMessage(cluster, b, group, 'after C joined');
     for (const dev of [c1, c2]) await dev.waitForSeq(group, joined.seq + 1);
+    const raw = (dev: TestClient) => dev.sockets.flatMap((s) => seqsOf(s.frames, group));
     for (const dev of [c1, c2]) {
-      expect(dev.seqs(group)).toEqual([joined.seq, joined.seq + 1]);
+      expect(raw(dev)).toEqual([joined.seq, joined.seq + 1]);
       expect(dev.events[0]!.event.type).toBe('MemberJoined');
     }
     const left = await cluster.http<{ seq: number }>(a, 'DELETE', `/v1/conversations/${group}/members/${c}`);
@@ -95,9 +115,9 @@ describe('live delivery across two gateways', () => {
     await a1.waitForSeq(group, left.seq + 5);
     await sleep(300);
     for (const dev of [c1, c2]) {
-      expect(dev.seqs(group)).toEqual([joined.seq, joined.seq + 1, left.seq]);
+      expect(raw(dev)).toEqual([joined.seq, joined.seq + 1, left.seq]);
       expect(dev.events.at(-1)!.event.type).toBe('MemberLeft');
-      expect(dev.events.some((e) => e.conversationId === other)).toBe(false);
+      for (const socket of dev.sockets) expect(conversationsNamed(socket.frames).has(other)).toBe(false);
     }
   });
 
@@ -115,7 +135,7 @@ describe('live delivery across two gateways', () => {
     await sendMessage(cluster, a, group, 'live');
     await b2.waitForSeq(group, 22);
     await sleep(200);
-    assertGapFree(b2.seqs(group), 2, 22);
+    assertGapFree(b2, group, 2, 22);
     expect(b2.resumed[0]).toMatchObject({ truncated: [], unknown: [] });
   });
 
