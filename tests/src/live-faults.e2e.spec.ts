@@ -1,10 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { signToken, waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, expectContiguous, rawSocket, type TestClient } from './support/clients.js';
-import { type Cluster, createGroup, sendMany, startCluster } from './support/cluster.js';
+import {
+  connectClient,
+  expectContiguous,
+  expectSocketsGapFree,
+  rawSocket,
+  seqsOf,
+  sleep,
+  type TestClient,
+} from './support/clients.js';
+import { type Cluster, createGroup, sendMany, sendMessage, startCluster } from './support/cluster.js';
 
-// Faults on the live path: a gateway crashing mid-stream, and a client that stops reading.
+// Faults on the live path: a gateway crashing mid-stream, a client that stops reading, a relay that
+// lags behind the event store. Guarantee 3 is checked on each socket's raw frames.
 
 let cluster: Cluster;
 const clients: TestClient[] = [];
@@ -44,9 +53,20 @@ describe('live path under faults', () => {
       },
     });
     for (const dev of devices) await dev.waitForSeq(group, 1000, 60_000);
-    for (const dev of devices) expectContiguous(dev.seqs(group), 1000);
-    // The clients of the killed gateway really did reconnect and resume.
-    for (const dev of devices.slice(0, 3)) expect(dev.resumed.length).toBeGreaterThan(1);
+    await sleep(300);
+    for (const dev of devices) {
+      // knownResumeDuplicates: the gateway bug of the `it.fails` test below (a resume while the relay
+      // lags re-sends replayed events). Remove once it is fixed; duplicates anywhere else still fail.
+      expectSocketsGapFree(dev, group, 1000, undefined, { knownResumeDuplicates: true });
+      expectContiguous(dev.seqs(group), 1000);
+    }
+    // The clients of the killed gateway really did reconnect and resume, with events on both sockets.
+    for (const dev of devices.slice(0, 3)) {
+      expect(dev.resumed.length).toBeGreaterThan(1);
+      expect(dev.sockets.filter((socket) => seqsOf(socket.frames, group).length > 0).length).toBeGreaterThan(
+        1,
+      );
+    }
   });
 
   it('closes a client that stops reading (1013) while the others keep receiving; memory stays bounded', async () => {
@@ -55,7 +75,10 @@ describe('live path under faults', () => {
     const group = await createGroup(cluster, a, [s, f]);
     const slow = await rawSocket(gw.url, await signToken(s));
     slow.ws.send(JSON.stringify({ type: 'resume', ref: 'r', positions: {} }));
-    await waitFor(() => slow.frames.some((fr) => fr.type === 'resumed'), { what: 'slow resumed' });
+    await waitFor(() => slow.frames.some((fr) => fr.type === 'resumed'), {
+      what: 'slow resumed',
+      timeoutMs: 30_000,
+    });
     const fast = await connectClient(gw.url, f);
     clients.push(fast);
     // Stop reading: the kernel buffers fill, then the gateway's send buffer for this socket grows.
@@ -63,14 +86,76 @@ describe('live path under faults', () => {
     const count = 600;
     await sendMany(cluster, a, group, count, { body: '😀'.repeat(3900) });
     await fast.waitForSeq(group, count, 60_000);
-    expectContiguous(fast.seqs(group), count);
+    await sleep(300);
+    expectSocketsGapFree(fast, group, count);
     const metrics = await fetch(`http://127.0.0.1:${gw.port}/metrics`).then((r) => r.text());
     const closes = Number(/^ws_slow_consumer_closes_total (\d+)/m.exec(metrics)?.[1] ?? 0);
-    expect(closes).toBeGreaterThanOrEqual(1);
-    const rss = Number(/^process_resident_memory_bytes (\d+)/m.exec(metrics)?.[1] ?? 0);
-    expect(rss).toBeLessThan(512 * 1024 * 1024);
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
-    const closed = await slow.closed;
-    expect([1013, 1006]).toContain(closed.code);
+    let closed: { code: number } | undefined;
+    void slow.closed.then((c) => {
+      closed = c;
+    });
+    // Closed, or (a gateway that never closes it) the whole burst arrived.
+    await waitFor(() => closed !== undefined || seqsOf(slow.frames, group).includes(count), {
+      what: 'the slow socket to be closed',
+      timeoutMs: 30_000,
+    }).catch(() => undefined);
+    // Bounded: once the slow socket's buffer passed the limit the gateway stopped queueing for it, so
+    // all it ever gets (what the kernel buffers held plus at most the limit) is a part of the burst. A
+    // gateway that kept queueing would hand it the whole burst as soon as it reads again. The frames
+    // it did get are still gap-free, up to where it was closed.
+    const slowSeqs = seqsOf(slow.frames, group);
+    console.info(
+      `slow consumer got ${slow.bytes()} bytes, ${slowSeqs.length} of ${count} events, before its close`,
+    );
+    expect(slowSeqs.length).toBeLessThan(count * 0.75);
+    expect(slowSeqs).toEqual(Array.from({ length: slowSeqs.length }, (_, i) => (slowSeqs[0] ?? 0) + i));
+    expect(closes).toBeGreaterThanOrEqual(1);
+    expect([1013, 1006]).toContain((closed as { code: number } | undefined)?.code);
+  });
+
+  // A chaos run found this: a socket that resumes while the relay lags behind the event store gets the
+  // replayed events from the store, and then the same events again when the relay catches up and the
+  // conversation's feed publishes them. Reported to the gateway's owner; expected to fail until fixed.
+  it.fails('resume while the relay lags behind the store: the replayed event is not sent again when the relay catches up', async () => {
+    const [a, b] = [u('alice'), u('bob')];
+    const gw = cluster.gateways[0]!;
+    const group = await createGroup(cluster, a, [b]);
+    const resumeOn = async (
+      socket: Awaited<ReturnType<typeof rawSocket>>,
+      positions: Record<string, number>,
+    ) => {
+      socket.ws.send(JSON.stringify({ type: 'resume', ref: 'r', positions }));
+      await waitFor(() => socket.frames.some((fr) => fr.type === 'resumed'), { what: 'resumed' });
+    };
+    // S1 keeps this gateway's feed of the conversation alive, at seq 1.
+    const s1 = await rawSocket(gw.url, await signToken(a));
+    await resumeOn(s1, {});
+    await sendMessage(cluster, b, group, 'one');
+    await waitFor(() => seqsOf(s1.frames, group).includes(1), { what: 'seq 1 at S1' });
+    const projector = cluster.projector.pid;
+    process.kill(projector, 'SIGSTOP'); // the relay lives in the projector
+    let s2: Awaited<ReturnType<typeof rawSocket>> | undefined;
+    try {
+      const two = await sendMessage(cluster, b, group, 'two');
+      expect(two.seq).toBe(2);
+      s2 = await rawSocket(gw.url, await signToken(a));
+      await resumeOn(s2, { [group]: 1 });
+      expect(seqsOf(s2.frames, group)).toEqual([2]);
+      expect(seqsOf(s1.frames, group)).toEqual([1]); // the relay really is behind
+    } finally {
+      process.kill(projector, 'SIGCONT');
+    }
+    await waitFor(() => seqsOf(s1.frames, group).includes(2), {
+      what: 'the relay to publish seq 2',
+      timeoutMs: 30_000,
+    });
+    await sendMessage(cluster, b, group, 'three');
+    await waitFor(() => seqsOf(s1.frames, group).includes(3), { what: 'seq 3 at S1' });
+    await waitFor(() => seqsOf(s2!.frames, group).includes(3), { what: 'seq 3 at S2' });
+    expect(seqsOf(s1.frames, group)).toEqual([1, 2, 3]);
+    expect(seqsOf(s2.frames, group)).toEqual([2, 3]);
+    s1.ws.close();
+    s2.ws.close();
   });
 });
