@@ -113,24 +113,35 @@ describe('query routes', () => {
 
   it('shows a send at once to a list query carrying its position (read-your-writes)', async () => {
     const c = await h.createGroup('alice', ['bob']);
-    let stale = 0;
+    let freshAtOnce = 0;
     for (let i = 0; i < 20; i++) {
       const sent = await h.send('bob', c, `message ${i}`);
       expect(sent.status).toBe(201);
-      const list = await h.call('alice', 'GET', `/v1/conversations?minPosition=${sent.body.position}`);
+      const url = `/v1/conversations?minPosition=${sent.body.position}`;
+      const started = Date.now();
+      let list = await h.call('alice', 'GET', url);
       expect(list.status).toBe(200);
-      // The guarantee: an answer not marked stale includes the write. (A stale mark is only allowed
-      // after the 2 s budget, which a cluster busy with other test files can exceed.)
       if (list.headers['x-read-model-stale'] === 'true') {
-        stale++;
-        continue;
+        // Stale is allowed only after the whole 2 s budget (a cluster busy with other test files can
+        // exceed it); the same query is then asked again until it is fresh, and checked all the same.
+        expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+        list = await waitFor(
+          async () => {
+            const again = await h.call('alice', 'GET', url);
+            return again.headers['x-read-model-stale'] ? false : again;
+          },
+          { timeoutMs: 30_000, what: `a fresh answer to ${url}` },
+        );
+      } else {
+        freshAtOnce++;
       }
+      // The guarantee: an answer not marked stale includes the write — every one of the 20.
       const item = list.body.items.find((x: { conversationId: string }) => x.conversationId === c);
       expect(item.lastMessage).toMatchObject({ messageId: sent.body.messageId, preview: `message ${i}` });
       expect(item.unreadCount).toBe(i + 1);
       expect(item.lastSeq).toBe(sent.body.seq);
     }
-    expect(stale).toBeLessThan(20);
+    console.info(`read-your-writes: ${freshAtOnce} of 20 answers fresh within the 2 s budget`);
     const unread = await fresh('alice', '/v1/unread');
     expect(unread.body).toEqual({ total: 20, conversations: 1 });
   });
