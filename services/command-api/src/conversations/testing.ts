@@ -20,12 +20,20 @@ export const stateOf = (events: readonly ChatEvent[]): ConversationState => {
 
 /**
  * given/when/then over the pure decider (emmett style). Every event the decider appends must also pass
- * its own schema in @chat/events: the consumers' guarantee that no accepted command stops them.
+ * its own schema in @chat/events: the consumers' guarantee that no accepted command stops them. And the
+ * decider is pure: whatever it answers, the state it was given is left exactly as the events folded it
+ * (the writer folds the appended event itself; a decider that also changed the state would apply it twice).
  */
 export const given = (events: readonly ChatEvent[]) => ({
   when: (command: ConversationCommand) => {
     const state = stateOf(events);
-    const run = () => decide(command, state);
+    const run = () => {
+      try {
+        return decide(command, state);
+      } finally {
+        expect(state, 'the decider changed the state it was given').toEqual(stateOf(events));
+      }
+    };
     return {
       thenAppends: (expected: ChatEvent[]) => {
         const appended = run();
