@@ -181,10 +181,23 @@ export const describeEventStoreContract = (name: string, createFixture: () => Pr
 
       it('rejects malformed appends without writing anything', async () => {
         const stream = `${uniqueCategory('bad')}-1`;
-        await expect(store.append(stream, [{ ...newEvent(), id: 'not-a-uuid' }], 'any')).rejects.toThrow();
+        // Refused by the port's own validation, each for its reason — not by whatever the database
+        // happens to throw later (a duplicate id in one append would otherwise hit the unique index).
+        await expect(
+          store.append(stream, [{ ...newEvent(), id: 'not-a-uuid' }], 'any'),
+        ).rejects.toMatchObject({
+          name: 'RangeError',
+          message: 'event id "not-a-uuid" is not a UUID',
+        });
         const event = newEvent();
-        await expect(store.append(stream, [event, event], 'any')).rejects.toThrow();
-        await expect(store.append(stream, [newEvent()], -2)).rejects.toThrow();
+        await expect(store.append(stream, [event, event], 'any')).rejects.toMatchObject({
+          name: 'RangeError',
+          message: `event id ${event.id} appears twice in one append`,
+        });
+        await expect(store.append(stream, [newEvent()], -2)).rejects.toMatchObject({
+          name: 'RangeError',
+          message: 'invalid expected revision -2',
+        });
         expect(await store.streamRevision(stream)).toBe(-1);
       });
     });
