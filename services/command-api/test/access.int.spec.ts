@@ -42,8 +42,14 @@ describe('a non-member', () => {
   });
 
   it('gets the same 404 for a conversation that does not exist', async () => {
-    const res = await h.call('mallory', 'POST', `/v1/conversations/${randomUUID()}/read`, { upToSeq: 0 });
-    expect(res.body).toEqual({ error: { code: 'not_found', message: 'conversation not found' } });
+    const before = await h.logSize();
+    const nowhere = randomUUID();
+    for (const [method, url, body] of routes()) {
+      const res = await h.call('mallory', method, url.replace(id, nowhere), body);
+      expect(res.status, `${method} ${url}`).toBe(404);
+      expect(res.body).toEqual({ error: { code: 'not_found', message: 'conversation not found' } });
+    }
+    expect(await h.logSize()).toBe(before);
   });
 
   it('admins are not members either', async () => {
