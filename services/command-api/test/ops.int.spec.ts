@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { queryShapes } from '@chat/events';
 import { createEventStore } from '@chat/eventstore';
 import { createLogger } from '@chat/platform';
+import { postgresOutage, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeOf } from '../src/plugins/route-schema.js';
@@ -144,7 +146,6 @@ describe('operations', () => {
     deadPool.on('error', () => undefined);
     const app = await h.variant({}, { store: deadStore, pool: deadPool });
     try {
-      const before = await h.logSize();
       const res = await app.inject({
         method: 'POST',
         url: '/v1/conversations',
@@ -153,7 +154,6 @@ describe('operations', () => {
       });
       expect(res.statusCode).toBe(503);
       expect(res.json()).toEqual({ error: { code: 'unavailable', message: expect.any(String) } });
-      expect(await h.logSize()).toBe(before);
       const ready = await app.inject({ method: 'GET', url: '/readyz' });
       expect(ready.statusCode).toBe(503);
       expect(ready.json()).toMatchObject({ status: 'unavailable', checks: { nats: 'ok' } });
@@ -163,6 +163,83 @@ describe('operations', () => {
       await app.close();
       await deadStore.close();
       await deadPool.end();
+    }
+  });
+
+  it('writes nothing, then or later, for a command answered 503 during an outage of its own database', async () => {
+    // The app's store and pool on the harness's database, under their own name, so that the outage
+    // hits them while the harness's pool counts the log.
+    const url = new URL(String(h.pool.options.connectionString));
+    const database = url.pathname.slice(1);
+    const applicationName = 'ops-outage';
+    url.searchParams.set('application_name', applicationName);
+    const logger = createLogger('test', 'silent');
+    const store = createEventStore({ databaseUrl: url.toString(), logger, scavengeIntervalMs: 0 });
+    const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+    pool.on('error', () => undefined);
+    const app = await h.variant({}, { store, pool });
+    const as = async (userId: string) => ({ authorization: `Bearer ${await h.tokenFor(userId)}` });
+    try {
+      // Created through the app, so its writer has the conversation cached: the send below gets as far
+      // as the append, and the new conversation fails earlier, on reading its stream.
+      const created = await app.inject({
+        method: 'POST',
+        url: '/v1/conversations',
+        headers: await as('alice'),
+        payload: { kind: 'group', members: ['bob'] },
+      });
+      expect(created.statusCode).toBe(201);
+      const existing: string = created.json().conversationId;
+      const before = await h.logSize();
+      const answers: number[] = [];
+      await postgresOutage(h.pool, {
+        database,
+        applicationName,
+        ms: 3000,
+        during: async () => {
+          await new Promise((r) => setTimeout(r, 200));
+          for (const request of [
+            {
+              method: 'POST' as const,
+              url: '/v1/conversations',
+              payload: { kind: 'group', members: ['bob'] },
+            },
+            {
+              method: 'POST' as const,
+              url: `/v1/conversations/${existing}/messages`,
+              payload: { messageId: randomUUID(), body: 'during the outage' },
+            },
+          ]) {
+            const res = await app.inject({ ...request, headers: await as('alice') });
+            answers.push(res.statusCode);
+            if (res.statusCode === 503) expect(res.json().error.code).toBe('unavailable');
+          }
+        },
+      });
+      expect(answers).toEqual([503, 503]);
+      // Back up: nothing was appended, and nothing is appended later by a retry nobody waits for...
+      expect(await h.logSize()).toBe(before);
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(await h.logSize()).toBe(before);
+      // ...while the same app appends again once the store answers.
+      const after = await waitFor(
+        async () => {
+          const res = await app.inject({
+            method: 'POST',
+            url: `/v1/conversations/${existing}/messages`,
+            headers: await as('alice'),
+            payload: { messageId: randomUUID(), body: 'after the outage' },
+          });
+          return res.statusCode === 201 && res;
+        },
+        { timeoutMs: 30_000, what: 'a send to succeed after the outage' },
+      );
+      expect(after.json().seq).toBe(1);
+      expect(await h.logSize()).toBe(before + 1);
+    } finally {
+      await app.close();
+      await store.close();
+      await pool.end();
     }
   });
 });
