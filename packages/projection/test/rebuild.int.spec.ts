@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { getConversation, listConversations, READ_MODEL_SCHEMA, unreadSummary } from '@chat/db';
+import { conversationStream } from '@chat/events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjector, rebuildReadModels } from '../src/index.js';
 import {
@@ -30,11 +32,53 @@ afterAll(async () => {
 });
 
 describe('online rebuild', () => {
-  it('swaps in a replay while writes and queries continue; queries never fail; result equals a fresh replay', async () => {
+  it('swaps in a replay while writes and queries continue; queries never fail and never go back; result equals a fresh replay', async () => {
     const sim = new ChatSimulator({ users: 30, seed: 7 });
     // Visible to readers first: other test files' transactions on the shared cluster can hold the log's
     // horizon back, and a replay that sees nothing yet has no 'replay' phase.
     await untilVisible(h.store, await simulate(h.store, sim, { conversations: 40, commands: 2000 }));
+    // A probe conversation the test writes itself: its reader never reads, so what the queries answer
+    // about it (last seq, unread count, unread total) can only grow — on any table, old or new.
+    const probe = randomUUID();
+    const [writerId, readerId] = ['probe-writer', 'probe-reader'];
+    const probeEvent = (type: 'ConversationStarted' | 'MessageSent', data: Record<string, unknown>) => ({
+      id: randomUUID(),
+      type,
+      data: { conversationId: probe, ...data },
+      metadata: { userId: writerId, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
+    });
+    let probeSeq = 0;
+    const probeStarted = await h.store.append(
+      conversationStream(probe),
+      [
+        probeEvent('ConversationStarted', {
+          kind: 'group',
+          title: 'probe',
+          createdBy: writerId,
+          members: [writerId, readerId],
+        }),
+      ],
+      'no_stream',
+    );
+    const sendProbe = async () => {
+      const r = await h.store.append(
+        conversationStream(probe),
+        [
+          probeEvent('MessageSent', {
+            messageId: randomUUID(),
+            senderId: writerId,
+            body: `probe ${probeSeq + 1}`,
+            replyTo: null,
+            sentAt: new Date().toISOString(),
+          }),
+        ],
+        probeSeq,
+      );
+      probeSeq++;
+      return r.position;
+    };
+
+    await waitForCheckpoint(h.db, probeStarted.position);
 
     // Writers and readers keep going for the whole rebuild.
     let writing = true;
@@ -43,37 +87,47 @@ describe('online rebuild', () => {
       let batches = 0;
       while (writing) {
         const p = await simulate(h.store, sim, { conversations: 1, commands: 40, concurrency: 8 });
-        if (p > lastWritten) lastWritten = p;
+        const q = await sendProbe();
+        for (const x of [p, q]) if (x > lastWritten) lastWritten = x;
         batches++;
       }
       return batches;
     })();
-    let queries = 0;
+    type Answer = { startedAt: number; endedAt: number; lastSeq: number; unread: number; total: number };
+    const answers: Answer[] = [];
     const failures: unknown[] = [];
+    let otherQueries = 0;
     const reader = (async () => {
       while (writing) {
-        for (const userId of sim.users.slice(0, 6)) {
-          try {
-            const list = await listConversations(h.db, userId, { limit: 20 });
-            const first = list.items[0];
-            if (first) await getConversation(h.db, userId, first.conversationId);
-            await unreadSummary(h.db, userId);
-            queries += 3;
-          } catch (err) {
-            failures.push(err);
-          }
+        const startedAt = performance.now();
+        try {
+          const conversation = await getConversation(h.db, readerId, probe);
+          const summary = await unreadSummary(h.db, readerId);
+          const list = await listConversations(h.db, sim.users[answers.length % 6]!, { limit: 20 });
+          const first = list.items[0];
+          if (first) await getConversation(h.db, sim.users[answers.length % 6]!, first.conversationId);
+          otherQueries += 2;
+          answers.push({
+            startedAt,
+            endedAt: performance.now(),
+            lastSeq: conversation?.lastSeq ?? -1,
+            unread: conversation?.unreadCount ?? -1,
+            total: summary.total,
+          });
+        } catch (err) {
+          failures.push(err);
         }
       }
     })();
 
-    let phases: string[] = [];
+    const phaseAt = new Map<string, number>();
     const result = await rebuildReadModels({
       store: h.store,
       pool: h.pool,
       logger: silentLogger,
       batchSize: 500,
       onProgress: (p) => {
-        if (phases.at(-1) !== p.phase) phases = [...phases, p.phase];
+        if (!phaseAt.has(p.phase)) phaseAt.set(p.phase, performance.now());
       },
     });
     // Keep writing a little after the swap: the live projector must apply into the new tables.
@@ -82,11 +136,33 @@ describe('online rebuild', () => {
     const writes = await writer;
     await reader;
 
-    expect(phases).toEqual(['replay', 'swap', 'done']);
+    expect([...phaseAt.keys()]).toEqual(['replay', 'swap', 'done']);
     expect(result.events).toBeGreaterThan(1000);
     expect(writes).toBeGreaterThan(0);
-    expect(queries).toBeGreaterThan(0);
     expect(failures).toEqual([]);
+    // Queries ran before, across and after the swap (the swap transaction through its commit)...
+    const swapFrom = phaseAt.get('swap')!;
+    const swapTo = phaseAt.get('done')!;
+    const across = answers.filter((a) => a.startedAt <= swapTo && a.endedAt >= swapFrom).length;
+    const before = answers.filter((a) => a.endedAt < swapFrom).length;
+    const after = answers.filter((a) => a.startedAt > swapTo).length;
+    console.info(
+      `rebuild: ${before} probe queries before the swap, ${across} across it, ${after} after; ${otherQueries} others`,
+    );
+    expect(before).toBeGreaterThan(0);
+    expect(across).toBeGreaterThan(0);
+    expect(after).toBeGreaterThan(0);
+    // ...and every answer was right: the probe exists for its member, and the read model never went
+    // back in time, neither while the old tables served nor when the new ones took over.
+    for (const [i, a] of answers.entries()) {
+      expect(a.lastSeq, `answer ${i}`).toBeGreaterThanOrEqual(0);
+      expect(a.unread, `answer ${i}`).toBe(a.lastSeq);
+      const previous = answers[i - 1];
+      if (!previous) continue;
+      expect(a.lastSeq, `answer ${i} after ${previous.lastSeq}`).toBeGreaterThanOrEqual(previous.lastSeq);
+      expect(a.total, `answer ${i}`).toBeGreaterThanOrEqual(previous.total);
+    }
+    expect(answers.at(-1)!.lastSeq).toBeGreaterThan(answers[0]!.lastSeq);
 
     const log = await readWholeLog(h.store, lastWritten);
     const last = log.at(-1)?.position ?? '';
