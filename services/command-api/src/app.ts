@@ -149,7 +149,14 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
 
   await app.register(fastifySwagger, {
     openapi: {
-      info: { title: 'chat command-api', version: '1.1.0', description: 'Commands and queries (API.md §2)' },
+      info: {
+        title: 'chat command-api',
+        version: '1.1.0',
+        description: 'Commands and queries (API.md §2)',
+        license: { name: 'Proprietary' },
+      },
+      // Relative: the document describes the server that serves it, wherever it is deployed.
+      servers: [{ url: '/', description: 'this command-api' }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       security: [{ bearer: [] }],
     },
