@@ -124,26 +124,14 @@ describe('ChatApi against the command-api', () => {
     expect([down.status, down.code]).toEqual([0, 'unavailable']);
   });
 
-  it('knows which v1.1 routes the server has yet, from its OpenAPI document', async () => {
+  it('knows the routes the server serves, from its OpenAPI document', async () => {
     const a = apiFor(alice);
     expect(await a.hasRoute({ method: 'POST', path: '/v1/conversations/:conversationId/messages' })).toBe(
       true,
     );
-    const reactions = await a.supports('addReaction');
-    const levels = await a.supports('setNotificationLevel');
-    const { conversationId } = await a.createConversation({ kind: 'group', members: [bob], title: 'v1.1' });
-    const { messageId } = await a.sendMessage(conversationId, { body: 'react to me' });
-    // Whatever the answer, it agrees with what the routes do.
-    const reacted = await a.addReaction(conversationId, messageId, '👍').then(
-      () => true,
-      (e: unknown) => (e instanceof ChatApiError && e.status === 404 ? false : Promise.reject(e)),
+    expect(await a.hasRoute({ method: 'POST', path: '/v1/conversations/:conversationId/nothing' })).toBe(
+      false,
     );
-    expect(reacted).toBe(reactions);
-    const levelSet = await a.setNotificationLevel(conversationId, 'all').then(
-      () => true,
-      (e: unknown) => (e instanceof ChatApiError && e.status === 404 ? false : Promise.reject(e)),
-    );
-    expect(levelSet).toBe(levels);
   });
 });
 

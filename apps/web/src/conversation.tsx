@@ -42,21 +42,19 @@ export const ConversationPane = ({
             {others.length > 12 && <li>+{others.length - 12}</li>}
           </ul>
         </div>
-        {store.capabilities.notificationLevel && (
-          <label class="level">
-            Notify
-            <select
-              value={store.levelOf(conversation)}
-              onChange={(e) => void store.setLevel(id, e.currentTarget.value as NotificationLevel)}
-            >
-              {LEVELS.map((l) => (
-                <option key={l} value={l}>
-                  {l}
-                </option>
-              ))}
-            </select>
-          </label>
-        )}
+        <label class="level">
+          Notify
+          <select
+            value={store.levelOf(conversation)}
+            onChange={(e) => void store.setLevel(id, e.currentTarget.value as NotificationLevel)}
+          >
+            {LEVELS.map((l) => (
+              <option key={l} value={l}>
+                {l}
+              </option>
+            ))}
+          </select>
+        </label>
       </header>
       <MessageList
         store={store}
@@ -175,7 +173,6 @@ const MessageItem = ({
   seenBy: string[];
 }) => {
   const own = m.senderId === store.me;
-  const reactions = store.capabilities.reactions;
   const [confirming, setConfirming] = useState(false);
   return (
     <li
@@ -207,7 +204,6 @@ const MessageItem = ({
               type="button"
               key={r.reaction}
               class={r.userIds.includes(store.me) ? 'mine' : ''}
-              disabled={!reactions}
               title={r.userIds.join(', ')}
               onClick={() => void store.toggleReaction(m.conversationId, m.messageId, r.reaction)}
             >
@@ -221,18 +217,17 @@ const MessageItem = ({
           <button type="button" class="link" onClick={() => onReply(m)}>
             Reply
           </button>
-          {reactions &&
-            QUICK_REACTIONS.map((r) => (
-              <button
-                type="button"
-                class="link"
-                key={r}
-                aria-label={`React ${r}`}
-                onClick={() => void store.toggleReaction(m.conversationId, m.messageId, r)}
-              >
-                {r}
-              </button>
-            ))}
+          {QUICK_REACTIONS.map((r) => (
+            <button
+              type="button"
+              class="link"
+              key={r}
+              aria-label={`React ${r}`}
+              onClick={() => void store.toggleReaction(m.conversationId, m.messageId, r)}
+            >
+              {r}
+            </button>
+          ))}
           {own && (
             <>
               <button type="button" class="link" onClick={() => onEdit(m)}>

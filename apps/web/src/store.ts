@@ -19,7 +19,6 @@ const TYPING_SHOWN_MS = 5000;
 const MESSAGE_PAGE = 50;
 const NOTIFICATION_PAGE = 50;
 
-export type Capabilities = { reactions: boolean; notificationLevel: boolean };
 export type Banner = { kind: 'connecting' | 'reconnecting' | 'reconnected'; since: number } | null;
 
 /**
@@ -44,7 +43,6 @@ export class ChatStore {
   notificationsCursor: string | null = null;
   connection: ConnectionState = 'idle';
   banner: Banner = null;
-  capabilities: Capabilities = { reactions: false, notificationLevel: false };
   /** A failure to show the person (cleared by the next action). */
   error: string | null = null;
   readonly #listeners = new Set<() => void>();
@@ -71,7 +69,7 @@ export class ChatStore {
     this.#wire();
   }
 
-  /** Loads the list, capabilities and inbox, then connects. */
+  /** Loads the list and inbox, then connects. */
   static async open(options: {
     me: string;
     api: ChatApi;
@@ -84,7 +82,6 @@ export class ChatStore {
     for (const c of conversations) store.conversations.set(c.conversationId, c);
     store.banner = { kind: 'connecting', since: Date.now() };
     void store.client.connect().catch(() => {});
-    void store.#loadCapabilities();
     void store.loadNotifications();
     void store.#refreshPresence();
     return store;
@@ -133,8 +130,7 @@ export class ChatStore {
   }
 
   levelOf(c: Conversation): NotificationLevel {
-    const level = (c as { notificationLevel?: NotificationLevel }).notificationLevel;
-    return level ?? (c.kind === 'direct' ? 'all' : 'mentions');
+    return c.notificationLevel;
   }
 
   unreadNotifications(): number {
@@ -195,16 +191,9 @@ export class ChatStore {
       ?.reactions.find((r) => r.reaction === reaction)
       ?.userIds.includes(this.me);
     await this.#attempt(async () => {
-      try {
-        await (mine
-          ? this.api.removeReaction(conversationId, messageId, reaction)
-          : this.api.addReaction(conversationId, messageId, reaction));
-      } catch (err) {
-        // A server without reactions yet: hide the control (capabilities are probed at start too).
-        if (await this.api.supports('addReaction').catch(() => true)) throw err;
-        this.capabilities = { ...this.capabilities, reactions: false };
-        this.#changed();
-      }
+      await (mine
+        ? this.api.removeReaction(conversationId, messageId, reaction)
+        : this.api.addReaction(conversationId, messageId, reaction));
     });
   }
 
@@ -463,15 +452,6 @@ export class ChatStore {
     } catch {
       // Presence is decoration: the live frames keep it right from here on.
     }
-  }
-
-  async #loadCapabilities(): Promise<void> {
-    const [reactions, notificationLevel] = await Promise.all([
-      this.api.supports('addReaction').catch(() => false),
-      this.api.supports('setNotificationLevel').catch(() => false),
-    ]);
-    this.capabilities = { reactions, notificationLevel };
-    this.#changed();
   }
 
   #hasNotification(id: string): boolean {

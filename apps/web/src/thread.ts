@@ -1,7 +1,6 @@
-import { type MessageReaction, reactionEventOf, reactionsOf } from '@chat/client';
-import type { ConversationEnvelope, Message } from '@chat/events';
+import type { ConversationEnvelope, Message, ReactionSummary } from '@chat/events';
 
-export type ThreadMessage = Message & { reactions: MessageReaction[] };
+export type ThreadMessage = Message;
 
 /** How many users a reaction lists (API.md §2.2.1: the first 20 by time). */
 const REACTION_USERS = 20;
@@ -35,7 +34,7 @@ export class Thread {
 
   /** Merges a page: `newest` (the first load) or `older` (scrolling up). */
   addPage(items: readonly Message[], hasMore: boolean, kind: 'newest' | 'older'): void {
-    for (const m of items) this.#merge({ ...m, reactions: [...reactionsOf(m)] });
+    for (const m of items) this.#merge({ ...m, reactions: [...m.reactions] });
     if (kind === 'newest') {
       this.loaded = true;
       this.hasOlder = hasMore;
@@ -77,20 +76,21 @@ export class Thread {
       case 'MemberJoined':
       case 'MemberLeft':
         return;
-      default: {
-        // Event types of later contract versions arrive before this build knows them (reactions).
-        const later: { type: string; data: unknown } = event;
-        const reaction = reactionEventOf(later);
-        if (!reaction) return;
-        const { messageId, userId } = reaction.data;
+      case 'ReactionAdded':
+      case 'ReactionRemoved': {
+        const { messageId, userId, reaction } = event.data;
         const m = this.#byId.get(messageId);
         if (!m) return;
         const reactions =
-          reaction.type === 'ReactionAdded'
-            ? addReaction(m.reactions, reaction.data.reaction, userId)
-            : removeReaction(m.reactions, reaction.data.reaction, userId);
+          event.type === 'ReactionAdded'
+            ? addReaction(m.reactions, reaction, userId)
+            : removeReaction(m.reactions, reaction, userId);
         this.#replace({ ...m, reactions });
+        return;
       }
+      default:
+        // Event types of later contract versions arrive before this build knows them.
+        return;
     }
   }
 
@@ -123,7 +123,7 @@ export class Thread {
   }
 }
 
-const addReaction = (list: MessageReaction[], reaction: string, userId: string): MessageReaction[] => {
+const addReaction = (list: ReactionSummary[], reaction: string, userId: string): ReactionSummary[] => {
   const found = list.find((r) => r.reaction === reaction);
   if (!found) return [...list, { reaction, count: 1, userIds: [userId] }];
   if (found.userIds.includes(userId)) return list;
@@ -131,7 +131,7 @@ const addReaction = (list: MessageReaction[], reaction: string, userId: string):
   return list.map((r) => (r === found ? { ...r, count: r.count + 1, userIds } : r));
 };
 
-const removeReaction = (list: MessageReaction[], reaction: string, userId: string): MessageReaction[] =>
+const removeReaction = (list: ReactionSummary[], reaction: string, userId: string): ReactionSummary[] =>
   list
     .map((r) =>
       // The server appends a removal only for a reaction the user had (API.md §2.2.1).

@@ -1,7 +1,7 @@
 import type { ServerFrameOf } from '@chat/events';
 import { describe, expectTypeOf, it } from 'vitest';
 import type { ChatApi } from './http.js';
-import type { MessageReaction, NotificationLevel } from './routes.js';
+import type { MessageReaction, NotificationLevel } from './index.js';
 
 // The SDK's types against the contract as API.md writes it. The SDK takes every type from the zod
 // schemas of @chat/events, so a schema change that breaks clients (a field renamed, removed, retyped or

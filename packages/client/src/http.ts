@@ -5,6 +5,7 @@ import {
   commandShapes,
   type DevShapes,
   devShapes,
+  type NotificationLevel,
   type QueryShapes,
   queryShapes,
   type ResultOf,
@@ -13,7 +14,6 @@ import {
 } from '@chat/events';
 import type { z } from 'zod';
 import { ChatCommandError, type TokenSource } from './client.js';
-import { type NotificationLevel, v11Shapes } from './routes.js';
 import { randomUuid } from './uuid.js';
 
 /** The path parameters of a route, by name. */
@@ -66,7 +66,6 @@ export type ChatApiOptions = {
 type CommandName = keyof CommandShapes;
 type S<N extends CommandName> = CommandShapes[N];
 type Q<N extends keyof QueryShapes> = QueryShapes[N];
-type V11 = typeof v11Shapes;
 
 const MAX_PRESENCE_IDS = 100;
 const MAX_PAGES = 10_000;
@@ -180,21 +179,21 @@ export class ChatApi {
     return this.#call(commandShapes.deleteMessage, { params: { conversationId, messageId } });
   }
 
-  /** Adds the caller's reaction (an emoji or a name, ≤ 32 code points, no whitespace). v1.1. */
+  /** Adds the caller's reaction (an emoji or a name, ≤ 32 code points, no whitespace). */
   addReaction(
     conversationId: string,
     messageId: string,
     reaction: string,
-  ): Promise<ResultOf<V11['addReaction']>> {
-    return this.#call(v11Shapes.addReaction, { params: { conversationId, messageId, reaction } });
+  ): Promise<ResultOf<S<'addReaction'>>> {
+    return this.#call(commandShapes.addReaction, { params: { conversationId, messageId, reaction } });
   }
 
   removeReaction(
     conversationId: string,
     messageId: string,
     reaction: string,
-  ): Promise<ResultOf<V11['removeReaction']>> {
-    return this.#call(v11Shapes.removeReaction, { params: { conversationId, messageId, reaction } });
+  ): Promise<ResultOf<S<'removeReaction'>>> {
+    return this.#call(commandShapes.removeReaction, { params: { conversationId, messageId, reaction } });
   }
 
   // Read state, typing, mute, notification level (§2.3)
@@ -213,12 +212,12 @@ export class ChatApi {
     return this.#call(commandShapes.mute, { params: { conversationId }, body: { until: value } });
   }
 
-  /** The caller's notification level in a conversation. v1.1. */
+  /** The caller's notification level in a conversation. */
   setNotificationLevel(
     conversationId: string,
     level: NotificationLevel,
-  ): Promise<ResultOf<V11['setNotificationLevel']>> {
-    return this.#call(v11Shapes.setNotificationLevel, { params: { conversationId }, body: { level } });
+  ): Promise<ResultOf<S<'setNotificationLevel'>>> {
+    return this.#call(commandShapes.setNotificationLevel, { params: { conversationId }, body: { level } });
   }
 
   // Queries (§2.4)
@@ -308,34 +307,6 @@ export class ChatApi {
     this.#documented ??= this.#documentedRoutes();
     const routes = await this.#documented;
     return routes?.has(`${shape.method} ${openApiPath(shape.path)}`);
-  }
-
-  /**
-   * Whether the server has one of the v1.1 routes that are still being rolled out: from its OpenAPI
-   * document, else by asking the route with a path it refuses by schema (`conversationId` not a UUID:
-   * 400, before anything else, so nothing is written) — a server without it answers 404.
-   */
-  async supports(route: keyof V11): Promise<boolean> {
-    const documented = await this.hasRoute(v11Shapes[route]);
-    if (documented !== undefined) return documented;
-    const conversationId = 'capability-probe';
-    try {
-      if (route === 'setNotificationLevel') {
-        await this.request(v11Shapes.setNotificationLevel, {
-          params: { conversationId },
-          body: { level: 'none' },
-        });
-      } else {
-        await this.request(v11Shapes[route], {
-          params: { conversationId, messageId: conversationId, reaction: 'probe' },
-        });
-      }
-      return true;
-    } catch (err) {
-      if (err instanceof ChatApiError && err.status === 404) return false;
-      if (err instanceof ChatApiError && err.status === 400) return true;
-      throw err;
-    }
   }
 
   async #documentedRoutes(): Promise<Set<string> | undefined> {

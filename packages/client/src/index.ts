@@ -1,3 +1,4 @@
+export type { NotificationLevel, ReactionSummary as MessageReaction } from '@chat/events';
 export { backoffDelay } from './backoff.js';
 export {
   ChatClient,
@@ -19,15 +20,6 @@ export {
   type ParamsOf,
   type QueryOf,
 } from './http.js';
-export {
-  type MessageReaction,
-  type NotificationLevel,
-  pendingShapes,
-  type ReactionEvent,
-  reactionEventOf,
-  reactionsOf,
-  v11Shapes,
-} from './routes.js';
 export { SeqTracker, type SeqVerdict } from './sequence.js';
 export { UnreadCounts, type UnreadEntry, type UnreadSeed, type UnreadVerdict } from './unread.js';
 export {
