@@ -34,6 +34,7 @@ import { infrastructurePlugin } from './plugins/infrastructure.js';
 import { createMetrics } from './plugins/metrics.js';
 import { opsRoutes } from './plugins/ops.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
+import { optionalBodies } from './plugins/route-schema.js';
 import { presenceRoutes } from './presence/routes.js';
 import { queryRoutes } from './queries/routes.js';
 import { devTokenRoutes } from './web/dev-token.js';
@@ -161,6 +162,8 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
+    transformObject: (document) =>
+      'openapiObject' in document ? optionalBodies(document.openapiObject) : document.swaggerObject,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 

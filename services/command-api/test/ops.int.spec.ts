@@ -119,6 +119,28 @@ describe('operations', () => {
     expect(statuses('GET /v1/admin/streams/{streamId}')).toEqual(['200', '400', '401', '403', '429', '503']);
   });
 
+  it('says which bodies may be left out: the body-less commands take none, the others require theirs', async () => {
+    type Body = { required?: boolean };
+    const doc = (await h.app.inject({ method: 'GET', url: '/docs/json' })).json() as {
+      paths: Record<string, Record<string, { requestBody?: Body; 'x-optional-body'?: unknown }>>;
+    };
+    const body = (method: string, path: string) => doc.paths[path]?.[method]?.requestBody;
+    expect(body('post', '/v1/conversations/{conversationId}/typing')?.required).toBe(false);
+    expect(body('delete', '/v1/conversations/{conversationId}/members/{userId}')?.required).toBe(false);
+    expect(body('post', '/v1/conversations/{conversationId}/messages')?.required).toBe(true);
+    expect(body('post', '/v1/conversations')?.required).toBe(true);
+    // The mark that carries the rule into the document is not part of it.
+    expect(JSON.stringify(doc)).not.toContain('x-optional-body');
+    // What the document says holds: a body-less typing without a body is taken.
+    const started = await h.call('doc-a', 'POST', '/v1/conversations', {
+      kind: 'group',
+      members: ['doc-b'],
+      title: 'bodies',
+    });
+    const typing = await h.call('doc-a', 'POST', `/v1/conversations/${started.body.conversationId}/typing`);
+    expect([typing.status, typing.body]).toEqual([202, { throttled: false }]);
+  });
+
   it('writes every answer through its response schema: unknown fields dropped, a drifted shape refused', async () => {
     const answers: Record<string, unknown> = {
       '/extra': { total: 1, conversations: 2, internal: 'not for clients' },

@@ -17,7 +17,31 @@ export const routeSchema = <S extends RouteShape>(shape: S) => {
     ...schema,
     ...(shape.querystring ? { querystring: shape.querystring } : {}),
     ...(shape.body && shape.method !== 'GET' ? { body: shape.body } : {}),
+    ...(shape.body && shape.method !== 'GET' && shape.body.safeParse(undefined).success
+      ? { [OPTIONAL_BODY]: true }
+      : {}),
   } as typeof schema & { querystring: S['querystring']; body: S['body'] };
+};
+
+/**
+ * Marks a route whose body may be left out (typing, deletes): @fastify/swagger copies `x-` keys of a
+ * route schema into its operation, and `optionalBodies` below turns the mark into
+ * `requestBody.required: false` (the plugin writes `true` for every body schema).
+ */
+const OPTIONAL_BODY = 'x-optional-body';
+
+type OpenApiDocument = { paths?: Record<string, Record<string, Record<string, unknown>>> };
+
+/** `transformObject` of @fastify/swagger: `requestBody.required: false` where a route takes no body. */
+export const optionalBodies = <D extends object>(openapiObject: D): D => {
+  for (const operations of Object.values((openapiObject as OpenApiDocument).paths ?? {}))
+    for (const operation of Object.values(operations)) {
+      if (!operation[OPTIONAL_BODY]) continue;
+      delete operation[OPTIONAL_BODY];
+      const body = operation.requestBody as { required?: boolean } | undefined;
+      if (body) body.required = false;
+    }
+  return openapiObject;
 };
 
 /** Method, URL and schema of a route shape, to spread into `app.route({...})` beside its handler. */
