@@ -1,10 +1,16 @@
+import type {
+  ConversationsTable,
+  MembersTable,
+  MessageReactionsTable,
+  MessagesTable,
+  RowValues,
+} from '@chat/db';
 import {
   type ChatEvent,
   type ChatEventOf,
   conversationStream,
   type EventType,
   isEventType,
-  type NotificationLevel,
   parseEvent,
   preview,
   startingMembers,
@@ -14,55 +20,13 @@ import type { RecordedEvent } from '@chat/eventstore';
 // The pure half of the projection: rows of one batch held in memory, changed event by event, then
 // written back by `writer.ts`. No I/O here, so the fold is easy to reason about and fast to replay.
 
-export type ConversationState = {
-  conversation_id: string;
-  kind: 'direct' | 'group';
-  title: string | null;
-  created_by: string;
-  created_at: string;
-  last_seq: number;
-  last_activity_at: string;
-  message_count: number;
-  last_message_id: string | null;
-  last_message_sender: string | null;
-  last_message_preview: string | null;
-  last_message_sent_at: string | null;
-  last_message_seq: number | null;
-  last_message_deleted: boolean | null;
-};
+export type ConversationState = RowValues<ConversationsTable>;
 
-export type MemberState = {
-  conversation_id: string;
-  user_id: string;
-  active: boolean;
-  joined_seq: number;
-  ordinal: number;
-  read_seq: number;
-  read_msg_index: number;
-  muted_until: string | null;
-  notification_level: NotificationLevel | null;
-};
+export type MemberState = RowValues<MembersTable>;
 
-export type MessageState = {
-  conversation_id: string;
-  seq: number;
-  message_id: string;
-  msg_index: number;
-  sender_id: string;
-  body: string | null;
-  reply_to: string | null;
-  sent_at: string;
-  edited_at: string | null;
-  deleted: boolean;
-};
+export type MessageState = RowValues<MessagesTable>;
 
-export type ReactionState = {
-  conversation_id: string;
-  message_id: string;
-  reaction: string;
-  user_id: string;
-  seq: number;
-};
+export type ReactionState = RowValues<MessageReactionsTable>;
 
 /**
  * What a batch does to one (message, reaction, user): whether it removed the reaction at some point and

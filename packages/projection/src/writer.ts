@@ -99,7 +99,21 @@ const upsert = <R extends object>(
     ON CONFLICT (${sql.join(conflict.map((c) => sql.id(c)))}) ${onConflict}`;
 };
 
-const CONVERSATION_COLUMNS = [
+/**
+ * The columns the writer sends for a row type, with their SQL types: every column of the row, or the
+ * list does not compile (a column added to a table's interface cannot be forgotten here).
+ */
+const columnsOf =
+  <Row>() =>
+  <const C extends readonly (readonly [keyof Row, string])[]>(
+    columns: C &
+      ([Exclude<keyof Row, C[number][0]>] extends [never]
+        ? unknown
+        : { missing: Exclude<keyof Row, C[number][0]> }),
+  ): C =>
+    columns;
+
+const CONVERSATION_COLUMNS = columnsOf<ConversationState>()([
   ['conversation_id', 'text'],
   ['kind', 'text'],
   ['title', 'text'],
@@ -114,9 +128,9 @@ const CONVERSATION_COLUMNS = [
   ['last_message_sent_at', 'timestamptz'],
   ['last_message_seq', 'int4'],
   ['last_message_deleted', 'bool'],
-] as const satisfies readonly (readonly [keyof ConversationState, string])[];
+]);
 
-const MESSAGE_COLUMNS = [
+const MESSAGE_COLUMNS = columnsOf<MessageState>()([
   ['conversation_id', 'text'],
   ['seq', 'int4'],
   ['message_id', 'text'],
@@ -127,17 +141,17 @@ const MESSAGE_COLUMNS = [
   ['sent_at', 'timestamptz'],
   ['edited_at', 'timestamptz'],
   ['deleted', 'bool'],
-] as const satisfies readonly (readonly [keyof MessageState, string])[];
+]);
 
-const REACTION_COLUMNS = [
+const REACTION_COLUMNS = columnsOf<ReactionState>()([
   ['conversation_id', 'text'],
   ['message_id', 'text'],
   ['reaction', 'text'],
   ['user_id', 'text'],
   ['seq', 'int4'],
-] as const satisfies readonly (readonly [keyof ReactionState, string])[];
+]);
 
-const MEMBER_COLUMNS = [
+const MEMBER_COLUMNS = columnsOf<MemberState>()([
   ['conversation_id', 'text'],
   ['user_id', 'text'],
   ['active', 'bool'],
@@ -147,7 +161,7 @@ const MEMBER_COLUMNS = [
   ['read_msg_index', 'int4'],
   ['muted_until', 'timestamptz'],
   ['notification_level', 'text'],
-] as const satisfies readonly (readonly [keyof MemberState, string])[];
+]);
 
 /**
  * The statements writing the batch's changed rows: one statement with data-modifying CTEs (one round

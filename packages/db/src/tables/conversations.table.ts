@@ -5,6 +5,18 @@ export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 export type NullableTimestamp = ColumnType<Date | null, Date | string | null, Date | string | null>;
 
 /**
+ * A row of `Table` as code holds it to write it back (the projection's fold): timestamps as ISO strings,
+ * every other column as selected. Derived, so a column is declared once, in the table's interface.
+ */
+export type RowValues<Table> = {
+  [K in keyof Table]: Table[K] extends Timestamp
+    ? string
+    : Table[K] extends NullableTimestamp
+      ? string | null
+      : Selectable<Table>[K & keyof Selectable<Table>];
+};
+
+/**
  * One row per conversation. `message_count` counts every `MessageSent` ever (deleted ones included): with
  * `msg_index` on messages and `read_msg_index` on members it derives unread counts without per-member
  * writes on every message.
