@@ -13,7 +13,7 @@ import {
 } from '@chat/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createHarness, type Harness, sendMessage, startConversation } from '../test/fixtures.js';
+import { createHarness, type Harness, sendMessage, startConversation } from './fixtures.js';
 
 let h: Harness;
 const processes: ServiceProcess[] = [];

@@ -4,7 +4,7 @@ import { createLogger } from '@chat/platform';
 import { waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from '../../test/harness.js';
+import { type Harness, startHarness } from './harness.js';
 
 let h: Harness;
 let notifierPool: pg.Pool;

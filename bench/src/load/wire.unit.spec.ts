@@ -1,6 +1,6 @@
 import { HOST, HOST_LESS_LOAD, parseHostBusyTicks, withHostLessLoad } from '@chat/processes';
 import { describe, expect, it } from 'vitest';
-import { wireFor } from '../src/load/wire.js';
+import { wireFor } from './wire.js';
 
 describe('socket.io wire (Engine.IO v4 over a raw WebSocket)', () => {
   const wire = wireFor('socketio');

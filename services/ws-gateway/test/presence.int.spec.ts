@@ -3,9 +3,9 @@ import { createLogger } from '@chat/platform';
 import { natsUrl, testSubjectPrefix, waitFor } from '@chat/testkit';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MembershipSource } from '../hub/hub.js';
-import { createGatewayMetrics } from '../metrics/metrics.js';
-import { ClusterPresence } from './presence.js';
+import type { MembershipSource } from '../src/hub/hub.js';
+import { createGatewayMetrics } from '../src/metrics/metrics.js';
+import { ClusterPresence } from '../src/presence/presence.js';
 
 // Presence handling meets a failing database or KV bucket: it must log, count and retry — never reject
 // unhandled (which would end the gateway process; vitest fails the run on an unhandled rejection).

@@ -2,7 +2,7 @@ import { natsSubjects } from '@chat/events';
 import { natsUrl, testSubjectPrefix } from '@chat/testkit';
 import { connect, type KV, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KvRecords, RecordConflictError, RecordStoreError } from './records.js';
+import { KvRecords, RecordConflictError, RecordStoreError } from '../src/presence/records.js';
 
 // The lean KV client must read and write exactly what nats.js's KV does (the command-api reads the
 // records with it), with compare-and-set, delete markers and a missing bucket handled.

@@ -16,7 +16,7 @@ import {
   sendMessage,
   startConversation,
   startNotifierProcess,
-} from '../test/fixtures.js';
+} from './fixtures.js';
 
 // The real notifier process against a real receiver on loopback, checked the way a receiver checks:
 // with the verifier the README documents (loaded from the README itself) and with the Standard

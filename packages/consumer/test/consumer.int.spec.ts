@@ -11,12 +11,12 @@ import { consumerOutages, createTestDatabase, type TestDatabase, waitFor } from 
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from './checkpoints.js';
-import { runConsumer } from './consumer.js';
-import { EventRejectedError } from './failures.js';
-import { migrateConsumers } from './migrations.js';
-import type { ConsumerOptions } from './options.js';
-import { listQuarantine, requestRetry, retryOutcomes } from './quarantine.js';
+import { readCheckpoint } from '../src/checkpoints.js';
+import { runConsumer } from '../src/consumer.js';
+import { EventRejectedError } from '../src/failures.js';
+import { migrateConsumers } from '../src/migrations.js';
+import type { ConsumerOptions } from '../src/options.js';
+import { listQuarantine, requestRetry, retryOutcomes } from '../src/quarantine.js';
 
 // The runtime with a toy consumer whose effects are rows of `toy.applied`: events flagged `poison`
 // fail the way a real consumer fails on a bad event (a JavaScript error, a value Postgres refuses, or

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { migrateReadModels } from '@chat/db';
 import { freePort, type ServiceProcess, signToken, startService, waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from '../../test/harness.js';
+import { type Harness, startHarness } from './harness.js';
 
 // The query routes against read models kept by a real projector process on the same database.
 

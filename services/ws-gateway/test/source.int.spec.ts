@@ -9,7 +9,7 @@ import {
 import { createTestDatabase, type TestDatabase, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readModelMembership } from './source.js';
+import { readModelMembership } from '../src/membership/source.js';
 
 // The connect-time membership read: the read model's memberships and its checkpoint must come from one
 // snapshot, or the log tail is applied to memberships it does not belong to. Here the read model moves

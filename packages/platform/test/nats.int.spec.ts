@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type NatsServerProcess, startNatsServer } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectNats, type NatsEnv, natsConnectionOptions } from './nats.js';
+import { connectNats, type NatsEnv, natsConnectionOptions } from '../src/nats.js';
 
 const hasOpenssl = (() => {
   try {

@@ -15,7 +15,7 @@ import { connect, type NatsConnection } from 'nats';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRelay } from './index.js';
+import { createRelay } from '../src/index.js';
 
 const logger = createLogger('relay-test', 'silent');
 const meta = { userId: 'alice', correlationId: randomUUID(), causationId: null, schemaVersion: 1 };

@@ -3,8 +3,8 @@ import { createTestDatabase, type TestDatabase } from '@chat/testkit';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { migrateNotifier, notifierMigrations } from './migrations.js';
-import { NOTIFIER_CONSUMER, readCheckpoint } from './store/notifications.js';
+import { migrateNotifier, notifierMigrations } from '../src/migrations.js';
+import { NOTIFIER_CONSUMER, readCheckpoint } from '../src/store/notifications.js';
 
 let database: TestDatabase;
 let pool: pg.Pool;

@@ -10,6 +10,8 @@ import { notificationIdFor } from '@chat/notifications';
 import { createLogger } from '@chat/platform';
 import { waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadNotifierConfig } from '../src/config.js';
+import { createNotifierService } from '../src/service.js';
 import {
   append,
   checkpoint,
@@ -20,9 +22,7 @@ import {
   sendMessage,
   setLevel,
   startConversation,
-} from '../test/fixtures.js';
-import { loadNotifierConfig } from './config.js';
-import { createNotifierService } from './service.js';
+} from './fixtures.js';
 
 let h: Harness;
 let service: ReturnType<typeof createNotifierService>;

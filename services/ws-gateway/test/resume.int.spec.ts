@@ -21,8 +21,8 @@ import {
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { loadGatewayConfig } from '../config.js';
-import { type Gateway, startGateway } from '../gateway.js';
+import { loadGatewayConfig } from '../src/config.js';
+import { type Gateway, startGateway } from '../src/gateway.js';
 
 // `resume` reads the missed events of one conversation at a time: a resume naming many conversations
 // never has more than one stream read (of at most 501 events) in flight. An in-process gateway on a

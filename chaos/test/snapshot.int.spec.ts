@@ -18,9 +18,9 @@ import { projectEvents } from '@chat/projection';
 import { createTestDatabase, type TestDatabase, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkHistory } from '../checker/index.js';
-import { HistoryWriter, readHistoryFile } from '../history/file.js';
-import { takeSnapshot } from './snapshot.js';
+import { checkHistory } from '../src/checker/index.js';
+import { HistoryWriter, readHistoryFile } from '../src/history/file.js';
+import { takeSnapshot } from '../src/snapshot/snapshot.js';
 
 // The snapshot and check 4 end to end on a real database: the read models a projection left are
 // recorded, replayed by the projection's own rebuild and compared. A projection that applied one event

@@ -5,10 +5,10 @@ import { createLogger } from '@chat/platform';
 import { waitFor } from '@chat/testkit';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../test/fixtures.js';
-import { loadNotifierConfig } from './config.js';
-import { WebhookDelivery, webhookOptions } from './delivery.js';
-import { createNotifierMetrics } from './metrics.js';
+import { loadNotifierConfig } from '../src/config.js';
+import { WebhookDelivery, webhookOptions } from '../src/delivery.js';
+import { createNotifierMetrics } from '../src/metrics.js';
+import { createHarness, type Harness } from './fixtures.js';
 
 // The webhook worker in-process, with the policy built from environment values and the jitter drawn
 // at its top (random → 1), so every wait is the policy's ceiling and the schedule can be checked.

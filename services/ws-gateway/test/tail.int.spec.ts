@@ -9,7 +9,7 @@ import {
 } from '@chat/eventstore';
 import { createTestDatabase, type TestDatabase, waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MembershipTail } from './tail.js';
+import { MembershipTail } from '../src/membership/tail.js';
 
 let database: TestDatabase;
 let store: PostgresEventStore;

@@ -2,7 +2,7 @@ import { createTestDatabase, type TestDatabase, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runAsLeader } from './leader.js';
+import { runAsLeader } from '../src/leader.js';
 
 let database: TestDatabase;
 let pools: pg.Pool[];

@@ -9,7 +9,7 @@ import {
   setLevel,
   startConversation,
   startNotifierProcess,
-} from '../test/fixtures.js';
+} from './fixtures.js';
 
 let h: Harness;
 let notifier: ServiceProcess | undefined;
