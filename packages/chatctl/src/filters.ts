@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '@chat/eventstore';
-import { isValidPosition } from '@chat/eventstore';
+import { envelopeLine, isValidPosition } from '@chat/eventstore';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -72,14 +72,4 @@ export const storeFilter = (s: EventSelection) => ({
 });
 
 /** One NDJSON line: the envelope of API.md §3 (the store hands out events upcast to the current schema). */
-export const toLine = (u: RecordedEvent): string =>
-  JSON.stringify({
-    id: u.id,
-    type: u.type,
-    streamId: u.streamId,
-    revision: u.revision,
-    position: u.position,
-    occurredAt: u.occurredAt,
-    data: u.data,
-    metadata: u.metadata,
-  });
+export const toLine = envelopeLine;

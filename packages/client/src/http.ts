@@ -292,6 +292,14 @@ export class ChatApi {
     return this.#call(queryShapes.adminStream, { params: { streamId }, query });
   }
 
+  /**
+   * A page of the global event log in log order (token with role `admin` or `analyst`): pass
+   * `nextPosition` back as `from` for the next page. The NDJSON stream of the same route is not wrapped.
+   */
+  exportEvents(query: QueryOf<Q<'exportEvents'>> = {}): Promise<ResultOf<Q<'exportEvents'>>> {
+    return this.#call(queryShapes.exportEvents, { query });
+  }
+
   // Development
 
   /** DEVELOPMENT ONLY: a token for any user id (the route does not exist in production: 404). */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { conversationParams, noParams } from './commands.js';
 import { envelopeSchema } from './envelope.js';
 import type { ErrorCode } from './errors.js';
-import { conversationKindSchema, notificationLevelSchema } from './events.js';
+import { conversationKindSchema, EVENT_TYPES, notificationLevelSchema } from './events.js';
 import { instantSchema, isInstant, MAX_SEQ, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
 import type { RouteShape } from './routes.js';
 import { textSchema } from './text.js';
@@ -109,6 +109,45 @@ export const adminStreamQuery = z.strictObject({
   limit: intParam(1, 1000).default(100),
 });
 
+/** Largest page of the export (API.md §2.5 extension): 10,000 events. */
+export const EXPORT_PAGE_MAX = 10_000;
+
+/** The media type of the streamed export: one envelope per line, as `chatctl replay` writes them. */
+export const NDJSON_MEDIA_TYPE = 'application/x-ndjson';
+
+/**
+ * The export's query string. `from` is exclusive (events strictly after it; absent = the start of the
+ * log), so a reader resumes by passing back the last position it has, `nextPosition` of a page.
+ */
+export const exportEventsQuery = z.strictObject({
+  from: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/i, 'must be a position returned by the server')
+    .transform((s) => s.toLowerCase())
+    .optional(),
+  types: z
+    .string()
+    .transform((s) => s.split(',').filter((x) => x.length > 0))
+    .pipe(
+      z
+        .array(
+          z.enum(EVENT_TYPES as [string, ...string[]], {
+            message: `must be one of ${EVENT_TYPES.join(', ')}`,
+          }),
+        )
+        .min(1)
+        .max(EVENT_TYPES.length),
+    )
+    .optional(),
+  streamPrefix: textSchema.min(1).max(200).optional(),
+  limit: intParam(1, EXPORT_PAGE_MAX).default(1000),
+  follow: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .default(false),
+});
+export type ExportEventsQuery = z.output<typeof exportEventsQuery>;
+
 // Read-model shapes returned by the queries.
 const count = z.number().int().min(0);
 
@@ -211,6 +250,16 @@ export const streamEventsSchema = z.object({
   events: z.array(envelopeSchema.extend({ metadata: z.record(z.string(), z.unknown()) })),
 });
 
+/** A page of the global log: the events (upcast to the current schema) and where the next page starts. */
+/** One exported event: the envelope of API.md §3 (one line of the NDJSON export). */
+export const exportedEventSchema = envelopeSchema.extend({ metadata: z.record(z.string(), z.unknown()) });
+
+export const exportPageSchema = z.object({
+  events: z.array(exportedEventSchema),
+  /** Pass as `from` for the next page: the last event's position, or `from` when the page is empty. */
+  nextPosition: z.string(),
+});
+
 /** Every query may fail these ways (every route is rate limited); conversation queries also `not_found`. */
 const QUERY_ERRORS = [
   'validation_failed',
@@ -300,6 +349,19 @@ export const queryShapes = {
     querystring: adminStreamQuery,
     responses: { 200: streamEventsSchema.describe('the events, edits and deletes included') },
     errors: [...QUERY_ERRORS, 'forbidden'],
+  },
+  exportEvents: {
+    name: 'exportEvents',
+    method: 'GET',
+    path: '/v1/admin/events',
+    summary:
+      'The global event log in log order, upcast to the current schema (role admin or analyst). JSON: one page of up to limit events and nextPosition. With Accept: application/x-ndjson: every event after from to the end of the log, one envelope per line; with follow=true the stream stays open and carries new events until the client disconnects.',
+    tags: ['admin'],
+    params: noParams,
+    querystring: exportEventsQuery,
+    responses: { 200: exportPageSchema.describe('a page of the log, or (NDJSON) every event to the end') },
+    ndjsonLine: exportedEventSchema.describe('one event envelope per line, in log order'),
+    errors: [...QUERY_ERRORS, 'forbidden', 'payload_too_large'],
   },
 } as const satisfies Record<string, RouteShape>;
 

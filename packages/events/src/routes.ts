@@ -23,6 +23,11 @@ export type RouteShape = {
   readonly responses: { readonly [status: number]: z.ZodType };
   /** Every error the route can answer (API.md §2). */
   readonly errors: readonly ErrorCode[];
+  /**
+   * A route that also streams its success answer as NDJSON (`Accept: application/x-ndjson`): the
+   * schema of one line. The route's first success status documents both media types.
+   */
+  readonly ndjsonLine?: z.ZodType;
 };
 
 /** The statuses a route answers successfully. */

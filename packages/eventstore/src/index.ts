@@ -1,3 +1,4 @@
+export * from './envelope.js';
 export { createEsdbEventStore, type EsdbEventStoreOptions } from './esdb/store.js';
 export * from './factory.js';
 export * from './linger.js';

@@ -2,6 +2,13 @@ import { USER_ID_RE } from '@chat/events';
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
 import { createHs256Verifier } from './hs256.js';
 
+/**
+ * Roles a token may carry in its `roles` claim: `admin` unlocks the admin routes (API.md §2.5);
+ * `analyst` reads the event export and can write nothing (every write route answers 403).
+ */
+export const ROLE_ADMIN = 'admin';
+export const ROLE_ANALYST = 'analyst';
+
 /** Who a verified token says the caller is (API.md §1). `exp` in epoch seconds. */
 export type Identity = { userId: string; roles: string[]; exp: number };
 

@@ -21,6 +21,7 @@ import { CommandRegistry } from './commands/registry.js';
 import { commandRoutes } from './commands/routes.js';
 import { ConversationWriter, UserWriter } from './commands/writer.js';
 import type { AppConfig } from './config.js';
+import { exportRoutes } from './export/routes.js';
 import { CommandResponder } from './nats/responder.js';
 import { notificationRoutes } from './notifications/routes.js';
 import { authPlugin } from './plugins/auth.js';
@@ -171,6 +172,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(commandRoutes, { commands: conversationCommands });
   await app.register(notificationRoutes);
   await app.register(queryRoutes);
+  await app.register(exportRoutes);
   await app.register(presenceRoutes);
   // Signing in as anyone is for development only; in JWKS mode no token this service signs is accepted.
   if (config.NODE_ENV !== 'production' && !config.JWKS_URL) {

@@ -127,6 +127,7 @@ export const startHarness = async (label: string, env: Record<string, string> = 
 
   return {
     app,
+    databaseUrl: db.url,
     variant,
     store,
     pool,

@@ -1,5 +1,11 @@
 import { ChatError } from '@chat/events';
-import { createTokenVerifier, type Identity, InvalidTokenError } from '@chat/platform';
+import {
+  createTokenVerifier,
+  type Identity,
+  InvalidTokenError,
+  ROLE_ADMIN,
+  ROLE_ANALYST,
+} from '@chat/platform';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -17,6 +23,7 @@ export type AuthOptions = {
 export type TokenVerifier = (token: string) => Promise<AuthUser>;
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
+const READS = new Set(['GET', 'HEAD']);
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,6 +31,8 @@ declare module 'fastify' {
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
     /** onRequest hook for admin routes: `authenticate`, then 403 unless the token has role `admin`. */
     requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    /** onRequest hook of the event export: `authenticate`, then 403 unless role `admin` or `analyst`. */
+    requireExportReader: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
     verifyToken: TokenVerifier;
   }
   interface FastifyRequest {
@@ -65,11 +74,22 @@ export const authPlugin = fp<AuthOptions>(
         await app.rateLimits.takeAnonymous(request);
         throw err;
       }
+      // An analyst token reads; it never writes, whatever else the token says.
+      if (!READS.has(request.method) && request.user.roles.includes(ROLE_ANALYST)) {
+        throw new ChatError('forbidden', 'the analyst role is read-only');
+      }
     };
     app.decorate('authenticate', authenticate);
     app.decorate('requireAdmin', async (request: FastifyRequest) => {
       await authenticate(request);
-      if (!request.user.roles.includes('admin')) throw new ChatError('forbidden', 'admin role required');
+      if (!request.user.roles.includes(ROLE_ADMIN)) throw new ChatError('forbidden', 'admin role required');
+    });
+    app.decorate('requireExportReader', async (request: FastifyRequest) => {
+      await authenticate(request);
+      const { roles } = request.user;
+      if (!roles.includes(ROLE_ADMIN) && !roles.includes(ROLE_ANALYST)) {
+        throw new ChatError('forbidden', 'admin or analyst role required');
+      }
     });
   },
   { name: 'chat-auth', dependencies: ['chat-rate-limit'] },

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { WriterMetrics } from '../commands/writer.js';
 
 export type AppMetrics = ReturnType<typeof createMetrics>;
@@ -36,10 +36,15 @@ export const createMetrics = (registry: Registry) => {
     labelNames: ['command', 'transport', 'status'] as const,
     registers: [registry],
   });
+  const exportStreams = new Gauge({
+    name: 'command_api_event_export_streams',
+    help: 'NDJSON event exports being streamed now (follow=true ones stay until the client disconnects)',
+    registers: [registry],
+  });
   const writer: WriterMetrics = {
     observeAppend: (stream, seconds) => appendDuration.observe({ stream }, seconds),
     conflict: (stream) => conflicts.inc({ stream }),
     retry: () => retries.inc(),
   };
-  return { registry, httpDuration, appendDuration, conflicts, retries, commands, writer };
+  return { registry, httpDuration, appendDuration, conflicts, retries, commands, exportStreams, writer };
 };

@@ -1,16 +1,29 @@
-import { type RouteShape, responseSchemas } from '@chat/events';
+import { NDJSON_MEDIA_TYPE, type RouteShape, responseSchemas } from '@chat/events';
 
 /**
  * The fastify schema of a route shape from @chat/events: request validation, response serialization
  * and the route's OpenAPI entry (operationId, summary, every status it can answer) come from one place.
  */
 export const routeSchema = <S extends RouteShape>(shape: S) => {
+  const response = responseSchemas(shape);
+  if (shape.ndjsonLine) {
+    // Both media types of the success answer, so the OpenAPI document names the NDJSON stream too.
+    const status = Number(Object.keys(shape.responses)[0]);
+    const json = response[status];
+    (response as Record<number, unknown>)[status] = {
+      description: json?.description ?? 'success',
+      content: {
+        'application/json': { schema: json },
+        [NDJSON_MEDIA_TYPE]: { schema: shape.ndjsonLine },
+      },
+    };
+  }
   const schema = {
     operationId: shape.name,
     summary: shape.summary,
     tags: [...shape.tags],
     params: shape.params as S['params'],
-    response: responseSchemas(shape),
+    response,
   };
   // Only the parts a route has: fastify warns about a schema key that is present but undefined.
   return {
