@@ -6,6 +6,7 @@ import { positionFraction, RebuildInProgressError, rebuildReadModels } from '@ch
 import pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { z } from 'zod';
+import { type ExportFormat, exportEvents } from './commands/export.js';
 import { formatQuarantine, formatRetry, listQuarantined, retryQuarantined } from './commands/quarantine.js';
 import { replay } from './commands/replay.js';
 import { collectStats, formatStats } from './commands/stats.js';
@@ -42,6 +43,7 @@ Usage: chatctl <command> [options]
 
 Commands:
   replay              export history as NDJSON (stdout or --out), with filters and a progress bar
+  export              history into one Parquet (or NDJSON) file per event type, for DuckDB; resumable
   rebuild read-models replay the log into a shadow schema and swap it in, online
   tail                follow live events as NDJSON
   stats               event counts, read-model counts, consumer positions and lags
@@ -59,6 +61,24 @@ Options:
   --out <file>           write to <file> instead of stdout
 ${FILTER_HELP}
   --no-progress          no progress bar on stderr
+  -h, --help             this help
+`,
+  export: `Usage: chatctl export --out <dir> [options]
+
+Writes the selected events, in log order, into one file per event type in <dir>: <Type>.parquet with
+typed columns (the envelope's fields, then the fields of the event's data, then dataExtra: data fields
+this build does not know, as JSON), or <Type>.ndjson with the lines "chatctl replay" prints.
+Resumable: every --chunk-events events are committed (<dir>/export.json records the last exported
+position); a run into the same <dir> goes on from there, after an interruption or to add new events.
+
+Options:
+  --out <dir>            the export's directory (created when missing)
+  --format <f>           parquet (default) or ndjson
+  --from <pos>           start after this position (exclusive; a fresh export only)
+  --to <pos>             stop at this position (inclusive; default: the head when the run starts)
+  --types <A,B>          only these event types (repeatable, or comma-separated)
+  --chunk-events <n>     events per commit (default 250000)
+  --no-progress          no progress on stderr
   -h, --help             this help
 `,
   rebuild: `Usage: chatctl rebuild read-models [options]
@@ -156,6 +176,8 @@ export const runChatctl = async (argv: string[], io: Io): Promise<number> => {
     switch (command) {
       case 'replay':
         return await replayCommand(rest, io);
+      case 'export':
+        return await exportCommand(rest, io);
       case 'rebuild':
         return await rebuildCommand(rest, io);
       case 'tail':
@@ -225,6 +247,58 @@ const replayCommand = async (args: string[], io: Io): Promise<number> => {
       file.end((err?: Error | null) => (err ? reject(err) : resolve())),
     );
   write(io.stderr, `replayed ${count} events${values.out ? ` to ${values.out}` : ''}\n`);
+  return 0;
+};
+
+const exportCommand = async (args: string[], io: Io): Promise<number> => {
+  const { values } = parseArgs({
+    args,
+    options: {
+      out: { type: 'string' },
+      format: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      types: { type: 'string', multiple: true },
+      'chunk-events': { type: 'string' },
+      'no-progress': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) return help(io, 'export');
+  if (!values.out) throw new UsageError('export: --out <dir> is required');
+  const format = (values.format ?? 'parquet') as ExportFormat;
+  if (format !== 'parquet' && format !== 'ndjson') throw new UsageError('--format: parquet or ndjson');
+  const selection = selectionFrom({
+    types: values.types,
+    'from-position': values.from,
+    'to-position': values.to,
+  });
+  const chunkEvents = values['chunk-events'] === undefined ? 250_000 : Number(values['chunk-events']);
+  if (!Number.isInteger(chunkEvents) || chunkEvents < 1) {
+    throw new UsageError('--chunk-events: a positive integer');
+  }
+  const progress = new ProgressBar(io.stderr, 'export', !values['no-progress']);
+  const result = await withInfrastructure(io, ({ store }) =>
+    exportEvents(
+      store,
+      {
+        format,
+        out: values.out as string,
+        chunkEvents,
+        ...(selection.fromPosition ? { from: selection.fromPosition } : {}),
+        ...(selection.toPosition ? { to: selection.toPosition } : {}),
+        ...(selection.types ? { types: selection.types } : {}),
+      },
+      progress,
+    ),
+  );
+  const rate = result.ms > 0 ? Math.round((result.events / result.ms) * 1000) : result.events;
+  write(
+    io.stdout,
+    `exported ${result.events} events in ${result.ms} ms (${rate} events/s)${result.resumed ? ', resumed' : ''}; ${result.total} in ${values.out} up to position ${result.position}\n`,
+  );
+  for (const file of result.files) write(io.stdout, `  ${file}\n`);
   return 0;
 };
 
