@@ -99,7 +99,12 @@ class ParquetSink implements Sink {
   ) {}
 
   static async open(dir: string): Promise<ParquetSink> {
-    const instance = await DuckDBInstance.create(':memory:');
+    // Bounded: DuckDB would take 80 % of the machine's memory by default; beyond this it spills here.
+    const instance = await DuckDBInstance.create(':memory:', {
+      memory_limit: '512MB',
+      temp_directory: join(dir, PARTS, 'spill'),
+      preserve_insertion_order: 'true',
+    });
     return new ParquetSink(dir, instance, await instance.connect());
   }
 
@@ -172,10 +177,11 @@ class ParquetSink implements Sink {
       if (parts.length === 0) continue;
       const final = join(this.dir, `${fileStem(type)}.parquet`);
       const sources = [...(existsSync(final) ? [final] : []), ...parts.map((p) => join(this.dir, p))];
-      // One file per type, in log order; written beside the old one and committed by the manifest first,
-      // so a crash here leaves either the old file and its parts or the new file (renamed on recovery).
+      // One file per type, in log order (the files' order, kept by preserve_insertion_order); written
+      // beside the old one and committed by the manifest first, so a crash here leaves either the old
+      // file and its parts or the new file (renamed on recovery).
       await this.db.run(
-        `COPY (SELECT * FROM read_parquet([${sources.map(sqlString).join(', ')}]) ORDER BY position) TO ${sqlString(`${final}.tmp`)} (FORMAT parquet, COMPRESSION zstd)`,
+        `COPY (SELECT * FROM read_parquet([${sources.map(sqlString).join(', ')}])) TO ${sqlString(`${final}.tmp`)} (FORMAT parquet, COMPRESSION zstd)`,
       );
       manifest.parts[type] = [];
       await save();
@@ -196,6 +202,7 @@ class ParquetSink implements Sink {
     const listed = new Set(Object.values(manifest.parts).flat());
     if (!existsSync(join(this.dir, PARTS))) return;
     for (const stem of await readdir(join(this.dir, PARTS))) {
+      if (stem === 'spill') continue;
       for (const file of await readdir(join(this.dir, PARTS, stem))) {
         const part = join(PARTS, stem, file);
         if (!listed.has(part)) await rm(join(this.dir, part), { force: true });
@@ -316,15 +323,20 @@ export const exportEvents = async (
       inChunk = 0;
       await save();
     };
-    for (let ended = from >= head; !ended; ) {
-      const page = await store.readAll({
-        fromPosition: from,
-        maxCount: pageSize,
-        ...(filter ? { filter } : {}),
-      });
+    const read = (after: string) => {
+      const page = store.readAll({ fromPosition: after, maxCount: pageSize, ...(filter ? { filter } : {}) });
+      // Awaited on the next turn; a failure meanwhile must not count as unhandled.
+      page.catch(() => undefined);
+      return page;
+    };
+    let next = from >= head ? null : read(from);
+    while (next) {
+      const page = await next;
       const upTo = page.findIndex((e) => e.position > head);
       const taken = upTo === -1 ? page : page.slice(0, upTo);
-      ended = upTo !== -1 || page.length < pageSize;
+      const ended = upTo !== -1 || page.length < pageSize;
+      // The next page is read while this one is written: Postgres and Node overlap (as the rebuild does).
+      next = ended ? null : read(page.at(-1)?.position as string);
       await sink.prepare(new Set(taken.map((e) => e.type)));
       for (const e of taken) sink.add(e);
       inChunk += taken.length;
