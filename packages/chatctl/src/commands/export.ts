@@ -76,6 +76,8 @@ const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 interface Sink {
   prepare(types: Iterable<string>): Promise<void>;
   add(event: RecordedEvent): void;
+  /** After each page: hands the page's rows on, so memory holds about one page (or what DuckDB spills). */
+  flush(): Promise<void>;
   /** Makes the rows added since the last commit durable and names them in the manifest. */
   commit(manifest: Manifest): Promise<void>;
   /** Turns the committed chunks into one file per type. */
@@ -210,6 +212,8 @@ class ParquetSink implements Sink {
     }
   }
 
+  async flush(): Promise<void> {}
+
   close(): void {
     for (const stage of this.#stages.values()) stage.appender?.closeSync();
     this.db.closeSync();
@@ -220,6 +224,7 @@ class ParquetSink implements Sink {
 /** Lines as `chatctl replay` prints them, appended to `<Type>.ndjson` at each commit. */
 class NdjsonSink implements Sink {
   readonly #pending = new Map<string, string[]>();
+  readonly #uncommitted = new Map<string, number>();
 
   constructor(private readonly dir: string) {}
 
@@ -234,15 +239,23 @@ class NdjsonSink implements Sink {
     lines.push(`${envelopeLine(event)}\n`);
   }
 
-  async commit(manifest: Manifest): Promise<void> {
+  /** Written after every page, so memory holds one page; committed only by `commit`'s manifest sizes. */
+  async flush(): Promise<void> {
     for (const [type, lines] of this.#pending) {
       if (lines.length === 0) continue;
-      const file = join(this.dir, `${fileStem(type)}.ndjson`);
-      await appendFile(file, lines.join(''));
-      manifest.bytes[type] = (await stat(file)).size;
-      manifest.counts[type] = (manifest.counts[type] ?? 0) + lines.length;
+      await appendFile(join(this.dir, `${fileStem(type)}.ndjson`), lines.join(''));
+      this.#uncommitted.set(type, (this.#uncommitted.get(type) ?? 0) + lines.length);
       lines.length = 0;
     }
+  }
+
+  async commit(manifest: Manifest): Promise<void> {
+    await this.flush();
+    for (const [type, rows] of this.#uncommitted) {
+      manifest.bytes[type] = (await stat(join(this.dir, `${fileStem(type)}.ndjson`))).size;
+      manifest.counts[type] = (manifest.counts[type] ?? 0) + rows;
+    }
+    this.#uncommitted.clear();
   }
 
   async finish(): Promise<void> {}
@@ -339,6 +352,7 @@ export const exportEvents = async (
       next = ended ? null : read(page.at(-1)?.position as string);
       await sink.prepare(new Set(taken.map((e) => e.type)));
       for (const e of taken) sink.add(e);
+      await sink.flush();
       inChunk += taken.length;
       from = taken.at(-1)?.position ?? from;
       if (inChunk >= chunkEvents) await commit();
