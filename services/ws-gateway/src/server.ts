@@ -10,7 +10,7 @@ import {
   WS_MAX_FRAME_BYTES,
   WS_PATH,
 } from '@chat/events';
-import { InvalidTokenError, type Logger, type TokenVerifier } from '@chat/platform';
+import { InvalidTokenError, type Logger, ROLE_ANALYST, type TokenVerifier } from '@chat/platform';
 import { type NatsConnection, NatsError, ErrorCode as NatsErrorCode } from 'nats';
 import type { Registry } from 'prom-client';
 import { originAllowed, tokenFromUpgrade } from './auth/token.js';
@@ -149,6 +149,10 @@ export const createServer = (o: ServerOptions) => {
     }
     o.hub.goLive(ws);
     if (f.type === 'ping') return sendText(ws, frame({ type: 'pong', ref }));
+    // An analyst token reads; its commands are refused here as the command-api refuses its writes.
+    if (data.readOnly) {
+      return sendText(ws, errorFrame(ref, { code: 'forbidden', message: 'the analyst role is read-only' }));
+    }
     // send, read and typing run the command their shape in @chat/events names, as over HTTP.
     const { name, ack, params, body } = frameCommand(f);
     void forward(ws, name, ack, ref, {
@@ -224,6 +228,7 @@ export const createServer = (o: ServerOptions) => {
         const userData: SocketData = {
           user,
           expiresAt: identity.exp,
+          readOnly: identity.roles.includes(ROLE_ANALYST),
           openedAt: now,
           live: false,
           closed: false,

@@ -11,6 +11,8 @@ export type SocketData = {
   user: LocalUser;
   /** Token expiry, epoch seconds. */
   expiresAt: number;
+  /** The token has role `analyst`: its command frames are refused (403 `forbidden`). */
+  readOnly: boolean;
   /** When the socket opened, gateway clock (`monotonicMs`); ends the pre-resume window. */
   openedAt: number;
   /** False until the socket's first frame or the resume grace period ends (see Hub.open). */
