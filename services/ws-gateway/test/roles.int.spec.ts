@@ -13,8 +13,8 @@ import {
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { loadGatewayConfig } from '../config.js';
-import { type Gateway, startGateway } from '../gateway.js';
+import { loadGatewayConfig } from '../src/config.js';
+import { type Gateway, startGateway } from '../src/gateway.js';
 
 let database: TestDatabase;
 let gateway: Gateway;
