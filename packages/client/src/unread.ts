@@ -188,7 +188,11 @@ export class UnreadCounts {
         break;
       case 'ReactionAdded':
       case 'ReactionRemoved':
-        // A reaction moves the seq but changes no count.
+      case 'MemberRoleChanged':
+      case 'MemberBanned':
+      case 'MemberUnbanned':
+        // A reaction or a moderation event moves the seq but changes no count (a ban's removal is
+        // its MemberLeft).
         break;
       default: {
         // Events of later contract versions (reactions, …) carry a seq but change no count.

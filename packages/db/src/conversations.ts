@@ -45,6 +45,13 @@ const conversationsOf = (db: ReadModelDb, userId: string) =>
         .where('x.active', '=', true)
         .as('member_ids'),
       eb
+        .selectFrom('members as a')
+        .select(sql<string[]>`array_agg(a.user_id ORDER BY a.user_id COLLATE "C")`.as('ids'))
+        .whereRef('a.conversation_id', '=', 'c.conversation_id')
+        .where('a.active', '=', true)
+        .where('a.role', '=', 'admin')
+        .as('admin_ids'),
+      eb
         .selectFrom('messages as d')
         .select(sql<string>`count(*)`.as('n'))
         .whereRef('d.conversation_id', '=', 'c.conversation_id')
@@ -87,6 +94,7 @@ const toConversation = (r: ConversationQueryRow): Conversation => ({
           seq: r.last_message_seq ?? 0,
           deleted: r.last_message_deleted === true,
         },
+  admins: r.admin_ids ?? [],
 });
 
 /** The caller's conversations, newest activity first, ties by id descending; keyset-paged. */

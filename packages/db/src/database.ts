@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { ConversationsTable } from './tables/conversations.table.js';
 import type { MembersTable } from './tables/members.table.js';
 import type { MessageReactionsTable, MessagesTable } from './tables/messages.table.js';
+import type { ConversationBansTable, ReportsTable, UserBlocksTable } from './tables/moderation.table.js';
 
 /** Read models live in this Postgres schema; a rebuild projects into a shadow schema and swaps it in. */
 export const READ_MODEL_SCHEMA = 'read_models';
@@ -15,6 +16,9 @@ export interface Database {
   members: MembersTable;
   messages: MessagesTable;
   message_reactions: MessageReactionsTable;
+  conversation_bans: ConversationBansTable;
+  reports: ReportsTable;
+  user_blocks: UserBlocksTable;
 }
 
 export type ReadModelDb = Kysely<Database>;

@@ -39,6 +39,7 @@ export const listMessages = async (
       sentAt: r.sent_at.toISOString(),
       editedAt: r.edited_at ? r.edited_at.toISOString() : null,
       deleted: r.deleted,
+      deletedBy: r.deleted ? (r.deleted_by ?? r.sender_id) : null,
       reactions: reactions.get(r.message_id) ?? [],
     })),
   };

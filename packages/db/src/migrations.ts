@@ -3,6 +3,7 @@ import { type MigrationDb as AnyDb, migrateSchema } from '@chat/platform';
 import { type Migration, sql } from 'kysely';
 import type pg from 'pg';
 import { READ_MODEL_SCHEMA } from './database.js';
+import { moderationMigrations } from './moderation-migrations.js';
 
 // Migrations are frozen in time (see @chat/platform's migrateSchema). They are parameterised by schema
 // so that a rebuild can create the same tables in a shadow schema.
@@ -99,6 +100,7 @@ export const readModelMigrations = (schema: string): Record<string, Migration> =
           )`.execute(db);
       },
     },
+    ...moderationMigrations(schema),
   };
 };
 

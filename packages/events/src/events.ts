@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { codePointLength, instantSchema, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
+import { MODERATION_STREAM_CATEGORY, moderationEventSchemas } from './moderation.js';
 import { STREAM_PREFIX, type StreamCategory } from './streams.js';
 import { textSchema } from './text.js';
 
@@ -89,6 +90,7 @@ export const eventDataSchemas = {
     notificationIds: z.array(id).nullable(),
     upTo: time,
   }),
+  ...moderationEventSchemas,
 } as const;
 
 export type EventType = keyof typeof eventDataSchemas;
@@ -108,6 +110,9 @@ export const CONVERSATION_EVENT_TYPES = [
   'MessageDeleted',
   'ReactionAdded',
   'ReactionRemoved',
+  'MemberRoleChanged',
+  'MemberBanned',
+  'MemberUnbanned',
 ] as const satisfies readonly EventType[];
 export type ConversationEventType = (typeof CONVERSATION_EVENT_TYPES)[number];
 export type ConversationEvent = ChatEventOf<ConversationEventType>;
@@ -128,6 +133,7 @@ export const EVENT_STREAM_CATEGORY = {
   ConversationMuted: 'user',
   NotificationLevelSet: 'user',
   NotificationsRead: 'user',
+  ...MODERATION_STREAM_CATEGORY,
 } as const satisfies Record<EventType, StreamCategory>;
 
 /** The event types appended to streams of one category. */
@@ -144,8 +150,8 @@ export const isEventOfStream = <C extends StreamCategory>(
 /** The id of the stream `event` is appended to. */
 export const streamIdOf = (event: ChatEvent): string => {
   const category = EVENT_STREAM_CATEGORY[event.type];
-  const data: Partial<Record<'conversationId' | 'userId', string>> = event.data;
-  const key = category === 'user' ? data.userId : data.conversationId;
+  const data: Partial<Record<'conversationId' | 'userId' | 'reportId', string>> = event.data;
+  const key = category === 'user' ? data.userId : category === 'report' ? data.reportId : data.conversationId;
   if (key === undefined) throw new Error(`${event.type} names no ${category} stream`);
   return `${STREAM_PREFIX[category]}${key}`;
 };

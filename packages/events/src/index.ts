@@ -5,6 +5,8 @@ export * from './events.js';
 export * from './ids.js';
 export * from './membership.js';
 export * from './messaging.js';
+export * from './moderation.js';
+export * from './moderation-routes.js';
 export * from './presence.js';
 export * from './queries.js';
 export * from './routes.js';

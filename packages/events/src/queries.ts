@@ -177,6 +177,11 @@ export const conversationSchema = z.object({
   /** The caller's level here: the one they set, else the default by kind (API.md §2.3). */
   notificationLevel: notificationLevelSchema,
   lastMessage: lastMessageSchema.nullable(),
+  /**
+   * v1.2 (always sent by this server). Roles (issue 16): the members the owner made admins; the owner is `createdBy`, everyone else in
+   * `members` is a member.
+   */
+  admins: z.array(userIdSchema).optional(),
 });
 export type Conversation = z.output<typeof conversationSchema>;
 
@@ -201,6 +206,8 @@ export const messageSchema = z.object({
   sentAt: instantSchema,
   editedAt: instantSchema.nullable(),
   deleted: z.boolean(),
+  /** v1.2 (always sent by this server). Who deleted it: the sender, or a moderator (the owner, an admin, or a platform admin); null if not deleted. */
+  deletedBy: userIdSchema.nullable().optional(),
   /**
    * Ordered by first use (the earliest add among the users who have the reaction now); `[]` when none,
    * and for a deleted message.

@@ -86,6 +86,14 @@ const HANDLED: Record<EventType, boolean> = {
   NotificationsRead: true,
   ConversationRead: false,
   TypingStarted: false,
+  // Moderation and blocks notify no one (a ban comes with the MemberLeft the notifier applies).
+  MemberRoleChanged: false,
+  MemberBanned: false,
+  MemberUnbanned: false,
+  MessageReported: false,
+  ReportResolved: false,
+  UserBlocked: false,
+  UserUnblocked: false,
 };
 
 type Parsed = { event: ChatEvent; recorded: RecordedEvent };
@@ -220,6 +228,13 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
         case 'ReactionRemoved':
         case 'ConversationRead':
         case 'TypingStarted':
+        case 'MemberRoleChanged':
+        case 'MemberBanned':
+        case 'MemberUnbanned':
+        case 'MessageReported':
+        case 'ReportResolved':
+        case 'UserBlocked':
+        case 'UserUnblocked':
           break;
         default: {
           const never: never = event;

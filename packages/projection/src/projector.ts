@@ -8,9 +8,15 @@ import type { Registry } from 'prom-client';
 import { type PublishUserMessage, publishUnread } from './unread.js';
 import { type BatchResult, projectEvents } from './writer.js';
 
-/** Typing events never touch the read models; the store filters them out server-side. */
+/** Typing events never touch the read models; the store filters them out server-side. Reports (issue 16)
+ * fill the moderation queue. */
 export const PROJECTED_STREAMS: EventFilter = {
-  streamPrefixes: [STREAM_PREFIX.conversation, STREAM_PREFIX.receipts, STREAM_PREFIX.user],
+  streamPrefixes: [
+    STREAM_PREFIX.conversation,
+    STREAM_PREFIX.receipts,
+    STREAM_PREFIX.user,
+    STREAM_PREFIX.report,
+  ],
 };
 
 /**

@@ -16,6 +16,14 @@ import {
   startingMembers,
 } from '@chat/events';
 import type { RecordedEvent } from '@chat/eventstore';
+import {
+  applyModeration,
+  emptyModerationChanges,
+  isModerationEvent,
+  type ModerationChanges,
+  type ModerationEvent,
+  moderationKeys,
+} from './moderation.js';
 
 // The pure half of the projection: rows of one batch held in memory, changed event by event, then
 // written back by `writer.ts`. No I/O here, so the fold is easy to reason about and fast to replay.
@@ -61,6 +69,8 @@ export type BatchState = {
    */
   unreadPairs: Set<string>;
   deletedUnread: Map<string, number>;
+  /** Bans, reports and blocks (moderation.ts). */
+  moderation: ModerationChanges;
 };
 
 export const emptyBatchState = (): BatchState => ({
@@ -74,6 +84,7 @@ export const emptyBatchState = (): BatchState => ({
   readIndexPending: new Set(),
   unreadPairs: new Set(),
   deletedUnread: new Map(),
+  moderation: emptyModerationChanges(),
 });
 
 /** A stored event the projection understands, upcast and validated. */
@@ -120,6 +131,12 @@ export type BatchKeys = { conversationIds: Set<string>; memberKeys: Set<string>;
 export const keysOf = (events: readonly ProjectedEvent[]): BatchKeys => {
   const keys: BatchKeys = { conversationIds: new Set(), memberKeys: new Set(), messageKeys: new Set() };
   for (const e of events) {
+    if (isModerationEvent(e)) {
+      const { conversationId, memberKey } = moderationKeys(e);
+      if (conversationId !== undefined) keys.conversationIds.add(conversationId);
+      if (memberKey !== undefined) keys.memberKeys.add(memberKey);
+      continue;
+    }
     const c = e.data.conversationId;
     switch (e.type) {
       case 'ConversationStarted':
@@ -184,6 +201,7 @@ const join = (s: BatchState, c: ConversationState, userId: string, seq: number, 
     // A mute and a level belong to the user and the conversation: they survive leaving and re-joining.
     muted_until: existing?.muted_until ?? null,
     notification_level: existing?.notification_level ?? null,
+    role: null,
   });
   s.dirtyMembers.add(key);
   s.readIndexPending.delete(key);
@@ -207,6 +225,7 @@ const preferencesOf = (s: BatchState, conversationId: string, userId: string): M
       read_msg_index: 0,
       muted_until: null,
       notification_level: null,
+      role: null,
     };
     s.members.set(key, m);
   }
@@ -216,6 +235,10 @@ const preferencesOf = (s: BatchState, conversationId: string, userId: string): M
 
 /** Applies one event to the batch's rows. Events of a conversation that was never started are ignored. */
 export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
+  if (isModerationEvent(e)) {
+    applyModerationEvent(s, e);
+    return;
+  }
   const c = s.conversations.get(e.data.conversationId);
   const isConversationEvent = e.streamId === conversationStream(e.data.conversationId);
   switch (e.type) {
@@ -257,6 +280,7 @@ export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
       const m = s.members.get(key);
       if (m?.active) {
         m.active = false;
+        m.role = null;
         s.dirtyMembers.add(key);
       }
       return;
@@ -278,6 +302,7 @@ export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
         sent_at: d.sentAt,
         edited_at: null,
         deleted: false,
+        deleted_by: null,
       });
       s.dirtyMessages.add(msgKey);
       c.last_message_id = d.messageId;
@@ -316,6 +341,7 @@ export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
       const m = s.messages.get(key);
       if (!m || m.deleted) return;
       m.deleted = true;
+      m.deleted_by = e.data.deletedBy;
       m.body = null;
       s.dirtyMessages.add(key);
       if (c.last_message_id === m.message_id) {
@@ -380,4 +406,22 @@ export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
       throw new Error(`unhandled event ${JSON.stringify(never)}`);
     }
   }
+};
+
+/** Moderation events (moderation.ts); those on a started conversation's own stream move its last seq. */
+const applyModerationEvent = (s: BatchState, e: ProjectedEvent & ModerationEvent): void => {
+  const conversationId =
+    e.type === 'UserBlocked' || e.type === 'UserUnblocked' ? undefined : e.data.conversationId;
+  const c = conversationId === undefined ? undefined : s.conversations.get(conversationId);
+  const onConversation = c !== undefined && e.streamId === conversationStream(c.conversation_id);
+  if (onConversation && c) touchConversation(s, e, c);
+  const memberKey =
+    e.type === 'MemberRoleChanged' ? pairKey(e.data.conversationId, e.data.userId) : undefined;
+  applyModeration(s.moderation, e, {
+    onConversation,
+    member: memberKey === undefined ? undefined : s.members.get(memberKey),
+    markMemberDirty: () => {
+      if (memberKey !== undefined) s.dirtyMembers.add(memberKey);
+    },
+  });
 };

@@ -3,6 +3,7 @@ import { createReadModelDb, type MemberRow, type MessageRow, type ReadModelDb } 
 import type { RecordedEvent } from '@chat/eventstore';
 import { type RawBuilder, sql } from 'kysely';
 import type pg from 'pg';
+import { clearModerationChanges, moderationStatements } from './moderation.js';
 import {
   applyEvent,
   type BatchKeys,
@@ -141,6 +142,7 @@ const MESSAGE_COLUMNS = columnsOf<MessageState>()([
   ['sent_at', 'timestamptz'],
   ['edited_at', 'timestamptz'],
   ['deleted', 'bool'],
+  ['deleted_by', 'text'],
 ]);
 
 const REACTION_COLUMNS = columnsOf<ReactionState>()([
@@ -161,6 +163,7 @@ const MEMBER_COLUMNS = columnsOf<MemberState>()([
   ['read_msg_index', 'int4'],
   ['muted_until', 'timestamptz'],
   ['notification_level', 'text'],
+  ['role', 'text'],
 ]);
 
 /**
@@ -200,7 +203,7 @@ const flushStatements = (schema: string, state: BatchState): RawBuilder<unknown>
       messages,
       MESSAGE_COLUMNS,
       ['conversation_id', 'seq'],
-      ['body', 'edited_at', 'deleted'],
+      ['body', 'edited_at', 'deleted', 'deleted_by'],
     ),
   );
   const members = [...state.dirtyMembers].flatMap((k) => state.members.get(k) ?? []);
@@ -211,7 +214,16 @@ const flushStatements = (schema: string, state: BatchState): RawBuilder<unknown>
       members,
       MEMBER_COLUMNS,
       ['conversation_id', 'user_id'],
-      ['active', 'joined_seq', 'ordinal', 'read_seq', 'read_msg_index', 'muted_until', 'notification_level'],
+      [
+        'active',
+        'joined_seq',
+        'ordinal',
+        'read_seq',
+        'read_msg_index',
+        'muted_until',
+        'notification_level',
+        'role',
+      ],
     ),
   );
   const reactions = [...state.reactions.values()];
@@ -239,6 +251,7 @@ const flushStatements = (schema: string, state: BatchState): RawBuilder<unknown>
        WHERE (r.conversation_id, r.message_id, r.reaction, r.user_id)
            = (x.conversation_id, x.message_id, x.reaction, x.user_id)`);
   }
+  statements.push(...moderationStatements(schema, state.moderation));
   // A watermark set below the newest message: count the messages up to it (an index lookup each).
   const pending = [...state.readIndexPending].map(splitKey);
   if (pending.length > 0) {
@@ -347,6 +360,7 @@ export const createReplayer = (options: {
       for (const key of state.readIndexPending) state.members.delete(key);
       state.messages.clear();
       state.reactions.clear();
+      clearModerationChanges(state.moderation);
       if (state.members.size > cacheMaxMembers) {
         state.members.clear();
         state.conversations.clear();

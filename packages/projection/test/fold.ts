@@ -18,6 +18,15 @@ type FoldConversation = {
   messages: Message[];
   /** messageId → reaction → user → seq of the add that gave it to them (present reactions only). */
   reactions: Map<string, Map<string, Map<string, number>>>;
+  /** Members the owner made admins. */
+  admins: Set<string>;
+};
+
+/** Bans, reports and blocks as the moderation tables must hold them (rows as `pg` returns them). */
+export type FoldModeration = {
+  bans: { conversation_id: string; user_id: string; banned_by: string; banned_at: Date; seq: number }[];
+  reports: Map<string, Record<string, unknown>>;
+  blocks: Map<string, { user_id: string; blocked_user_id: string; blocked_at: Date }>;
 };
 
 export type Fold = {
@@ -25,6 +34,7 @@ export type Fold = {
   mutes: Map<string, string | null>;
   /** The level each user last set per conversation (`conversationId|userId`). */
   levels: Map<string, NotificationLevel>;
+  moderation: FoldModeration;
 };
 
 const s = (v: unknown): string => String(v);
@@ -33,9 +43,52 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
   const conversations = new Map<string, FoldConversation>();
   const mutes = new Map<string, string | null>();
   const levels = new Map<string, NotificationLevel>();
+  const bans = new Map<string, FoldModeration['bans'][number]>();
+  const reports: FoldModeration['reports'] = new Map();
+  const blocks: FoldModeration['blocks'] = new Map();
   for (const e of events) {
     const d = e.data;
     const stream = parseStreamId(e.streamId);
+    if (e.type === 'UserBlocked' || e.type === 'UserUnblocked') {
+      const key = `${s(d.userId)}|${s(d.blockedUserId)}`;
+      if (e.type === 'UserUnblocked') blocks.delete(key);
+      else
+        blocks.set(key, {
+          user_id: s(d.userId),
+          blocked_user_id: s(d.blockedUserId),
+          blocked_at: new Date(s(d.at)),
+        });
+      continue;
+    }
+    if (e.type === 'MessageReported') {
+      reports.set(s(d.reportId), {
+        report_id: s(d.reportId),
+        conversation_id: s(d.conversationId),
+        message_id: s(d.messageId),
+        message_sender_id: s(d.messageSenderId),
+        reporter_id: s(d.reporterId),
+        reason: s(d.reason),
+        reported_at: new Date(s(d.reportedAt)),
+        status: 'open',
+        resolved_by: null,
+        resolved_at: null,
+        action: null,
+        note: null,
+      });
+      continue;
+    }
+    if (e.type === 'ReportResolved') {
+      const r = reports.get(s(d.reportId));
+      if (r)
+        Object.assign(r, {
+          status: 'resolved',
+          resolved_by: s(d.resolvedBy),
+          resolved_at: new Date(s(d.resolvedAt)),
+          action: s(d.action),
+          note: d.note === null ? null : s(d.note),
+        });
+      continue;
+    }
     if (e.type === 'ConversationMuted') {
       mutes.set(
         `${s(d.conversationId)}|${s(d.userId)}`,
@@ -69,6 +122,7 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
         readSeq: new Map(members.map((u) => [u, e.revision])),
         messages: [],
         reactions: new Map(),
+        admins: new Set(),
       });
       continue;
     }
@@ -85,6 +139,7 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
         break;
       case 'MemberLeft':
         c.members = c.members.filter((u) => u !== s(d.userId));
+        c.admins.delete(s(d.userId));
         c.readSeq.delete(s(d.userId));
         break;
       case 'MessageSent': {
@@ -98,6 +153,7 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
           sentAt: new Date(s(d.sentAt)).toISOString(),
           editedAt: null,
           deleted: false,
+          deletedBy: null,
           reactions: [],
         });
         const own = c.readSeq.get(s(d.senderId));
@@ -116,10 +172,28 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
         const m = c.messages.find((x) => x.messageId === s(d.messageId));
         if (m && !m.deleted) {
           m.deleted = true;
+          m.deletedBy = s(d.deletedBy);
           m.body = null;
         }
         break;
       }
+      case 'MemberRoleChanged':
+        if (!c.members.includes(s(d.userId))) break;
+        if (d.role === 'admin') c.admins.add(s(d.userId));
+        else c.admins.delete(s(d.userId));
+        break;
+      case 'MemberBanned':
+        bans.set(`${c.id}|${s(d.userId)}`, {
+          conversation_id: c.id,
+          user_id: s(d.userId),
+          banned_by: s(d.bannedBy),
+          banned_at: new Date(s(d.at)),
+          seq: e.revision,
+        });
+        break;
+      case 'MemberUnbanned':
+        bans.delete(`${c.id}|${s(d.userId)}`);
+        break;
       case 'ReactionAdded':
       case 'ReactionRemoved': {
         const byReaction = c.reactions.get(s(d.messageId)) ?? new Map<string, Map<string, number>>();
@@ -151,7 +225,20 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
         .map(({ first: _, ...summary }) => summary);
     }
   }
-  return { conversations, mutes, levels };
+  const moderation = {
+    bans: [...bans.values()].sort((a, b) =>
+      a.conversation_id !== b.conversation_id
+        ? a.conversation_id < b.conversation_id
+          ? -1
+          : 1
+        : a.user_id < b.user_id
+          ? -1
+          : 1,
+    ),
+    reports,
+    blocks,
+  };
+  return { conversations, mutes, levels, moderation };
 };
 
 /** The Conversation a member sees; undefined for non-members. */
@@ -187,6 +274,7 @@ export const expectedConversation = (
           deleted: last.deleted,
         }
       : null,
+    admins: [...c.admins].sort(),
   };
 };
 

@@ -81,6 +81,9 @@ export const dumpSchema = async (pool: pg.Pool, schema: string) => {
     members: await q('members', 'conversation_id, user_id'),
     messages: await q('messages', 'conversation_id, seq'),
     message_reactions: await q('message_reactions', 'conversation_id, message_id, reaction, user_id'),
+    conversation_bans: await q('conversation_bans', 'conversation_id, user_id'),
+    reports: await q('reports', 'report_id'),
+    user_blocks: await q('user_blocks', 'user_id, blocked_user_id'),
   };
 };
 

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { getConversation, listConversations, listMessages, readCheckpoint, unreadSummary } from '@chat/db';
+import {
+  getConversation,
+  listConversations,
+  listMessages,
+  moderationSnapshot,
+  readCheckpoint,
+  unreadSummary,
+} from '@chat/db';
 import { type Conversation, receiptsStream, type UserChannelMessage } from '@chat/events';
 import { waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,6 +165,25 @@ describe('read models equal a plain fold over the log (5,200 random commands)', 
     expect(messages.filter((m) => m.reactions.length > 0).length).toBeGreaterThan(50);
     expect(messages.some((m) => m.reactions.length > 2)).toBe(true);
     expect(messages.some((m) => m.reactions.some((r) => r.count > 1))).toBe(true);
+  });
+
+  it('holds the bans, reports and blocks of the log, and the roles in every conversation (issue 16)', async () => {
+    const snapshot = await moderationSnapshot(h.db);
+    const byKey = <T>(rows: T[], key: (r: T) => string) => new Map(rows.map((r) => [key(r), r]));
+    expect(snapshot.bans).toEqual(f.moderation.bans);
+    expect(byKey(snapshot.reports as Record<string, unknown>[], (r) => String(r.report_id))).toEqual(
+      f.moderation.reports,
+    );
+    expect(byKey(snapshot.user_blocks, (r) => `${r.user_id}|${r.blocked_user_id}`)).toEqual(
+      f.moderation.blocks,
+    );
+    expect(snapshot.bans.length).toBeGreaterThan(3);
+    expect(f.moderation.blocks.size).toBeGreaterThan(3);
+    const statuses = new Set([...f.moderation.reports.values()].map((r) => r.status));
+    expect(statuses).toEqual(new Set(['open', 'resolved']));
+    // Roles reach the conversation queries (compared with the fold above); some conversations have admins.
+    const withAdmins = [...f.conversations.values()].filter((c) => c.admins.size > 0);
+    expect(withAdmins.length).toBeGreaterThan(3);
   });
 
   it('stored the checkpoint of the last event', async () => {

@@ -176,6 +176,12 @@ describe('online rebuild', () => {
     expect(new Set(live.members.map((m) => m.notification_level))).toEqual(
       new Set([null, 'all', 'mentions', 'none']),
     );
+    // ...and what moderation added (issue 16): roles, bans, reports open and resolved, blocks.
+    expect(new Set(live.members.map((m) => m.role))).toEqual(new Set([null, 'admin']));
+    expect(live.conversation_bans.length).toBeGreaterThan(3);
+    expect(new Set(live.reports.map((r) => r.status))).toEqual(new Set(['open', 'resolved']));
+    expect(live.user_blocks.length).toBeGreaterThan(3);
+    expect(live.messages.some((m) => m.deleted && m.deleted_by !== m.sender_id)).toBe(true);
     const schemas = await h.pool.query<{ nspname: string }>(
       `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'read_models%' ORDER BY nspname`,
     );

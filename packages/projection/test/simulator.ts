@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { conversationStream, type EventData, type EventType, receiptsStream, userStream } from '@chat/events';
+import {
+  conversationStream,
+  type EventData,
+  type EventType,
+  receiptsStream,
+  reportStream,
+  userStream,
+} from '@chat/events';
 import type { EventStore, NewEvent } from '@chat/eventstore';
 import { type Rng, seeded } from '@chat/testkit';
 
@@ -22,6 +29,9 @@ type SimConversation = {
   }[];
   readSeq: Map<string, number>;
   receiptsRevision: number;
+  /** Moderation (issue 16): the admins and the users banned now. */
+  admins: Set<string>;
+  banned: Set<string>;
 };
 
 export type SimCommand = { streamId: string; events: NewEvent[]; expected: number | 'no_stream' | 'any' };
@@ -37,6 +47,9 @@ export class ChatSimulator {
   readonly users: string[];
   readonly conversations: SimConversation[] = [];
   readonly userRevisions = new Map<string, number>();
+  /** Reports filed (open ones have no action yet) and blocks in force, by blocker. */
+  readonly reports: { id: string; conversationId: string; messageId: string; resolved: boolean }[] = [];
+  readonly blocks = new Map<string, Set<string>>();
   private readonly rng: Rng;
   private clock = Date.parse('2026-01-01T00:00:00.000Z');
 
@@ -80,6 +93,8 @@ export class ChatSimulator {
       messages: [],
       readSeq: new Map([...members].map((u) => [u, 0])),
       receiptsRevision: -1,
+      admins: new Set(),
+      banned: new Set(),
     };
     this.conversations.push(c);
     return {
@@ -101,6 +116,122 @@ export class ChatSimulator {
     };
   }
 
+  /**
+   * A moderation command on `c` (issue 16): role changes, bans of non-members, unbans, a moderator's
+   * delete, reports and their resolutions, blocks. Undefined when the draw allows none.
+   */
+  private moderate(
+    c: SimConversation,
+    member: string,
+    alive: SimConversation['messages'],
+    append: Append,
+  ): SimCommand | undefined {
+    const at = this.now();
+    const kind = this.rng();
+    if (kind < 0.2 && c.kind === 'group') {
+      const others = [...c.members].filter((u) => u !== c.createdBy);
+      if (others.length === 0) return undefined;
+      const userId = this.pick(others);
+      const role = c.admins.has(userId) ? 'member' : 'admin';
+      if (role === 'admin') c.admins.add(userId);
+      else c.admins.delete(userId);
+      return append(
+        'MemberRoleChanged',
+        { conversationId: c.id, userId, role, changedBy: c.createdBy },
+        c.createdBy,
+      );
+    }
+    if (kind < 0.35 && c.kind === 'group') {
+      const candidates = this.users.filter((u) => !c.members.has(u) && !c.banned.has(u));
+      if (candidates.length === 0) return undefined;
+      const userId = this.pick(candidates);
+      c.banned.add(userId);
+      return append('MemberBanned', { conversationId: c.id, userId, bannedBy: c.createdBy, at }, c.createdBy);
+    }
+    if (kind < 0.45 && c.banned.size > 0) {
+      const userId = this.pick([...c.banned]);
+      c.banned.delete(userId);
+      return append(
+        'MemberUnbanned',
+        { conversationId: c.id, userId, unbannedBy: c.createdBy, at },
+        c.createdBy,
+      );
+    }
+    if (kind < 0.55 && c.kind === 'group') {
+      // A moderator (the owner) deletes someone's message.
+      if (alive.length === 0) return undefined;
+      const m = this.pick(alive);
+      m.deleted = true;
+      return append(
+        'MessageDeleted',
+        { conversationId: c.id, messageId: m.id, deletedBy: c.createdBy, deletedAt: at },
+        c.createdBy,
+      );
+    }
+    if (kind < 0.75) {
+      if (alive.length === 0) return undefined;
+      const m = this.pick(alive);
+      const reportId = randomUUID();
+      this.reports.push({ id: reportId, conversationId: c.id, messageId: m.id, resolved: false });
+      return {
+        streamId: reportStream(reportId),
+        expected: 'no_stream',
+        events: [
+          event(
+            'MessageReported',
+            {
+              reportId,
+              conversationId: c.id,
+              messageId: m.id,
+              messageSenderId: m.senderId,
+              reporterId: member,
+              reason: this.pick(['spam', 'abuse', 'ça suffit', 'x'.repeat(300)]),
+              reportedAt: at,
+            },
+            member,
+          ),
+        ],
+      };
+    }
+    if (kind < 0.85) {
+      const open = this.reports.filter((x) => !x.resolved);
+      if (open.length === 0) return undefined;
+      const report = this.pick(open);
+      report.resolved = true;
+      const action = this.pick(['dismissed', 'removed'] as const);
+      return {
+        streamId: reportStream(report.id),
+        expected: 0,
+        events: [
+          event(
+            'ReportResolved',
+            {
+              reportId: report.id,
+              conversationId: report.conversationId,
+              messageId: report.messageId,
+              resolvedBy: 'moderator',
+              action,
+              note: this.rng() < 0.5 ? null : 'handled',
+              resolvedAt: at,
+            },
+            'moderator',
+          ),
+        ],
+      };
+    }
+    const blocked = this.blocks.get(member) ?? new Set<string>();
+    this.blocks.set(member, blocked);
+    const target = this.pick(this.users.filter((u) => u !== member));
+    const type = blocked.has(target) ? 'UserUnblocked' : 'UserBlocked';
+    if (type === 'UserBlocked') blocked.add(target);
+    else blocked.delete(target);
+    return {
+      streamId: userStream(member),
+      expected: 'any',
+      events: [event(type, { userId: member, blockedUserId: target, at }, member)],
+    };
+  }
+
   /** One random command against a random conversation (other than those in `busy`). */
   next(busy: ReadonlySet<string> = new Set()): SimCommand | undefined {
     const free = this.conversations.filter((c) => !busy.has(c.id));
@@ -118,6 +249,12 @@ export class ChatSimulator {
       };
     };
     const alive = c.messages.filter((m) => !m.deleted);
+    // Moderation and blocks, one command in twelve, drawn before the rest so a seed's other
+    // commands keep their mix.
+    if (this.rng() < 1 / 12) {
+      const moderation = this.moderate(c, member, alive, append);
+      if (moderation) return moderation;
+    }
     if (r < 0.5 || c.messages.length === 0) {
       const messageId = randomUUID();
       const replyTo = c.messages.length > 0 && this.rng() < 0.2 ? this.pick(c.messages).id : null;
@@ -200,6 +337,7 @@ export class ChatSimulator {
       const outsiders = this.users.filter((u) => !c.members.has(u));
       if (outsiders.length === 0) return this.next(busy);
       const userId = this.pick(outsiders);
+      if (c.banned.has(userId)) return this.next(busy);
       const cmd = append('MemberJoined', { conversationId: c.id, userId, addedBy: member }, member);
       c.members.add(userId);
       c.everMembers.add(userId);
@@ -211,6 +349,7 @@ export class ChatSimulator {
       const by = userId === member ? member : c.createdBy;
       const cmd = append('MemberLeft', { conversationId: c.id, userId, removedBy: by }, by);
       c.members.delete(userId);
+      c.admins.delete(userId);
       c.readSeq.delete(userId);
       return cmd;
     }
@@ -235,6 +374,9 @@ export class ChatSimulator {
     };
   }
 }
+
+/** The events of moderation commands, as the decider would decide them (see moderation.ts there). */
+export type Append = (type: EventType, data: Record<string, unknown>, userId: string) => SimCommand;
 
 /**
  * Runs `count` random commands against the store: conversations first, then rounds of commands on

@@ -18,7 +18,8 @@ export type Publication = { subject: string; payload: string };
  */
 export const routeEvent = (event: RawEnvelope, subjects: NatsSubjects): Publication[] => {
   const stream = parseStreamId(event.streamId);
-  if (!stream || stream.category === 'user') return [];
+  // User and report streams reach no socket (a report is for moderators only).
+  if (!stream || stream.category === 'user' || stream.category === 'report') return [];
   const envelope = JSON.stringify(event);
   const out: Publication[] = [{ subject: subjects.conversation(stream.id), payload: envelope }];
   if (stream.category !== 'conversation' || !isEventType(event.type)) return out;
@@ -51,6 +52,13 @@ const affectedMembers = (type: EventType, data: Record<string, unknown>): string
     case 'ConversationMuted':
     case 'NotificationLevelSet':
     case 'NotificationsRead':
+    case 'MemberRoleChanged':
+    case 'MemberBanned':
+    case 'MemberUnbanned':
+    case 'MessageReported':
+    case 'ReportResolved':
+    case 'UserBlocked':
+    case 'UserUnblocked':
       return [];
     default: {
       const never: never = type;

@@ -17,9 +17,10 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { type Clock, conversationCommands } from './commands/catalogue.js';
+import { moderationCommands } from './commands/moderation.js';
 import { CommandRegistry } from './commands/registry.js';
 import { commandRoutes } from './commands/routes.js';
-import { ConversationWriter, UserWriter } from './commands/writer.js';
+import { ConversationWriter, ReportWriter, UserWriter } from './commands/writer.js';
 import type { AppConfig } from './config.js';
 import { exportRoutes } from './export/routes.js';
 import { CommandResponder } from './nats/responder.js';
@@ -37,6 +38,7 @@ import { opsRoutes } from './plugins/ops.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { optionalBodies } from './plugins/route-schema.js';
 import { presenceRoutes } from './presence/routes.js';
+import { moderationQueryRoutes } from './queries/moderation-routes.js';
 import { queryRoutes } from './queries/routes.js';
 import { devTokenRoutes } from './web/dev-token.js';
 import { webAppRoutes } from './web/static.js';
@@ -116,9 +118,14 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     metrics: metrics.writer,
     maxCached: config.COMMAND_CACHE_CONVERSATIONS,
   });
-  const services = { writer, users, clock: deps.clock };
+  const reports = new ReportWriter(deps.store, {
+    logger: deps.logger.child({ component: 'report-writer' }),
+    metrics: metrics.writer,
+    maxCached: config.COMMAND_CACHE_CONVERSATIONS,
+  });
+  const services = { writer, users, reports, clock: deps.clock };
   const commands = new CommandRegistry(services);
-  for (const command of conversationCommands) commands.register(command);
+  for (const command of [...conversationCommands, ...moderationCommands]) commands.register(command);
 
   await app.register(infrastructurePlugin, { ...deps, metrics, commands });
   // Before every route: its hook is added to each route registered after it.
@@ -169,7 +176,8 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   await app.register(opsRoutes);
-  await app.register(commandRoutes, { commands: conversationCommands });
+  await app.register(commandRoutes, { commands: [...conversationCommands, ...moderationCommands] });
+  await app.register(moderationQueryRoutes);
   await app.register(notificationRoutes);
   await app.register(queryRoutes);
   await app.register(exportRoutes);

@@ -10,7 +10,7 @@ import {
   sendMessage,
   typing,
 } from '../src/commands/catalogue.js';
-import { ConversationWriter, InvalidEventError, UserWriter } from '../src/commands/writer.js';
+import { ConversationWriter, InvalidEventError, ReportWriter, UserWriter } from '../src/commands/writer.js';
 import type { ConversationCommand } from '../src/conversations/commands.js';
 import { type Harness, startHarness } from './harness.js';
 
@@ -55,6 +55,7 @@ it('decides a batch of queued commands in order, each on the state the previous 
   const services = {
     writer: new ConversationWriter(h.store, { logger }),
     users: new UserWriter(h.store, { logger }),
+    reports: new ReportWriter(h.store, { logger }),
     clock: { now: () => new Date() },
   };
   const m1 = randomUUID();

@@ -19,6 +19,8 @@ export interface MembersTable {
   muted_until: NullableTimestamp;
   /** The level the user set here (it outlives leaving, as a mute does); null: the default by kind. */
   notification_level: NotificationLevel | null;
+  /** 'admin' for a member the owner promoted; null otherwise (issue 16: moderation). */
+  role: 'admin' | null;
 }
 
 export type MemberRow = Selectable<MembersTable>;

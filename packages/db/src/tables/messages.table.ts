@@ -14,6 +14,8 @@ export interface MessagesTable {
   sent_at: Timestamp;
   edited_at: NullableTimestamp;
   deleted: boolean;
+  /** Who deleted the message: its sender or a moderator (null while not deleted). */
+  deleted_by: string | null;
 }
 
 export type MessageRow = Selectable<MessagesTable>;

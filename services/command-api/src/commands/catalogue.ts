@@ -5,15 +5,17 @@ import {
   type CommandShape,
   type CommandShapes,
   commandShapes,
+  DIRECT_CONVERSATION_ID_VERSION,
   type ResultOf,
   type SuccessStatus,
+  uuidVersion,
 } from '@chat/events';
 import type { z } from 'zod';
 import type { ConversationCommand } from '../conversations/commands.js';
 import { readWatermark } from '../conversations/decider.js';
 import type { ConversationState, Recorded } from '../conversations/state.js';
 import { directConversationId } from './ids.js';
-import type { ConversationWriter, UserWriter } from './writer.js';
+import type { ConversationWriter, ReportWriter, UserWriter } from './writer.js';
 
 /** Who runs a command: from a verified JWT (HTTP) or the gateway's authenticated request (NATS). */
 export type Actor = { userId: string; roles: string[]; correlationId: string; causationId: string | null };
@@ -23,7 +25,13 @@ export type CommandOutcome<S extends CommandShape> = { status: SuccessStatus<S>;
 
 export type Clock = { now: () => Date };
 
-export type CommandServices = { writer: ConversationWriter; users: UserWriter; clock: Clock };
+export type CommandServices = {
+  writer: ConversationWriter;
+  users: UserWriter;
+  /** Moderation reports (issue 16). */
+  reports: ReportWriter;
+  clock: Clock;
+};
 
 /**
  * One command of the API: its shape from @chat/events (route, params, body, results) and how it runs.
@@ -82,6 +90,8 @@ const conversationCommand = <N extends CommandName>(
   name: N,
   // NoInfer: the name alone fixes the shape, so answers keep their literal statuses (201, 200).
   spec: NoInfer<{
+    /** A check on another aggregate before the command (a block, on the other user's stream). */
+    before?: (services: CommandServices, input: Input<CommandShapes[N]>) => Promise<void>;
     command: (input: Input<CommandShapes[N]>) => { conversationId: string; command: ConversationCommand };
     answer: (
       state: ConversationState,
@@ -93,6 +103,7 @@ const conversationCommand = <N extends CommandName>(
   defineCommand(commandShapes[name], async (services, actor, params, body) => {
     const input = { actor, params, body, now: services.clock.now().toISOString() };
     const { conversationId, command } = spec.command(input);
+    await spec.before?.(services, input);
     const { status, result, at } = await services.writer.execute(
       conversationId,
       command,
@@ -106,21 +117,38 @@ const conversationCommand = <N extends CommandName>(
     };
   });
 
-const metadataOf = (actor: Actor) => ({
+/** 403 when `other` blocks the actor (decided on `other`'s stream, appending nothing). */
+const requireNotBlocked = async (services: CommandServices, actor: Actor, other: string): Promise<void> => {
+  await services.users.execute(
+    other,
+    { type: 'RequireNotBlocking', data: { userId: other, otherUserId: actor.userId } },
+    metadataOf(actor),
+    () => null,
+  );
+};
+
+export const metadataOf = (actor: Actor) => ({
   userId: actor.userId,
   correlationId: actor.correlationId,
   causationId: actor.causationId,
 });
 
 /** The record an answer refers to; its absence means the state and the decision disagree (a bug). */
-const required = <T>(value: T | null | undefined): T => {
+export const required = <T>(value: T | null | undefined): T => {
   if (value === null || value === undefined) throw new Error('state lacks the record the decision relied on');
   return value;
 };
 
-const seqAnswer = (at: Recorded) => ({ status: 200 as const, result: { seq: at.seq }, at });
+export const seqAnswer = (at: Recorded) => ({ status: 200 as const, result: { seq: at.seq }, at });
 
 export const createConversation = conversationCommand('createConversation', {
+  // A user the other one blocks cannot start (or re-open) a direct conversation with them.
+  before: async (services, { actor, body }) => {
+    const others = [...new Set(body.members)].filter((m) => m !== actor.userId);
+    const other = others[0];
+    if (body.kind === 'direct' && others.length === 1 && other !== undefined)
+      await requireNotBlocked(services, actor, other);
+  },
   command: ({ actor, body }) => {
     const others = [...new Set(body.members)].filter((m) => m !== actor.userId);
     let conversationId = body.conversationId ?? randomUUID();
@@ -169,6 +197,17 @@ export const removeMember = conversationCommand('removeMember', {
 });
 
 export const sendMessage = conversationCommand('sendMessage', {
+  // Direct conversation ids are version-5 UUIDs (no group may have one): only they pay the block check.
+  before: async (services, { actor, params }) => {
+    if (uuidVersion(params.conversationId) !== DIRECT_CONVERSATION_ID_VERSION) return;
+    const peer = await services.writer.execute(
+      params.conversationId,
+      { type: 'RequireMember', data: { userId: actor.userId } },
+      metadataOf(actor),
+      (state) => state.started?.members.find((m) => m !== actor.userId),
+    );
+    if (peer !== undefined) await requireNotBlocked(services, actor, peer);
+  },
   command: ({ actor, params, body, now }) => ({
     conversationId: params.conversationId,
     command: {

@@ -17,6 +17,7 @@ import { RETRY, retryDelayMs, sleep } from '@chat/retry';
 import type { Logger } from 'pino';
 import type { ConversationCommand } from '../conversations/commands.js';
 import type { ConversationState, Recorded } from '../conversations/state.js';
+import type { ReportCommand, ReportState } from '../reports/decider.js';
 import type { UserCommand } from '../users/commands.js';
 import type { UserState } from '../users/state.js';
 import { type Aggregate, type Folded, StateCache } from './aggregate.js';
@@ -27,6 +28,7 @@ import {
   storeUnavailable,
 } from './conversation-aggregate.js';
 import { eventId } from './ids.js';
+import { type CachedReport, reportAggregate } from './report-aggregate.js';
 import { type CachedUser, userAggregate } from './user-aggregate.js';
 
 export type CommandMetadata = { userId: string; correlationId: string; causationId: string | null };
@@ -354,6 +356,13 @@ export class ConversationWriter extends CommandWriter<
 export class UserWriter extends CommandWriter<UserCommand, UserState, 'user', CachedUser> {
   constructor(store: EventStore, options: WriterOptions) {
     super(store, userAggregate(store), options);
+  }
+}
+
+/** The writer of moderation reports, each on its own stream (issue 16). */
+export class ReportWriter extends CommandWriter<ReportCommand, ReportState, 'report', CachedReport> {
+  constructor(store: EventStore, options: WriterOptions) {
+    super(store, reportAggregate(store), options);
   }
 }
 

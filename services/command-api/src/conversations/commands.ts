@@ -1,4 +1,5 @@
 import type { ConversationKind } from '@chat/events';
+import type { ModerationCommand } from './moderation.js';
 
 /**
  * Commands on one conversation, as the decider sees them: already validated by the schemas of
@@ -32,6 +33,7 @@ export type ConversationCommand =
   | { type: 'StartTyping'; data: { userId: string; now: string } }
   | { type: 'Mute'; data: { userId: string; until: string | null } }
   /** Appends nothing: refuses a non-member (404) before a command on the user's own stream. */
-  | { type: 'RequireMember'; data: { userId: string } };
+  | { type: 'RequireMember'; data: { userId: string } }
+  | ModerationCommand;
 
 export type ConversationCommandType = ConversationCommand['type'];

@@ -1,6 +1,14 @@
 import { ChatError, type ChatEvent, MAX_CONVERSATION_MEMBERS, startingMembers } from '@chat/events';
 import type { ConversationCommand } from './commands.js';
 import {
+  decideModeration,
+  evolveModeration,
+  isBanned,
+  isModerationCommand,
+  isModerator,
+  mayModerate,
+} from './moderation.js';
+import {
   type ConversationState,
   IDEMPOTENCY_MIN_AGE_MS,
   IDEMPOTENCY_MIN_MESSAGES,
@@ -39,6 +47,7 @@ const sameMemberSet = (a: readonly string[], b: readonly string[]) => {
  * command is refused. An empty list means "already done": the caller answers from the state.
  */
 export const decide = (command: ConversationCommand, state: ConversationState): ChatEvent[] => {
+  if (isModerationCommand(command)) return decideModeration(command, state);
   switch (command.type) {
     case 'StartConversation': {
       const { conversationId, kind, title, createdBy } = command.data;
@@ -68,6 +77,8 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
       if (started.kind === 'direct')
         throw new ChatError('conflict', 'members cannot be added to a direct conversation');
       if (state.members.has(userId)) return [];
+      if (isBanned(state, userId))
+        throw new ChatError('forbidden', 'the user is banned from this conversation until unbanned');
       if (state.members.size >= MAX_CONVERSATION_MEMBERS)
         throw new ChatError('conflict', `a group has at most ${MAX_CONVERSATION_MEMBERS} members`);
       return [{ type: 'MemberJoined', data: { conversationId: started.conversationId, userId, addedBy } }];
@@ -76,8 +87,8 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
       const { userId, removedBy } = command.data;
       const started = requireMember(state, removedBy);
       if (!state.members.has(userId)) throw new ChatError('not_found', 'member not found');
-      if (userId !== removedBy && removedBy !== started.createdBy)
-        throw new ChatError('forbidden', 'only the creator may remove other members');
+      if (userId !== removedBy && !mayModerate(state, removedBy, userId))
+        throw new ChatError('forbidden', 'only the owner, or an admin for members, may remove others');
       return [{ type: 'MemberLeft', data: { conversationId: started.conversationId, userId, removedBy } }];
     }
     case 'SendMessage': {
@@ -125,7 +136,8 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
       const { messageId, deletedBy, now } = command.data;
       const started = requireMember(state, deletedBy);
       const message = requireMessage(state, messageId);
-      if (message.senderId !== deletedBy) throw new ChatError('forbidden', 'only the sender may delete');
+      if (message.senderId !== deletedBy && !isModerator(state, deletedBy))
+        throw new ChatError('forbidden', 'only the sender, the owner or an admin may delete');
       if (message.deleted) return [];
       return [
         {
@@ -214,6 +226,7 @@ export const evolve = (state: ConversationState, event: ChatEvent, at: Recorded)
       return state;
     case 'MemberLeft':
       state.members.delete(event.data.userId);
+      state.moderation.admins.delete(event.data.userId);
       state.readWatermarks.delete(event.data.userId);
       state.lastSeq = seq;
       return state;
@@ -262,9 +275,18 @@ export const evolve = (state: ConversationState, event: ChatEvent, at: Recorded)
     case 'TypingStarted':
       state.lastTypingAt.set(event.data.userId, Date.parse(event.data.at));
       return state;
+    case 'MemberRoleChanged':
+    case 'MemberBanned':
+    case 'MemberUnbanned':
+      evolveModeration(state, event, at);
+      return state;
     case 'ConversationMuted':
     case 'NotificationLevelSet':
     case 'NotificationsRead':
+    case 'MessageReported':
+    case 'ReportResolved':
+    case 'UserBlocked':
+    case 'UserUnblocked':
       return state;
     default: {
       const unknownEvent: never = event;

@@ -1,4 +1,5 @@
 import type { EventData } from '@chat/events';
+import { initialModerationState, type ModerationState } from './moderation.js';
 
 /**
  * Where an event landed: its `seq` (conversation streams) or revision, and its global log position.
@@ -41,6 +42,8 @@ export type ConversationState = {
   readWatermarks: Map<string, number>;
   /** Time (ms since epoch) of each user's last TypingStarted. */
   lastTypingAt: Map<string, number>;
+  /** Moderation (issue 16): admins, the last role change per user and bans (moderation.ts). */
+  moderation: ModerationState;
 };
 
 export const initialState = (): ConversationState => ({
@@ -51,6 +54,7 @@ export const initialState = (): ConversationState => ({
   idempotencyWindow: [],
   readWatermarks: new Map(),
   lastTypingAt: new Map(),
+  moderation: initialModerationState(),
 });
 
 /** API.md §2.2: idempotency holds for at least the last 1,000 messages and at least 24 hours. */

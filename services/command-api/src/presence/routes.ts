@@ -1,4 +1,4 @@
-import { createReadModelDb, usersSharingConversation } from '@chat/db';
+import { createReadModelDb, usersInBlockWith, usersSharingConversation } from '@chat/db';
 import {
   isOnline,
   type PresenceRecord,
@@ -38,7 +38,11 @@ export const presenceRoutes: FastifyPluginAsyncZod<{ minPositionWaitMs?: number 
       if (minPosition && !(await freshness.waitFor(minPosition, options.minPositionWaitMs ?? 2000))) {
         reply.header('x-read-model-stale', 'true');
       }
-      const shared = await usersSharingConversation(db, request.user.userId, userIds);
+      const [shared, blocked] = await Promise.all([
+        usersSharingConversation(db, request.user.userId, userIds),
+        // Presence is not revealed across a block, whoever blocked whom (issue 16).
+        usersInBlockWith(db, request.user.userId, userIds),
+      ]);
       const store = await bucket();
       const heartbeats = new Map<string, number>();
       const heartbeatOf = async (gatewayId: string) => {
@@ -51,7 +55,8 @@ export const presenceRoutes: FastifyPluginAsyncZod<{ minPositionWaitMs?: number 
       };
       const users = await Promise.all(
         userIds.map(async (userId): Promise<UserPresence> => {
-          if (!shared.has(userId)) return { userId, status: 'unknown', lastSeenAt: null };
+          if (!shared.has(userId) || blocked.has(userId))
+            return { userId, status: 'unknown', lastSeenAt: null };
           const e = await store.get(presenceUserKey(userId));
           const record: PresenceRecord = parsePresenceRecord(
             e && e.operation === 'PUT' ? e.string() : undefined,

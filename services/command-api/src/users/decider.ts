@@ -1,5 +1,6 @@
 import { type ChatEvent, isEventOfStream } from '@chat/events';
 import type { Recorded } from '../conversations/state.js';
+import { decideBlock, isBlockCommand } from './blocks.js';
 import type { UserCommand } from './commands.js';
 import type { UserState } from './state.js';
 
@@ -8,6 +9,7 @@ import type { UserState } from './state.js';
  * the caller answers with the earlier event's position.
  */
 export const decideUser = (command: UserCommand, state: UserState): ChatEvent[] => {
+  if (isBlockCommand(command)) return decideBlock(command, state);
   switch (command.type) {
     case 'SetNotificationLevel': {
       const { userId, conversationId, level } = command.data;
@@ -16,7 +18,7 @@ export const decideUser = (command: UserCommand, state: UserState): ChatEvent[] 
       return [{ type: 'NotificationLevelSet', data: { conversationId, userId, level } }];
     }
     default: {
-      const unknownCommand: never = command.type;
+      const unknownCommand: never = command;
       throw new Error(`unknown command ${JSON.stringify(unknownCommand)}`);
     }
   }
@@ -31,6 +33,10 @@ export const evolveUser = (state: UserState, event: ChatEvent, at: Recorded): Us
   switch (event.type) {
     case 'NotificationLevelSet':
       state.levels.set(event.data.conversationId, { level: event.data.level, at });
+      return state;
+    case 'UserBlocked':
+    case 'UserUnblocked':
+      state.blocks.set(event.data.blockedUserId, { blocked: event.type === 'UserBlocked', at });
       return state;
     case 'ConversationMuted':
     case 'NotificationsRead':

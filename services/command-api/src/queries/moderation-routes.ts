@@ -1,0 +1,53 @@
+import { createReadModelDb, listBlocks, listReports, moderationView } from '@chat/db';
+import { ChatError, moderationQueryShapes } from '@chat/events';
+import type { FastifyReply } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { routeOf } from '../plugins/route-schema.js';
+import { ReadModelFreshness } from './freshness.js';
+
+/**
+ * The read side of moderation and blocking (issue 16): the moderation queue (role admin), your block
+ * list, and a conversation's roles and bans (members only; bans for the owner and admins).
+ */
+export const moderationQueryRoutes: FastifyPluginAsyncZod<{ minPositionWaitMs?: number }> = async (
+  app,
+  options,
+) => {
+  const waitMs = options.minPositionWaitMs ?? 2000;
+  const db = createReadModelDb(app.pool);
+  const freshness = new ReadModelFreshness(db);
+  const awaitPosition = async (minPosition: string | undefined, reply: FastifyReply): Promise<void> => {
+    if (minPosition === undefined) return;
+    if (!(await freshness.waitFor(minPosition, waitMs))) reply.header('x-read-model-stale', 'true');
+  };
+
+  app.route({
+    ...routeOf(moderationQueryShapes.listReports),
+    onRequest: app.requireAdmin,
+    handler: async (request, reply) => {
+      const { status, limit, cursor, minPosition } = request.query;
+      await awaitPosition(minPosition, reply);
+      return listReports(db, { status, limit, cursor });
+    },
+  });
+
+  app.route({
+    ...routeOf(moderationQueryShapes.listBlocks),
+    onRequest: app.authenticate,
+    handler: async (request, reply) => {
+      await awaitPosition(request.query.minPosition, reply);
+      return { items: await listBlocks(db, request.user.userId) };
+    },
+  });
+
+  app.route({
+    ...routeOf(moderationQueryShapes.getModeration),
+    onRequest: app.authenticate,
+    handler: async (request, reply) => {
+      await awaitPosition(request.query.minPosition, reply);
+      const view = await moderationView(db, request.params.conversationId, request.user.userId);
+      if (!view) throw new ChatError('not_found', 'conversation not found');
+      return view;
+    },
+  });
+};
