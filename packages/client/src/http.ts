@@ -1,11 +1,16 @@
 import {
   type ApiError,
+  type AssignableRole,
   apiErrorBodySchema,
   type CommandShapes,
   commandShapes,
   type DevShapes,
   devShapes,
   type NotificationLevel,
+  type ModerationCommandShapes,
+  type ModerationQueryShapes,
+  moderationCommandShapes,
+  moderationQueryShapes,
   type QueryShapes,
   queryShapes,
   type ResultOf,
@@ -66,6 +71,8 @@ export type ChatApiOptions = {
 type CommandName = keyof CommandShapes;
 type S<N extends CommandName> = CommandShapes[N];
 type Q<N extends keyof QueryShapes> = QueryShapes[N];
+type M<N extends keyof ModerationCommandShapes> = ModerationCommandShapes[N];
+type MQ<N extends keyof ModerationQueryShapes> = ModerationQueryShapes[N];
 
 const MAX_PRESENCE_IDS = 100;
 const MAX_PAGES = 10_000;
@@ -298,6 +305,73 @@ export class ChatApi {
    */
   exportEvents(query: QueryOf<Q<'exportEvents'>> = {}): Promise<ResultOf<Q<'exportEvents'>>> {
     return this.#call(queryShapes.exportEvents, { query });
+  }
+
+  // Moderation and blocking (issue 16)
+
+  /** Makes a member an admin or a member again (the owner only). */
+  setMemberRole(
+    conversationId: string,
+    userId: string,
+    role: AssignableRole,
+  ): Promise<ResultOf<M<'setMemberRole'>>> {
+    return this.#call(moderationCommandShapes.setMemberRole, {
+      params: { conversationId, userId },
+      body: { role },
+    });
+  }
+
+  /** Bans a user from a group (owner or admin): removed if a member, kept out until unbanned. */
+  banMember(conversationId: string, userId: string): Promise<ResultOf<M<'banMember'>>> {
+    return this.#call(moderationCommandShapes.banMember, { params: { conversationId, userId } });
+  }
+
+  unbanMember(conversationId: string, userId: string): Promise<ResultOf<M<'unbanMember'>>> {
+    return this.#call(moderationCommandShapes.unbanMember, { params: { conversationId, userId } });
+  }
+
+  /** Reports a message to the moderators (members only; one report per message and reporter). */
+  reportMessage(
+    conversationId: string,
+    messageId: string,
+    reason: string,
+  ): Promise<ResultOf<M<'reportMessage'>>> {
+    return this.#call(moderationCommandShapes.reportMessage, {
+      params: { conversationId, messageId },
+      body: { reason },
+    });
+  }
+
+  /** Roles of a conversation's members and, for its owner and admins, its bans. */
+  getModeration(
+    conversationId: string,
+    query: QueryOf<MQ<'getModeration'>> = {},
+  ): Promise<ResultOf<MQ<'getModeration'>>> {
+    return this.#call(moderationQueryShapes.getModeration, { params: { conversationId }, query });
+  }
+
+  /** The moderation queue (token with role `admin`): one status, newest first. */
+  listReports(query: QueryOf<MQ<'listReports'>> = {}): Promise<ResultOf<MQ<'listReports'>>> {
+    return this.#call(moderationQueryShapes.listReports, { query });
+  }
+
+  /** Resolves a report (role `admin`): `removed` also deletes the message. */
+  resolveReport(reportId: string, body: BodyOf<M<'resolveReport'>>): Promise<ResultOf<M<'resolveReport'>>> {
+    return this.#call(moderationCommandShapes.resolveReport, { params: { reportId }, body });
+  }
+
+  /** Blocks a user: no direct conversation from them, no presence across the block. */
+  blockUser(userId: string): Promise<ResultOf<M<'blockUser'>>> {
+    return this.#call(moderationCommandShapes.blockUser, { params: { userId } });
+  }
+
+  unblockUser(userId: string): Promise<ResultOf<M<'unblockUser'>>> {
+    return this.#call(moderationCommandShapes.unblockUser, { params: { userId } });
+  }
+
+  /** The users the caller blocks; a client hides their messages in groups with `BlockList`. */
+  listBlocks(query: QueryOf<MQ<'listBlocks'>> = {}): Promise<ResultOf<MQ<'listBlocks'>>> {
+    return this.#call(moderationQueryShapes.listBlocks, { query });
   }
 
   // Development

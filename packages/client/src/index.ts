@@ -1,5 +1,6 @@
 export type { NotificationLevel, ReactionSummary as MessageReaction } from '@chat/events';
 export { backoffDelay } from './backoff.js';
+export { BlockList } from './blocks.js';
 export {
   ChatClient,
   type ChatClientEvents,
