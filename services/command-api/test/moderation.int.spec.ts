@@ -51,7 +51,8 @@ const fresh = (user: string | null, url: string, position: string, admin = false
   );
 
 /** Calls `attempt` and checks it was refused with `code` and appended nothing. */
-const refused = async (code: string, attempt: () => Promise<{ status: number; body: any }>) => {
+type Answer = Awaited<ReturnType<Harness['call']>>;
+const refused = async (code: string, attempt: () => Promise<Answer>) => {
   const before = await h.logSize();
   const res = await attempt();
   expect(res.body?.error?.code, JSON.stringify(res.body)).toBe(code);
