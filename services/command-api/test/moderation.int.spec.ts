@@ -355,6 +355,27 @@ describe('blocking', () => {
     expect((await fresh('ann', '/v1/users/me/blocks', unblocked.body.position)).body).toEqual({ items: [] });
   });
 
+  it('a block written through another command-api instance stops the next direct message here', async () => {
+    const other = await h.variant({});
+    try {
+      const direct = await h.call('kim', 'POST', '/v1/conversations', { kind: 'direct', members: ['lou'] });
+      const dm = direct.body.conversationId as string;
+      // lou's stream exists (only existing aggregates are cached) and this instance has checked and
+      // cached it: no block of kim.
+      expect((await h.call('lou', 'PUT', '/v1/users/me/blocks/someone-else')).status).toBe(200);
+      expect((await h.send('kim', dm, 'hi')).status).toBe(201);
+      const blocked = await other.inject({
+        method: 'PUT',
+        url: '/v1/users/me/blocks/kim',
+        headers: { authorization: `Bearer ${await h.tokenFor('lou')}` },
+      });
+      expect(blocked.statusCode).toBe(200);
+      await refused('forbidden', () => h.send('kim', dm, 'still there?'));
+    } finally {
+      await other.close();
+    }
+  });
+
   it('refuses blocking yourself (400) and unblocking someone never blocked (404)', async () => {
     await refused('validation_failed', () => h.call('ann', 'PUT', '/v1/users/me/blocks/ann'));
     await refused('not_found', () => h.call('ann', 'DELETE', '/v1/users/me/blocks/nobody'));

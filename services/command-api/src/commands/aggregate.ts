@@ -22,6 +22,11 @@ export type Aggregate<C, S, K extends StreamCategory, E extends Folded<S, K> = F
   load(id: string): Promise<E>;
   /** Reads only what the entry has not seen; `conflicts` are the refusals that sent the writer here. */
   catchUp(id: string, entry: E, conflicts: readonly WrongExpectedVersionError[]): Promise<void>;
+  /**
+   * Commands decided on state caught up with the store even when cached (another instance may have
+   * appended): a check that appends nothing meets no conflict that would tell it so.
+   */
+  needsFresh?(command: C): boolean;
   /** Only aggregates that exist are cached, so probing random ids costs no memory. */
   exists(entry: E): boolean;
   /** Called after a batch with the streams the store confirmed appends to (e.g. to set a retention). */

@@ -34,5 +34,7 @@ export const userAggregate = (store: EventStore): Aggregate<UserCommand, UserSta
       return entry;
     },
     exists: (entry) => entry.revisions.user >= 0,
+    // The block check before a direct message sees blocks written through any instance.
+    needsFresh: (command) => command.type === 'RequireNotBlocking',
   };
 };

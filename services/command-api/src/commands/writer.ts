@@ -200,6 +200,17 @@ export class CommandWriter<C, S, K extends StreamCategory, E extends Folded<S, K
         return;
       }
       fresh = true;
+    } else if (!fresh && batch.some((p) => this.aggregate.needsFresh?.(p.command) === true)) {
+      // A check that must see other instances' writes (a block, before a direct message): the cache
+      // is caught up first, one read of what it has not seen.
+      try {
+        await this.aggregate.catchUp(id, entry, []);
+      } catch (err) {
+        this.#cache.forget(id);
+        for (const pending of batch) pending.reject(err);
+        return;
+      }
+      fresh = true;
     }
 
     const appends: Append<C, S>[] = [];
