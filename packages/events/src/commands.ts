@@ -149,7 +149,7 @@ export const commandShapes = {
       201: createConversationResult.describe('started'),
       200: createConversationResult.describe(repeat),
     },
-    errors: errors('conflict'),
+    errors: errors('conflict', 'forbidden'),
   },
   addMember: {
     name: 'addMember',
@@ -160,7 +160,7 @@ export const commandShapes = {
     params: conversationParams,
     body: addMemberBody,
     responses: { 200: seqResult.describe('the member joined (now or earlier)') },
-    errors: errors('not_found', 'conflict'),
+    errors: errors('not_found', 'conflict', 'forbidden'),
   },
   removeMember: {
     name: 'removeMember',
@@ -182,7 +182,7 @@ export const commandShapes = {
     params: conversationParams,
     body: sendMessageBody,
     responses: { 201: sendMessageResult.describe('sent'), 200: sendMessageResult.describe(repeat) },
-    errors: errors('not_found', 'conflict'),
+    errors: errors('not_found', 'conflict', 'forbidden'),
     frame: { type: 'send', ack: true },
   },
   editMessage: {

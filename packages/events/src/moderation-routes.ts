@@ -80,7 +80,7 @@ export const moderationCommandShapes = {
     params: memberParams,
     body: noBody,
     responses: { 200: seqResult.describe('not banned, now or earlier: the seq of the MemberUnbanned') },
-    errors: errors('forbidden', 'not_found'),
+    errors: errors('forbidden', 'not_found', 'conflict'),
   },
   reportMessage: {
     name: 'reportMessage',

@@ -10,6 +10,8 @@ import {
   CONVERSATION_EVENT_TYPES,
   EVENT_STREAM_CATEGORY,
   eventIssues,
+  moderationCommandShapes,
+  moderationQueryShapes,
   reactionSchema,
   streamIdOf,
 } from './events.js';
@@ -214,12 +216,16 @@ describe('route shapes', () => {
       '201',
       '400',
       '401',
+      // A blocked sender in a direct conversation (issue 16).
+      '403',
       '404',
       '409',
       '413',
       '429',
       '503',
     ]);
+    for (const [name, shape] of Object.entries({ ...moderationCommandShapes, ...moderationQueryShapes }))
+      expect(shape.name).toBe(name);
   });
 
   it('build the send, read and typing frames from their commands, and split them back', () => {
