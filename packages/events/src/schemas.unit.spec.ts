@@ -10,12 +10,11 @@ import {
   CONVERSATION_EVENT_TYPES,
   EVENT_STREAM_CATEGORY,
   eventIssues,
-  moderationCommandShapes,
-  moderationQueryShapes,
   reactionSchema,
   streamIdOf,
 } from './events.js';
 import { isoTimeSchema, MAX_SEQ } from './ids.js';
+import { moderationCommandShapes, moderationQueryShapes } from './moderation-routes.js';
 import { decodePageCursor, encodePageCursor, listMessagesQuery, queryShapes } from './queries.js';
 import { responseSchemas } from './routes.js';
 import { parseStreamId } from './streams.js';
