@@ -57,6 +57,10 @@ export class Thread {
           sentAt: d.sentAt,
           editedAt: null,
           deleted: false,
+          threadRootId: d.threadRootId ?? null,
+          replyCount: 0,
+          lastReplyAt: null,
+          threadParticipantIds: [],
           reactions: [],
         });
         this.#sort();

@@ -19,6 +19,10 @@ const message = (seq: number, body: string, extra: Partial<Message> = {}): Messa
   editedAt: null,
   deleted: false,
   reactions: [],
+  threadRootId: null,
+  replyCount: 0,
+  lastReplyAt: null,
+  threadParticipantIds: [],
   ...extra,
 });
 

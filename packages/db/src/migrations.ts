@@ -101,6 +101,35 @@ export const readModelMigrations = (schema: string): Record<string, Migration> =
       },
     },
     ...moderationMigrations(schema),
+    // Threads (issue 16): a reply names its root; the root keeps its thread's counters (the projector
+    // updates them with each reply, so reading a root costs nothing extra). The partial index pages a
+    // thread and leaves main-timeline messages out of it.
+    '2026_11_29_021_threads': {
+      up: async (db: AnyDb) => {
+        await sql`
+          ALTER TABLE ${t('messages')}
+            ADD COLUMN thread_root_id text,
+            ADD COLUMN reply_count integer NOT NULL DEFAULT 0,
+            ADD COLUMN last_reply_at timestamptz,
+            ADD COLUMN thread_participants text[] NOT NULL DEFAULT '{}'`.execute(db);
+        await sql`
+          CREATE INDEX messages_thread_idx ON ${t('messages')} (conversation_id, thread_root_id, seq)
+           WHERE thread_root_id IS NOT NULL`.execute(db);
+      },
+    },
+    // Search (issue 16): the body's tokens under the `simple` configuration (no stemming or stop words,
+    // so every language matches by its tokens). A generated column follows every write of `body` — a
+    // send, an edit, a delete or an erasure (body null: nothing matches) — at O(1) per message; the GIN
+    // index answers `@@`.
+    '2026_11_29_022_message_search': {
+      up: async (db: AnyDb) => {
+        await sql`
+          ALTER TABLE ${t('messages')}
+            ADD COLUMN search_vector tsvector
+              GENERATED ALWAYS AS (to_tsvector('simple', coalesce(body, ''))) STORED`.execute(db);
+        await sql`CREATE INDEX messages_search_idx ON ${t('messages')} USING gin (search_vector)`.execute(db);
+      },
+    },
   };
 };
 

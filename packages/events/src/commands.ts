@@ -53,6 +53,8 @@ export const sendMessageBody = z.strictObject({
   messageId: uuidSchema,
   body: messageBodySchema,
   replyTo: uuidSchema.optional(),
+  /** A reply in the thread of this root message (a message of the main timeline, not deleted). */
+  threadRootId: uuidSchema.optional(),
 });
 export type SendMessageBody = z.infer<typeof sendMessageBody>;
 

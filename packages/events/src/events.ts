@@ -64,6 +64,17 @@ export const eventDataSchemas = {
      * so the notifier can tell a reply to someone's message without a table of every message's sender.
      */
     replyToSenderId: user.optional(),
+    /**
+     * The root message of the thread this message replies in (threads, v1.1; absent for a message of the
+     * main timeline and in every older event, which therefore reads unchanged).
+     */
+    threadRootId: id.optional(),
+    /**
+     * The thread's participants before this reply — the root's author, then every earlier replier in the
+     * order of their first reply — so the notifier reaches them without a table of every thread.
+     * Present exactly when `threadRootId` is.
+     */
+    threadParticipantIds: z.array(user).optional(),
   }),
   MessageEdited: z.looseObject({
     conversationId: id,

@@ -13,14 +13,17 @@ import { textSchema } from './text.js';
  * A query-string integer: decimal digits only (no sign, exponent or empty value, which a numeric
  * coercion would read as 0 or Infinity), within its range.
  */
-const intParam = (min: number, max: number) =>
+export const intParam = (min: number, max: number) =>
   z
     .string()
     .regex(/^[0-9]{1,16}$/, 'must be a decimal integer')
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
-const minPosition = z
+/** `true` or `false`, nothing else. */
+export const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+export const minPosition = z
   .string()
   .regex(/^[0-9a-f]{32}$/i, 'must be a position returned by the server')
   .transform((s) => s.toLowerCase())
@@ -75,6 +78,8 @@ export const listMessagesQuery = z
     before: intParam(0, MAX_SEQ).optional(),
     after: intParam(0, MAX_SEQ).optional(),
     limit: intParam(1, 200).default(50),
+    /** `false` leaves thread replies out of the main timeline (default: every message, as before threads). */
+    includeThreads: booleanParam.default(true),
     minPosition,
   })
   .refine((q) => q.before === undefined || q.after === undefined, {
@@ -188,6 +193,9 @@ export type Conversation = z.output<typeof conversationSchema>;
 /** How many users a reaction lists by id (the first to react). */
 export const REACTION_USERS_SHOWN = 20;
 
+/** How many recent thread participants a root message lists. */
+export const THREAD_PARTICIPANTS_SHOWN = 3;
+
 export const reactionSummarySchema = z.object({
   reaction: z.string(),
   count: count.min(1),
@@ -213,6 +221,14 @@ export const messageSchema = z.object({
    * and for a deleted message.
    */
   reactions: z.array(reactionSummarySchema),
+  /** The root message of the thread this message replies in; null on the main timeline. */
+  threadRootId: uuidOutputSchema.nullable(),
+  /** Replies in this message's thread, deleted ones (tombstones) included; 0 when it has none. */
+  replyCount: count,
+  /** `sentAt` of the thread's newest reply; null without replies. */
+  lastReplyAt: instantSchema.nullable(),
+  /** The THREAD_PARTICIPANTS_SHOWN users who replied most recently, newest first. */
+  threadParticipantIds: z.array(userIdSchema),
 });
 export type Message = z.output<typeof messageSchema>;
 

@@ -59,8 +59,9 @@ const load = async (trx: Trx, schema: string, state: BatchState, keys: BatchKeys
   }
   if (keys.messageKeys.size > 0) {
     const pairs = [...keys.messageKeys].map(splitKey);
-    const { rows } = await sql<MessageRow>`
-      SELECT x.* FROM ${sql.id(schema, 'messages')} x
+    const columns = sql.join(MESSAGE_COLUMNS.map(([name]) => sql`x.${sql.id(name)}`));
+    const { rows } = await sql<Omit<MessageRow, 'search_vector'>>`
+      SELECT ${columns} FROM ${sql.id(schema, 'messages')} x
         JOIN unnest(${pairs.map((p) => p[0])}::text[], ${pairs.map((p) => p[1])}::text[]) AS k(c, id)
           ON x.conversation_id = k.c AND x.message_id = k.id`.execute(trx);
     for (const r of rows) {
@@ -68,6 +69,7 @@ const load = async (trx: Trx, schema: string, state: BatchState, keys: BatchKeys
         ...r,
         sent_at: r.sent_at.toISOString(),
         edited_at: iso(r.edited_at),
+        last_reply_at: iso(r.last_reply_at),
       });
     }
   }
@@ -143,6 +145,10 @@ const MESSAGE_COLUMNS = columnsOf<MessageState>()([
   ['edited_at', 'timestamptz'],
   ['deleted', 'bool'],
   ['deleted_by', 'text'],
+  ['thread_root_id', 'text'],
+  ['reply_count', 'int4'],
+  ['last_reply_at', 'timestamptz'],
+  ['thread_participants', 'text[]'],
 ]);
 
 const REACTION_COLUMNS = columnsOf<ReactionState>()([
@@ -203,7 +209,7 @@ const flushStatements = (schema: string, state: BatchState): RawBuilder<unknown>
       messages,
       MESSAGE_COLUMNS,
       ['conversation_id', 'seq'],
-      ['body', 'edited_at', 'deleted', 'deleted_by'],
+      ['body', 'edited_at', 'deleted', 'deleted_by', 'reply_count', 'last_reply_at', 'thread_participants'],
     ),
   );
   const members = [...state.dirtyMembers].flatMap((k) => state.members.get(k) ?? []);

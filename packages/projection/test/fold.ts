@@ -155,6 +155,10 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
           deleted: false,
           deletedBy: null,
           reactions: [],
+          threadRootId: d.threadRootId === undefined ? null : s(d.threadRootId),
+          replyCount: 0,
+          lastReplyAt: null,
+          threadParticipantIds: [],
         });
         const own = c.readSeq.get(s(d.senderId));
         if (own !== undefined && e.revision > own) c.readSeq.set(s(d.senderId), e.revision);
@@ -204,6 +208,16 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
         else if (!users.has(s(d.userId))) users.set(s(d.userId), e.revision);
         break;
       }
+    }
+  }
+  // Thread counters by their definition: the replies naming the root (tombstones included), the newest
+  // one's time, and the three most recent distinct repliers.
+  for (const c of conversations.values()) {
+    for (const root of c.messages) {
+      const replies = c.messages.filter((m) => m.threadRootId === root.messageId);
+      root.replyCount = replies.length;
+      root.lastReplyAt = replies.at(-1)?.sentAt ?? null;
+      root.threadParticipantIds = [...new Set(replies.map((m) => m.senderId).reverse())].slice(0, 3);
     }
   }
   // Message.reactions by API.md §2.2.1: ordered by first use, the first 20 users by time, none once deleted.

@@ -3,6 +3,7 @@ import {
   getConversation,
   listConversations,
   listMessages,
+  listThreadMessages,
   moderationSnapshot,
   readCheckpoint,
   unreadSummary,
@@ -165,6 +166,34 @@ describe('read models equal a plain fold over the log (5,200 random commands)', 
     expect(messages.filter((m) => m.reactions.length > 0).length).toBeGreaterThan(50);
     expect(messages.some((m) => m.reactions.length > 2)).toBe(true);
     expect(messages.some((m) => m.reactions.some((r) => r.count > 1))).toBe(true);
+    // ... and threads: many roots, some with more than three repliers, replies deleted in some.
+    const roots = messages.filter((m) => m.replyCount > 0);
+    expect(roots.length).toBeGreaterThan(50);
+    expect(roots.some((m) => m.threadParticipantIds.length === 3 && m.replyCount > 3)).toBe(true);
+    expect(messages.some((m) => m.threadRootId !== null && m.deleted)).toBe(true);
+  });
+
+  it('pages each thread, and the main timeline without thread replies, as the fold does', async () => {
+    for (const c of sim.conversations.slice(0, 20)) {
+      const all = f.conversations.get(c.id)?.messages ?? [];
+      const main = all.filter((m) => m.threadRootId === null);
+      const timeline = await listMessages(h.db, c.id, { limit: 200, includeThreads: false });
+      expect(timeline).toEqual({ items: main.slice(-200), hasMore: main.length > 200 });
+      for (const root of main.filter((m) => m.replyCount > 0)) {
+        const replies = all.filter((m) => m.threadRootId === root.messageId);
+        const collected: typeof replies = [];
+        let after = -1;
+        for (;;) {
+          const page = await listThreadMessages(h.db, c.id, root.messageId, { after, limit: 2 });
+          expect(page?.root).toEqual(root);
+          collected.push(...(page?.items ?? []));
+          const last = page?.items.at(-1);
+          if (!page?.hasMore || !last) break;
+          after = last.seq;
+        }
+        expect(collected).toEqual(replies);
+      }
+    }
   });
 
   it('holds the bans, reports and blocks of the log, and the roles in every conversation (issue 16)', async () => {

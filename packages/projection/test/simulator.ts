@@ -26,6 +26,9 @@ type SimConversation = {
     deleted: boolean;
     seq: number;
     reactions: Map<string, Set<string>>;
+    threadRootId: string | null;
+    /** For a thread root: its author, then each replier in the order of their first reply. */
+    participants: string[];
   }[];
   readSeq: Map<string, number>;
   receiptsRevision: number;
@@ -258,17 +261,40 @@ export class ChatSimulator {
     if (r < 0.5 || c.messages.length === 0) {
       const messageId = randomUUID();
       const replyTo = c.messages.length > 0 && this.rng() < 0.2 ? this.pick(c.messages).id : null;
+      // A third of the messages reply in a thread of a live main-timeline message, as the decider allows.
+      const roots = alive.filter((m) => m.threadRootId === null);
+      const root = roots.length > 0 && this.rng() < 0.33 ? this.pick(roots) : undefined;
+      const thread = root
+        ? {
+            threadRootId: root.id,
+            threadParticipantIds: root.participants.length > 0 ? [...root.participants] : [root.senderId],
+          }
+        : {};
       const cmd = append(
         'MessageSent',
-        { conversationId: c.id, messageId, senderId: member, body: this.body(), replyTo, sentAt: this.now() },
+        {
+          conversationId: c.id,
+          messageId,
+          senderId: member,
+          body: this.body(),
+          replyTo,
+          sentAt: this.now(),
+          ...thread,
+        },
         member,
       );
+      if (root) {
+        if (root.participants.length === 0) root.participants.push(root.senderId);
+        if (!root.participants.includes(member)) root.participants.push(member);
+      }
       c.messages.push({
         id: messageId,
         senderId: member,
         deleted: false,
         seq: c.revision,
         reactions: new Map(),
+        threadRootId: root?.id ?? null,
+        participants: [],
       });
       c.readSeq.set(member, c.revision);
       return cmd;

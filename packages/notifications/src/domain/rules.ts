@@ -33,9 +33,10 @@ const reachable = (state: ConversationState, userId: string, atMs: number): bool
 
 /**
  * The records one `MessageSent` produces (API.md §2.4): at most one per member, never the sender, by
- * the member's level at send time — `all`: every message; `mentions`: when the body mentions them or
- * the message replies to theirs; `none` or muted: nothing. Kind `mention` when the body mentions the
- * recipient, else `reply` when it replies to their message, else `message`.
+ * the member's level at send time — `all`: every message; `mentions`: when the body mentions them, the
+ * message replies to theirs or it replies in a thread they take part in; `none` or muted: nothing. Kind
+ * `mention` when the body mentions the recipient, else `reply` when it replies to their message, else
+ * `thread` for a thread participant, else `message`.
  *
  * The work is proportional to the records it can create, never to the size of the group: candidates
  * are the users the body mentions (one pass over the body), the sender of the replied-to message
@@ -53,6 +54,11 @@ export const notificationsFor = (
   for (const userId of mentionedUserIds(sent.body)) kinds.set(userId, 'mention');
   const repliedTo = sent.replyToSenderId;
   if (repliedTo !== undefined && !kinds.has(repliedTo)) kinds.set(repliedTo, 'reply');
+  // A thread reply reaches the thread's participants (its root's author and earlier repliers, carried
+  // on the event) at level `mentions` and `all`; a mention or a reply to their own message says more.
+  for (const userId of sent.threadParticipantIds ?? []) {
+    if (!kinds.has(userId)) kinds.set(userId, 'thread');
+  }
   // Where the default is `all` (direct conversations: two members) every member is a candidate;
   // elsewhere only those who chose `all`.
   const everyMessage = defaultNotificationLevel(state.kind) === 'all' ? state.members : state.everyMessage;

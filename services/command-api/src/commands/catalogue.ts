@@ -217,6 +217,7 @@ export const sendMessage = conversationCommand('sendMessage', {
         senderId: actor.userId,
         body: body.body,
         replyTo: body.replyTo ?? null,
+        threadRootId: body.threadRootId ?? null,
         now,
       },
     },

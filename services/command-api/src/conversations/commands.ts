@@ -21,7 +21,15 @@ export type ConversationCommand =
   | { type: 'RemoveMember'; data: { userId: string; removedBy: string } }
   | {
       type: 'SendMessage';
-      data: { messageId: string; senderId: string; body: string; replyTo: string | null; now: string };
+      data: {
+        messageId: string;
+        senderId: string;
+        body: string;
+        replyTo: string | null;
+        /** Absent or null: a message of the main timeline. */
+        threadRootId?: string | null;
+        now: string;
+      };
     }
   | { type: 'EditMessage'; data: { messageId: string; editorId: string; body: string; now: string } }
   | { type: 'DeleteMessage'; data: { messageId: string; deletedBy: string; now: string } }

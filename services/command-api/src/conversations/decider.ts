@@ -33,6 +33,19 @@ const requireMessage = (state: ConversationState, messageId: string): MessageRec
   return message;
 };
 
+/**
+ * The root a thread reply names: a message of this conversation (400 otherwise, as for `replyTo`) on the
+ * main timeline — threads do not nest (400) — and not deleted (404, as for a reaction).
+ */
+const requireThreadRoot = (state: ConversationState, rootId: string): MessageRecord => {
+  const root = state.messages.get(rootId);
+  if (!root) throw invalid(['threadRootId'], 'threadRootId must name a message of this conversation');
+  if (root.threadRootId !== null)
+    throw invalid(['threadRootId'], 'threadRootId names a thread reply; threads do not nest');
+  if (root.deleted) throw new ChatError('not_found', 'thread root message not found');
+  return root;
+};
+
 /** Whether the user has this reaction on the message. */
 export const hasReaction = (message: MessageRecord, reaction: string, userId: string): boolean =>
   message.reactions?.get(reaction)?.get(userId)?.present === true;
@@ -93,17 +106,22 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
     }
     case 'SendMessage': {
       const { messageId, senderId, body, replyTo, now } = command.data;
+      const threadRootId = command.data.threadRootId ?? null;
       const started = requireMember(state, senderId);
       const earlier = state.messages.get(messageId);
       if (earlier) {
         const same =
-          earlier.senderId === senderId && earlier.sentBody === body && earlier.replyTo === replyTo;
+          earlier.senderId === senderId &&
+          earlier.sentBody === body &&
+          earlier.replyTo === replyTo &&
+          earlier.threadRootId === threadRootId;
         if (same) return [];
         throw new ChatError('conflict', 'messageId already used with different content');
       }
       const repliedTo = replyTo === null ? undefined : state.messages.get(replyTo);
       if (replyTo !== null && !repliedTo)
         throw invalid(['replyTo'], 'replyTo must name a message of this conversation');
+      const root = threadRootId === null ? undefined : requireThreadRoot(state, threadRootId);
       const data = {
         conversationId: started.conversationId,
         messageId,
@@ -111,13 +129,12 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
         body,
         replyTo,
         sentAt: now,
+        ...(repliedTo ? { replyToSenderId: repliedTo.senderId } : {}),
+        ...(root && threadRootId !== null
+          ? { threadRootId, threadParticipantIds: root.threadParticipants ?? [root.senderId] }
+          : {}),
       };
-      return [
-        {
-          type: 'MessageSent',
-          data: repliedTo ? { ...data, replyToSenderId: repliedTo.senderId } : data,
-        },
-      ];
+      return [{ type: 'MessageSent', data }];
     }
     case 'EditMessage': {
       const { messageId, editorId, body, now } = command.data;
@@ -236,10 +253,13 @@ export const evolve = (state: ConversationState, event: ChatEvent, at: Recorded)
         senderId: event.data.senderId,
         sentBody: event.data.body,
         replyTo: event.data.replyTo,
+        threadRootId: event.data.threadRootId ?? null,
+        threadParticipants: null,
         sentAt: event.data.sentAt,
         deleted: null,
         reactions: null,
       });
+      joinThread(state, event.data.threadRootId, event.data.senderId);
       state.idempotencyWindow.push(event.data.messageId);
       slideIdempotencyWindow(state, Date.parse(event.data.sentAt));
       raiseWatermark(state, event.data.senderId, seq);
@@ -293,6 +313,14 @@ export const evolve = (state: ConversationState, event: ChatEvent, at: Recorded)
       throw new Error(`unknown event ${JSON.stringify(unknownEvent)}`);
     }
   }
+};
+
+/** A reply makes its sender a participant of the thread (once, in the order of first replies). */
+const joinThread = (state: ConversationState, rootId: string | undefined, userId: string) => {
+  const root = rootId === undefined ? undefined : state.messages.get(rootId);
+  if (!root) return;
+  root.threadParticipants ??= [root.senderId];
+  if (!root.threadParticipants.includes(userId)) root.threadParticipants.push(userId);
 };
 
 /**

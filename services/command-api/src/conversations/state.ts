@@ -14,6 +14,13 @@ export type MessageRecord = {
   /** The body as first sent, kept only inside the idempotency window (null once it slides out). */
   sentBody: string | null;
   replyTo: string | null;
+  /** The thread root this message replies in; null on the main timeline. */
+  threadRootId: string | null;
+  /**
+   * For a thread root: its author, then every replier in the order of their first reply (null until the
+   * first reply). Carried on each reply so the notifier reaches the thread's participants.
+   */
+  threadParticipants: string[] | null;
   sentAt: string;
   deleted: Recorded | null;
   /**
