@@ -40,6 +40,7 @@ import { optionalBodies } from './plugins/route-schema.js';
 import { presenceRoutes } from './presence/routes.js';
 import { moderationQueryRoutes } from './queries/moderation-routes.js';
 import { queryRoutes } from './queries/routes.js';
+import { threadAndSearchRoutes } from './queries/threads-and-search.js';
 import { devTokenRoutes } from './web/dev-token.js';
 import { webAppRoutes } from './web/static.js';
 
@@ -181,6 +182,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(notificationRoutes);
   await app.register(queryRoutes);
   await app.register(exportRoutes);
+  await app.register(threadAndSearchRoutes);
   await app.register(presenceRoutes);
   // Signing in as anyone is for development only; in JWKS mode no token this service signs is accepted.
   if (config.NODE_ENV !== 'production' && !config.JWKS_URL) {

@@ -72,11 +72,11 @@ export const queryRoutes: FastifyPluginAsyncZod<QueryRoutesOptions> = async (app
     ...routeOf(queryShapes.listMessages),
     onRequest: app.authenticate,
     handler: async (request, reply) => {
-      const { before, after, limit, minPosition } = request.query;
+      const { before, after, limit, includeThreads, minPosition } = request.query;
       const { conversationId } = request.params;
       await awaitPosition(minPosition, reply);
       if (!(await isMember(db, conversationId, request.user.userId))) throw notFound();
-      return listMessages(db, conversationId, { before, after, limit });
+      return listMessages(db, conversationId, { before, after, limit, includeThreads });
     },
   });
 
