@@ -17,7 +17,7 @@ export class EmptySearchQueryError extends Error {
 // them); the snippet is then HTML-escaped as a whole and the two marks become <mark> and </mark>.
 const OPEN = '\u0001';
 const CLOSE = '\u0002';
-const HEADLINE_OPTIONS = `StartSel=${OPEN}, StopSel=${CLOSE}, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "`;
+const HEADLINE_OPTIONS = `StartSel=${OPEN}, StopSel=${CLOSE}, MaxWords=30, MinWords=12`;
 
 const ENTITIES: Record<string, string> = {
   '&': '&amp;',
