@@ -15,7 +15,11 @@ import {
   queryShapes,
   type ResultOf,
   type RouteShape,
+  type SearchShapes,
   type SuccessStatus,
+  searchShapes,
+  type ThreadShapes,
+  threadShapes,
 } from '@chat/events';
 import type { z } from 'zod';
 import { ChatCommandError, type TokenSource } from './client.js';
@@ -261,6 +265,26 @@ export class ChatApi {
     query: QueryOf<Q<'listMessages'>> = {},
   ): Promise<ResultOf<Q<'listMessages'>>> {
     return this.#call(queryShapes.listMessages, { params: { conversationId }, query });
+  }
+
+  /** The root message and a page of its thread's replies in ascending seq: the newest, or `before`/`after` a seq. */
+  listThreadMessages(
+    conversationId: string,
+    rootId: string,
+    query: QueryOf<ThreadShapes['listThreadMessages']> = {},
+  ): Promise<ResultOf<ThreadShapes['listThreadMessages']>> {
+    return this.#call(threadShapes.listThreadMessages, { params: { conversationId, rootId }, query });
+  }
+
+  /**
+   * Full-text search over the caller's conversations, best match first. Snippets are HTML-safe: text is
+   * escaped and matches are wrapped in `<mark>`…`</mark>`. Pass `nextCursor` back as `cursor` for more.
+   */
+  search(
+    q: string,
+    query: Omit<QueryOf<SearchShapes['search']>, 'q'> = {},
+  ): Promise<ResultOf<SearchShapes['search']>> {
+    return this.#call(searchShapes.search, { query: { ...query, q } });
   }
 
   unread(query: QueryOf<Q<'unread'>> = {}): Promise<ResultOf<Q<'unread'>>> {

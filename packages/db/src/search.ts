@@ -42,21 +42,8 @@ export type SearchOptions = {
   cursor?: SearchCursor | undefined;
 };
 
-/**
- * Full-text search over the messages of the conversations `userId` is a member of now (their whole
- * history; deleted and erased messages have no body, so no tokens, and are excluded besides), ranked by
- * `ts_rank`, ties newest first per conversation. Authorization is the join on the caller's active
- * membership: a conversation they are not in contributes no row, whatever `conversationId` says.
- */
-export const searchMessages = async (
-  db: ReadModelDb,
-  userId: string,
-  options: SearchOptions,
-): Promise<SearchPage> => {
-  const parsed = await sql<{
-    nodes: number;
-  }>`SELECT numnode(websearch_to_tsquery('simple', ${options.q}))::int AS nodes`.execute(db);
-  if ((parsed.rows[0]?.nodes ?? 0) === 0) throw new EmptySearchQueryError('q has no word to search for');
+/** The statement of one search page (the bench EXPLAINs it): `limit + 1` rows, headlines included. */
+export const searchQuery = (db: ReadModelDb, userId: string, options: SearchOptions) => {
   const query = sql`websearch_to_tsquery('simple', ${options.q})`;
   const rank = sql<number>`ts_rank(m.search_vector, ${query})`;
   let matches = db
@@ -95,7 +82,7 @@ export const searchMessages = async (
     .orderBy('m.seq', 'desc')
     .limit(options.limit + 1);
   // Headlines only for the page's rows: ts_headline re-parses the body, the costliest part per row.
-  const rows = await db
+  return db
     .selectFrom(page.as('p'))
     .select([
       'p.conversation_id',
@@ -111,8 +98,25 @@ export const searchMessages = async (
     ])
     .orderBy('p.rank', 'desc')
     .orderBy('p.conversation_id', 'desc')
-    .orderBy('p.seq', 'desc')
-    .execute();
+    .orderBy('p.seq', 'desc');
+};
+
+/**
+ * Full-text search over the messages of the conversations `userId` is a member of now (their whole
+ * history; deleted and erased messages have no body, so no tokens, and are excluded besides), ranked by
+ * `ts_rank`, ties newest first per conversation. Authorization is the join on the caller's active
+ * membership: a conversation they are not in contributes no row, whatever `conversationId` says.
+ */
+export const searchMessages = async (
+  db: ReadModelDb,
+  userId: string,
+  options: SearchOptions,
+): Promise<SearchPage> => {
+  const parsed = await sql<{
+    nodes: number;
+  }>`SELECT numnode(websearch_to_tsquery('simple', ${options.q}))::int AS nodes`.execute(db);
+  if ((parsed.rows[0]?.nodes ?? 0) === 0) throw new EmptySearchQueryError('q has no word to search for');
+  const rows = await searchQuery(db, userId, options).execute();
   const items = rows.slice(0, options.limit).map((r) => ({
     messageId: r.message_id,
     conversationId: r.conversation_id,
