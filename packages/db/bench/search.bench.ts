@@ -63,20 +63,16 @@ const WORDS = [...new Set([...COMMON, ...tail])];
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
-const main = async () => {
-  const database = await createTestDatabase('searchbench');
-  const pool = new pg.Pool({ connectionString: database.url, max: 2 });
-  const db = createReadModelDb(pool);
-  try {
-    await migrateReadModels(pool);
-    const t0 = performance.now();
-    // Bulk load without the GIN index, then build it once (as a restore would).
-    await sql`DROP INDEX read_models.messages_search_idx`.execute(db);
-    const chunk = 100_000;
-    for (let from = 0; from < MESSAGES; from += chunk) {
-      const to = Math.min(MESSAGES, from + chunk) - 1;
-      // Word i is drawn with probability ~ power(random, 2.5): a few words are very common, most rare.
-      await sql`
+const seedReadModel = async (db: ReturnType<typeof createReadModelDb>, pool: pg.Pool) => {
+  await migrateReadModels(pool);
+  const t0 = performance.now();
+  // Bulk load without the GIN index, then build it once (as a restore would).
+  await sql`DROP INDEX read_models.messages_search_idx`.execute(db);
+  const chunk = 100_000;
+  for (let from = 0; from < MESSAGES; from += chunk) {
+    const to = Math.min(MESSAGES, from + chunk) - 1;
+    // Word i is drawn with probability ~ power(random, 2.5): a few words are very common, most rare.
+    await sql`
         INSERT INTO read_models.messages (conversation_id, seq, message_id, msg_index, sender_id, body, sent_at)
         SELECT md5('c' || (i / ${PER_CONVERSATION}))::uuid::text,
                i % ${PER_CONVERSATION} + 1,
@@ -90,29 +86,41 @@ const main = async () => {
                  SELECT string_agg((${WORDS}::text[])[1 + floor(power(random(), 2.5) * ${WORDS.length})::int], ' ') AS body
                    FROM generate_series(1, 4 + (g.i % 13)) AS w(n)
                ) AS b`.execute(db);
-      process.stdout.write(`\rseeded ${to + 1} messages`);
-    }
-    await sql`
+    process.stdout.write(`\rseeded ${to + 1} messages`);
+  }
+  await sql`
       INSERT INTO read_models.members (conversation_id, user_id, active, joined_seq, read_seq)
       SELECT DISTINCT md5('c' || k)::uuid::text, 'u' || ((k * 7 + j * 131) % ${USERS}), true, 0, 0
         FROM generate_series(0, ${CONVERSATIONS - 1}) AS k, generate_series(0, ${MEMBERS_PER_CONVERSATION - 1}) AS j
       ON CONFLICT DO NOTHING`.execute(db);
-    // The searching user: a member of MEMBER_OF conversations spread over the whole table.
-    await sql`
+  // The searching user: a member of MEMBER_OF conversations spread over the whole table.
+  await sql`
       INSERT INTO read_models.members (conversation_id, user_id, active, joined_seq, read_seq)
       SELECT md5('c' || (k * ${Math.floor(CONVERSATIONS / MEMBER_OF)}))::uuid::text, ${USER}, true, 0, 0
         FROM generate_series(0, ${MEMBER_OF - 1}) AS k`.execute(db);
-    const seeded = performance.now();
-    await sql`CREATE INDEX messages_search_idx ON read_models.messages USING gin (search_vector)`.execute(db);
-    await sql`ANALYZE read_models.messages`.execute(db);
-    await sql`ANALYZE read_models.members`.execute(db);
-    const indexed = performance.now();
-    const size = await sql<{ table: string; index: string }>`
+  const seeded = performance.now();
+  await sql`CREATE INDEX messages_search_idx ON read_models.messages USING gin (search_vector)`.execute(db);
+  await sql`ANALYZE read_models.messages`.execute(db);
+  await sql`ANALYZE read_models.members`.execute(db);
+  const indexed = performance.now();
+  const size = await sql<{ table: string; index: string }>`
       SELECT pg_size_pretty(pg_table_size('read_models.messages')) AS table,
              pg_size_pretty(pg_relation_size('read_models.messages_search_idx')) AS index`.execute(db);
-    console.log(
-      `\nseeded ${MESSAGES} messages in ${CONVERSATIONS} conversations in ${((seeded - t0) / 1000).toFixed(1)} s; GIN index ${((indexed - seeded) / 1000).toFixed(1)} s; table ${size.rows[0]?.table}, index ${size.rows[0]?.index}`,
-    );
+  console.log(
+    `\nseeded ${MESSAGES} messages in ${CONVERSATIONS} conversations in ${((seeded - t0) / 1000).toFixed(1)} s; GIN index ${((indexed - seeded) / 1000).toFixed(1)} s; table ${size.rows[0]?.table}, index ${size.rows[0]?.index}`,
+  );
+};
+
+const main = async () => {
+  // REUSE=<database> runs the queries on a database a KEEP=1 run left seeded.
+  const reuse = process.env.REUSE;
+  const database = reuse
+    ? { name: reuse, url: `postgres://postgres@127.0.0.1:5432/${reuse}`, drop: async () => {} }
+    : await createTestDatabase('searchbench');
+  const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+  const db = createReadModelDb(pool);
+  try {
+    if (!reuse) await seedReadModel(db, pool);
 
     // Queries: common words, mid-frequency words, rare words, and two-word / phrase / exclusion queries.
     let seed = 42;

@@ -46,14 +46,17 @@ export type SearchOptions = {
 export const searchQuery = (db: ReadModelDb, userId: string, options: SearchOptions) => {
   const query = sql`websearch_to_tsquery('simple', ${options.q})`;
   const rank = sql<number>`ts_rank(m.search_vector, ${query})`;
+  // Membership first: the caller's conversations as one array (an InitPlan), so Postgres intersects the
+  // conversations' rows (primary key) with the word's rows (GIN) once, as one BitmapAnd. As a join, it
+  // planned a BitmapAnd per conversation (re-reading the word's GIN entries up to 50 times) or a
+  // parallel seq scan of members: p99 777 ms on 1,000,000 messages, against 1xx ms (bench/README.md).
+  const readable = db
+    .selectFrom('members as mb')
+    .select('mb.conversation_id')
+    .where('mb.user_id', '=', userId)
+    .where(sql<boolean>`mb.active`);
   let matches = db
     .selectFrom('messages as m')
-    .innerJoin('members as mb', (join) =>
-      join
-        .onRef('mb.conversation_id', '=', 'm.conversation_id')
-        .on('mb.user_id', '=', userId)
-        .on('mb.active', '=', true),
-    )
     .select([
       'm.conversation_id',
       'm.seq',
@@ -64,8 +67,9 @@ export const searchQuery = (db: ReadModelDb, userId: string, options: SearchOpti
       'm.body',
       rank.as('rank'),
     ])
+    .where(sql<boolean>`m.conversation_id = ANY (ARRAY(${readable}))`)
     .where(sql<boolean>`m.search_vector @@ ${query}`)
-    .where('m.deleted', '=', false)
+    .where(sql<boolean>`NOT m.deleted`)
     .where('m.body', 'is not', null);
   if (options.conversationId !== undefined)
     matches = matches.where('m.conversation_id', '=', options.conversationId);
@@ -104,8 +108,9 @@ export const searchQuery = (db: ReadModelDb, userId: string, options: SearchOpti
 /**
  * Full-text search over the messages of the conversations `userId` is a member of now (their whole
  * history; deleted and erased messages have no body, so no tokens, and are excluded besides), ranked by
- * `ts_rank`, ties newest first per conversation. Authorization is the join on the caller's active
- * membership: a conversation they are not in contributes no row, whatever `conversationId` says.
+ * `ts_rank`, ties newest first per conversation. Authorization is in the statement: only rows of the
+ * caller's active memberships are read, so a conversation they are not in contributes no row, whatever
+ * `conversationId` says.
  */
 export const searchMessages = async (
   db: ReadModelDb,
