@@ -134,6 +134,21 @@ export const readModelMigrations = (schema: string): Record<string, Migration> =
 };
 
 /**
+ * A replay into a shadow schema (a rebuild) builds the search index once at the end instead of updating
+ * it row by row: `withoutSearchIndex` before the replay, `restoreSearchIndex` after it, before the swap.
+ * The index is the one migration 006 creates.
+ */
+export const withoutSearchIndex = async (pool: pg.Pool, schema: string): Promise<void> => {
+  await pool.query(`DROP INDEX ${quoted(schema)}.messages_search_idx`);
+};
+export const restoreSearchIndex = async (pool: pg.Pool, schema: string): Promise<void> => {
+  await pool.query(
+    `CREATE INDEX messages_search_idx ON ${quoted(schema)}.messages USING gin (search_vector)`,
+  );
+};
+const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+/**
  * Creates or upgrades the read-model tables in `schema` (default `read_models`), after the `consumers`
  * schema that holds their checkpoint. Idempotent; concurrent callers are serialised by kysely's
  * migration lock.

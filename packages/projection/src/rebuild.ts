@@ -6,7 +6,14 @@ import {
   saveCheckpoint,
   transaction,
 } from '@chat/consumer';
-import { createReadModelDb, migrateReadModels, READ_MODEL_CHECKPOINT, READ_MODEL_SCHEMA } from '@chat/db';
+import {
+  createReadModelDb,
+  migrateReadModels,
+  READ_MODEL_CHECKPOINT,
+  READ_MODEL_SCHEMA,
+  restoreSearchIndex,
+  withoutSearchIndex,
+} from '@chat/db';
 import { type EventStore, type RecordedEvent, START_POSITION } from '@chat/eventstore';
 import { connectClient, type Logger } from '@chat/platform';
 import type pg from 'pg';
@@ -84,6 +91,7 @@ export const rebuildReadModels = async (deps: {
 
     const shadow = `${SHADOW_SCHEMA_PREFIX}${Date.now().toString(36)}`;
     await migrateReadModels(pool, shadow);
+    await withoutSearchIndex(pool, shadow);
     await deleteCheckpoint(pool, REBUILD_CHECKPOINT);
     let position = START_POSITION;
     let events = 0;
@@ -108,6 +116,7 @@ export const rebuildReadModels = async (deps: {
       if (!full) break;
     }
     await replayer.drain();
+    await restoreSearchIndex(pool, shadow);
 
     report('swap');
     const old = `${READ_MODEL_SCHEMA}_old_${Date.now().toString(36)}`;

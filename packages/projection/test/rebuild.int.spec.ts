@@ -186,5 +186,11 @@ describe('online rebuild', () => {
       `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'read_models%' ORDER BY nspname`,
     );
     expect(schemas.rows.map((r) => r.nspname)).toEqual(['read_models']);
+    // ... and threads; the swapped-in tables have the search index the replay built at its end.
+    expect(live.messages.filter((m) => Number(m.reply_count) > 0).length).toBeGreaterThan(20);
+    const indexes = await h.pool.query<{ indexname: string }>(
+      `SELECT indexname FROM pg_indexes WHERE schemaname = 'read_models' AND tablename = 'messages' ORDER BY indexname`,
+    );
+    expect(indexes.rows.map((r) => r.indexname)).toContain('messages_search_idx');
   });
 });
