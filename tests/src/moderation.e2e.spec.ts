@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { BlockList, ChatApi, ChatApiError } from '@chat/client';
+import type { ServerFrame } from '@chat/events';
 import { signToken, waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectContiguous, rawSocket, seqsOf } from './support/clients.js';
@@ -147,5 +148,71 @@ describe('moderation through the SDK, seen on a raw socket', () => {
     expect((await apiFor(mal).createConversation({ kind: 'direct', members: [ann] })).conversationId).toEqual(
       expect.any(String),
     );
+  });
+
+  it('presence frames never cross a block, either way, while a third member sees both; an unblock restores them', async () => {
+    const [ann, mal, cat] = [u('ann'), u('mal'), u('cat')];
+    const { conversationId: group } = await apiFor(cat).createConversation({
+      kind: 'group',
+      members: [ann, mal],
+    });
+    for (const user of [ann, mal, cat]) {
+      await waitFor(
+        () =>
+          apiFor(user)
+            .getConversation(group)
+            .then(() => true),
+        { what: 'conversation visible' },
+      );
+    }
+    const url = cluster.gateways[0]!.url;
+    const open = async (user: string) => rawSocket(url, await signToken(user));
+    type Log = { frames: readonly ServerFrame[] };
+    const statuses = (socket: Log, user: string) =>
+      socket.frames.flatMap((f) => (f.type === 'presence' && f.userId === user ? [f.status] : []));
+    // Every frame a socket got before it got this message is in its log (a socket keeps its order).
+    const barrier = async (...sockets: Log[]) => {
+      const { seq } = await apiFor(cat).sendMessage(group, { body: 'barrier' });
+      for (const s of sockets) {
+        await waitFor(() => seqsOf(s.frames, group).includes(seq), {
+          what: `seq ${seq}`,
+          timeoutMs: 30_000,
+        });
+      }
+    };
+    const sc = await open(cat);
+    const sa = await open(ann);
+    await waitFor(() => statuses(sc, ann).includes('online'), { what: 'cat sees ann online' });
+    // Blocked while ann's socket is open: the gateway learns it from the relay's control message.
+    await apiFor(ann).blockUser(mal);
+    await barrier(sa, sc);
+    // mal connects after the block: the gateway reads mal's blocks with the memberships.
+    const sb = await open(mal);
+    await waitFor(() => statuses(sc, mal).includes('online'), { what: 'cat sees mal online' });
+    sb.ws.close();
+    await waitFor(() => statuses(sc, mal).includes('offline'), { what: 'cat sees mal offline' });
+    const sb2 = await open(mal);
+    await waitFor(() => statuses(sc, mal).length === 3, { what: 'cat sees mal online again' });
+    sa.ws.close();
+    await waitFor(() => statuses(sc, ann).includes('offline'), { what: 'cat sees ann offline' });
+    await barrier(sc, sb2);
+    expect(statuses(sc, mal)).toEqual(['online', 'offline', 'online']);
+    expect(statuses(sa, mal)).toEqual([]);
+    expect(statuses(sb2, ann)).toEqual([]);
+    expect(
+      sa.frames.concat(sb.frames, sb2.frames).filter((f) => f.type !== 'event' && f.type !== 'hello'),
+    ).toEqual([]);
+
+    await apiFor(ann).unblockUser(mal);
+    await barrier(sc, sb2);
+    const sa2 = await open(ann);
+    await waitFor(() => statuses(sb2, ann).includes('online'), {
+      what: 'mal sees ann online after the unblock',
+    });
+    sb2.ws.close();
+    await waitFor(() => statuses(sa2, mal).includes('offline'), {
+      what: 'ann sees mal offline after the unblock',
+    });
+    for (const s of [sc, sa2]) s.ws.close();
   });
 });

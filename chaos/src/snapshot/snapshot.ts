@@ -121,6 +121,7 @@ const notifierRows = async (
     ['members', 'SELECT * FROM notifier.members ORDER BY 1, 2', (r) => `${r.conversation_id}|${r.user_id}`],
     ['mutes', 'SELECT * FROM notifier.mutes ORDER BY 1, 2', (r) => `${r.conversation_id}|${r.user_id}`],
     ['levels', 'SELECT * FROM notifier.levels ORDER BY 1, 2', (r) => `${r.conversation_id}|${r.user_id}`],
+    ['blocks', 'SELECT * FROM notifier.blocks ORDER BY 1, 2', (r) => `${r.user_id}|${r.blocked_user_id}`],
   ];
   const out: { table: string; key: string; row: Record<string, unknown> }[] = [];
   for (const [table, sql, key] of tables) {

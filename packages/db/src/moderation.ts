@@ -90,6 +90,21 @@ export const usersInBlockWith = async (
   return new Set(rows.map((r) => (r.user_id === userId ? r.blocked_user_id : r.user_id)));
 };
 
+/** Every block that involves one of `userIds`, either way round (a gateway loads its users' blocks). */
+export const blocksInvolving = async (
+  db: ReadModelDb,
+  userIds: readonly string[],
+): Promise<{ userId: string; blockedUserId: string }[]> => {
+  if (userIds.length === 0) return [];
+  const ids = [...userIds];
+  const rows = await db
+    .selectFrom('user_blocks')
+    .select(['user_id', 'blocked_user_id'])
+    .where((eb) => eb.or([eb('user_id', 'in', ids), eb('blocked_user_id', 'in', ids)]))
+    .execute();
+  return rows.map((r) => ({ userId: r.user_id, blockedUserId: r.blocked_user_id }));
+};
+
 /**
  * Roles of a conversation's current members (in the member list's order) and its bans; undefined when
  * `userId` is not a member. Bans are shown to the owner and admins only.

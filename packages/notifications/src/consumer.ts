@@ -20,7 +20,9 @@ import {
   markRead,
   NOTIFIER_CONSUMER,
   pruneReadResults,
+  setBlock,
   updatePreview,
+  withoutBlocked,
 } from './store/notifications.js';
 import { enqueueDeliveries } from './store/outbox.js';
 
@@ -86,14 +88,15 @@ const HANDLED: Record<EventType, boolean> = {
   NotificationsRead: true,
   ConversationRead: false,
   TypingStarted: false,
-  // Moderation and blocks notify no one (a ban comes with the MemberLeft the notifier applies).
+  // Moderation notifies no one (a ban comes with the MemberLeft the notifier applies).
   MemberRoleChanged: false,
   MemberBanned: false,
   MemberUnbanned: false,
   MessageReported: false,
   ReportResolved: false,
-  UserBlocked: false,
-  UserUnblocked: false,
+  // Blocks notify no one either, but silence what the blocked user does towards the blocker.
+  UserBlocked: true,
+  UserUnblocked: true,
 };
 
 type Parsed = { event: ChatEvent; recorded: RecordedEvent };
@@ -152,8 +155,10 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
     // (an edit, a delete, a read) first flushes them, so it sees every earlier message of the batch.
     const flush = async () => {
       if (pending.length === 0) return;
-      const inserted = await insertNotifications(client, pending);
+      // Blocks change only after a flush, so every pending record is judged by the blocks of its time.
+      const allowed = await withoutBlocked(client, pending);
       pending = [];
+      const inserted = await insertNotifications(client, allowed);
       if (inserted.length === 0) return;
       created.push(...inserted);
       if (deps.webhook) {
@@ -233,8 +238,11 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
         case 'MemberUnbanned':
         case 'MessageReported':
         case 'ReportResolved':
+          break;
         case 'UserBlocked':
         case 'UserUnblocked':
+          await flush();
+          await setBlock(client, event.data.userId, event.data.blockedUserId, event.type === 'UserBlocked');
           break;
         default: {
           const never: never = event;

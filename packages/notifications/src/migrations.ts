@@ -138,6 +138,17 @@ export const notifierMigrations: Record<string, Migration> = {
       for (const step of steps) await sql.raw(step).execute(db);
     },
   },
+  // Blocks (issue 16): a user who blocked another gets no record from what that user does. Folded from
+  // UserBlocked / UserUnblocked on the blocker's stream, in log order, so a replay decides alike.
+  '2026_11_29_005_blocks': {
+    up: async (db: MigrationDb) => {
+      await sql`CREATE TABLE notifier.blocks (
+        user_id text NOT NULL,
+        blocked_user_id text NOT NULL,
+        PRIMARY KEY (user_id, blocked_user_id)
+      )`.execute(db);
+    },
+  },
 };
 
 /**

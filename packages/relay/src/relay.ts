@@ -22,7 +22,13 @@ export type RelayDeps = {
 
 export type Relay = { run(signal: AbortSignal): Promise<void> };
 
-const RELAYED_PREFIXES = [STREAM_PREFIX.conversation, STREAM_PREFIX.receipts, STREAM_PREFIX.typing];
+/** User streams for their blocks only (routeEvent publishes nothing else of them). */
+const RELAYED_PREFIXES = [
+  STREAM_PREFIX.conversation,
+  STREAM_PREFIX.receipts,
+  STREAM_PREFIX.typing,
+  STREAM_PREFIX.user,
+];
 
 /**
  * Tails the global log from its checkpoint and publishes every event to NATS in log order

@@ -18,8 +18,10 @@ export type Publication = { subject: string; payload: string };
  */
 export const routeEvent = (event: RawEnvelope, subjects: NatsSubjects): Publication[] => {
   const stream = parseStreamId(event.streamId);
-  // User and report streams reach no socket (a report is for moderators only).
-  if (!stream || stream.category === 'user' || stream.category === 'report') return [];
+  if (!stream || stream.category === 'report') return [];
+  // User streams reach no socket. A block or unblock goes, as a control message the gateways apply
+  // (and never forward), to both users' subjects: presence is not revealed across a block either way.
+  if (stream.category === 'user') return blockControl(event, subjects);
   const envelope = JSON.stringify(event);
   const out: Publication[] = [{ subject: subjects.conversation(stream.id), payload: envelope }];
   if (stream.category !== 'conversation' || !isEventType(event.type)) return out;
@@ -27,6 +29,17 @@ export const routeEvent = (event: RawEnvelope, subjects: NatsSubjects): Publicat
     out.push({ subject: subjects.user(userId), payload: `{"type":"membership","event":${envelope}}` });
   }
   return out;
+};
+
+const blockControl = (event: RawEnvelope, subjects: NatsSubjects): Publication[] => {
+  if (event.type !== 'UserBlocked' && event.type !== 'UserUnblocked') return [];
+  const { userId, blockedUserId } = event.data;
+  if (typeof userId !== 'string' || typeof blockedUserId !== 'string' || userId === blockedUserId) return [];
+  const payload = `{"type":"block","event":${JSON.stringify(event)}}`;
+  return [
+    { subject: subjects.user(userId), payload },
+    { subject: subjects.user(blockedUserId), payload },
+  ];
 };
 
 /**

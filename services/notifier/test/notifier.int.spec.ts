@@ -283,6 +283,32 @@ describe('notification records', () => {
     );
   });
 
+  it('gives a blocker no record from what the blocked user sends while blocked; an unblock restores it', async () => {
+    const conv = await startConversation(h.store, 'alice', ['alice', 'bob', 'carol']);
+    const block = (type: 'UserBlocked' | 'UserUnblocked') =>
+      append(h.store, userStream('alice'), 'alice', {
+        type,
+        data: { userId: 'alice', blockedUserId: 'bob', at: new Date().toISOString() },
+      });
+    const before = await sendMessage(h.store, conv, 'bob', 'hi @alice');
+    await block('UserBlocked');
+    const mention = await sendMessage(h.store, conv, 'bob', 'hey @alice and @carol');
+    const fromAlice = await sendMessage(h.store, conv, 'alice', 'from alice');
+    await sendMessage(h.store, conv, 'bob', 're', undefined, {
+      messageId: fromAlice.messageId,
+      senderId: 'alice',
+    });
+    await block('UserUnblocked');
+    const after = await sendMessage(h.store, conv, 'bob', 'again @alice');
+    await caughtUp(after.position);
+    const rows = await notificationRows(h.pool, 'conversation_id = $1', [conv]);
+    expect(rows.map((r) => [r.message_id, r.recipient_id, r.kind])).toEqual([
+      [before.messageId, 'alice', 'mention'],
+      [after.messageId, 'alice', 'mention'],
+      [mention.messageId, 'carol', 'mention'],
+    ]);
+  });
+
   it('reproduces the same records when rebuilt from the start of the log', async () => {
     const head = await h.store.headPosition();
     await caughtUp(head);
@@ -290,7 +316,7 @@ describe('notification records', () => {
     await service.stop();
     await h.pool.query(
       `TRUNCATE notifier.notifications, notifier.conversations, notifier.members, notifier.mutes,
-                notifier.levels, notifier.read_results`,
+                notifier.levels, notifier.read_results, notifier.blocks`,
     );
     await h.pool.query(`DELETE FROM consumers.checkpoints WHERE name = 'notifier'`);
     service = startService();

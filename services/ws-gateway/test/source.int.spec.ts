@@ -112,4 +112,30 @@ describe('readModelMembership', () => {
     expect(memberships.has('bob')).toBe(false);
     expect(memberships.has('carol')).toBe(false);
   });
+
+  it('gives each user its blocks, either way: the read model’s, then the log’s blocks it has not applied yet', async () => {
+    await pool.query(
+      `INSERT INTO read_models.user_blocks (user_id, blocked_user_id, blocked_at) VALUES ('erin', 'carol', now())`,
+    );
+    const block = async (type: 'UserBlocked' | 'UserUnblocked', userId: string, blockedUserId: string) =>
+      (
+        await store.append(
+          `user-${userId}`,
+          [{ ...event(type, {}), data: { userId, blockedUserId, at: new Date().toISOString() } }],
+          'any',
+        )
+      ).position;
+    await block('UserBlocked', 'carol', 'dave');
+    await block('UserUnblocked', 'erin', 'carol');
+    const last = await block('UserBlocked', 'frank', 'carol');
+    await waitFor(async () => (await store.headPosition()) >= last, { what: 'log head', timeoutMs: 30_000 });
+    const source = readModelMembership(createReadModelDb(pool), store);
+    const { blocks } = await source.membershipsOf(['carol', 'dave', 'alice']);
+    expect(blocks?.get('carol')).toEqual([
+      { otherUserId: 'dave', blocking: true },
+      { otherUserId: 'frank', blocking: false },
+    ]);
+    expect(blocks?.get('dave')).toEqual([{ otherUserId: 'carol', blocking: false }]);
+    expect(blocks?.has('alice')).toBe(false);
+  });
 });

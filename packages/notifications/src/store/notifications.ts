@@ -173,3 +173,33 @@ export const pruneReadResults = async (db: Db, maxAgeSeconds: number): Promise<v
     [maxAgeSeconds],
   );
 };
+
+/** Applies a UserBlocked (`blocked`) or UserUnblocked of `userId` against `blockedUserId`. */
+export const setBlock = async (db: Db, userId: string, blockedUserId: string, blocked: boolean) => {
+  await db.query(
+    blocked
+      ? `INSERT INTO notifier.blocks (user_id, blocked_user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`
+      : `DELETE FROM notifier.blocks WHERE user_id = $1 AND blocked_user_id = $2`,
+    [userId, blockedUserId],
+  );
+};
+
+/**
+ * The records whose recipient has not blocked their actor (one indexed read for the whole list).
+ * Blocks hold per user, not per conversation: messages, mentions, replies, threads and reactions alike.
+ */
+export const withoutBlocked = async (
+  db: Db,
+  records: readonly NotificationRecord[],
+): Promise<readonly NotificationRecord[]> => {
+  if (records.length === 0) return records;
+  const { rows } = await db.query<{ user_id: string; blocked_user_id: string }>(
+    `SELECT DISTINCT b.user_id, b.blocked_user_id
+       FROM unnest($1::text[], $2::text[]) AS p(recipient_id, actor_id)
+       JOIN notifier.blocks b ON b.user_id = p.recipient_id AND b.blocked_user_id = p.actor_id`,
+    [records.map((r) => r.recipientId), records.map((r) => r.actorId)],
+  );
+  if (rows.length === 0) return records;
+  const blocked = new Set(rows.map((r) => `${r.user_id}\n${r.blocked_user_id}`));
+  return records.filter((r) => !blocked.has(`${r.recipientId}\n${r.actorId}`));
+};

@@ -8,19 +8,25 @@ import { membersAtStart } from '../membership/tail.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { type CatchUp, ConversationFeed, type FeedHost } from './feed.js';
 import type { Socket } from './types.js';
-import { LocalUser, type MembershipNews } from './user.js';
+import { type BlockNews, LocalUser, type MembershipNews } from './user.js';
 
 export { LocalUser } from './user.js';
 
 /** A user's membership of one conversation: the seq of the event that made it. */
 export type Membership = { conversationId: string; seq: number };
 
-/** Where the gateway learns its users' conversations at connect time: many users per read. */
+/** A block between a user and `otherUserId`: the user blocks the other (`blocking`) or is blocked. */
+export type Block = { otherUserId: string; blocking: boolean };
+
+/** Where the gateway learns its users' conversations (and blocks) at connect time: many users per read. */
 export type MembershipSource = {
   /** The memberships of each of `userIds` as of `position`, a log position read after they were asked for. */
-  membershipsOf(
-    userIds: readonly string[],
-  ): Promise<{ position: string; memberships: ReadonlyMap<string, readonly Membership[]> }>;
+  membershipsOf(userIds: readonly string[]): Promise<{
+    position: string;
+    memberships: ReadonlyMap<string, readonly Membership[]>;
+    /** The blocks each user is in, either way, as of `position` (users with none are absent). */
+    blocks?: ReadonlyMap<string, readonly Block[]>;
+  }>;
 };
 
 /** Presence transitions of local users (first local socket opened / last one closed). */
@@ -199,19 +205,35 @@ export class Hub implements FeedHost {
     }
     for (const u of users) {
       if (this.users.get(u.userId) === u) {
-        this.#loaded(u, snapshot.position, snapshot.memberships.get(u.userId) ?? []);
+        const blocks = snapshot.blocks?.get(u.userId);
+        this.#loaded(u, snapshot.position, snapshot.memberships.get(u.userId) ?? [], blocks);
       }
     }
     load.resolve();
   }
 
-  #loaded(user: LocalUser, position: string, memberships: readonly Membership[]): void {
+  #loaded(
+    user: LocalUser,
+    position: string,
+    memberships: readonly Membership[],
+    blocks: readonly Block[] = [],
+  ): void {
     user.loadedAt = position;
     user.load = undefined;
+    for (const b of blocks) user.setBlock(b.otherUserId, b.blocking, true);
     for (const m of memberships) this.#join(user, this.#feed(m.conversationId), m.seq, false);
     const backlog = user.backlog ?? [];
     user.backlog = undefined;
-    for (const news of backlog) this.#membershipNews(user, news);
+    for (const news of backlog) {
+      if ('otherUserId' in news) this.#blockNews(user, news);
+      else this.#membershipNews(user, news);
+    }
+  }
+
+  /** A block or unblock involving `user` (a control message on its subject): applied if newer than the load. */
+  #blockNews(user: LocalUser, news: BlockNews): void {
+    if (user.backlog) user.backlog.push(news);
+    else if (news.position > user.loadedAt) user.setBlock(news.otherUserId, news.blocking, news.blocked);
   }
 
   #maybeDetach(user: LocalUser): void {
@@ -267,6 +289,12 @@ export class Hub implements FeedHost {
     }
     if (msg.type === 'unread' || msg.type === 'notification') {
       this.publish(`u:${user.userId}`, text);
+      return;
+    }
+    if (msg.type === 'block') {
+      // Kept by the gateway (presence), never forwarded: no socket learns of a block from it.
+      const news = blockHint(msg.event, user.userId);
+      if (news) this.#blockNews(user, news);
       return;
     }
     if (msg.type !== 'membership') return;
@@ -375,7 +403,10 @@ export class Hub implements FeedHost {
     for (const userId of feed.members.keys()) if (userId !== typist) this.publish(`u:${userId}`, text);
   }
 
-  /** A presence change of `userId`, to local users sharing one of `conversationIds` with them. */
+  /**
+   * A presence change of `userId`, to local users sharing one of `conversationIds` with them, except
+   * those in a block with them, either way (each local user holds its blocks in both directions).
+   */
   presenceChanged(userId: string, conversationIds: readonly string[], text: string): void {
     const recipients = new Set<string>();
     for (const id of conversationIds) {
@@ -383,7 +414,9 @@ export class Hub implements FeedHost {
       if (!feed) continue;
       for (const u of feed.members.keys()) if (u !== userId) recipients.add(u);
     }
-    for (const u of recipients) this.publish(`u:${u}`, text);
+    for (const u of recipients) {
+      if (!this.users.get(u)?.inBlockWith(userId)) this.publish(`u:${u}`, text);
+    }
   }
 
   /** After a NATS reconnect: anything published while we were away is read from the store. */
@@ -674,6 +707,24 @@ const membershipHint = (event: unknown, userId: string): MembershipNews | undefi
     position: e.position,
     joined: e.type !== 'MemberLeft',
     fromFeed: false,
+  };
+};
+
+/** The block news a `block` message on `userId`'s subject carries for that user, if any. */
+const blockHint = (event: unknown, userId: string): BlockNews | undefined => {
+  if (typeof event !== 'object' || event === null) return undefined;
+  const e = event as Partial<Pick<RawEnvelope, 'type' | 'position' | 'data'>>;
+  if (e.type !== 'UserBlocked' && e.type !== 'UserUnblocked') return undefined;
+  if (typeof e.position !== 'string' || typeof e.data !== 'object' || e.data === null) return undefined;
+  const { userId: blocker, blockedUserId } = e.data;
+  if (typeof blocker !== 'string' || typeof blockedUserId !== 'string' || blocker === blockedUserId) return;
+  if (blocker !== userId && blockedUserId !== userId) return undefined;
+  const blocking = blocker === userId;
+  return {
+    position: e.position,
+    otherUserId: blocking ? blockedUserId : blocker,
+    blocking,
+    blocked: e.type === 'UserBlocked',
   };
 };
 

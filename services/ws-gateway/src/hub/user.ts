@@ -10,6 +10,19 @@ export type MembershipNews = {
   fromFeed: boolean;
 };
 
+/** A block between the user and another, as a `block` message on the user subject told it. */
+export type BlockNews = {
+  position: string;
+  otherUserId: string;
+  /** The user blocks the other (else the other blocks the user). */
+  blocking: boolean;
+  /** UserBlocked (else UserUnblocked). */
+  blocked: boolean;
+};
+
+const BLOCKING = 1;
+const BLOCKED_BY = 2;
+
 const NONE: string[] = [];
 const NO_SOCKETS: readonly Socket[] = [];
 /** Enough for a relay restart's redeliveries; bounded over a long session. */
@@ -32,13 +45,18 @@ export class LocalUser {
   /** The read of the user's conversations, until it is done. */
   load: { readonly done: Promise<void> } | undefined;
   /** Membership news that arrives while the conversations are read; applied after, in arrival order. */
-  backlog: MembershipNews[] | undefined = [];
+  backlog: (MembershipNews | BlockNews)[] | undefined = [];
   /** Log position the conversations were read at: news at or before it is in them already. */
   loadedAt = '';
   /** Presence was told this gateway holds the user (its first socket opened). */
   online = false;
   /** Conversations left while here → seq of the MemberLeft: a MemberJoined at or before it is stale. */
   #left: Map<string, number> | undefined;
+  /**
+   * Users in a block with this one, either way → BLOCKING | BLOCKED_BY; no map while there is none
+   * (most users), so an idle socket pays one field. Presence frames never cross a block.
+   */
+  #blocks: Map<string, number> | undefined;
 
   constructor(readonly userId: string) {}
 
@@ -70,6 +88,25 @@ export class LocalUser {
     this.#left.delete(conversationId);
     this.#left.set(conversationId, seq);
     if (this.#left.size > LEFT_KEPT) this.#left.delete(this.#left.keys().next().value as string);
+  }
+
+  setBlock(otherUserId: string, blocking: boolean, blocked: boolean): void {
+    const bit = blocking ? BLOCKING : BLOCKED_BY;
+    const was = this.#blocks?.get(otherUserId) ?? 0;
+    const now = blocked ? was | bit : was & ~bit;
+    if (now === was) return;
+    if (now !== 0) {
+      this.#blocks ??= new Map();
+      this.#blocks.set(otherUserId, now);
+    } else {
+      this.#blocks?.delete(otherUserId);
+      if (this.#blocks?.size === 0) this.#blocks = undefined;
+    }
+  }
+
+  /** Either of the two blocks the other. */
+  inBlockWith(otherUserId: string): boolean {
+    return this.#blocks?.has(otherUserId) === true;
   }
 
   leftAt(conversationId: string): number | undefined {

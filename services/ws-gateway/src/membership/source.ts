@@ -1,6 +1,6 @@
-import { membershipsAtCheckpoint, type ReadModelDb } from '@chat/db';
+import { blocksInvolving, membershipsAtCheckpoint, type ReadModelDb } from '@chat/db';
 import { type EventStore, START_POSITION } from '@chat/eventstore';
-import type { Membership, MembershipSource } from '../hub/hub.js';
+import type { Block, Membership, MembershipSource } from '../hub/hub.js';
 import { MembershipTail } from './tail.js';
 
 /**
@@ -18,6 +18,11 @@ export const readModelMembership = (db: ReadModelDb, store: EventStore): Members
     async membershipsOf(userIds) {
       const head = await store.headPosition();
       const { checkpoint, members } = await membershipsAtCheckpoint(db, userIds);
+      // Read after the checkpoint, so at or past it; the tail's blocks after the checkpoint then bring
+      // it to the head (one already applied is set again), and news past the head comes on user subjects.
+      const pairs = new Map<string, { userId: string; blockedUserId: string }>();
+      for (const b of await blocksInvolving(db, userIds)) pairs.set(`${b.userId}\n${b.blockedUserId}`, b);
+      const asked = new Set(userIds);
       const byUser = new Map<string, Map<string, number>>();
       const of = (userId: string) => {
         let m = byUser.get(userId);
@@ -30,9 +35,15 @@ export const readModelMembership = (db: ReadModelDb, store: EventStore): Members
       for (const m of members) of(m.userId).set(m.conversationId, m.joinedSeq);
       const changes = await tail.since(checkpoint, head);
       if (changes.length > 0) {
-        const asked = new Set(userIds);
         for (const change of changes) {
           if (change.position > head) break;
+          if (change.block) {
+            const { userId, blockedUserId, blocked } = change.block;
+            const key = `${userId}\n${blockedUserId}`;
+            if (!blocked) pairs.delete(key);
+            else if (asked.has(userId) || asked.has(blockedUserId)) pairs.set(key, { userId, blockedUserId });
+            continue;
+          }
           for (const userId of change.joined) {
             if (asked.has(userId)) of(userId).set(change.conversationId, change.seq);
           }
@@ -47,9 +58,22 @@ export const readModelMembership = (db: ReadModelDb, store: EventStore): Members
           Array.from(conversations, ([conversationId, seq]) => ({ conversationId, seq })),
         );
       }
+      const blocks = new Map<string, Block[]>();
+      for (const b of pairs.values()) {
+        const sides: [string, Block][] = [
+          [b.userId, { otherUserId: b.blockedUserId, blocking: true }],
+          [b.blockedUserId, { otherUserId: b.userId, blocking: false }],
+        ];
+        for (const [userId, block] of sides) {
+          if (!asked.has(userId)) continue;
+          const list = blocks.get(userId);
+          if (list) list.push(block);
+          else blocks.set(userId, [block]);
+        }
+      }
       // biome-ignore lint/complexity/useMathMinMax: positions are strings (fixed-width hex)
       const position = checkpoint > head ? checkpoint : head;
-      return { position, memberships };
+      return { position, memberships, blocks };
     },
   };
 };

@@ -10,11 +10,16 @@ export type MembershipChange = {
   /** ConversationStarted: its members; MemberJoined / MemberLeft: the one user. */
   joined: readonly string[];
   left: string | null;
+  /**
+   * A UserBlocked / UserUnblocked (user stream: no conversation, seq -1, nobody joins or leaves). Read
+   * with the memberships so that a block the read model has not applied yet is not missed at connect.
+   */
+  block?: { userId: string; blockedUserId: string; blocked: boolean };
 };
 
 export const MEMBERSHIP_EVENTS: EventFilter = {
-  streamPrefixes: ['conversation-'],
-  eventTypes: ['ConversationStarted', 'MemberJoined', 'MemberLeft'],
+  streamPrefixes: ['conversation-', 'user-'],
+  eventTypes: ['ConversationStarted', 'MemberJoined', 'MemberLeft', 'UserBlocked', 'UserUnblocked'],
 };
 
 const PAGE = 1000;
@@ -29,6 +34,14 @@ export const membersAtStart = (data: Record<string, unknown>): string[] =>
   }).filter((m) => m !== '');
 
 const toChange = (e: RecordedEvent): MembershipChange => {
+  if (e.type === 'UserBlocked' || e.type === 'UserUnblocked') {
+    const block = {
+      userId: String(e.data.userId),
+      blockedUserId: String(e.data.blockedUserId),
+      blocked: e.type === 'UserBlocked',
+    };
+    return { position: e.position, conversationId: '', seq: -1, joined: [], left: null, block };
+  }
   const at = { position: e.position, conversationId: String(e.data.conversationId), seq: e.revision };
   if (e.type === 'ConversationStarted') return { ...at, joined: membersAtStart(e.data), left: null };
   const userId = String(e.data.userId);
