@@ -4,6 +4,7 @@ import { createPostgresEventStore, type PostgresEventStore } from '@chat/eventst
 import { signToken, waitFor } from '@chat/testkit';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { rawSocket, sleep } from './support/clients.js';
 import { type Cluster, createGroup, sendMessage, startCluster } from './support/cluster.js';
 
@@ -143,6 +144,24 @@ describe('upgrades', () => {
     }
     await sleep(1000);
     expect(closed).toEqual([]);
+  });
+
+  it("frames a new user's socket sends before its hello are answered after it", async () => {
+    // The socket of a user new to the gateway opens before the user's conversations are read and waits
+    // for them: its hello comes after the read, and what the client sent meanwhile is kept for then.
+    const fresh = await cluster.startGateway('gw-early');
+    const ws = new WebSocket(`${fresh.url}?access_token=${await signToken(u('early'))}`);
+    const frames: ServerFrame[] = [];
+    ws.on('message', (data) => frames.push(JSON.parse(String(data)) as ServerFrame));
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify({ type: 'ping', ref: 'early-1' }));
+    ws.send(JSON.stringify({ type: 'resume', ref: 'early-2', positions: {} }));
+    ws.send(JSON.stringify({ type: 'ping', ref: 'early-3' }));
+    await waitFor(() => frames.length >= 4, { what: 'hello and three answers' });
+    const answers = frames.map((f) => `${f.type}${'ref' in f ? `:${f.ref}` : ''}`);
+    expect(answers[0]).toBe('hello');
+    expect(answers.slice(1).sort()).toEqual(['pong:early-1', 'pong:early-3', 'resumed:early-2']);
+    ws.terminate();
   });
 });
 

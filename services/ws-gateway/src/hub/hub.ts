@@ -7,8 +7,8 @@ import { eventFrame } from '../client/frames.js';
 import { membersAtStart } from '../membership/tail.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { type CatchUp, ConversationFeed, type FeedHost } from './feed.js';
-import type { Socket } from './types.js';
-import { LocalUser, type MembershipNews } from './user.js';
+import { monotonicMs, type Socket } from './types.js';
+import { LocalUser, type MembershipNews, type WaitingSocket } from './user.js';
 
 export { LocalUser } from './user.js';
 
@@ -46,6 +46,8 @@ export type HubOptions = {
 const decoder = new TextDecoder();
 const UNREAD_PREFIX = '{"type":"unread",';
 const NOTIFICATION_PREFIX = '{"type":"notification",';
+/** Frames a socket may send before its hello; more is a flood (1008). */
+const MAX_EARLY_FRAMES = 64;
 /** Users whose conversations one read asks for, and how many such reads run at once. */
 const MAX_LOAD_BATCH = 1000;
 const MAX_LOADS_RUNNING = 2;
@@ -86,6 +88,8 @@ export class Hub implements FeedHost {
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
   presence: PresenceSink | undefined;
+  /** Handles a frame that arrived before its socket was opened, once it is (the server's message handler). */
+  onEarlyFrame: ((ws: Socket, message: ArrayBuffer, isBinary: boolean) => void) | undefined;
   readonly #app: TemplatedApp;
   readonly #subjects: NatsSubjects;
   readonly #membership: MembershipSource;
@@ -194,7 +198,15 @@ export class Hub implements FeedHost {
     try {
       snapshot = await this.#membership.membershipsOf(users.map((u) => u.userId));
     } catch (err) {
-      for (const u of users) if (this.users.get(u.userId) === u) this.users.delete(u.userId);
+      for (const u of users) {
+        if (this.users.get(u.userId) === u) this.users.delete(u.userId);
+        // Their close handlers take them off the list and release their upgrades.
+        for (const w of [...(u.waiting ?? [])]) {
+          this.logger.error({ err, userId: u.userId }, 'could not load the conversations of a new socket');
+          w.ws.getUserData().closed = true;
+          w.ws.end(WS_CLOSE.internalError, 'could not load conversations');
+        }
+      }
       return load.reject(err);
     }
     for (const u of users) {
@@ -212,6 +224,15 @@ export class Hub implements FeedHost {
     const backlog = user.backlog ?? [];
     user.backlog = undefined;
     for (const news of backlog) this.#membershipNews(user, news);
+    const waiting = user.waiting;
+    user.waiting = undefined;
+    for (const w of waiting ?? []) {
+      const data = w.ws.getUserData();
+      if (data.closed) continue;
+      data.openedAt = monotonicMs();
+      this.open(w.ws, w.hello);
+      for (const f of w.early ?? []) this.onEarlyFrame?.(w.ws, f.message, f.isBinary);
+    }
   }
 
   #maybeDetach(user: LocalUser): void {
@@ -393,6 +414,39 @@ export class Hub implements FeedHost {
 
   // --- sockets ------------------------------------------------------------------------------------
 
+  /**
+   * uWS's open handler. A socket whose user's conversations are known opens at once; one upgraded while
+   * they are still being read (its user's first connect here) waits for the read, without hello or
+   * frames, and opens when it ends (it is closed with 1011 if the read fails).
+   */
+  admit(ws: Socket, hello: string): void {
+    const user = ws.getUserData().user;
+    if (!user.load) {
+      this.open(ws, hello);
+      return;
+    }
+    const waiting: WaitingSocket = { ws, hello, early: undefined };
+    if (user.waiting) user.waiting.push(waiting);
+    else user.waiting = [waiting];
+  }
+
+  /**
+   * A frame of a socket that is still waiting to be opened is kept (a copy: uWS reuses the buffer) and
+   * handled after its hello. False when the socket is open; a socket sending too many is closed (1008).
+   */
+  holdEarlyFrame(ws: Socket, message: ArrayBuffer, isBinary: boolean): boolean {
+    const waiting = ws.getUserData().user.waiting?.find((w) => w.ws === ws);
+    if (!waiting) return false;
+    waiting.early ??= [];
+    if (waiting.early.length >= MAX_EARLY_FRAMES) {
+      ws.getUserData().closed = true;
+      ws.end(WS_CLOSE.policyViolation, 'flooding');
+    } else {
+      waiting.early.push({ message: message.slice(0), isBinary });
+    }
+    return true;
+  }
+
   open(ws: Socket, hello: string): void {
     const data = ws.getUserData();
     const user = data.user;
@@ -430,6 +484,14 @@ export class Hub implements FeedHost {
   close(ws: Socket): void {
     const data = ws.getUserData();
     data.closed = true;
+    const user = data.user;
+    const waiting = user.waiting?.findIndex((w) => w.ws === ws) ?? -1;
+    if (waiting >= 0) {
+      // Never opened: its upgrade is released instead.
+      (user.waiting as WaitingSocket[]).splice(waiting, 1);
+      this.releaseUpgrade(user);
+      return;
+    }
     this.metrics.connections.dec();
     this.#pendingSockets.delete(ws);
     const held = this.#catchUps.get(ws);
@@ -438,7 +500,6 @@ export class Hub implements FeedHost {
       this.#catchUps.delete(ws);
     }
     this.#replays.delete(ws);
-    const user = data.user;
     if (user.removeSocket(ws)) this.#maybeDetach(user);
   }
 
@@ -643,7 +704,7 @@ export class Hub implements FeedHost {
   /** Graceful shutdown: every socket gets 1001 and clients reconnect elsewhere. */
   closeAll(): void {
     for (const user of [...this.users.values()]) {
-      for (const ws of user.sockets) {
+      for (const ws of [...user.sockets, ...(user.waiting ?? []).map((w) => w.ws)]) {
         const data = ws.getUserData();
         if (data.closed) continue;
         data.closed = true;
