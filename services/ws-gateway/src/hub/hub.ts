@@ -384,12 +384,18 @@ export class Hub implements FeedHost {
       const held = feed.catchingUp.get(ws);
       if (held) {
         held.left = true;
-        if (!held.replaying) feed.catchingUp.delete(ws);
+        // Held ahead of the feed: it will not catch up now; what is held past its watermark goes out.
+        if (held.until >= 0 && !held.replaying) this.#finishCatchUp(ws, feed.conversationId, -1);
+        else if (!held.replaying) feed.catchingUp.delete(ws);
       } else {
         ws.unsubscribe(feed.topic);
       }
     }
     this.#removeFromFeed(feed, user.userId);
+  }
+
+  caughtUp(feed: ConversationFeed, ws: Socket): void {
+    this.#finishCatchUp(ws, feed.conversationId, -1);
   }
 
   typing(feed: ConversationFeed, typist: string, text: string): void {
@@ -527,7 +533,7 @@ export class Hub implements FeedHost {
     }
     const existing = perSocket.get(feed.conversationId);
     if (existing) return existing;
-    const c: CatchUp = { feed, frames: [], left: false, replaying: false };
+    const c: CatchUp = { feed, frames: [], left: false, replaying: false, until: -1 };
     perSocket.set(feed.conversationId, c);
     feed.catchingUp.set(ws, c);
     return c;
@@ -543,11 +549,22 @@ export class Hub implements FeedHost {
     }).catch((err: unknown) => this.logger.warn({ err }, 'join catch-up failed'));
   }
 
-  /** Sends what was held for `conversationId` (seq > `upTo`) and subscribes the socket live. */
-  #finishCatchUp(ws: Socket, conversationId: string, upTo: number): void {
+  /**
+   * Sends what was held for `conversationId` (seq > `upTo`) and subscribes the socket live — unless the
+   * socket got events from the store that the feed has not published yet: then it stays held until the
+   * feed reaches them (`caughtUp`), and what the feed publishes up to there is not sent to it again.
+   */
+  #finishCatchUp(ws: Socket, conversationId: string, requestedUpTo: number): void {
     const perSocket = this.#catchUps.get(ws);
     const c = perSocket?.get(conversationId);
     if (!perSocket || !c) return;
+    const upTo = Math.max(requestedUpTo, c.until);
+    if (upTo > c.feed.lastSeq && !c.left && !c.feed.disposed && !ws.getUserData().closed) {
+      c.replaying = false;
+      c.until = upTo;
+      c.frames = c.frames.filter((f) => f.seq < 0 || f.seq > upTo);
+      return;
+    }
     perSocket.delete(conversationId);
     if (perSocket.size === 0) this.#catchUps.delete(ws);
     c.feed.catchingUp.delete(ws);
