@@ -165,6 +165,30 @@ describe('upgrades', () => {
   });
 });
 
+describe('long tokens (API.md §1: the token in the query or in Sec-WebSocket-Protocol)', () => {
+  it('upgrades with a token of ~12 KiB — one the command-api takes — through either transport', async () => {
+    const user = u('groups');
+    // An identity provider's token with many groups: far over uWS's default header limit (4 KiB).
+    const token = await signToken(user, {
+      roles: Array.from({ length: 500 }, (_, i) => `group-${i}-of-the-organisation`),
+    });
+    expect(token.length).toBeGreaterThan(12_000);
+    const http = await fetch(`${cluster.api}/v1/unread`, { headers: { authorization: `Bearer ${token}` } });
+    expect(http.status).toBe(200);
+    const viaQuery = await open(user);
+    expect(viaQuery.frames[0]).toMatchObject({ type: 'hello', userId: user });
+    const viaProtocol = new WebSocket(gw(), ['chat.v1', `bearer.${token}`]);
+    const hello = await new Promise<unknown>((resolve, reject) => {
+      viaProtocol.once('message', (data) => resolve(JSON.parse(String(data))));
+      viaProtocol.once('unexpected-response', (_req, res) => reject(new Error(`upgrade ${res.statusCode}`)));
+      viaProtocol.once('error', reject);
+    });
+    expect(viaProtocol.protocol).toBe('chat.v1');
+    expect(hello).toMatchObject({ type: 'hello', userId: user });
+    viaProtocol.terminate();
+  });
+});
+
 describe('sockets per user', () => {
   it('closes the oldest socket with 4409 when a user opens one more than WS_MAX_SOCKETS_PER_USER', async () => {
     const capped = await cluster.startGateway('gw-cap', { WS_MAX_SOCKETS_PER_USER: '3' });
