@@ -82,6 +82,22 @@ describe('flood control (API.md §4: 20 commands/s, burst 40; ping in its own bu
     await pong(s, 'still-open');
   });
 
+  it('answers a binary frame validation_failed (ref null), keeps the socket, and counts it as a command', async () => {
+    const s = await open(u('binary'));
+    // Even a valid `ping` is refused when it comes as a binary frame: the protocol is text frames.
+    s.ws.send(Buffer.from(JSON.stringify({ type: 'ping', ref: 'bin' })), { binary: true });
+    await waitFor(() => errorsOf(s, 'validation_failed').length === 1, { what: 'the binary frame answered' });
+    expect(errorsOf(s, 'validation_failed')[0]).toMatchObject({ type: 'error', ref: null });
+    expect(s.frames.some((f) => f.type === 'pong')).toBe(false);
+    await pong(s, 'after-binary');
+    for (let i = 0; i < 100; i++) s.ws.send(Buffer.from([i]), { binary: true });
+    await waitFor(() => errorsOf(s, 'rate_limited').length + errorsOf(s, 'validation_failed').length >= 101, {
+      what: 'an answer to every binary frame',
+    });
+    expect(errorsOf(s, 'rate_limited').length).toBeGreaterThanOrEqual(30);
+    await pong(s, 'still-open');
+  });
+
   it('does not charge pings to the command budget', async () => {
     const s = await open(u('pinger'));
     for (let i = 0; i < 20; i++) s.ws.send(JSON.stringify({ type: 'ping', ref: `p${i}` }));

@@ -120,7 +120,7 @@ export const createServer = (o: ServerOptions) => {
       ws.end(WS_CLOSE.tooLarge, 'frame too large');
       return;
     }
-    const raw = parseClientFrame(message);
+    const raw = parseClientFrame(message, isBinary);
     // Every frame counts, unreadable ones included; only `ping` has a bucket of its own (flood.ts).
     const kind = !('error' in raw) && frameType(raw.json) === 'ping' ? 'ping' : 'command';
     const verdict = floodCheck(data, kind, monotonicMs(), o.flood);
