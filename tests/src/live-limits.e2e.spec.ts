@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createConnection } from 'node:net';
 import { natsSubjects, type ServerFrame } from '@chat/events';
 import { createPostgresEventStore, type PostgresEventStore } from '@chat/eventstore';
 import { signToken, waitFor } from '@chat/testkit';
@@ -17,6 +18,7 @@ let nats: NatsConnection;
 const sockets: Awaited<ReturnType<typeof rawSocket>>[] = [];
 const u = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
 const gw = () => cluster.gateways[0]!.url;
+const gwPort = () => cluster.gateways[0]!.port;
 /**
  * How long an event may take through the log and the relay: the relay reads below the cluster's oldest
  * open transaction, which other test files' long transactions hold back for seconds (README, Known
@@ -162,6 +164,43 @@ describe('upgrades', () => {
     expect(closed).toEqual([]);
   });
 
+  it('a socket upgraded from a request whose HTTP state says "close" is not shut down after its hello', async () => {
+    // uWS 20.57's cork() misses an upgrade done inside it when the socket's block is reallocated in place
+    // and acts on the HTTP state it then reads: "Connection: close" (any 5-character value) puts the
+    // close flag there for sure, where random heap bytes put it now and then (README, "Upgrade inside
+    // uWS's callback"). 1006 right after the hello is that bug.
+    const results: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const token = await signToken(u('close'));
+      results.push(
+        await new Promise<string>((resolve) => {
+          const socket = createConnection(gwPort(), '127.0.0.1');
+          let received = '';
+          socket.on('connect', () =>
+            socket.write(
+              `GET /v1/ws?access_token=${token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
+                `Connection: close\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
+                'Sec-WebSocket-Version: 13\r\n\r\n',
+            ),
+          );
+          socket.on('data', (d: Buffer) => {
+            received += d.toString('latin1');
+          });
+          const hello = () => received.startsWith('HTTP/1.1 101') && received.includes('"hello"');
+          const timer = setTimeout(() => {
+            resolve(hello() ? 'open' : `no hello: ${received.slice(0, 40)}`);
+            socket.destroy();
+          }, 700);
+          socket.on('close', () => {
+            clearTimeout(timer);
+            resolve(hello() ? 'closed after its hello' : `closed: ${received.slice(0, 40)}`);
+          });
+        }),
+      );
+    }
+    expect(results).toEqual(Array.from({ length: 10 }, () => 'open'));
+  });
+
   it("frames a new user's socket sends before its hello are answered after it", async () => {
     // The socket of a user new to the gateway opens before the user's conversations are read and waits
     // for them: its hello comes after the read, and what the client sent meanwhile is kept for then.
@@ -182,13 +221,14 @@ describe('upgrades', () => {
 });
 
 describe('long tokens (API.md §1: the token in the query or in Sec-WebSocket-Protocol)', () => {
-  it('upgrades with a token of ~12 KiB — one the command-api takes — through either transport', async () => {
+  it('upgrades with a token of over 10 KB — one the command-api takes — through either transport', async () => {
     const user = u('groups');
     // An identity provider's token with many groups: far over uWS's default header limit (4 KiB).
     const token = await signToken(user, {
-      roles: Array.from({ length: 500 }, (_, i) => `group-${i}-of-the-organisation`),
+      roles: Array.from({ length: 270 }, (_, i) => `group-${i}-of-the-organisation`),
     });
-    expect(token.length).toBeGreaterThan(12_000);
+    expect(token.length).toBeGreaterThan(10_000);
+    expect(token.length).toBeLessThan(14_000); // Node's (the command-api's) 16 KiB of headers
     const http = await fetch(`${cluster.api}/v1/unread`, { headers: { authorization: `Bearer ${token}` } });
     expect(http.status).toBe(200);
     const viaQuery = await open(user);
