@@ -647,7 +647,8 @@ export class Hub implements FeedHost {
     const data = ws.getUserData();
     const done: Replayed[] = targets.map((t) => ({ feed: t.feed, upTo: -1 }));
     const truncated: string[] = [];
-    for (const t of targets) this.#hold(ws, t.feed);
+    // A replay queued behind another may start after the socket closed: uWS throws on a closed socket.
+    if (!data.closed) for (const t of targets) this.#hold(ws, t.feed);
     let failed: unknown;
     try {
       for (const [i, t] of targets.entries()) {
