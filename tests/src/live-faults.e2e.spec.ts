@@ -159,4 +159,17 @@ describe('live path under faults', () => {
     s1.ws.close();
     s2.ws.close();
   });
+
+  it('a resume naming a seq past the end is up to date: the next live event still arrives (API.md §4)', async () => {
+    const [a, b] = [u('alice'), u('bob')];
+    const gw = cluster.gateways[1]!;
+    const group = await createGroup(cluster, a, [b]);
+    const s = await rawSocket(gw.url, await signToken(a));
+    s.ws.send(JSON.stringify({ type: 'resume', ref: 'far', positions: { [group]: 1000 } }));
+    await waitFor(() => s.frames.some((fr) => fr.type === 'resumed'), { what: 'resumed' });
+    const one = await sendMessage(cluster, b, group, 'after a resume from the future');
+    await waitFor(() => seqsOf(s.frames, group).includes(one.seq), { what: `seq ${one.seq}` });
+    expect(seqsOf(s.frames, group)).toEqual([one.seq]);
+    s.ws.close();
+  });
 });

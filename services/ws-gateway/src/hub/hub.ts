@@ -68,7 +68,8 @@ class MembershipLoad {
 }
 
 type Target = { feed: ConversationFeed; from: number };
-type Replayed = { feed: ConversationFeed; upTo: number };
+/** `upTo`: the seq the client has (what it named, or the last event sent); `sent`: the last event sent. */
+type Replayed = { feed: ConversationFeed; upTo: number; sent: number };
 
 /**
  * The gateway's delivery core: which local users are in which conversation, one feed (NATS
@@ -544,25 +545,29 @@ export class Hub implements FeedHost {
     this.#hold(ws, feed);
     this.#serially(ws, async () => {
       const replayed = await this.#replay(ws, [{ feed, from: fromSeq }]);
-      for (const d of replayed.done) this.#finishCatchUp(ws, d.feed.conversationId, d.upTo);
+      for (const d of replayed.done) this.#finishCatchUp(ws, d.feed.conversationId, d.upTo, d.sent);
       if (replayed.failed) throw replayed.failed;
     }).catch((err: unknown) => this.logger.warn({ err }, 'join catch-up failed'));
   }
 
   /**
    * Sends what was held for `conversationId` (seq > `upTo`) and subscribes the socket live — unless the
-   * socket got events from the store that the feed has not published yet: then it stays held until the
-   * feed reaches them (`caughtUp`), and what the feed publishes up to there is not sent to it again.
+   * replay sent events from the store that the feed has not published yet (`sent` past the feed's
+   * `lastSeq`: its relay lags behind the store): then the socket stays held until the feed publishes
+   * them (`caughtUp`), and what the feed publishes up to there is not sent to it again. Only events
+   * really sent count: a client naming a seq past the stream's end is up to date (API.md §4), and live
+   * events after the end go to it as to everyone.
    */
-  #finishCatchUp(ws: Socket, conversationId: string, requestedUpTo: number): void {
+  #finishCatchUp(ws: Socket, conversationId: string, upTo: number, sent = -1): void {
     const perSocket = this.#catchUps.get(ws);
     const c = perSocket?.get(conversationId);
     if (!perSocket || !c) return;
-    const upTo = Math.max(requestedUpTo, c.until);
-    if (upTo > c.feed.lastSeq && !c.left && !c.feed.disposed && !ws.getUserData().closed) {
+    const until = Math.max(sent, c.until);
+    const skipUpTo = Math.max(upTo, until);
+    if (until > c.feed.lastSeq && !c.left && !c.feed.disposed && !ws.getUserData().closed) {
       c.replaying = false;
-      c.until = upTo;
-      c.frames = c.frames.filter((f) => f.seq < 0 || f.seq > upTo);
+      c.until = until;
+      c.frames = c.frames.filter((f) => f.seq < 0 || f.seq > skipUpTo);
       return;
     }
     perSocket.delete(conversationId);
@@ -570,7 +575,7 @@ export class Hub implements FeedHost {
     c.feed.catchingUp.delete(ws);
     const data = ws.getUserData();
     if (data.closed) return;
-    for (const f of c.frames) if (f.seq < 0 || f.seq > upTo) this.#send(ws, f.text);
+    for (const f of c.frames) if (f.seq < 0 || f.seq > skipUpTo) this.#send(ws, f.text);
     if (!c.left && c.feed.members.has(data.user.userId) && !data.closed) ws.subscribe(c.feed.topic);
   }
 
@@ -627,7 +632,7 @@ export class Hub implements FeedHost {
         this.#send(ws, JSON.stringify({ type: 'resumed', ref, truncated: replayed.truncated, unknown }));
       }
       // `resumed` first, then the live frames held meanwhile, in this one synchronous step.
-      for (const d of replayed.done) this.#finishCatchUp(ws, d.feed.conversationId, d.upTo);
+      for (const d of replayed.done) this.#finishCatchUp(ws, d.feed.conversationId, d.upTo, d.sent);
       if (replayed.failed) throw replayed.failed;
     });
   }
@@ -645,7 +650,7 @@ export class Hub implements FeedHost {
     targets: readonly Target[],
   ): Promise<{ done: Replayed[]; truncated: string[]; failed: unknown }> {
     const data = ws.getUserData();
-    const done: Replayed[] = targets.map((t) => ({ feed: t.feed, upTo: -1 }));
+    const done: Replayed[] = targets.map((t) => ({ feed: t.feed, upTo: -1, sent: -1 }));
     const truncated: string[] = [];
     // A replay queued behind another may start after the socket closed: uWS throws on a closed socket.
     if (!data.closed) for (const t of targets) this.#hold(ws, t.feed);
@@ -675,6 +680,7 @@ export class Hub implements FeedHost {
           }
         }
         (done[i] as Replayed).upTo = last;
+        if (last > t.from) (done[i] as Replayed).sent = last;
       }
     } catch (err) {
       failed = err ?? new Error('replay failed');
