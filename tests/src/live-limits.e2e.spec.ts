@@ -6,7 +6,7 @@ import { signToken, waitFor } from '@chat/testkit';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { rawSocket, sleep } from './support/clients.js';
+import { rawSocket, sleep, upgradeStatus } from './support/clients.js';
 import { type Cluster, createGroup, sendMessage, startCluster } from './support/cluster.js';
 
 // The gateway's limits and its part of guarantee 5 (API.md §4, DESIGN.md guarantees 3 and 5), checked on
@@ -242,6 +242,8 @@ describe('long tokens (API.md §1: the token in the query or in Sec-WebSocket-Pr
     expect(viaProtocol.protocol).toBe('chat.v1');
     expect(hello).toMatchObject({ type: 'hello', userId: user });
     viaProtocol.terminate();
+    // Longer than the command-api's headers allow: the API's 401, not uWS's own 431.
+    expect(await upgradeStatus(`${gw()}?access_token=${'x'.repeat(20_000)}`)).toBe(401);
   });
 });
 

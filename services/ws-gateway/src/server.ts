@@ -32,6 +32,7 @@ import {
 import type { Hub } from './hub/hub.js';
 import { monotonicMs, type SocketData } from './hub/types.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
+import { MAX_TOKEN_CHARS } from './uws-env.js';
 
 export type ServerOptions = {
   app: uWS.TemplatedApp;
@@ -208,6 +209,7 @@ export const createServer = (o: ServerOptions) => {
         return reject('403 Forbidden', 'forbidden', 'origin not allowed');
       const { token, protocol } = tokenFromUpgrade(query, protocolHeader);
       if (!token) return reject('401 Unauthorized', 'unauthorized', 'missing token');
+      if (token.length > MAX_TOKEN_CHARS) return reject('401 Unauthorized', 'unauthorized', 'token too long');
       const upgrade = (identity: Identity) => {
         const now = monotonicMs();
         const userData: SocketData = {
