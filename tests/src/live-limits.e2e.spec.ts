@@ -1,10 +1,12 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createConnection } from 'node:net';
 import { natsSubjects, type ServerFrame } from '@chat/events';
 import { createPostgresEventStore, type PostgresEventStore } from '@chat/eventstore';
 import { signToken, waitFor } from '@chat/testkit';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rawSocket, sleep } from './support/clients.js';
+import WebSocket from 'ws';
+import { rawSocket, sleep, upgradeStatus } from './support/clients.js';
 import { type Cluster, createGroup, sendMessage, startCluster } from './support/cluster.js';
 
 // The gateway's limits and its part of guarantee 5 (API.md §4, DESIGN.md guarantees 3 and 5), checked on
@@ -16,6 +18,7 @@ let nats: NatsConnection;
 const sockets: Awaited<ReturnType<typeof rawSocket>>[] = [];
 const u = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
 const gw = () => cluster.gateways[0]!.url;
+const gwPort = () => cluster.gateways[0]!.port;
 /**
  * How long an event may take through the log and the relay: the relay reads below the cluster's oldest
  * open transaction, which other test files' long transactions hold back for seconds (README, Known
@@ -81,6 +84,22 @@ describe('flood control (API.md §4: 20 commands/s, burst 40; ping in its own bu
     await pong(s, 'still-open');
   });
 
+  it('answers a binary frame validation_failed (ref null), keeps the socket, and counts it as a command', async () => {
+    const s = await open(u('binary'));
+    // Even a valid `ping` is refused when it comes as a binary frame: the protocol is text frames.
+    s.ws.send(Buffer.from(JSON.stringify({ type: 'ping', ref: 'bin' })), { binary: true });
+    await waitFor(() => errorsOf(s, 'validation_failed').length === 1, { what: 'the binary frame answered' });
+    expect(errorsOf(s, 'validation_failed')[0]).toMatchObject({ type: 'error', ref: null });
+    expect(s.frames.some((f) => f.type === 'pong')).toBe(false);
+    await pong(s, 'after-binary');
+    for (let i = 0; i < 100; i++) s.ws.send(Buffer.from([i]), { binary: true });
+    await waitFor(() => errorsOf(s, 'rate_limited').length + errorsOf(s, 'validation_failed').length >= 101, {
+      what: 'an answer to every binary frame',
+    });
+    expect(errorsOf(s, 'rate_limited').length).toBeGreaterThanOrEqual(30);
+    await pong(s, 'still-open');
+  });
+
   it('does not charge pings to the command budget', async () => {
     const s = await open(u('pinger'));
     for (let i = 0; i < 20; i++) s.ws.send(JSON.stringify({ type: 'ping', ref: `p${i}` }));
@@ -143,6 +162,88 @@ describe('upgrades', () => {
     }
     await sleep(1000);
     expect(closed).toEqual([]);
+  });
+
+  it('a socket upgraded from a request whose HTTP state says "close" is not shut down after its hello', async () => {
+    // uWS 20.57's cork() misses an upgrade done inside it when the socket's block is reallocated in place
+    // and acts on the HTTP state it then reads: "Connection: close" (any 5-character value) puts the
+    // close flag there for sure, where random heap bytes put it now and then (README, "Upgrade inside
+    // uWS's callback"). 1006 right after the hello is that bug.
+    const results: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const token = await signToken(u('close'));
+      results.push(
+        await new Promise<string>((resolve) => {
+          const socket = createConnection(gwPort(), '127.0.0.1');
+          let received = '';
+          socket.on('connect', () =>
+            socket.write(
+              `GET /v1/ws?access_token=${token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
+                `Connection: close\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
+                'Sec-WebSocket-Version: 13\r\n\r\n',
+            ),
+          );
+          socket.on('data', (d: Buffer) => {
+            received += d.toString('latin1');
+          });
+          const hello = () => received.startsWith('HTTP/1.1 101') && received.includes('"hello"');
+          const timer = setTimeout(() => {
+            resolve(hello() ? 'open' : `no hello: ${received.slice(0, 40)}`);
+            socket.destroy();
+          }, 700);
+          socket.on('close', () => {
+            clearTimeout(timer);
+            resolve(hello() ? 'closed after its hello' : `closed: ${received.slice(0, 40)}`);
+          });
+        }),
+      );
+    }
+    expect(results).toEqual(Array.from({ length: 10 }, () => 'open'));
+  });
+
+  it("frames a new user's socket sends before its hello are answered after it", async () => {
+    // The socket of a user new to the gateway opens before the user's conversations are read and waits
+    // for them: its hello comes after the read, and what the client sent meanwhile is kept for then.
+    const fresh = await cluster.startGateway('gw-early');
+    const ws = new WebSocket(`${fresh.url}?access_token=${await signToken(u('early'))}`);
+    const frames: ServerFrame[] = [];
+    ws.on('message', (data) => frames.push(JSON.parse(String(data)) as ServerFrame));
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify({ type: 'ping', ref: 'early-1' }));
+    ws.send(JSON.stringify({ type: 'resume', ref: 'early-2', positions: {} }));
+    ws.send(JSON.stringify({ type: 'ping', ref: 'early-3' }));
+    await waitFor(() => frames.length >= 4, { what: 'hello and three answers' });
+    const answers = frames.map((f) => `${f.type}${'ref' in f ? `:${f.ref}` : ''}`);
+    expect(answers[0]).toBe('hello');
+    expect(answers.slice(1).sort()).toEqual(['pong:early-1', 'pong:early-3', 'resumed:early-2']);
+    ws.terminate();
+  });
+});
+
+describe('long tokens (API.md §1: the token in the query or in Sec-WebSocket-Protocol)', () => {
+  it('upgrades with a token of over 10 KB — one the command-api takes — through either transport', async () => {
+    const user = u('groups');
+    // An identity provider's token with many groups: far over uWS's default header limit (4 KiB).
+    const token = await signToken(user, {
+      roles: Array.from({ length: 270 }, (_, i) => `group-${i}-of-the-organisation`),
+    });
+    expect(token.length).toBeGreaterThan(10_000);
+    expect(token.length).toBeLessThan(14_000); // Node's (the command-api's) 16 KiB of headers
+    const http = await fetch(`${cluster.api}/v1/unread`, { headers: { authorization: `Bearer ${token}` } });
+    expect(http.status).toBe(200);
+    const viaQuery = await open(user);
+    expect(viaQuery.frames[0]).toMatchObject({ type: 'hello', userId: user });
+    const viaProtocol = new WebSocket(gw(), ['chat.v1', `bearer.${token}`]);
+    const hello = await new Promise<unknown>((resolve, reject) => {
+      viaProtocol.once('message', (data) => resolve(JSON.parse(String(data))));
+      viaProtocol.once('unexpected-response', (_req, res) => reject(new Error(`upgrade ${res.statusCode}`)));
+      viaProtocol.once('error', reject);
+    });
+    expect(viaProtocol.protocol).toBe('chat.v1');
+    expect(hello).toMatchObject({ type: 'hello', userId: user });
+    viaProtocol.terminate();
+    // Longer than the command-api's headers allow: the API's 401, not uWS's own 431.
+    expect(await upgradeStatus(`${gw()}?access_token=${'x'.repeat(20_000)}`)).toBe(401);
   });
 });
 

@@ -34,6 +34,8 @@ export const WS_CLOSE = {
   goingAway: 1001,
   policyViolation: 1008,
   tooLarge: 1009,
+  /** The gateway could not read what a new socket needs (its user's conversations); reconnect later. */
+  internalError: 1011,
   slowConsumer: 1013,
   tokenExpired: 4401,
   /** The user opened more sockets than a gateway allows per user; this one was the oldest. */

@@ -16,7 +16,14 @@ export class InvalidTokenError extends Error {
   override readonly name = 'InvalidTokenError';
 }
 
-export type TokenVerifier = (token: string) => Promise<Identity>;
+export type TokenVerifier = ((token: string) => Promise<Identity>) & {
+  /**
+   * The verdict without waiting, where one needs no I/O: always in HS256 mode, and in JWKS mode for a
+   * token verified before (undefined otherwise: only the promise can tell). Throws InvalidTokenError.
+   * The ws-gateway needs it to upgrade inside uWS's own upgrade callback (see its server.ts).
+   */
+  now(token: string): Identity | undefined;
+};
 
 export type TokenVerifierOptions = {
   /** HS256 secret; used only when `jwksUrl` is unset. */
@@ -64,7 +71,7 @@ export const createTokenVerifier = (options: TokenVerifierOptions): TokenVerifie
       audience: options.audience,
       clockToleranceSeconds: TOKEN_CLOCK_LEEWAY_SECONDS,
     });
-    return async (token) => {
+    const now = (token: string): Identity => {
       let payload: JWTPayload;
       try {
         payload = hs256(token);
@@ -73,6 +80,7 @@ export const createTokenVerifier = (options: TokenVerifierOptions): TokenVerifie
       }
       return identityOf(payload);
     };
+    return Object.assign(async (token: string) => now(token), { now });
   }
   const jwks = createRemoteJWKSet(new URL(options.jwksUrl));
   const verifyOptions = {
@@ -85,10 +93,15 @@ export const createTokenVerifier = (options: TokenVerifierOptions): TokenVerifie
   // A client presents the same token with every request and on every reconnect: remember verified
   // tokens until they expire, so the signature check (a WebCrypto job) runs once per token.
   const verified = new Map<string, Identity>();
-  return async (token) => {
+  const now = (token: string): Identity | undefined => {
     const known = verified.get(token);
     if (known && known.exp * 1000 > Date.now()) return known;
     if (known) verified.delete(token);
+    return undefined;
+  };
+  const verify = async (token: string): Promise<Identity> => {
+    const known = now(token);
+    if (known) return known;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, jwks, verifyOptions));
@@ -100,6 +113,7 @@ export const createTokenVerifier = (options: TokenVerifierOptions): TokenVerifie
     verified.set(token, identity);
     return identity;
   };
+  return Object.assign(verify, { now });
 };
 
 const identityOf = (payload: JWTPayload): Identity => {

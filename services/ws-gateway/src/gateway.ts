@@ -1,3 +1,5 @@
+// Before uWebSockets.js loads: it reads its header limit from the environment then.
+import './uws-env.js';
 import uWS from 'uWebSockets.js';
 import { randomBytes } from 'node:crypto';
 import { createReadModelDb } from '@chat/db';

@@ -10,7 +10,13 @@ import {
   WS_MAX_FRAME_BYTES,
   WS_PATH,
 } from '@chat/events';
-import { InvalidTokenError, type Logger, ROLE_ANALYST, type TokenVerifier } from '@chat/platform';
+import {
+  type Identity,
+  InvalidTokenError,
+  type Logger,
+  ROLE_ANALYST,
+  type TokenVerifier,
+} from '@chat/platform';
 import { type NatsConnection, NatsError, ErrorCode as NatsErrorCode } from 'nats';
 import type { Registry } from 'prom-client';
 import { originAllowed, tokenFromUpgrade } from './auth/token.js';
@@ -26,6 +32,7 @@ import {
 import type { Hub } from './hub/hub.js';
 import { monotonicMs, type SocketData } from './hub/types.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
+import { MAX_TOKEN_CHARS } from './uws-env.js';
 
 export type ServerOptions = {
   app: uWS.TemplatedApp;
@@ -106,15 +113,15 @@ export const createServer = (o: ServerOptions) => {
     }
   };
 
-  const onMessage = (ws: uWS.WebSocket<SocketData>, message: ArrayBuffer) => {
+  const onMessage = (ws: uWS.WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean) => {
     const data = ws.getUserData();
-    if (data.closed) return;
+    if (data.closed || o.hub.holdEarlyFrame(ws, message, isBinary)) return;
     if (message.byteLength > WS_MAX_FRAME_BYTES) {
       data.closed = true;
       ws.end(WS_CLOSE.tooLarge, 'frame too large');
       return;
     }
-    const raw = parseClientFrame(message);
+    const raw = parseClientFrame(message, isBinary);
     // Every frame counts, unreadable ones included; only `ping` has a bucket of its own (flood.ts).
     const kind = !('error' in raw) && frameType(raw.json) === 'ping' ? 'ping' : 'command';
     const verdict = floodCheck(data, kind, monotonicMs(), o.flood);
@@ -163,6 +170,7 @@ export const createServer = (o: ServerOptions) => {
     });
   };
 
+  o.hub.onEarlyFrame = onMessage;
   app.ws<SocketData>(WS_PATH, {
     // uWS drops a socket over maxPayloadLength without a close frame; allow a margin so that frames
     // just over the contract's 16 KiB get the documented 1009 from the message handler.
@@ -176,16 +184,13 @@ export const createServer = (o: ServerOptions) => {
     sendPingsAutomatically: true,
     compression: uWS.DISABLED,
     upgrade: (res, req, context) => {
-      // Everything from `req` must be copied now: it is stack-allocated and gone after the first await.
+      // Everything from `req` must be copied now: it is stack-allocated and gone after this callback.
       const key = req.getHeader('sec-websocket-key');
       const protocolHeader = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       const origin = req.getHeader('origin');
       const query = req.getQuery() ?? '';
       let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
       const reject = (
         status: string,
         code: 'unauthorized' | 'forbidden' | 'unavailable',
@@ -204,29 +209,11 @@ export const createServer = (o: ServerOptions) => {
         return reject('403 Forbidden', 'forbidden', 'origin not allowed');
       const { token, protocol } = tokenFromUpgrade(query, protocolHeader);
       if (!token) return reject('401 Unauthorized', 'unauthorized', 'missing token');
-      void (async () => {
-        let identity: Awaited<ReturnType<TokenVerifier>>;
-        try {
-          identity = await o.verifyToken(token);
-        } catch (err) {
-          if (!(err instanceof InvalidTokenError)) logger.warn({ err }, 'token verification failed');
-          return reject('401 Unauthorized', 'unauthorized', 'invalid or expired token');
-        }
-        const user = o.hub.attachUser(identity.userId);
-        try {
-          await o.hub.whenLoaded(user);
-        } catch (err) {
-          // The hub dropped the user's entry: nothing to release.
-          logger.error({ err }, 'could not load the user for an upgrade');
-          return reject('503 Service Unavailable', 'unavailable', 'could not load conversations');
-        }
-        if (aborted || draining) {
-          o.hub.releaseUpgrade(user);
-          return reject('503 Service Unavailable', 'unavailable', 'server going away');
-        }
+      if (token.length > MAX_TOKEN_CHARS) return reject('401 Unauthorized', 'unauthorized', 'token too long');
+      const upgrade = (identity: Identity) => {
         const now = monotonicMs();
         const userData: SocketData = {
-          user,
+          user: o.hub.attachUser(identity.userId),
           expiresAt: identity.exp,
           readOnly: identity.roles.includes(ROLE_ANALYST),
           openedAt: now,
@@ -239,12 +226,43 @@ export const createServer = (o: ServerOptions) => {
           floodSince: 0,
           lastReject: 0,
         };
-        res.cork(() => res.upgrade(userData, key, protocol, extensions, context));
-      })();
+        res.upgrade(userData, key, protocol, extensions, context);
+      };
+      // The upgrade happens inside this callback whenever the token can be checked without waiting
+      // (HS256 always): uWS 20.57 can close a socket upgraded later, from `res.cork`, right after its
+      // open handler (1006, no close frame). Its HttpResponse::cork() tells an upgrade from a plain
+      // response only by the socket's address changing; when the adopt realloc shrinks the block in
+      // place it reads the HTTP state from memory that is now the WebSocket's (or freed), and if that
+      // reads "connection: close, nothing pending" it shuts the new socket down. Upstream:
+      // uNetworking/uWebSockets#1928, fixed by #1929. Upgrades here go through uWS's parser instead,
+      // which tracks the new socket itself; a user's conversations are read after (Hub.admit).
+      let identity: Identity | undefined;
+      try {
+        identity = o.verifyToken.now(token);
+      } catch {
+        return reject('401 Unauthorized', 'unauthorized', 'invalid or expired token');
+      }
+      if (identity) return upgrade(identity);
+      // JWKS mode, a token not seen before: only an asynchronous check can tell. The upgrade then runs
+      // uncorked, off the path that has the bug (uWS.js prints a warning that it was not corked).
+      res.onAborted(() => {
+        aborted = true;
+      });
+      o.verifyToken(token).then(
+        (verified) => {
+          if (aborted) return;
+          if (draining) return reject('503 Service Unavailable', 'unavailable', 'server going away');
+          upgrade(verified);
+        },
+        (err: unknown) => {
+          if (!(err instanceof InvalidTokenError)) logger.warn({ err }, 'token verification failed');
+          reject('401 Unauthorized', 'unauthorized', 'invalid or expired token');
+        },
+      );
     },
     open: (ws) => {
       o.onConnect?.();
-      o.hub.open(
+      o.hub.admit(
         ws,
         frame({
           type: 'hello',

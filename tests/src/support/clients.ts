@@ -180,30 +180,12 @@ export const expectSocketsGapFree = (
   conversationId: string,
   last: number,
   first?: number,
-  options: {
-    /**
-     * Tolerates (and reports) the one known gateway bug: on a socket that resumed from a position, events
-     * after its `resumed` frame whose seq the replay already carried (the feed catching up on a relay
-     * that lagged behind the store). Every other duplicate, gap or misorder still fails.
-     */
-    knownResumeDuplicates?: boolean;
-  } = {},
-): { knownDuplicates: number } => {
+): void => {
   const problems: string[] = [];
-  let knownDuplicates = 0;
   let previous: number | undefined;
   const perSocket = dev.sockets.map((socket) => {
     const resumedFrom = socket.resumes[0]?.[conversationId];
-    let seqs = seqsOf(socket.frames, conversationId);
-    if (options.knownResumeDuplicates && resumedFrom !== undefined) {
-      const resumedAt = socket.frames.findIndex((f) => f.type === 'resumed');
-      const replayed = seqsOf(socket.frames.slice(0, Math.max(resumedAt, 0)), conversationId);
-      const replayEnd = replayed.at(-1) ?? resumedFrom;
-      const after = seqsOf(socket.frames.slice(Math.max(resumedAt, 0) + 1), conversationId);
-      const kept = after.filter((seq) => seq > replayEnd || resumedAt < 0);
-      knownDuplicates += after.length - kept.length;
-      seqs = resumedAt < 0 ? seqs : [...replayed, ...kept];
-    }
+    const seqs = seqsOf(socket.frames, conversationId);
     return { seqs, resumedFrom };
   });
   for (const [i, { seqs, resumedFrom }] of perSocket.entries()) {
@@ -230,9 +212,4 @@ export const expectSocketsGapFree = (
     throw new Error(
       `${dev.userId}, ${dev.sockets.length} socket(s), conversation ${conversationId}: ${problems.slice(0, 8).join('; ')}`,
     );
-  if (knownDuplicates > 0)
-    console.warn(
-      `${dev.userId}: ${knownDuplicates} duplicate event frame(s) after a resume (the known gateway bug of the resume-while-the-relay-lags test)`,
-    );
-  return { knownDuplicates };
 };

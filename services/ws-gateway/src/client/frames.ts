@@ -23,10 +23,20 @@ export type ParsedFrame =
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** A client frame, or the `validation_failed` error it deserves (API.md §4). Pure. */
+/**
+ * A client frame, or the `validation_failed` error it deserves (API.md §4: text frames, one JSON object
+ * each; a binary frame is not one, whatever its bytes). Pure.
+ */
 export const parseClientFrame = (
   message: ArrayBuffer,
+  isBinary = false,
 ): { json: unknown } | { json?: undefined; ref: null; error: ApiErrorBody['error'] } => {
+  if (isBinary) {
+    return {
+      ref: null,
+      error: { code: 'validation_failed', message: 'binary frames are not accepted; send text frames' },
+    };
+  }
   let json: unknown;
   try {
     json = JSON.parse(decoder.decode(message));

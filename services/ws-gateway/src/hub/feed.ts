@@ -11,8 +11,18 @@ import type { HeldFrame, Socket } from './types.js';
 /**
  * A socket's frames of one conversation held back while it catches up (resume, a join it missed, its
  * first moments). `replaying` while a replay from the store is under way: only that replay ends it.
+ * `until` (else -1): the replay sent the socket events up to this seq, further than the feed has
+ * published (its relay lags behind the store); the socket is the feed's again once the feed reaches it,
+ * and nothing at or below it is sent again. The socket's delivered-seq watermark, kept only while it is
+ * ahead of its feed: every other socket's is the feed's own `lastSeq`.
  */
-export type CatchUp = { feed: ConversationFeed; frames: HeldFrame[]; left: boolean; replaying: boolean };
+export type CatchUp = {
+  feed: ConversationFeed;
+  frames: HeldFrame[];
+  left: boolean;
+  replaying: boolean;
+  until: number;
+};
 
 /** What a feed needs from the hub that owns it. */
 export type FeedHost = {
@@ -26,6 +36,8 @@ export type FeedHost = {
   /** …and leave it right after their MemberLeft went out. */
   memberLeft(feed: ConversationFeed, userId: string, seq: number, position: string): void;
   typing(feed: ConversationFeed, userId: string, text: string): void;
+  /** The feed published the seq a socket held ahead of it (`CatchUp.until`) had: the socket goes live. */
+  caughtUp(feed: ConversationFeed, ws: Socket): void;
 };
 
 const PAGE = 500;
@@ -199,6 +211,9 @@ export class ConversationFeed {
     this.lastSeq = seq;
     this.host.publish(this.topic, text);
     for (const c of this.catchingUp.values()) if (!c.left) c.frames.push({ seq, text });
+    for (const [ws, c] of this.catchingUp) {
+      if (c.until >= 0 && c.until <= seq && !c.replaying) this.host.caughtUp(this, ws);
+    }
     if (envelope.type === 'MemberLeft') {
       this.host.memberLeft(this, String(data.userId), seq, envelope.position);
     }

@@ -7,8 +7,8 @@ import { eventFrame } from '../client/frames.js';
 import { membersAtStart } from '../membership/tail.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { type CatchUp, ConversationFeed, type FeedHost } from './feed.js';
-import type { Socket } from './types.js';
-import { type BlockNews, LocalUser, type MembershipNews } from './user.js';
+import { monotonicMs, type Socket } from './types.js';
+import { type BlockNews, LocalUser, type MembershipNews, type WaitingSocket } from './user.js';
 
 export { LocalUser } from './user.js';
 
@@ -52,6 +52,8 @@ export type HubOptions = {
 const decoder = new TextDecoder();
 const UNREAD_PREFIX = '{"type":"unread",';
 const NOTIFICATION_PREFIX = '{"type":"notification",';
+/** Frames a socket may send before its hello; more is a flood (1008). */
+const MAX_EARLY_FRAMES = 64;
 /** Users whose conversations one read asks for, and how many such reads run at once. */
 const MAX_LOAD_BATCH = 1000;
 const MAX_LOADS_RUNNING = 2;
@@ -72,7 +74,8 @@ class MembershipLoad {
 }
 
 type Target = { feed: ConversationFeed; from: number };
-type Replayed = { feed: ConversationFeed; upTo: number };
+/** `upTo`: the seq the client has (what it named, or the last event sent); `sent`: the last event sent. */
+type Replayed = { feed: ConversationFeed; upTo: number; sent: number };
 
 /**
  * The gateway's delivery core: which local users are in which conversation, one feed (NATS
@@ -92,6 +95,8 @@ export class Hub implements FeedHost {
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
   presence: PresenceSink | undefined;
+  /** Handles a frame that arrived before its socket was opened, once it is (the server's message handler). */
+  onEarlyFrame: ((ws: Socket, message: ArrayBuffer, isBinary: boolean) => void) | undefined;
   readonly #app: TemplatedApp;
   readonly #subjects: NatsSubjects;
   readonly #membership: MembershipSource;
@@ -200,7 +205,15 @@ export class Hub implements FeedHost {
     try {
       snapshot = await this.#membership.membershipsOf(users.map((u) => u.userId));
     } catch (err) {
-      for (const u of users) if (this.users.get(u.userId) === u) this.users.delete(u.userId);
+      for (const u of users) {
+        if (this.users.get(u.userId) === u) this.users.delete(u.userId);
+        // Their close handlers take them off the list and release their upgrades.
+        for (const w of [...(u.waiting ?? [])]) {
+          this.logger.error({ err, userId: u.userId }, 'could not load the conversations of a new socket');
+          w.ws.getUserData().closed = true;
+          w.ws.end(WS_CLOSE.internalError, 'could not load conversations');
+        }
+      }
       return load.reject(err);
     }
     for (const u of users) {
@@ -227,6 +240,15 @@ export class Hub implements FeedHost {
     for (const news of backlog) {
       if ('otherUserId' in news) this.#blockNews(user, news);
       else this.#membershipNews(user, news);
+    }
+    const waiting = user.waiting;
+    user.waiting = undefined;
+    for (const w of waiting ?? []) {
+      const data = w.ws.getUserData();
+      if (data.closed) continue;
+      data.openedAt = monotonicMs();
+      this.open(w.ws, w.hello);
+      for (const f of w.early ?? []) this.onEarlyFrame?.(w.ws, f.message, f.isBinary);
     }
   }
 
@@ -391,12 +413,18 @@ export class Hub implements FeedHost {
       const held = feed.catchingUp.get(ws);
       if (held) {
         held.left = true;
-        if (!held.replaying) feed.catchingUp.delete(ws);
+        // Held ahead of the feed: it will not catch up now; what is held past its watermark goes out.
+        if (held.until >= 0 && !held.replaying) this.#finishCatchUp(ws, feed.conversationId, -1);
+        else if (!held.replaying) feed.catchingUp.delete(ws);
       } else {
         ws.unsubscribe(feed.topic);
       }
     }
     this.#removeFromFeed(feed, user.userId);
+  }
+
+  caughtUp(feed: ConversationFeed, ws: Socket): void {
+    this.#finishCatchUp(ws, feed.conversationId, -1);
   }
 
   typing(feed: ConversationFeed, typist: string, text: string): void {
@@ -425,6 +453,39 @@ export class Hub implements FeedHost {
   }
 
   // --- sockets ------------------------------------------------------------------------------------
+
+  /**
+   * uWS's open handler. A socket whose user's conversations are known opens at once; one upgraded while
+   * they are still being read (its user's first connect here) waits for the read, without hello or
+   * frames, and opens when it ends (it is closed with 1011 if the read fails).
+   */
+  admit(ws: Socket, hello: string): void {
+    const user = ws.getUserData().user;
+    if (!user.load) {
+      this.open(ws, hello);
+      return;
+    }
+    const waiting: WaitingSocket = { ws, hello, early: undefined };
+    if (user.waiting) user.waiting.push(waiting);
+    else user.waiting = [waiting];
+  }
+
+  /**
+   * A frame of a socket that is still waiting to be opened is kept (a copy: uWS reuses the buffer) and
+   * handled after its hello. False when the socket is open; a socket sending too many is closed (1008).
+   */
+  holdEarlyFrame(ws: Socket, message: ArrayBuffer, isBinary: boolean): boolean {
+    const waiting = ws.getUserData().user.waiting?.find((w) => w.ws === ws);
+    if (!waiting) return false;
+    waiting.early ??= [];
+    if (waiting.early.length >= MAX_EARLY_FRAMES) {
+      ws.getUserData().closed = true;
+      ws.end(WS_CLOSE.policyViolation, 'flooding');
+    } else {
+      waiting.early.push({ message: message.slice(0), isBinary });
+    }
+    return true;
+  }
 
   open(ws: Socket, hello: string): void {
     const data = ws.getUserData();
@@ -463,6 +524,14 @@ export class Hub implements FeedHost {
   close(ws: Socket): void {
     const data = ws.getUserData();
     data.closed = true;
+    const user = data.user;
+    const waiting = user.waiting?.findIndex((w) => w.ws === ws) ?? -1;
+    if (waiting >= 0) {
+      // Never opened: its upgrade is released instead.
+      (user.waiting as WaitingSocket[]).splice(waiting, 1);
+      this.releaseUpgrade(user);
+      return;
+    }
     this.metrics.connections.dec();
     this.#pendingSockets.delete(ws);
     const held = this.#catchUps.get(ws);
@@ -471,7 +540,6 @@ export class Hub implements FeedHost {
       this.#catchUps.delete(ws);
     }
     this.#replays.delete(ws);
-    const user = data.user;
     if (user.removeSocket(ws)) this.#maybeDetach(user);
   }
 
@@ -499,7 +567,7 @@ export class Hub implements FeedHost {
     }
     const existing = perSocket.get(feed.conversationId);
     if (existing) return existing;
-    const c: CatchUp = { feed, frames: [], left: false, replaying: false };
+    const c: CatchUp = { feed, frames: [], left: false, replaying: false, until: -1 };
     perSocket.set(feed.conversationId, c);
     feed.catchingUp.set(ws, c);
     return c;
@@ -510,22 +578,37 @@ export class Hub implements FeedHost {
     this.#hold(ws, feed);
     this.#serially(ws, async () => {
       const replayed = await this.#replay(ws, [{ feed, from: fromSeq }]);
-      for (const d of replayed.done) this.#finishCatchUp(ws, d.feed.conversationId, d.upTo);
+      for (const d of replayed.done) this.#finishCatchUp(ws, d.feed.conversationId, d.upTo, d.sent);
       if (replayed.failed) throw replayed.failed;
     }).catch((err: unknown) => this.logger.warn({ err }, 'join catch-up failed'));
   }
 
-  /** Sends what was held for `conversationId` (seq > `upTo`) and subscribes the socket live. */
-  #finishCatchUp(ws: Socket, conversationId: string, upTo: number): void {
+  /**
+   * Sends what was held for `conversationId` (seq > `upTo`) and subscribes the socket live — unless the
+   * replay sent events from the store that the feed has not published yet (`sent` past the feed's
+   * `lastSeq`: its relay lags behind the store): then the socket stays held until the feed publishes
+   * them (`caughtUp`), and what the feed publishes up to there is not sent to it again. Only events
+   * really sent count: a client naming a seq past the stream's end is up to date (API.md §4), and live
+   * events after the end go to it as to everyone.
+   */
+  #finishCatchUp(ws: Socket, conversationId: string, upTo: number, sent = -1): void {
     const perSocket = this.#catchUps.get(ws);
     const c = perSocket?.get(conversationId);
     if (!perSocket || !c) return;
+    const until = Math.max(sent, c.until);
+    const skipUpTo = Math.max(upTo, until);
+    if (until > c.feed.lastSeq && !c.left && !c.feed.disposed && !ws.getUserData().closed) {
+      c.replaying = false;
+      c.until = until;
+      c.frames = c.frames.filter((f) => f.seq < 0 || f.seq > skipUpTo);
+      return;
+    }
     perSocket.delete(conversationId);
     if (perSocket.size === 0) this.#catchUps.delete(ws);
     c.feed.catchingUp.delete(ws);
     const data = ws.getUserData();
     if (data.closed) return;
-    for (const f of c.frames) if (f.seq < 0 || f.seq > upTo) this.#send(ws, f.text);
+    for (const f of c.frames) if (f.seq < 0 || f.seq > skipUpTo) this.#send(ws, f.text);
     if (!c.left && c.feed.members.has(data.user.userId) && !data.closed) ws.subscribe(c.feed.topic);
   }
 
@@ -582,7 +665,7 @@ export class Hub implements FeedHost {
         this.#send(ws, JSON.stringify({ type: 'resumed', ref, truncated: replayed.truncated, unknown }));
       }
       // `resumed` first, then the live frames held meanwhile, in this one synchronous step.
-      for (const d of replayed.done) this.#finishCatchUp(ws, d.feed.conversationId, d.upTo);
+      for (const d of replayed.done) this.#finishCatchUp(ws, d.feed.conversationId, d.upTo, d.sent);
       if (replayed.failed) throw replayed.failed;
     });
   }
@@ -600,9 +683,10 @@ export class Hub implements FeedHost {
     targets: readonly Target[],
   ): Promise<{ done: Replayed[]; truncated: string[]; failed: unknown }> {
     const data = ws.getUserData();
-    const done: Replayed[] = targets.map((t) => ({ feed: t.feed, upTo: -1 }));
+    const done: Replayed[] = targets.map((t) => ({ feed: t.feed, upTo: -1, sent: -1 }));
     const truncated: string[] = [];
-    for (const t of targets) this.#hold(ws, t.feed);
+    // A replay queued behind another may start after the socket closed: uWS throws on a closed socket.
+    if (!data.closed) for (const t of targets) this.#hold(ws, t.feed);
     let failed: unknown;
     try {
       for (const [i, t] of targets.entries()) {
@@ -629,6 +713,7 @@ export class Hub implements FeedHost {
           }
         }
         (done[i] as Replayed).upTo = last;
+        if (last > t.from) (done[i] as Replayed).sent = last;
       }
     } catch (err) {
       failed = err ?? new Error('replay failed');
@@ -676,7 +761,7 @@ export class Hub implements FeedHost {
   /** Graceful shutdown: every socket gets 1001 and clients reconnect elsewhere. */
   closeAll(): void {
     for (const user of [...this.users.values()]) {
-      for (const ws of user.sockets) {
+      for (const ws of [...user.sockets, ...(user.waiting ?? []).map((w) => w.ws)]) {
         const data = ws.getUserData();
         if (data.closed) continue;
         data.closed = true;

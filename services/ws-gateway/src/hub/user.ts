@@ -23,6 +23,14 @@ export type BlockNews = {
 const BLOCKING = 1;
 const BLOCKED_BY = 2;
 
+/** A socket upgraded while its user's conversations were still being read: opened when they are. */
+export type WaitingSocket = {
+  ws: Socket;
+  hello: string;
+  /** Frames the client sent before its hello (copies), handled in order once the socket is opened. */
+  early: { message: ArrayBuffer; isBinary: boolean }[] | undefined;
+};
+
 const NONE: string[] = [];
 const NO_SOCKETS: readonly Socket[] = [];
 /** Enough for a relay restart's redeliveries; bounded over a long session. */
@@ -44,6 +52,8 @@ export class LocalUser {
   upgrading = 0;
   /** The read of the user's conversations, until it is done. */
   load: { readonly done: Promise<void> } | undefined;
+  /** Sockets upgraded while the conversations are read (usually none, and then no array). */
+  waiting: WaitingSocket[] | undefined;
   /** Membership news that arrives while the conversations are read; applied after, in arrival order. */
   backlog: (MembershipNews | BlockNews)[] | undefined = [];
   /** Log position the conversations were read at: news at or before it is in them already. */
