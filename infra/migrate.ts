@@ -1,7 +1,7 @@
 // `pnpm migrate`: creates or upgrades every schema the system owns, in dependency order. Idempotent and
 // safe to run while services are up; run by `npm start` before the services start (not by the services).
 import { migrateConsumers } from '@chat/consumer';
-import { migrateReadModels } from '@chat/db';
+import { migrateDataKeys, migrateReadModels } from '@chat/db';
 import { migrateEventStore } from '@chat/eventstore';
 import { migrateNotifier } from '@chat/notifications';
 import { baseEnv, createLogger, loadConfig } from '@chat/platform';
@@ -21,6 +21,7 @@ try {
   // checkpoint tables into it.
   await migrateConsumers(pool);
   await migrateReadModels(pool);
+  await migrateDataKeys(pool);
   await migrateNotifier(pool);
   logger.info('migrations applied');
 } catch (err) {

@@ -389,15 +389,20 @@ export class ChatStore {
         next.lastMessage = {
           messageId: event.data.messageId,
           senderId: event.data.senderId,
-          preview: preview(event.data.body),
+          preview: event.data.body === null ? null : preview(event.data.body),
           sentAt: event.data.sentAt,
           seq,
           deleted: false,
+          erased: event.data.body === null,
         };
         break;
       case 'MessageEdited':
         if (next.lastMessage?.messageId === event.data.messageId)
-          next.lastMessage = { ...next.lastMessage, preview: preview(event.data.body) };
+          next.lastMessage = {
+            ...next.lastMessage,
+            preview: event.data.body === null ? null : preview(event.data.body),
+            erased: event.data.body === null,
+          };
         break;
       case 'MessageDeleted':
         if (next.lastMessage?.messageId === event.data.messageId)

@@ -53,6 +53,7 @@ export class Thread {
           seq: event.revision,
           senderId: d.senderId,
           body: d.body,
+          erased: d.body === null,
           replyTo: d.replyTo,
           sentAt: d.sentAt,
           editedAt: null,
@@ -68,7 +69,13 @@ export class Thread {
       }
       case 'MessageEdited': {
         const m = this.#byId.get(event.data.messageId);
-        if (m && !m.deleted) this.#replace({ ...m, body: event.data.body, editedAt: event.data.editedAt });
+        if (m && !m.deleted)
+          this.#replace({
+            ...m,
+            body: event.data.body,
+            erased: event.data.body === null,
+            editedAt: event.data.editedAt,
+          });
         return;
       }
       case 'MessageDeleted': {

@@ -14,6 +14,7 @@ const message = (seq: number, body: string, extra: Partial<Message> = {}): Messa
   seq,
   senderId: 'bob',
   body,
+  erased: false,
   replyTo: null,
   sentAt: '2026-01-01T00:00:00.000Z',
   editedAt: null,

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { createEventStore, type EventStore } from '@chat/eventstore';
+import { createDataKeyStore, createEventStore, type EventStore } from '@chat/eventstore';
 import { listDeliveries, type RedriveSelection, redriveDeliveries } from '@chat/notifications';
-import { baseEnv, loadConfig } from '@chat/platform';
+import { baseEnv, dataKeyEnv, loadConfig } from '@chat/platform';
 import { positionFraction, RebuildInProgressError, rebuildReadModels } from '@chat/projection';
 import pg from 'pg';
 import pino, { type Logger } from 'pino';
@@ -26,6 +26,7 @@ export type Io = {
 const cliEnv = z.object({
   DATABASE_URL: baseEnv.DATABASE_URL,
   EVENTSTORE_URL: baseEnv.EVENTSTORE_URL,
+  ...dataKeyEnv,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('silent'),
 });
 
@@ -210,6 +211,12 @@ const withInfrastructure = async <T>(
   const logger = pino({ level: config.LOG_LEVEL, base: { service: 'chatctl' } }, pino.destination(2));
   const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
   const store = createEventStore({
+    // Replay, tail and rebuild read through the data keys: text of erased users reads as null.
+    dataKeys: createDataKeyStore({
+      databaseUrl: config.DATABASE_URL,
+      master: config.DATA_KEY_MASTER,
+      logger,
+    }),
     databaseUrl: config.DATABASE_URL,
     eventstoreUrl: config.EVENTSTORE_URL || undefined,
     logger,

@@ -29,10 +29,11 @@ type Conversation = {
   lastMessage: null | {
     messageId: string;
     senderId: string;
-    preview: string;
+    preview: string | null;
     sentAt: string;
     seq: number;
     deleted: boolean;
+    erased: boolean;
   };
 };
 type Message = {
@@ -41,6 +42,7 @@ type Message = {
   seq: number;
   senderId: string;
   body: string | null;
+  erased: boolean;
   replyTo: string | null;
   sentAt: string;
   editedAt: string | null;
@@ -52,7 +54,8 @@ type Notification = {
   conversationId: string;
   messageId: string;
   actorId: string;
-  preview: string;
+  preview: string | null;
+  erased: boolean;
   createdAt: string;
   readAt: string | null;
 };

@@ -89,10 +89,12 @@ const toConversation = (r: ConversationQueryRow): Conversation => ({
       : {
           messageId: r.last_message_id,
           senderId: r.last_message_sender ?? '',
-          preview: r.last_message_preview ?? '',
+          // Only an erasure leaves a message that is not deleted without a preview.
+          preview: r.last_message_deleted === true ? (r.last_message_preview ?? '') : r.last_message_preview,
           sentAt: iso(r.last_message_sent_at ?? r.last_activity_at),
           seq: r.last_message_seq ?? 0,
           deleted: r.last_message_deleted === true,
+          erased: r.last_message_deleted !== true && r.last_message_preview === null,
         },
   admins: r.admin_ids ?? [],
 });

@@ -1,5 +1,6 @@
 export * from './checkpoints.js';
 export * from './conversations.js';
+export * from './data-keys.js';
 export * from './database.js';
 export * from './membership.js';
 export * from './messages.js';

@@ -88,6 +88,8 @@ export const messagesOf = async (
     seq: r.seq,
     senderId: r.sender_id,
     body: r.deleted ? null : r.body,
+    // Only an erasure of its sender leaves a message that is not deleted without a body.
+    erased: !r.deleted && r.body === null,
     replyTo: r.reply_to,
     sentAt: r.sent_at.toISOString(),
     editedAt: r.edited_at ? r.edited_at.toISOString() : null,

@@ -42,11 +42,18 @@ const reaction = {
   at: time,
 };
 
+/**
+ * Set on an event whose personal text was written by a user who has since been erased (crypto-shredded,
+ * README "Erasure"): the text fields read as null. Never written: the read path adds it.
+ */
+const erased = z.literal(true).optional();
+
 export const eventDataSchemas = {
   ConversationStarted: z.looseObject({
     conversationId: id,
     kind: conversationKindSchema,
     title: text.nullable(),
+    erased,
     createdBy: user,
     members: z.array(user),
   }),
@@ -56,7 +63,9 @@ export const eventDataSchemas = {
     conversationId: id,
     messageId: id,
     senderId: user,
-    body: text,
+    /** null only with `erased` (the sender was erased). */
+    body: text.nullable(),
+    erased,
     replyTo: id.nullable(),
     sentAt: time,
     /**
@@ -80,7 +89,9 @@ export const eventDataSchemas = {
     conversationId: id,
     messageId: id,
     editorId: user,
-    body: text,
+    /** null only with `erased` (the editor was erased). */
+    body: text.nullable(),
+    erased,
     editedAt: time,
   }),
   MessageDeleted: z.looseObject({ conversationId: id, messageId: id, deletedBy: user, deletedAt: time }),
@@ -102,6 +113,11 @@ export const eventDataSchemas = {
     upTo: time,
   }),
   ...moderationEventSchemas,
+  /**
+   * An admin erased the user (`POST /v1/admin/users/{userId}/erase`): their data key is destroyed, so
+   * every text they wrote reads as null with `erased: true`; read models drop their copies.
+   */
+  UserErased: z.looseObject({ userId: user, erasedBy: user, erasedAt: time }),
 } as const;
 
 export type EventType = keyof typeof eventDataSchemas;
@@ -145,6 +161,7 @@ export const EVENT_STREAM_CATEGORY = {
   NotificationLevelSet: 'user',
   NotificationsRead: 'user',
   ...MODERATION_STREAM_CATEGORY,
+  UserErased: 'user',
 } as const satisfies Record<EventType, StreamCategory>;
 
 /** The event types appended to streams of one category. */
@@ -179,4 +196,15 @@ export const parseEvent = (type: string, data: unknown): ChatEvent => {
 export const eventIssues = (event: ChatEvent): z.core.$ZodIssue[] => {
   const result = eventDataSchemas[event.type].safeParse(event.data);
   return result.success ? [] : result.error.issues;
+};
+
+/**
+ * The personal text of each event type (README "Erasure"): the field, and the field naming the user who
+ * wrote it, whose data key encrypts it in the log. Every other field (ids, times, kinds, reactions)
+ * stays in clear.
+ */
+export const PERSONAL_FIELDS: Partial<Record<EventType, readonly { field: string; author: string }[]>> = {
+  ConversationStarted: [{ field: 'title', author: 'createdBy' }],
+  MessageSent: [{ field: 'body', author: 'senderId' }],
+  MessageEdited: [{ field: 'body', author: 'editorId' }],
 };

@@ -1,3 +1,4 @@
+export * from './admin.js';
 export * from './commands.js';
 export * from './envelope.js';
 export * from './errors.js';

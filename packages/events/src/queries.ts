@@ -159,11 +159,13 @@ const count = z.number().int().min(0);
 export const lastMessageSchema = z.object({
   messageId: uuidOutputSchema,
   senderId: userIdSchema,
-  /** ≤ 200 code points; "" when deleted. */
-  preview: z.string(),
+  /** ≤ 200 code points; "" when deleted; null when its sender was erased. */
+  preview: z.string().nullable(),
   sentAt: instantSchema,
   seq: seqSchema,
   deleted: z.boolean(),
+  /** Its sender was erased (README "Erasure"): the preview is null. */
+  erased: z.boolean(),
 });
 export type LastMessage = z.output<typeof lastMessageSchema>;
 
@@ -209,7 +211,10 @@ export const messageSchema = z.object({
   conversationId: uuidOutputSchema,
   seq: seqSchema,
   senderId: userIdSchema,
+  /** null when deleted, or when its sender was erased (`erased`). */
   body: z.string().nullable(),
+  /** Its sender was erased (README "Erasure"): the body reads as null. */
+  erased: z.boolean(),
   replyTo: uuidOutputSchema.nullable(),
   sentAt: instantSchema,
   editedAt: instantSchema.nullable(),
@@ -241,7 +246,10 @@ export const notificationSchema = z.object({
   conversationId: uuidOutputSchema,
   messageId: uuidOutputSchema,
   actorId: userIdSchema,
-  preview: z.string(),
+  /** null when the actor was erased (`erased`). */
+  preview: z.string().nullable(),
+  /** The text it previews was written by a user since erased (README "Erasure"): the preview is null. */
+  erased: z.boolean(),
   createdAt: instantSchema,
   readAt: instantSchema.nullable(),
 });

@@ -16,6 +16,7 @@ import {
 import { createNotificationMetrics } from './metrics.js';
 import { loadConversations, StateChanges } from './store/conversations.js';
 import {
+  erasePreviews,
   insertNotifications,
   markRead,
   NOTIFIER_CONSUMER,
@@ -69,6 +70,7 @@ const toNotification = (r: NotificationRecord): Notification => ({
   messageId: r.messageId,
   actorId: r.actorId,
   preview: r.preview,
+  erased: r.preview === null,
   createdAt: r.createdAt,
   readAt: r.readAt,
 });
@@ -97,6 +99,7 @@ const HANDLED: Record<EventType, boolean> = {
   // Blocks notify no one either, but silence what the blocked user does towards the blocker.
   UserBlocked: true,
   UserUnblocked: true,
+  UserErased: true,
 };
 
 type Parsed = { event: ChatEvent; recorded: RecordedEvent };
@@ -229,6 +232,10 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
             notificationIds: event.data.notificationIds,
             upTo: event.data.upTo,
           });
+          break;
+        case 'UserErased':
+          await flush();
+          await erasePreviews(client, event.data.userId);
           break;
         case 'ReactionRemoved':
         case 'ConversationRead':

@@ -149,6 +149,12 @@ export const notifierMigrations: Record<string, Migration> = {
       )`.execute(db);
     },
   },
+  // Erasure (README "Erasure"): a record whose text was written by an erased user keeps no preview.
+  '2026_11_29_006_erasable_previews': {
+    up: async (db: MigrationDb) => {
+      await sql`ALTER TABLE notifier.notifications ALTER COLUMN preview DROP NOT NULL`.execute(db);
+    },
+  },
 };
 
 /**

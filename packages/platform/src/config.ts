@@ -58,6 +58,47 @@ export const baseEnv = {
     }),
 };
 
+/**
+ * The development master key of personal-data keys (crypto-shredding, README "Erasure"): 32 bytes,
+ * base64. Refused in production, like the development JWT secret.
+ */
+export const DEV_DATA_KEY_MASTER = 'ZGV2LWRhdGEta2V5LW1hc3Rlci1jaGFuZ2UtbWUtISE=';
+
+/** 32 bytes as base64 (44 characters) or as 64 hex digits; anything else is refused. */
+export const parseDataKeyMaster = (value: string): Buffer | null => {
+  const bytes = /^[0-9a-fA-F]{64}$/.test(value)
+    ? Buffer.from(value, 'hex')
+    : /^[A-Za-z0-9+/]{43}=$/.test(value)
+      ? Buffer.from(value, 'base64')
+      : null;
+  return bytes?.length === 32 ? bytes : null;
+};
+
+/** The master key that wraps every user's data key (DATA_KEY_MASTER). */
+export const dataKeyEnv = {
+  DATA_KEY_MASTER: z
+    .string()
+    .default(DEV_DATA_KEY_MASTER)
+    .refine((v) => parseDataKeyMaster(v) !== null, {
+      message: 'must be 32 bytes, as base64 (44 characters) or 64 hex digits',
+    }),
+};
+
+/** Production refuses an unset DATA_KEY_MASTER (the development default). */
+export const dataKeyEnvChecks = (
+  config: { NODE_ENV: string; DATA_KEY_MASTER: string },
+  ctx: z.RefinementCtx,
+): void => {
+  if (config.NODE_ENV !== 'production') return;
+  const master = parseDataKeyMaster(config.DATA_KEY_MASTER);
+  if (master === null || master.equals(parseDataKeyMaster(DEV_DATA_KEY_MASTER) as Buffer))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['DATA_KEY_MASTER'],
+      message: 'the development master key is refused in production (set DATA_KEY_MASTER)',
+    });
+};
+
 export const authEnv = {
   JWT_SECRET: z.string().min(16, 'must be at least 16 characters').default(DEV_JWT_SECRET),
   JWT_ISSUER: z.string().optional(),

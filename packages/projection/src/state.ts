@@ -73,6 +73,12 @@ export type BatchState = {
   deletedUnread: Map<string, number>;
   /** Bans, reports and blocks (moderation.ts). */
   moderation: ModerationChanges;
+  /**
+   * Users erased in this batch (UserErased): every row they wrote loses its text in SQL after the
+   * batch's rows are written, also rows this batch never loaded. They can write no text afterwards
+   * (refused), so nothing later in the batch is theirs to keep.
+   */
+  erasedUsers: Set<string>;
 };
 
 export const emptyBatchState = (): BatchState => ({
@@ -87,6 +93,7 @@ export const emptyBatchState = (): BatchState => ({
   unreadPairs: new Set(),
   deletedUnread: new Map(),
   moderation: emptyModerationChanges(),
+  erasedUsers: new Set(),
 });
 
 /** A stored event the projection understands, upcast and validated. */
@@ -139,6 +146,7 @@ export const keysOf = (events: readonly ProjectedEvent[]): BatchKeys => {
       if (memberKey !== undefined) keys.memberKeys.add(memberKey);
       continue;
     }
+    if (e.type === 'UserErased') continue;
     const c = e.data.conversationId;
     switch (e.type) {
       case 'ConversationStarted':
@@ -260,10 +268,35 @@ const countReply = (
   s.dirtyMessages.add(key);
 };
 
+/**
+ * A `UserErased`: the text the user wrote leaves the rows this batch holds (message bodies, the last
+ * message preview, the titles of the conversations they created); `erasedUsers` takes it out of the
+ * rows in the tables too. A null body on a message that is not deleted reads as erased.
+ */
+const eraseUser = (s: BatchState, userId: string): void => {
+  s.erasedUsers.add(userId);
+  for (const [key, m] of s.messages) {
+    if (m.sender_id !== userId || m.deleted || m.body === null) continue;
+    m.body = null;
+    s.dirtyMessages.add(key);
+  }
+  for (const c of s.conversations.values()) {
+    if (c.last_message_sender === userId && !c.last_message_deleted && c.last_message_preview !== null) {
+      c.last_message_preview = null;
+      s.dirtyConversations.add(c.conversation_id);
+    }
+    if (c.created_by === userId) c.title = null;
+  }
+};
+
 /** Applies one event to the batch's rows. Events of a conversation that was never started are ignored. */
 export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
   if (isModerationEvent(e)) {
     applyModerationEvent(s, e);
+    return;
+  }
+  if (e.type === 'UserErased') {
+    eraseUser(s, e.data.userId);
     return;
   }
   const c = s.conversations.get(e.data.conversationId);
@@ -340,7 +373,7 @@ export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
         countReply(s, c.conversation_id, d.threadRootId, d.senderId, d.sentAt);
       c.last_message_id = d.messageId;
       c.last_message_sender = d.senderId;
-      c.last_message_preview = preview(d.body);
+      c.last_message_preview = d.body === null ? null : preview(d.body);
       c.last_message_sent_at = d.sentAt;
       c.last_message_seq = e.revision;
       c.last_message_deleted = false;
@@ -364,7 +397,8 @@ export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
       m.body = e.data.body;
       m.edited_at = e.data.editedAt;
       s.dirtyMessages.add(key);
-      if (c.last_message_id === m.message_id) c.last_message_preview = preview(e.data.body);
+      if (c.last_message_id === m.message_id)
+        c.last_message_preview = e.data.body === null ? null : preview(e.data.body);
       return;
     }
     case 'MessageDeleted': {

@@ -258,6 +258,22 @@ const flushStatements = (schema: string, state: BatchState): RawBuilder<unknown>
            = (x.conversation_id, x.message_id, x.reaction, x.user_id)`);
   }
   statements.push(...moderationStatements(schema, state.moderation));
+  // Erasures: after the batch's rows, so rows written above lose the text too.
+  const erased = [...state.erasedUsers];
+  if (erased.length > 0) {
+    statements.push(sql`
+      UPDATE ${sql.id(schema, 'messages')} SET body = NULL
+       WHERE sender_id = ANY(${erased}::text[]) AND NOT deleted AND body IS NOT NULL`);
+    statements.push(sql`
+      UPDATE ${sql.id(schema, 'conversations')}
+         SET last_message_preview = CASE WHEN last_message_sender = ANY(${erased}::text[])
+                                          AND last_message_deleted IS NOT TRUE
+                                         THEN NULL ELSE last_message_preview END,
+             title = CASE WHEN created_by = ANY(${erased}::text[]) THEN NULL ELSE title END
+       WHERE (last_message_sender = ANY(${erased}::text[]) AND last_message_preview IS NOT NULL
+              AND last_message_deleted IS NOT TRUE)
+          OR (created_by = ANY(${erased}::text[]) AND title IS NOT NULL)`);
+  }
   // A watermark set below the newest message: count the messages up to it (an index lookup each).
   const pending = [...state.readIndexPending].map(splitKey);
   if (pending.length > 0) {
@@ -378,6 +394,7 @@ export const createReplayer = (options: {
         state.readIndexPending,
         state.unreadPairs,
         state.deletedUnread,
+        state.erasedUsers,
       ]) {
         set.clear();
       }

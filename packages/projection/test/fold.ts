@@ -148,7 +148,8 @@ export const fold = (events: readonly RecordedEvent[]): Fold => {
           conversationId: c.id,
           seq: e.revision,
           senderId: s(d.senderId),
-          body: s(d.body),
+          body: d.body === null ? null : s(d.body),
+          erased: d.body === null,
           replyTo: d.replyTo === null ? null : s(d.replyTo),
           sentAt: new Date(s(d.sentAt)).toISOString(),
           editedAt: null,
@@ -282,10 +283,11 @@ export const expectedConversation = (
       ? {
           messageId: last.messageId,
           senderId: last.senderId,
-          preview: last.deleted ? '' : preview(last.body ?? ''),
+          preview: last.deleted ? '' : last.body === null ? null : preview(last.body),
           sentAt: last.sentAt,
           seq: last.seq,
           deleted: last.deleted,
+          erased: !last.deleted && last.body === null,
         }
       : null,
     admins: [...c.admins].sort(),

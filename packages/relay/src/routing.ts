@@ -72,6 +72,7 @@ const affectedMembers = (type: EventType, data: Record<string, unknown>): string
     case 'ReportResolved':
     case 'UserBlocked':
     case 'UserUnblocked':
+    case 'UserErased':
       return [];
     default: {
       const never: never = type;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsSubjects } from '@chat/events';
-import type { EventStore } from '@chat/eventstore';
+import type { DataKeyStore, EventStore } from '@chat/eventstore';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -16,6 +16,7 @@ import type { NatsConnection } from 'nats';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { eraseRoutes } from './admin/erase.js';
 import { type Clock, conversationCommands } from './commands/catalogue.js';
 import { moderationCommands } from './commands/moderation.js';
 import { CommandRegistry } from './commands/registry.js';
@@ -47,6 +48,8 @@ import { webAppRoutes } from './web/static.js';
 export type AppDeps = {
   config: Readonly<AppConfig>;
   store: EventStore;
+  /** The users' data keys (the store encrypts with them); needed by the erase route, else it answers 503. */
+  dataKeys?: DataKeyStore;
   pool: pg.Pool;
   nats: NatsConnection;
   subjects: NatsSubjects;
@@ -184,6 +187,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(exportRoutes);
   await app.register(threadAndSearchRoutes);
   await app.register(presenceRoutes);
+  await app.register(eraseRoutes, { dataKeys: deps.dataKeys });
   // Signing in as anyone is for development only; in JWKS mode no token this service signs is accepted.
   if (config.NODE_ENV !== 'production' && !config.JWKS_URL) {
     await app.register(devTokenRoutes, {

@@ -1,9 +1,19 @@
-import { authEnv, authEnvChecks, baseEnv, loadConfig, natsEnvChecks, portEnv } from '@chat/platform';
+import {
+  authEnv,
+  authEnvChecks,
+  baseEnv,
+  dataKeyEnv,
+  dataKeyEnvChecks,
+  loadConfig,
+  natsEnvChecks,
+  portEnv,
+} from '@chat/platform';
 import { z } from 'zod';
 
 export const configSchema = z
   .object({
     ...baseEnv,
+    ...dataKeyEnv,
     ...authEnv,
     PORT: portEnv(3000),
     HOST: z.string().default('0.0.0.0'),
@@ -47,6 +57,7 @@ export const configSchema = z
     WEB_GATEWAY_URL: z.string().min(1).default('ws://{host}:3001/v1/ws'),
   })
   .superRefine(natsEnvChecks)
+  .superRefine(dataKeyEnvChecks)
   .superRefine(authEnvChecks);
 
 export type AppConfig = z.infer<typeof configSchema>;

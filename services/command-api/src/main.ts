@@ -1,5 +1,5 @@
 import { natsSubjects } from '@chat/events';
-import { createEventStore } from '@chat/eventstore';
+import { createDataKeyStore, createEventStore } from '@chat/eventstore';
 import { ConfigError, connectNats, createLogger, onShutdown } from '@chat/platform';
 import pg from 'pg';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -24,7 +24,13 @@ const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE });
 pool.on('error', (err) => logger.warn({ err }, 'postgres pool client error'));
+const dataKeys = createDataKeyStore({
+  databaseUrl: config.DATABASE_URL,
+  master: config.DATA_KEY_MASTER,
+  logger,
+});
 const store = createEventStore({
+  dataKeys,
   databaseUrl: config.DATABASE_URL,
   eventstoreUrl: config.EVENTSTORE_URL,
   logger,
@@ -35,6 +41,7 @@ const nats = await connectNats(config, 'command-api');
 const app = await buildApp({
   config,
   store,
+  dataKeys,
   pool,
   nats,
   subjects: natsSubjects(config.NATS_SUBJECT_PREFIX),

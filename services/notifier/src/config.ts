@@ -1,4 +1,4 @@
-import { baseEnv, loadConfig, natsEnvChecks, portEnv } from '@chat/platform';
+import { baseEnv, dataKeyEnv, dataKeyEnvChecks, loadConfig, natsEnvChecks, portEnv } from '@chat/platform';
 import { z } from 'zod';
 import { secretProblem } from './signature.js';
 
@@ -7,6 +7,7 @@ const int = (min: number, fallback: number) => z.coerce.number().int().min(min).
 export const notifierEnv = z
   .object({
     ...baseEnv,
+    ...dataKeyEnv,
     PORT: portEnv(3003),
     HOST: z.string().default('127.0.0.1'),
     NOTIFIER_BATCH_SIZE: int(1, 500),
@@ -40,6 +41,7 @@ export const notifierEnv = z
     WEBHOOK_RETAIN_DELIVERED_SECONDS: int(0, 7 * 24 * 3600),
   })
   .superRefine(natsEnvChecks)
+  .superRefine(dataKeyEnvChecks)
   .superRefine((c, ctx) => {
     if (c.WEBHOOK_URL && c.WEBHOOK_SECRET.length === 0) {
       ctx.addIssue({

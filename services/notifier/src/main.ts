@@ -1,5 +1,5 @@
 import { natsSubjects } from '@chat/events';
-import { createEventStore } from '@chat/eventstore';
+import { createDataKeyStore, createEventStore } from '@chat/eventstore';
 import { connectNats, createLogger, onShutdown, startOpsServer } from '@chat/platform';
 import pg from 'pg';
 import { collectDefaultMetrics } from 'prom-client';
@@ -12,6 +12,7 @@ const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 });
 // An idle client dying (Postgres restart, admin termination) must be logged, not crash the process.
 pool.on('error', (err) => logger.warn({ err }, 'idle Postgres client failed'));
 const store = createEventStore({
+  dataKeys: createDataKeyStore({ databaseUrl: config.DATABASE_URL, master: config.DATA_KEY_MASTER, logger }),
   databaseUrl: config.DATABASE_URL,
   eventstoreUrl: config.EVENTSTORE_URL || undefined,
   logger,

@@ -1,4 +1,4 @@
-import { baseEnv, loadConfig, natsEnvChecks, portEnv } from '@chat/platform';
+import { baseEnv, dataKeyEnv, dataKeyEnvChecks, loadConfig, natsEnvChecks, portEnv } from '@chat/platform';
 import { z } from 'zod';
 
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
@@ -6,6 +6,7 @@ const int = (min: number, fallback: number) => z.coerce.number().int().min(min).
 export const projectorEnv = z
   .object({
     ...baseEnv,
+    ...dataKeyEnv,
     PORT: portEnv(3002),
     HOST: z.string().default('127.0.0.1'),
     /** Largest batch per read-model transaction (reached while catching up). */
@@ -24,7 +25,8 @@ export const projectorEnv = z
       .default('true')
       .transform((v) => v === 'true'),
   })
-  .superRefine(natsEnvChecks);
+  .superRefine(natsEnvChecks)
+  .superRefine(dataKeyEnvChecks);
 
 export type ProjectorConfig = z.infer<typeof projectorEnv>;
 

@@ -1,6 +1,6 @@
 import { migrateReadModels } from '@chat/db';
 import { natsSubjects } from '@chat/events';
-import { createEventStore } from '@chat/eventstore';
+import { createDataKeyStore, createEventStore } from '@chat/eventstore';
 import { connectNats, createLogger, onShutdown, startOpsServer } from '@chat/platform';
 import { createProjector, registerRebuildProgress } from '@chat/projection';
 import { createRelay } from '@chat/relay';
@@ -14,6 +14,7 @@ const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 });
 // An idle client dying (Postgres restart, admin termination) must be logged, not crash the process.
 pool.on('error', (err) => logger.warn({ err }, 'idle Postgres client failed'));
 const store = createEventStore({
+  dataKeys: createDataKeyStore({ databaseUrl: config.DATABASE_URL, master: config.DATA_KEY_MASTER, logger }),
   databaseUrl: config.DATABASE_URL,
   eventstoreUrl: config.EVENTSTORE_URL || undefined,
   logger,

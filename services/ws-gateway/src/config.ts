@@ -1,9 +1,19 @@
-import { authEnv, authEnvChecks, baseEnv, loadConfig, natsEnvChecks, portEnv } from '@chat/platform';
+import {
+  authEnv,
+  authEnvChecks,
+  baseEnv,
+  dataKeyEnv,
+  dataKeyEnvChecks,
+  loadConfig,
+  natsEnvChecks,
+  portEnv,
+} from '@chat/platform';
 import { z } from 'zod';
 
 export const gatewayEnv = z
   .object({
     ...baseEnv,
+    ...dataKeyEnv,
     ...authEnv,
     PORT: portEnv(3001),
     HOST: z.string().default('0.0.0.0'),
@@ -36,6 +46,7 @@ export const gatewayEnv = z
     COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   })
   .superRefine(natsEnvChecks)
+  .superRefine(dataKeyEnvChecks)
   .superRefine(authEnvChecks);
 export type GatewayConfig = z.infer<typeof gatewayEnv>;
 

@@ -4,7 +4,7 @@ import uWS from 'uWebSockets.js';
 import { randomBytes } from 'node:crypto';
 import { createReadModelDb } from '@chat/db';
 import { natsSubjects } from '@chat/events';
-import { createEventStore, type EventStore } from '@chat/eventstore';
+import { createDataKeyStore, createEventStore, type EventStore } from '@chat/eventstore';
 import { connectNats, createTokenVerifier, type Logger } from '@chat/platform';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
@@ -52,6 +52,11 @@ export const startGateway = async (
     store =
       deps.store ??
       createEventStore({
+        dataKeys: createDataKeyStore({
+          databaseUrl: config.DATABASE_URL,
+          master: config.DATA_KEY_MASTER,
+          logger,
+        }),
         databaseUrl: config.DATABASE_URL,
         eventstoreUrl: config.EVENTSTORE_URL || undefined,
         logger,

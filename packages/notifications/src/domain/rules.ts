@@ -10,7 +10,8 @@ export type NotificationRecord = {
   conversationId: string;
   messageId: string;
   actorId: string;
-  preview: string;
+  /** null: the text it previews was written by a user since erased (README "Erasure"). */
+  preview: string | null;
   /** The message's `sentAt`: deterministic, so a replay reproduces it. */
   createdAt: string;
   readAt: string | null;
@@ -51,7 +52,8 @@ export const notificationsFor = (
 ): NotificationRecord[] => {
   const sentAt = Date.parse(sent.sentAt);
   const kinds = new Map<string, NotificationKind>();
-  for (const userId of mentionedUserIds(sent.body)) kinds.set(userId, 'mention');
+  // An erased sender's body reads as null: it mentions nobody the notifier can see.
+  for (const userId of mentionedUserIds(sent.body ?? '')) kinds.set(userId, 'mention');
   const repliedTo = sent.replyToSenderId;
   if (repliedTo !== undefined && !kinds.has(repliedTo)) kinds.set(repliedTo, 'reply');
   // A thread reply reaches the thread's participants (its root's author and earlier repliers, carried
@@ -66,10 +68,10 @@ export const notificationsFor = (
     if (!kinds.has(userId) && levelOf(state, userId) === 'all') kinds.set(userId, 'message');
   }
   const records: NotificationRecord[] = [];
-  let text: string | undefined;
+  let text: string | null | undefined;
   for (const [recipientId, kind] of kinds) {
     if (recipientId === sent.senderId || !reachable(state, recipientId, sentAt)) continue;
-    text ??= preview(sent.body);
+    if (text === undefined) text = sent.body === null ? null : preview(sent.body);
     records.push({
       notificationId: notificationIdFor(sent.conversationId, sent.messageId, recipientId),
       recipientId,
@@ -114,6 +116,10 @@ export const reactionNotificationFor = (
   ];
 };
 
-/** The preview shown after an edit or a delete (a deleted message shows none). */
-export const previewAfter = (event: ChatEventOf<'MessageEdited'> | ChatEventOf<'MessageDeleted'>): string =>
-  event.type === 'MessageEdited' ? preview(event.data.body) : '';
+/** The preview shown after an edit or a delete (a deleted message shows none; an erased editor's, null). */
+export const previewAfter = (
+  event: ChatEventOf<'MessageEdited'> | ChatEventOf<'MessageDeleted'>,
+): string | null => {
+  if (event.type === 'MessageDeleted') return '';
+  return event.data.body === null ? null : preview(event.data.body);
+};

@@ -14,7 +14,7 @@ type NotificationRow = {
   conversation_id: string;
   message_id: string;
   actor_id: string;
-  preview: string;
+  preview: string | null;
   created_at: Date;
   read_at: Date | null;
 };
@@ -26,6 +26,8 @@ export const toNotification = (row: NotificationRow): Notification => ({
   messageId: row.message_id,
   actorId: row.actor_id,
   preview: row.preview,
+  // Only an erasure leaves a record without a preview (a deleted message's is "").
+  erased: row.preview === null,
   createdAt: row.created_at.toISOString(),
   readAt: row.read_at?.toISOString() ?? null,
 });
@@ -76,12 +78,24 @@ export const updatePreview = async (
   db: Db,
   conversationId: string,
   messageId: string,
-  preview: string,
+  preview: string | null,
 ): Promise<void> => {
   await db.query(
     `UPDATE notifier.notifications SET preview = $3
       WHERE conversation_id = $1 AND message_id = $2 AND kind IN ('message', 'mention', 'reply')`,
     [conversationId, messageId, preview],
+  );
+};
+
+/**
+ * Applies a `UserErased`: the records whose preview is text the user wrote (their messages, mentions
+ * and replies; not the reactions they added, whose preview is the reaction) lose it.
+ */
+export const erasePreviews = async (db: Db, userId: string): Promise<void> => {
+  await db.query(
+    `UPDATE notifier.notifications SET preview = NULL
+      WHERE actor_id = $1 AND kind IN ('message', 'mention', 'reply') AND preview IS NOT NULL`,
+    [userId],
   );
 };
 

@@ -29,6 +29,8 @@ export const eventId = (event: ChatEvent): string => {
       return uuidV5(`sent\n${event.data.conversationId}\n${event.data.messageId}`);
     case 'MessageDeleted':
       return uuidV5(`deleted\n${event.data.conversationId}\n${event.data.messageId}`);
+    case 'UserErased':
+      return uuidV5(`erased\n${event.data.userId}`);
     default:
       return randomUUID();
   }

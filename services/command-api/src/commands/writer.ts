@@ -9,6 +9,7 @@ import {
 } from '@chat/events';
 import {
   type AppendResult,
+  ErasedUserError,
   type EventStore,
   type ExpectedRevision,
   WrongExpectedVersionError,
@@ -241,7 +242,18 @@ export class CommandWriter<C, S, K extends StreamCategory, E extends Folded<S, K
       const { pending } = decision;
       const own = decision.own === undefined ? undefined : outcomes[decision.own];
       if (own?.status === 'failed') {
-        pending.reject(storeUnavailable(own.error));
+        pending.reject(
+          own.error instanceof ErasedUserError
+            ? new ChatError(
+                'forbidden',
+                'this user was erased: their personal data cannot be written',
+                undefined,
+                {
+                  cause: own.error,
+                },
+              )
+            : storeUnavailable(own.error),
+        );
         continue;
       }
       const reliedOnRefused = own === undefined && firstFailure >= 0 && decision.after > firstFailure;

@@ -307,6 +307,7 @@ export const evolve = (state: ConversationState, event: ChatEvent, at: Recorded)
     case 'ReportResolved':
     case 'UserBlocked':
     case 'UserUnblocked':
+    case 'UserErased':
       return state;
     default: {
       const unknownEvent: never = event;

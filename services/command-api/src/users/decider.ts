@@ -40,6 +40,7 @@ export const evolveUser = (state: UserState, event: ChatEvent, at: Recorded): Us
       return state;
     case 'ConversationMuted':
     case 'NotificationsRead':
+    case 'UserErased':
       return state;
     default: {
       const unknownEvent: never = event;
