@@ -2,6 +2,7 @@ import { carryOverCheckpoints, migrateConsumers } from '@chat/consumer';
 import { type MigrationDb as AnyDb, migrateSchema } from '@chat/platform';
 import { type Migration, sql } from 'kysely';
 import type pg from 'pg';
+import { migrateDataKeys } from './data-keys.js';
 import { READ_MODEL_SCHEMA } from './database.js';
 import { moderationMigrations } from './moderation-migrations.js';
 
@@ -150,7 +151,8 @@ const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /**
  * Creates or upgrades the read-model tables in `schema` (default `read_models`), after the `consumers`
- * schema that holds their checkpoint. Idempotent; concurrent callers are serialised by kysely's
+ * schema that holds their checkpoint; for the live schema also the users' data keys (`keys`), which
+ * every service that writes or reads text needs (a shadow schema of a rebuild does not). Idempotent; concurrent callers are serialised by kysely's
  * migration lock.
  */
 export const migrateReadModels = async (
@@ -158,5 +160,6 @@ export const migrateReadModels = async (
   schema: string = READ_MODEL_SCHEMA,
 ): Promise<void> => {
   await migrateConsumers(db);
+  if (schema === READ_MODEL_SCHEMA) await migrateDataKeys(db);
   await migrateSchema(db, schema, readModelMigrations(schema));
 };

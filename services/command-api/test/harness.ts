@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { migrateDataKeys } from '@chat/db';
 import { natsSubjects } from '@chat/events';
-import { createEventStore, migrateEventStore, type RecordedEvent } from '@chat/eventstore';
-import { createLogger } from '@chat/platform';
+import {
+  createDataKeyStore,
+  createEventStore,
+  migrateEventStore,
+  type RecordedEvent,
+} from '@chat/eventstore';
+import { createLogger, DEV_DATA_KEY_MASTER } from '@chat/platform';
 import { createTestDatabase, natsUrl, signToken, TEST_JWT_SECRET, testSubjectPrefix } from '@chat/testkit';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { connect } from 'nats';
@@ -22,7 +28,15 @@ export const startHarness = async (label: string, env: Record<string, string> = 
   const logger = createLogger('command-api-test', 'silent');
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
   await migrateEventStore(pool);
-  const store = createEventStore({ databaseUrl: db.url, logger, scavengeIntervalMs: 0, maxConnections: 4 });
+  await migrateDataKeys(pool);
+  const dataKeys = createDataKeyStore({ databaseUrl: db.url, master: DEV_DATA_KEY_MASTER, logger });
+  const store = createEventStore({
+    databaseUrl: db.url,
+    logger,
+    scavengeIntervalMs: 0,
+    maxConnections: 4,
+    dataKeys,
+  });
   const nats = await connect({ servers: natsUrl() });
   const subjects = natsSubjects(prefix);
   let offsetMs = 0;
@@ -37,6 +51,7 @@ export const startHarness = async (label: string, env: Record<string, string> = 
   const app: FastifyInstance = await buildApp({
     config,
     store,
+    dataKeys,
     pool,
     nats,
     subjects,
