@@ -3,11 +3,18 @@
  * commit), 100-event batch appends in events/s, and readAll / catch-up subscription events/s over at
  * least 200,000 events. Runs against a fresh database on the Postgres of DATABASE_URL (default local),
  * dropped afterwards. Bounded: each phase stops on a deadline.
+ *
+ * `BENCH_ENCRYPT=1`: the same through the crypto-shredding decorator (README "Erasure"), message bodies
+ * encrypted with 50 users' data keys in `keys.user_data_keys`; the read phases then read events that
+ * were all appended through it (no plaintext seed), so every event read is decrypted.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import {
+  createPgDataKeyStore,
   createPostgresEventStore,
+  EncryptingEventStore,
+  type EventStore,
   migrateEventStore,
   type NewEvent,
   type PostgresEventStore,
@@ -19,6 +26,7 @@ const WRITERS = 16;
 const BATCH_WRITERS = 4;
 const BATCH_SIZE = 100;
 const READ_TARGET = 200_000;
+const ENCRYPT = process.env.BENCH_ENCRYPT === '1';
 
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/chat';
 const withDatabase = (url: string, database: string) => {
@@ -55,7 +63,7 @@ const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
 const fmt = (n: number) => n.toLocaleString('en-US');
 
 /** Each writer appends to its own conversations with the exact expected revision, like the command path. */
-const singleAppends = async (store: PostgresEventStore): Promise<{ appends: number; ms: number }> => {
+const singleAppends = async (store: EventStore): Promise<{ appends: number; ms: number }> => {
   const deadline = Date.now() + PHASE_SECONDS * 1000;
   const started = performance.now();
   let appends = 0;
@@ -79,15 +87,15 @@ const singleAppends = async (store: PostgresEventStore): Promise<{ appends: numb
 };
 
 const batchAppends = async (
-  store: PostgresEventStore,
+  store: EventStore,
   tag: string,
-  until: () => boolean,
+  until: (events: number) => boolean,
 ): Promise<{ events: number; ms: number }> => {
   const started = performance.now();
   let events = 0;
   await Promise.all(
     Array.from({ length: BATCH_WRITERS }, async (_, w) => {
-      for (let i = 0; !until(); i++) {
+      for (let i = 0; !until(events); i++) {
         const stream = `conversation-${tag}${w}-${i}`;
         await store.append(
           stream,
@@ -120,15 +128,32 @@ const main = async () => {
   const database = `chat_bench_store_${randomBytes(4).toString('hex')}`;
   await admin(`CREATE DATABASE "${database}"`);
   const url = withDatabase(serverUrl, database);
-  let store: PostgresEventStore | undefined;
+  let store: EventStore | undefined;
   try {
     await migrateEventStore(url);
-    store = createPostgresEventStore({
+    const adapter: PostgresEventStore = createPostgresEventStore({
       connectionString: url,
       maxConnections: 8,
       groupCommit: { maxConcurrentFlushes: Number(process.env.BENCH_FLUSHES ?? 2) },
     });
-    console.log(`event store benchmark on ${database} (${PHASE_SECONDS} s phases)`);
+    store = adapter;
+    if (ENCRYPT) {
+      // @chat/db owns the migration; a path, not a dependency (it depends on this package).
+      const dataKeys = new URL('../../db/src/data-keys.ts', import.meta.url).href;
+      const { migrateDataKeys } = (await import(dataKeys)) as {
+        migrateDataKeys: (u: pg.Pool) => Promise<void>;
+      };
+      const pool = new pg.Pool({ connectionString: url, max: 1 });
+      await migrateDataKeys(pool);
+      await pool.end();
+      store = new EncryptingEventStore(
+        adapter,
+        createPgDataKeyStore({ connectionString: url, master: randomBytes(32) }),
+      );
+    }
+    console.log(
+      `event store benchmark on ${database} (${PHASE_SECONDS} s phases${ENCRYPT ? ', bodies encrypted' : ''})`,
+    );
 
     const single = await singleAppends(store);
     console.log(
@@ -144,7 +169,8 @@ const main = async () => {
     // Seed the rest of the ≥ 200,000 events for the read phases in one statement: the seeding is not
     // what is measured, and it must not eat the time budget on a slow disk.
     const missing = READ_TARGET - (single.appends + batch.events);
-    if (missing > 0) await seed(url, missing);
+    if (missing > 0 && !ENCRYPT) await seed(url, missing);
+    else if (missing > 0) await batchAppends(store, 's', (events) => events >= missing);
 
     let read = 0;
     let from = START_POSITION;

@@ -170,17 +170,16 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
     return entry;
   };
 
-  return {
-    async keyForWriting(userId) {
-      await ensureListening();
-      const cached = byUser.get(userId);
-      if (cached && fresh(cached)) return cached;
-      const kid = randomUUID();
-      const key = randomBytes(32);
-      // Created unless the user has one (or was erased, which refuses): one statement, so a concurrent
-      // erasure either deletes the key made here or finds the tombstone first.
-      const { rows } = await pool.query<{ kid: string; wrapped: Buffer; erased: boolean }>(
-        `WITH tombstone AS (SELECT 1 FROM keys.erased_users WHERE user_id = $1),
+  /** Key look-ups in flight per user: concurrent first messages of one user share one query. */
+  const inFlight = new Map<string, Promise<DataKey>>();
+
+  const loadForWriting = async (userId: string): Promise<DataKey> => {
+    const kid = randomUUID();
+    const key = randomBytes(32);
+    // Created unless the user has one (or was erased, which refuses): one statement, so a concurrent
+    // erasure either deletes the key made here or finds the tombstone first.
+    const { rows } = await pool.query<{ kid: string; wrapped: Buffer; erased: boolean }>(
+      `WITH tombstone AS (SELECT 1 FROM keys.erased_users WHERE user_id = $1),
               created AS (
                 INSERT INTO keys.user_data_keys (user_id, kid, wrapped)
                 SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM tombstone)
@@ -189,12 +188,34 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
          SELECT kid::text, wrapped, false AS erased FROM created
          UNION ALL SELECT kid::text, wrapped, false FROM keys.user_data_keys WHERE user_id = $1
          UNION ALL SELECT NULL, NULL, true FROM tombstone`,
-        [userId, kid, seal(options.master, key, `data-key:${kid}`)],
+      [userId, kid, seal(options.master, key, `data-key:${kid}`)],
+    );
+    if (rows.some((r) => r.erased)) throw new ErasedUserError(userId);
+    let row = rows[0];
+    if (!row) {
+      // Another process created the key while this statement ran: its row was not in this
+      // statement's snapshot. A new statement sees it (or the tombstone of an erasure since).
+      const again = await pool.query<{ kid: string; wrapped: Buffer }>(
+        'SELECT kid::text, wrapped FROM keys.user_data_keys WHERE user_id = $1',
+        [userId],
       );
-      if (rows.some((r) => r.erased)) throw new ErasedUserError(userId);
-      const row = rows[0];
-      if (!row) throw new Error(`no data key for ${userId} after creating one`);
-      return remember(userId, row.kid, row.kid === kid ? key : unwrap(row.kid, row.wrapped));
+      row = again.rows[0] ? { ...again.rows[0], erased: false } : undefined;
+      if (!row) throw new ErasedUserError(userId);
+    }
+    return remember(userId, row.kid, row.kid === kid ? key : unwrap(row.kid, row.wrapped));
+  };
+
+  return {
+    async keyForWriting(userId) {
+      await ensureListening();
+      const cached = byUser.get(userId);
+      if (cached && fresh(cached)) return cached;
+      let loading = inFlight.get(userId);
+      if (!loading) {
+        loading = loadForWriting(userId).finally(() => inFlight.delete(userId));
+        inFlight.set(userId, loading);
+      }
+      return loading;
     },
 
     async keysForReading(kids) {
