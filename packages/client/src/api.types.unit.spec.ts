@@ -134,6 +134,7 @@ describe('SDK types follow API.md', () => {
 
   it('admin (§2.5) and the development token', () => {
     expectTypeOf<{ fromRevision: number; limit: number }>().toExtend<Arg<'adminStream', 1>>();
+    expectTypeOf<Result<'eraseUser'>>().toExtend<{ userId: string; erasedAt: string; position: string }>();
     expectTypeOf<Result<'adminStream'>>().toExtend<{
       events: { id: string; type: string; streamId: string; revision: number; position: string }[];
     }>();

@@ -1,6 +1,8 @@
 import {
+  type AdminShapes,
   type ApiError,
   type AssignableRole,
+  adminShapes,
   apiErrorBodySchema,
   type CommandShapes,
   commandShapes,
@@ -396,6 +398,14 @@ export class ChatApi {
   /** The users the caller blocks; a client hides their messages in groups with `BlockList`. */
   listBlocks(query: QueryOf<MQ<'listBlocks'>> = {}): Promise<ResultOf<MQ<'listBlocks'>>> {
     return this.#call(moderationQueryShapes.listBlocks, { query });
+  }
+
+  /**
+   * Erases a user's personal data (token with role `admin`; README "Erasure"): every text they wrote
+   * reads as null with `erased: true` from then on. A repeat answers the first erasure.
+   */
+  eraseUser(userId: string): Promise<ResultOf<AdminShapes['eraseUser']>> {
+    return this.#call(adminShapes.eraseUser, { params: { userId } });
   }
 
   // Development

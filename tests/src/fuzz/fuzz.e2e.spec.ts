@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { clientFrameSchema, ERROR_STATUS, WS_MAX_FRAME_BYTES } from '@chat/events';
+import { clientFrameSchema, ERROR_STATUS, userIdSchema, WS_MAX_FRAME_BYTES } from '@chat/events';
 import { waitFor } from '@chat/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -266,12 +266,15 @@ const runHttpCase = async (
   let path = op.path;
   op.pathParams.forEach((p, i) => {
     const v = c.path[i] as { value: Json; raw: boolean };
+    const resolved = v.raw ? String(v.value) : percentEncode(resolveText(v.value));
     const value =
       p.name === 'conversationId' && conversationId !== undefined
         ? conversationId
-        : v.raw
-          ? String(v.value)
-          : percentEncode(resolveText(v.value));
+        : // Erasure (README "Erasure") with an admin token would rightly silence a victim or the
+          // attacker for good: a valid user id there names a throwaway user instead.
+          op.operationId === 'eraseUser' && p.name === 'userId' && userIdSchema.safeParse(resolved).success
+          ? `erasable-${world.tally.cases}`
+          : resolved;
     path = path.replace(`{${p.name}}`, value);
   });
   path += queryString(c.query);
