@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createDataKeyStore, createEventStore, type EventStore } from '@chat/eventstore';
 import { listDeliveries, type RedriveSelection, redriveDeliveries } from '@chat/notifications';
-import { baseEnv, dataKeyEnv, loadConfig } from '@chat/platform';
+import { baseEnv, dataKeyEnv, dataKeyEnvChecks, loadConfig } from '@chat/platform';
 import { positionFraction, RebuildInProgressError, rebuildReadModels } from '@chat/projection';
 import pg from 'pg';
 import pino, { type Logger } from 'pino';
@@ -23,12 +23,15 @@ export type Io = {
   signal?: AbortSignal;
 };
 
-const cliEnv = z.object({
-  DATABASE_URL: baseEnv.DATABASE_URL,
-  EVENTSTORE_URL: baseEnv.EVENTSTORE_URL,
-  ...dataKeyEnv,
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('silent'),
-});
+const cliEnv = z
+  .object({
+    NODE_ENV: baseEnv.NODE_ENV,
+    DATABASE_URL: baseEnv.DATABASE_URL,
+    EVENTSTORE_URL: baseEnv.EVENTSTORE_URL,
+    ...dataKeyEnv,
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('silent'),
+  })
+  .superRefine(dataKeyEnvChecks);
 
 const FILTER_HELP = `  --stream-prefix <p>    only streams starting with <p> (repeatable, or comma-separated)
   --types <A,B>          only these event types (repeatable, or comma-separated)

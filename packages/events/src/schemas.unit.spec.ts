@@ -10,12 +10,19 @@ import {
   CONVERSATION_EVENT_TYPES,
   EVENT_STREAM_CATEGORY,
   eventIssues,
+  PERSONAL_FIELDS,
   reactionSchema,
   streamIdOf,
 } from './events.js';
 import { isoTimeSchema, MAX_SEQ } from './ids.js';
 import { moderationCommandShapes, moderationQueryShapes } from './moderation-routes.js';
-import { decodePageCursor, encodePageCursor, listMessagesQuery, queryShapes } from './queries.js';
+import {
+  decodePageCursor,
+  encodePageCursor,
+  listMessagesQuery,
+  messageSchema,
+  queryShapes,
+} from './queries.js';
 import { responseSchemas } from './routes.js';
 import { parseStreamId } from './streams.js';
 import { natsSubjects, subjectToken } from './subjects.js';
@@ -301,5 +308,51 @@ describe('event schemas', () => {
       .filter((type) => EVENT_STREAM_CATEGORY[type] === 'conversation')
       .sort();
     expect([...CONVERSATION_EVENT_TYPES].sort()).toEqual(onConversation);
+  });
+});
+
+describe('erasure shapes (README "Erasure")', () => {
+  const at = '2026-01-01T00:00:00.000Z';
+  const id = '11111111-1111-4111-8111-111111111111';
+
+  it('events, messages, previews and notifications read an erased text as null with erased: true', () => {
+    expect(
+      eventIssues({
+        type: 'MessageSent',
+        data: {
+          conversationId: id,
+          messageId: id,
+          senderId: 'ann',
+          body: null,
+          erased: true,
+          replyTo: null,
+          sentAt: at,
+        },
+      }),
+    ).toEqual([]);
+    expect(
+      eventIssues({ type: 'UserErased', data: { userId: 'ann', erasedBy: 'root', erasedAt: at } }),
+    ).toEqual([]);
+    expect(
+      messageSchema.safeParse({
+        messageId: id,
+        conversationId: id,
+        seq: 1,
+        senderId: 'ann',
+        body: null,
+        erased: true,
+        replyTo: null,
+        sentAt: at,
+        editedAt: null,
+        deleted: false,
+        reactions: [],
+      }).success,
+    ).toBe(true);
+    expect(PERSONAL_FIELDS.MessageSent).toEqual([{ field: 'body', author: 'senderId' }]);
+    expect(Object.keys(PERSONAL_FIELDS).sort()).toEqual([
+      'ConversationStarted',
+      'MessageEdited',
+      'MessageSent',
+    ]);
   });
 });

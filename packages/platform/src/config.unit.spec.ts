@@ -4,10 +4,14 @@ import {
   authEnv,
   authEnvChecks,
   baseEnv,
+  DEV_DATA_KEY_MASTER,
   DEV_JWT_SECRET,
+  dataKeyEnv,
+  dataKeyEnvChecks,
   loadConfig,
   natsEnvChecks,
   natsServers,
+  parseDataKeyMaster,
   portEnv,
 } from './config.js';
 import { redactUrl } from './logger.js';
@@ -117,5 +121,30 @@ describe('runChecks', () => {
 describe('natsServers', () => {
   it('splits a cluster list', () => {
     expect(natsServers('nats://a:4222, nats://b:4222,')).toEqual(['nats://a:4222', 'nats://b:4222']);
+  });
+});
+
+describe('DATA_KEY_MASTER', () => {
+  const keys = z.object({ ...baseEnv, ...dataKeyEnv }).superRefine(dataKeyEnvChecks);
+  const base64 = Buffer.alloc(32, 9).toString('base64');
+
+  it('takes 32 bytes as base64 or hex, and nothing else', () => {
+    expect(parseDataKeyMaster(base64)).toEqual(Buffer.alloc(32, 9));
+    expect(parseDataKeyMaster('0f'.repeat(32))).toEqual(Buffer.alloc(32, 15));
+    for (const bad of ['', 'short', Buffer.alloc(31).toString('base64'), '0f'.repeat(31), 'zz'.repeat(32)])
+      expect(parseDataKeyMaster(bad), bad).toBeNull();
+    expect(() => loadConfig(keys, { DATA_KEY_MASTER: 'short' })).toThrow(/DATA_KEY_MASTER: must be 32 bytes/);
+  });
+
+  it('refuses the development key in production, unset or given (also as hex); takes it elsewhere', () => {
+    expect(() => loadConfig(keys, { NODE_ENV: 'production' })).toThrow(/DATA_KEY_MASTER: the development/);
+    const devHex = (parseDataKeyMaster(DEV_DATA_KEY_MASTER) as Buffer).toString('hex');
+    expect(() => loadConfig(keys, { NODE_ENV: 'production', DATA_KEY_MASTER: devHex })).toThrow(
+      /DATA_KEY_MASTER/,
+    );
+    expect(loadConfig(keys, { NODE_ENV: 'production', DATA_KEY_MASTER: base64 }).DATA_KEY_MASTER).toBe(
+      base64,
+    );
+    expect(loadConfig(keys, {}).DATA_KEY_MASTER).toBe(DEV_DATA_KEY_MASTER);
   });
 });

@@ -91,6 +91,7 @@ describe('operations', () => {
       '201',
       '400',
       '401',
+      '403',
       '404',
       '409',
       '413',
@@ -117,6 +118,15 @@ describe('operations', () => {
       '503',
     ]);
     expect(statuses('GET /v1/admin/streams/{streamId}')).toEqual(['200', '400', '401', '403', '429', '503']);
+    expect(statuses('POST /v1/admin/users/{userId}/erase')).toEqual([
+      '200',
+      '400',
+      '401',
+      '403',
+      '413',
+      '429',
+      '503',
+    ]);
   });
 
   it('says which bodies may be left out: the body-less commands take none, the others require theirs', async () => {
@@ -129,6 +139,7 @@ describe('operations', () => {
     expect(body('delete', '/v1/conversations/{conversationId}/members/{userId}')?.required).toBe(false);
     expect(body('post', '/v1/conversations/{conversationId}/messages')?.required).toBe(true);
     expect(body('post', '/v1/conversations')?.required).toBe(true);
+    expect(body('post', '/v1/admin/users/{userId}/erase')?.required).toBe(false);
     // The mark that carries the rule into the document is not part of it.
     expect(JSON.stringify(doc)).not.toContain('x-optional-body');
     // What the document says holds: a body-less typing without a body is taken.

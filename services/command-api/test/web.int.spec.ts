@@ -62,6 +62,7 @@ describe('POST /v1/dev/token (development only)', () => {
     const production = await h.variant({
       NODE_ENV: 'production',
       ALLOWED_ORIGINS: 'https://chat.example',
+      DATA_KEY_MASTER: Buffer.alloc(32, 1).toString('base64'),
     });
     const jwks = await h.variant({ JWKS_URL: 'http://127.0.0.1:9/.well-known/jwks.json' });
     try {

@@ -92,6 +92,7 @@ it('a live socket of the recipient receives the notification frame; the sender n
           messageId,
           actorId: 'alice',
           preview: 'are you there @bob?',
+          erased: false,
           createdAt: expect.any(String),
           readAt: null,
         },

@@ -11,12 +11,10 @@ describe('loadGatewayConfig in production', () => {
     expect(() =>
       loadGatewayConfig({ NODE_ENV: 'production', ALLOWED_ORIGINS: 'https://app.example' }),
     ).toThrow(/JWT_SECRET/);
-    expect(
-      loadGatewayConfig({
-        NODE_ENV: 'production',
-        JWT_SECRET: strong,
-        ALLOWED_ORIGINS: 'https://app.example',
-      }).NODE_ENV,
-    ).toBe('production');
+    const production = { NODE_ENV: 'production', JWT_SECRET: strong, ALLOWED_ORIGINS: 'https://app.example' };
+    expect(() => loadGatewayConfig(production)).toThrow(/DATA_KEY_MASTER/);
+    expect(loadGatewayConfig({ ...production, DATA_KEY_MASTER: 'ab'.repeat(32) }).NODE_ENV).toBe(
+      'production',
+    );
   });
 });
