@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { READ_MODEL_CHECKPOINT } from '@chat/db';
-import { createEventStore, type EventStore } from '@chat/eventstore';
-import { createLogger } from '@chat/platform';
+import { createDataKeyStore, createEventStore, type EventStore } from '@chat/eventstore';
+import { createLogger, DEV_DATA_KEY_MASTER } from '@chat/platform';
 import { sleep } from '@chat/retry';
 import { seeded, signToken, waitFor } from '@chat/testkit';
 import pg from 'pg';
@@ -117,6 +117,8 @@ export const runChaos = async (options: RunOptions): Promise<RunResult> => {
   // The run's own store and replays log only what would stop them (a stopped Postgres is the point).
   const logger = createLogger('chaos', 'fatal');
   const store = createEventStore({
+    // The services encrypt text with their data keys (development master key here): read through them.
+    dataKeys: createDataKeyStore({ databaseUrl: system.databaseUrl, master: DEV_DATA_KEY_MASTER, logger }),
     databaseUrl: system.databaseUrl,
     logger,
     scavengeIntervalMs: 24 * 3600_000,

@@ -1,7 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { natsSubjects, type ServerFrame } from '@chat/events';
-import { createPostgresEventStore, type PostgresEventStore } from '@chat/eventstore';
+import {
+  createDataKeyStore,
+  createPostgresEventStore,
+  EncryptingEventStore,
+  type EventStore,
+} from '@chat/eventstore';
+import { createLogger, DEV_DATA_KEY_MASTER } from '@chat/platform';
 import { signToken, waitFor } from '@chat/testkit';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +19,7 @@ import { type Cluster, createGroup, sendMessage, startCluster } from './support/
 // raw frames against real processes: command-api, projector (projection + relay), one gateway.
 
 let cluster: Cluster;
-let store: PostgresEventStore;
+let store: EventStore;
 let nats: NatsConnection;
 const sockets: Awaited<ReturnType<typeof rawSocket>>[] = [];
 const u = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
@@ -54,7 +60,15 @@ const pong = async (s: Raw, ref: string) => {
 
 beforeAll(async () => {
   cluster = await startCluster({ label: 'limits', gateways: 1 });
-  store = createPostgresEventStore({ connectionString: cluster.db.url });
+  // Read as the services read: through the data keys (README "Erasure").
+  store = new EncryptingEventStore(
+    createPostgresEventStore({ connectionString: cluster.db.url }),
+    createDataKeyStore({
+      databaseUrl: cluster.db.url,
+      master: DEV_DATA_KEY_MASTER,
+      logger: createLogger('limits', 'silent'),
+    }),
+  );
   nats = await connect({ servers: cluster.natsUrl });
 });
 

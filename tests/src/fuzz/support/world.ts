@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { apiErrorBodySchema, ERROR_STATUS, validationIssueSchema } from '@chat/events';
-import { createPostgresEventStore, type EventStore } from '@chat/eventstore';
+import {
+  createDataKeyStore,
+  createPostgresEventStore,
+  EncryptingEventStore,
+  type EventStore,
+} from '@chat/eventstore';
+import { createLogger, DEV_DATA_KEY_MASTER } from '@chat/platform';
 import pg from 'pg';
 import { z } from 'zod';
 import { type Cluster, startCluster } from '../../support/cluster.js';
@@ -84,7 +90,15 @@ export const startWorld = async (): Promise<World> => {
     commandApiEnv: { RATE_LIMIT_COMMANDS: '5000', RATE_LIMIT_QUERIES: '5000' },
   });
   const pool = new pg.Pool({ connectionString: cluster.db.url, max: 6 });
-  const store = createPostgresEventStore({ pool, pollIntervalMs: 50 });
+  // Read as the services read: through the data keys (README "Erasure"), so stored text is plaintext.
+  const store: EventStore = new EncryptingEventStore(
+    createPostgresEventStore({ pool, pollIntervalMs: 50 }),
+    createDataKeyStore({
+      databaseUrl: cluster.db.url,
+      master: DEV_DATA_KEY_MASTER,
+      logger: createLogger('fuzz', 'silent'),
+    }),
+  );
   const tally: Tally = {
     cases: 0,
     fiveXx: 0,
