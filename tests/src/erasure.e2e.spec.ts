@@ -11,7 +11,7 @@ import { type Cluster, startCluster } from './support/cluster.js';
 // GDPR erasure by crypto-shredding (README "Erasure"), on the whole system as real processes: ann and
 // bob write in a direct and a group conversation (ann titled the group and edited a message), an admin
 // erases ann, and then every way out of the system — queries, notifications, a WebSocket `resume`, the
-// admin stream read, `chatctl replay`, a rebuild of the read models from position 0, and SQL over the
+// admin stream read, the export route, `chatctl replay`, a rebuild of the read models from position 0, and SQL over the
 // database itself — shows none of ann's text and all of bob's. Ids, times and sizes stay.
 
 const run = promisify(execFile);
@@ -223,6 +223,21 @@ describe('after ann is erased', () => {
     for (const r of reads) expect(r.status).toBe(200);
     expectNoneOfAnnAllOfBob(reads.map((r) => r.text).join('\n'), 'admin stream read');
     expect(reads.map((r) => r.text).join('\n')).toContain('"erased":true');
+  });
+
+  it('the export (GET /v1/admin/events, JSON pages and NDJSON) has ann’s text null', async () => {
+    const page = await api(admin, 'GET', '/v1/admin/events?limit=10000');
+    expect(page.status, page.text).toBe(200);
+    expectNoneOfAnnAllOfBob(page.text, 'export JSON page');
+    const events = (JSON.parse(page.text) as { events: { type: string; data: Record<string, unknown> }[] })
+      .events;
+    expect(events.some((e) => e.type === 'UserErased' && e.data.userId === 'ann')).toBe(true);
+    expect(events.filter((e) => e.data.erased === true)).toHaveLength(4);
+    const ndjson = await fetch(`${cluster.api}/v1/admin/events`, {
+      headers: { authorization: `Bearer ${admin}`, accept: 'application/x-ndjson' },
+    });
+    expect(ndjson.status).toBe(200);
+    expectNoneOfAnnAllOfBob(await ndjson.text(), 'export NDJSON');
   });
 
   it('chatctl replay exports ann’s events with their text null', async () => {

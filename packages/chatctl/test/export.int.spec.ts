@@ -178,6 +178,8 @@ describe('chatctl export --format parquet', () => {
       messageId: 'UUID',
       senderId: 'VARCHAR',
       body: 'VARCHAR',
+      // true when the sender was erased (README "Erasure"), else NULL.
+      erased: 'BOOLEAN',
       replyTo: 'UUID',
       sentAt: 'TIMESTAMP WITH TIME ZONE',
       replyToSenderId: 'VARCHAR',

@@ -3,7 +3,7 @@ import type { RecordedEvent } from '@chat/eventstore';
 import type { z } from 'zod';
 
 /** How a value is typed in the Parquet files (DuckDB type names). */
-export type ColumnType = 'VARCHAR' | 'UUID' | 'TIMESTAMPTZ' | 'BIGINT' | 'VARCHAR[]';
+export type ColumnType = 'VARCHAR' | 'UUID' | 'TIMESTAMPTZ' | 'BIGINT' | 'BOOLEAN' | 'VARCHAR[]';
 
 export type Column = { name: string; type: ColumnType; value: (e: RecordedEvent) => unknown };
 
@@ -22,7 +22,7 @@ const ENVELOPE: Column[] = [
   { name: 'schemaVersion', type: 'BIGINT', value: (e) => e.metadata.schemaVersion },
 ];
 
-type Def = { type: string; innerType?: z.ZodType; element?: z.ZodType };
+type Def = { type: string; innerType?: z.ZodType; element?: z.ZodType; values?: unknown[] };
 const defOf = (schema: z.ZodType): Def => (schema as unknown as { _zod: { def: Def } })._zod.def;
 
 /** The column type of one field of an event's data schema (zod, packages/events). */
@@ -35,6 +35,9 @@ const columnTypeOf = (schema: z.ZodType): ColumnType => {
   if (s === instantSchema) return 'TIMESTAMPTZ';
   const def = defOf(s);
   if (def.type === 'number') return 'BIGINT';
+  // `erased` (README "Erasure"): `true` on an event whose author was erased, absent otherwise.
+  if (def.type === 'boolean' || (def.type === 'literal' && def.values?.every((v) => typeof v === 'boolean')))
+    return 'BOOLEAN';
   if (def.type === 'array') return 'VARCHAR[]';
   return 'VARCHAR';
 };

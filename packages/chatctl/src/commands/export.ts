@@ -148,7 +148,8 @@ class ParquetSink implements Sink {
   #select(table: string, columns: Column[]): string {
     const typed = columns.map((c) => {
       const name = ident(c.name);
-      if (c.type === 'UUID' || c.type === 'TIMESTAMPTZ') return `TRY_CAST(${name} AS ${c.type}) AS ${name}`;
+      if (c.type === 'UUID' || c.type === 'TIMESTAMPTZ' || c.type === 'BOOLEAN')
+        return `TRY_CAST(${name} AS ${c.type}) AS ${name}`;
       if (c.type === 'VARCHAR[]') return `from_json(${name}, '["VARCHAR"]') AS ${name}`;
       return name;
     });
