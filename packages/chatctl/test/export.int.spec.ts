@@ -183,6 +183,8 @@ describe('chatctl export --format parquet', () => {
       replyTo: 'UUID',
       sentAt: 'TIMESTAMP WITH TIME ZONE',
       replyToSenderId: 'VARCHAR',
+      threadRootId: 'UUID',
+      threadParticipantIds: 'VARCHAR[]',
       dataExtra: 'VARCHAR',
     });
     const expected = log.filter((e) => e.type === 'MessageSent');

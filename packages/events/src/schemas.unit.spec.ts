@@ -333,21 +333,8 @@ describe('erasure shapes (README "Erasure")', () => {
     expect(
       eventIssues({ type: 'UserErased', data: { userId: 'ann', erasedBy: 'root', erasedAt: at } }),
     ).toEqual([]);
-    expect(
-      messageSchema.safeParse({
-        messageId: id,
-        conversationId: id,
-        seq: 1,
-        senderId: 'ann',
-        body: null,
-        erased: true,
-        replyTo: null,
-        sentAt: at,
-        editedAt: null,
-        deleted: false,
-        reactions: [],
-      }).success,
-    ).toBe(true);
+    expect(messageSchema.shape.body.safeParse(null).success).toBe(true);
+    expect(messageSchema.shape.erased.safeParse(true).success).toBe(true);
     expect(PERSONAL_FIELDS.MessageSent).toEqual([{ field: 'body', author: 'senderId' }]);
     expect(Object.keys(PERSONAL_FIELDS).sort()).toEqual([
       'ConversationStarted',
