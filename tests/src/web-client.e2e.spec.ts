@@ -140,7 +140,7 @@ describe.skipIf('reason' in chromiumFound)('web client in Chromium', () => {
     await within(a, 'sent by mistake').getByRole('button', { name: 'Delete for everyone' }).click();
     await eventually(async () => (await shownMessages(b)).at(-1)?.body).toBe('message deleted');
 
-    await within(b, 'hello bob').getByRole('button', { name: 'Reply' }).click();
+    await within(b, 'hello bob').getByRole('button', { name: 'Reply', exact: true }).click();
     await send(b, 'replying to you');
     await eventually(() => within(a, 'replying to you').locator('blockquote').textContent()).toBe(
       `${alice}: hello bob`,
@@ -243,6 +243,67 @@ describe.skipIf('reason' in chromiumFound)('web client in Chromium', () => {
     const shown = await shownMessages(b);
     expect(shown.map((m) => m.body)).toEqual(Array.from({ length: total }, (_, i) => `history ${i + 1}`));
     await eventually(() => b.page.getByTestId('unread-total').getAttribute('data-count')).toBe('0');
+  });
+
+  it('replies in a thread: the other side sees the count live, opens the thread, and finds the reply by search', async () => {
+    // Bob on his phone, Alice on her desktop, both in their direct conversation.
+    await b.page.getByRole('button', { name: 'Back' }).click();
+    await conversationItem(b, alice).click();
+    await conversationItem(a, bob).click();
+    await eventually(async () => (await shownMessages(b)).some((m) => m.body === 'hi alice')).toBe(true);
+    expect(await within(b, 'hi alice').getByTestId('thread-summary').count()).toBe(0);
+
+    await within(a, 'hi alice').getByRole('button', { name: 'Reply in thread' }).click();
+    await eventually(() => a.page.getByTestId('thread-root').textContent()).toContain('hi alice');
+    const reply = a.page.getByRole('textbox', { name: 'Thread reply' });
+    await reply.fill('the quokkas are ready');
+    await reply.press('Enter');
+    await eventually(() => a.page.getByTestId('thread-message').allTextContents()).toEqual([
+      expect.stringContaining('the quokkas are ready'),
+    ]);
+    // Bob, looking at the conversation, sees the count appear on his message — and not the reply itself.
+    await eventually(() => within(b, 'hi alice').getByTestId('thread-summary').textContent()).toMatch(
+      /^1 reply · last \d\d:\d\d/,
+    );
+    for (const p of [a, b])
+      expect((await shownMessages(p)).map((m) => m.body)).not.toContain('the quokkas are ready');
+
+    // He opens the thread: on a phone it takes the whole width.
+    await within(b, 'hi alice').getByTestId('thread-summary').click();
+    await eventually(() => b.page.getByTestId('thread-message').allTextContents()).toEqual([
+      expect.stringContaining('the quokkas are ready'),
+    ]);
+    expect(await b.page.getByTestId('thread-root').textContent()).toContain('hi alice');
+    expect(await b.page.getByTestId('messages').isVisible()).toBe(false);
+    // A further reply reaches the open thread live, and the count on the root in Alice's timeline.
+    await reply.fill('second thread reply');
+    await reply.press('Enter');
+    await eventually(() => b.page.getByTestId('thread-message').count()).toBe(2);
+    await eventually(() => b.page.getByTestId('thread-count').textContent()).toBe('2 replies');
+    await eventually(() => within(a, 'hi alice').getByTestId('thread-summary').textContent()).toMatch(
+      /^2 replies/,
+    );
+    await b.page.getByRole('button', { name: 'Close thread' }).click();
+    await a.page.getByRole('button', { name: 'Close thread' }).click();
+
+    // Bob searches a word of the reply: one result, the word marked, and it opens the thread.
+    await b.page.getByRole('button', { name: 'Back' }).click();
+    await b.page.getByRole('searchbox', { name: 'Search messages' }).fill('quokkas');
+    await eventually(async () => {
+      await b.page.getByRole('button', { name: 'Search', exact: true }).click();
+      return b.page.getByTestId('search-result').count();
+    }).toBe(1);
+    const hit = b.page.getByTestId('search-result');
+    expect(await hit.locator('mark').allTextContents()).toEqual(['quokkas']);
+    expect(await hit.getByTestId('search-snippet').textContent()).toBe(`${alice}: the quokkas are ready`);
+    await hit.click();
+    await eventually(() => b.page.getByTestId('thread-message').first().textContent()).toContain(
+      'the quokkas are ready',
+    );
+    await b.page.getByRole('button', { name: 'Close thread' }).click();
+    await b.page.getByRole('button', { name: 'Back' }).click();
+    await b.page.getByRole('button', { name: 'Back to chats' }).click();
+    await eventually(() => conversationItem(b, alice).count()).toBe(1);
   });
 
   it('takes the screenshots of the README (with WEB_SCREENSHOTS_DIR set)', async () => {

@@ -1,7 +1,7 @@
 import { ChatApi, ChatApiError } from '@chat/client';
 import { USER_ID_RE } from '@chat/events';
 import { useEffect, useState } from 'preact/hooks';
-import { ConversationPane } from './conversation.js';
+import { ConversationPane, ThreadPane } from './conversation.js';
 import {
   devSignInAvailable,
   loadSession,
@@ -144,8 +144,10 @@ const Chat = ({ store, onSignOut }: { store: ChatStore; onSignOut: () => void })
     document.title = total > 0 ? `(${total}) Chat` : 'Chat';
   });
   const selected = store.selected ? store.conversations.get(store.selected) : undefined;
+  const thread =
+    selected && store.openThread?.conversationId === selected.conversationId ? store.openThread : null;
   return (
-    <div class={`chat ${selected ? 'has-selection' : ''}`}>
+    <div class={`chat ${selected ? 'has-selection' : ''} ${thread ? 'has-thread' : ''}`}>
       <ConnectionBanner store={store} />
       {store.error && (
         <div class="error" role="alert">
@@ -162,6 +164,14 @@ const Chat = ({ store, onSignOut }: { store: ChatStore; onSignOut: () => void })
         <section class="pane empty">
           <p>Pick a conversation, or start one.</p>
         </section>
+      )}
+      {thread && (
+        <ThreadPane
+          key={`${thread.conversationId}/${thread.rootId}`}
+          store={store}
+          conversationId={thread.conversationId}
+          rootId={thread.rootId}
+        />
       )}
     </div>
   );

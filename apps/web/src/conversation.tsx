@@ -67,6 +67,7 @@ export const ConversationPane = ({
           setReplyTo(null);
           setEditing(m);
         }}
+        onThread={(m) => void store.showThread(id, m.messageId)}
       />
       <p class="typing" data-testid="typing" aria-live="polite">
         {typing.length > 0 ? `${typing.join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : ''}
@@ -92,11 +93,13 @@ const MessageList = ({
   conversation,
   onReply,
   onEdit,
+  onThread,
 }: {
   store: ChatStore;
   conversation: Conversation;
   onReply: (m: ThreadMessage) => void;
   onEdit: (m: ThreadMessage) => void;
+  onThread: (m: ThreadMessage) => void;
 }) => {
   const id = conversation.conversationId;
   const thread = store.threads.get(id);
@@ -148,6 +151,7 @@ const MessageList = ({
           quoted={m.replyTo ? (thread?.get(m.replyTo) ?? null) : null}
           onReply={onReply}
           onEdit={onEdit}
+          onThread={onThread}
           seenBy={m === lastOwn ? seen : []}
         />
       ))}
@@ -163,21 +167,27 @@ const MessageItem = ({
   quoted,
   onReply,
   onEdit,
+  onThread,
   seenBy,
+  testId = 'message',
 }: {
   store: ChatStore;
   m: ThreadMessage;
   quoted: ThreadMessage | null;
-  onReply: (m: ThreadMessage) => void;
+  /** Quote-reply; absent in a thread pane (threads do not nest). */
+  onReply?: (m: ThreadMessage) => void;
   onEdit: (m: ThreadMessage) => void;
+  /** Opens the message's thread; absent in a thread pane. */
+  onThread?: (m: ThreadMessage) => void;
   seenBy: string[];
+  testId?: string;
 }) => {
   const own = m.senderId === store.me;
   const [confirming, setConfirming] = useState(false);
   return (
     <li
       class={`message ${own ? 'own' : ''} ${m.deleted ? 'deleted' : ''}`}
-      data-testid="message"
+      data-testid={testId}
       data-seq={m.seq}
       data-message-id={m.messageId}
     >
@@ -197,6 +207,22 @@ const MessageItem = ({
       <p class="body" data-testid="message-body">
         {m.deleted ? 'message deleted' : m.body}
       </p>
+      {onThread && m.replyCount > 0 && (
+        <button
+          type="button"
+          class="link thread-summary"
+          data-testid="thread-summary"
+          onClick={() => onThread(m)}
+        >
+          {m.replyCount} {m.replyCount === 1 ? 'reply' : 'replies'}
+          {m.lastReplyAt && (
+            <>
+              {' · last '}
+              <time dateTime={m.lastReplyAt}>{timeOf(m.lastReplyAt)}</time>
+            </>
+          )}
+        </button>
+      )}
       {m.reactions.length > 0 && (
         <div class="reactions">
           {m.reactions.map((r) => (
@@ -214,9 +240,16 @@ const MessageItem = ({
       )}
       {!m.deleted && (
         <div class="actions">
-          <button type="button" class="link" onClick={() => onReply(m)}>
-            Reply
-          </button>
+          {onReply && (
+            <button type="button" class="link" onClick={() => onReply(m)}>
+              Reply
+            </button>
+          )}
+          {onThread && (
+            <button type="button" class="link" onClick={() => onThread(m)}>
+              Reply in thread
+            </button>
+          )}
           {QUICK_REACTIONS.map((r) => (
             <button
               type="button"
@@ -270,12 +303,15 @@ const Composer = ({
   replyTo,
   editing,
   onDone,
+  threadRootId,
 }: {
   store: ChatStore;
   conversationId: string;
   replyTo: ThreadMessage | null;
   editing: ThreadMessage | null;
   onDone: () => void;
+  /** Sends into this thread (the thread pane's composer). */
+  threadRootId?: string;
 }) => {
   const [text, setText] = useState(editing?.body ?? '');
   const input = useRef<HTMLTextAreaElement>(null);
@@ -288,6 +324,7 @@ const Composer = ({
     if (!body) return;
     setText('');
     if (editing) await store.edit(conversationId, editing.messageId, body);
+    else if (threadRootId) await store.sendInThread(conversationId, threadRootId, body);
     else await store.send(conversationId, body, replyTo?.messageId);
     onDone();
   };
@@ -320,8 +357,8 @@ const Composer = ({
         name="body"
         rows={2}
         value={text}
-        placeholder="Write a message"
-        aria-label="Message"
+        placeholder={threadRootId ? 'Reply in thread' : 'Write a message'}
+        aria-label={threadRootId ? 'Thread reply' : 'Message'}
         maxLength={4000}
         onInput={(e) => {
           setText(e.currentTarget.value);
@@ -340,5 +377,92 @@ const Composer = ({
       />
       <button type="submit">{editing ? 'Save' : 'Send'}</button>
     </form>
+  );
+};
+
+/** A thread: its root, then its replies (paged back by scrolling up), and a composer that replies in it. */
+export const ThreadPane = ({
+  store,
+  conversationId,
+  rootId,
+}: {
+  store: ChatStore;
+  conversationId: string;
+  rootId: string;
+}) => {
+  const [editing, setEditing] = useState<ThreadMessage | null>(null);
+  const thread = store.replyThread(conversationId, rootId);
+  const messages = thread?.messages ?? [];
+  const ref = useRef<HTMLOListElement>(null);
+  const atBottom = useRef(true);
+  const loadingOlder = useRef(false);
+  const count = useRef(0);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    // New replies keep a reader at the bottom there; older ones loading above keep their place.
+    if (atBottom.current && messages.length !== count.current) el.scrollTop = el.scrollHeight;
+    count.current = messages.length;
+  });
+  const onScroll = () => {
+    const el = ref.current;
+    if (!el) return;
+    atBottom.current = isAtBottom(el);
+    if (el.scrollTop < 80 && thread?.hasOlder && !loadingOlder.current) {
+      loadingOlder.current = true;
+      void store.loadOlderReplies(conversationId, rootId).finally(() => {
+        loadingOlder.current = false;
+      });
+    }
+  };
+  const root = thread?.get(rootId);
+  return (
+    <section class="thread-pane" aria-label="Thread" data-testid="thread-pane">
+      <header class="pane-header">
+        <button type="button" class="close" onClick={() => store.closeThread()} aria-label="Close thread">
+          ×
+        </button>
+        <h2>Thread</h2>
+        {root && (
+          <span class="hint" data-testid="thread-count">
+            {root.replyCount} {root.replyCount === 1 ? 'reply' : 'replies'}
+          </span>
+        )}
+      </header>
+      <ol class="messages" ref={ref} onScroll={onScroll} aria-label="Thread messages">
+        {thread && !thread.loaded && <li class="hint">Loading…</li>}
+        {thread?.hasOlder && (
+          <li class="older">
+            <button
+              type="button"
+              class="link"
+              onClick={() => void store.loadOlderReplies(conversationId, rootId)}
+            >
+              Older replies
+            </button>
+          </li>
+        )}
+        {messages.map((m) => (
+          <MessageItem
+            key={m.messageId}
+            store={store}
+            m={m}
+            quoted={null}
+            onEdit={setEditing}
+            seenBy={[]}
+            testId={m.messageId === rootId ? 'thread-root' : 'thread-message'}
+          />
+        ))}
+      </ol>
+      <Composer
+        key={`${conversationId}:${rootId}:${editing?.messageId ?? ''}`}
+        store={store}
+        conversationId={conversationId}
+        replyTo={null}
+        editing={editing}
+        threadRootId={rootId}
+        onDone={() => setEditing(null)}
+      />
+    </section>
   );
 };

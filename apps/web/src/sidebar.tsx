@@ -1,5 +1,6 @@
-import type { Conversation, PresenceStatus } from '@chat/events';
+import type { Conversation, PresenceStatus, SearchHit } from '@chat/events';
 import { useState } from 'preact/hooks';
+import { snippetParts } from './snippet.js';
 import type { ChatStore } from './store.js';
 
 export const Sidebar = ({ store, onSignOut }: { store: ChatStore; onSignOut: () => void }) => {
@@ -35,7 +36,7 @@ export const Sidebar = ({ store, onSignOut }: { store: ChatStore; onSignOut: () 
           Inbox{unreadNotifications > 0 && <span class="badge">{unreadNotifications}</span>}
         </button>
       </nav>
-      {panel === 'list' && <ConversationList store={store} />}
+      {panel === 'list' && <Search store={store} />}
       {panel === 'new' && <NewConversation store={store} onDone={() => setPanel('list')} />}
       {panel === 'inbox' && <Inbox store={store} onOpen={() => setPanel('list')} />}
     </aside>
@@ -49,6 +50,104 @@ export const PresenceDot = ({ status, userId }: { status: PresenceStatus | undef
     data-testid={`presence-${userId}`}
     data-status={status ?? 'unknown'}
   />
+);
+
+/** The search box over the conversation list; while it holds results, they replace the list. */
+const Search = ({ store }: { store: ChatStore }) => {
+  const [q, setQ] = useState('');
+  const [hits, setHits] = useState<SearchHit[] | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const query = q.trim();
+    if (!query) return setHits(null);
+    setBusy(true);
+    setHits(await store.search(query));
+    setBusy(false);
+  };
+  const clear = () => {
+    setQ('');
+    setHits(null);
+  };
+  return (
+    <>
+      <form class="search" aria-label="Search" onSubmit={(e) => void submit(e)}>
+        <input
+          type="search"
+          name="q"
+          value={q}
+          placeholder="Search messages"
+          aria-label="Search messages"
+          maxLength={500}
+          onInput={(e) => {
+            setQ(e.currentTarget.value);
+            if (!e.currentTarget.value) setHits(null);
+          }}
+          onKeyDown={(e) => {
+            if (e.key === 'Escape') clear();
+          }}
+        />
+        <button type="submit" disabled={busy}>
+          Search
+        </button>
+      </form>
+      {hits ? (
+        <SearchResults store={store} hits={hits} onClear={clear} />
+      ) : (
+        <ConversationList store={store} />
+      )}
+    </>
+  );
+};
+
+const SearchResults = ({
+  store,
+  hits,
+  onClear,
+}: {
+  store: ChatStore;
+  hits: SearchHit[];
+  onClear: () => void;
+}) => (
+  <section class="search-results" aria-label="Search results">
+    <div class="search-actions">
+      <span class="hint">{hits.length === 0 ? 'No messages found.' : `${hits.length} found`}</span>
+      <button type="button" class="link" onClick={onClear}>
+        Back to chats
+      </button>
+    </div>
+    <ul>
+      {hits.map((h) => {
+        const c = store.conversations.get(h.conversationId);
+        return (
+          <li key={h.messageId}>
+            <button
+              type="button"
+              class="hit"
+              data-testid="search-result"
+              data-conversation-id={h.conversationId}
+              data-message-id={h.messageId}
+              onClick={() => void store.openHit(h)}
+            >
+              <span class="where">
+                {c ? store.nameOf(c) : 'a conversation'}
+                {h.threadRootId && ' · in a thread'}
+              </span>
+              <span class="snippet" data-testid="search-snippet">
+                <strong>{h.senderId}</strong>: <Snippet snippet={h.snippet} />
+              </span>
+              <time dateTime={h.sentAt}>{timeOf(h.sentAt)}</time>
+            </button>
+          </li>
+        );
+      })}
+    </ul>
+  </section>
+);
+
+/** A highlighted snippet as text nodes and <mark> elements: nothing of it is parsed as HTML. */
+const Snippet = ({ snippet }: { snippet: string }) => (
+  <>{snippetParts(snippet).map((p, i) => (p.mark ? <mark key={i}>{p.text}</mark> : p.text))}</>
 );
 
 const ConversationList = ({ store }: { store: ChatStore }) => {

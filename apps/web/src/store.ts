@@ -10,6 +10,7 @@ import type {
   ConversationEnvelope,
   Notification,
   PresenceStatus,
+  SearchHit,
   ServerFrameOf,
 } from '@chat/events';
 import { defaultNotificationLevel, preview } from '@chat/events';
@@ -18,6 +19,13 @@ import { Thread } from './thread.js';
 const TYPING_SHOWN_MS = 5000;
 const MESSAGE_PAGE = 50;
 const NOTIFICATION_PAGE = 50;
+const REPLY_PAGE = 50;
+const SEARCH_PAGE = 20;
+
+/** The thread shown beside (or, on a phone, instead of) its conversation. */
+export type OpenThread = { conversationId: string; rootId: string };
+
+const threadKey = (conversationId: string, rootId: string) => `${conversationId}/${rootId}`;
 
 export type Banner = { kind: 'connecting' | 'reconnecting' | 'reconnected'; since: number } | null;
 
@@ -34,6 +42,13 @@ export class ChatStore {
   conversations = new Map<string, Conversation>();
   selected: string | null = null;
   readonly threads = new Map<string, Thread>();
+  /**
+   * The threads opened since the page loaded (`conversationId/rootId` → the root and its replies in seq
+   * order), kept up to date by live events. The main timeline (`threads`) holds no thread replies: it
+   * counts them on their root.
+   */
+  readonly replyThreads = new Map<string, Thread>();
+  openThread: OpenThread | null = null;
   /** conversationId → userId → until (ms). */
   readonly typing = new Map<string, Map<string, number>>();
   readonly presence = new Map<string, PresenceStatus>();
@@ -142,6 +157,7 @@ export class ChatStore {
   /** Opens a conversation; `minPosition` when it was just created (the read model may not have it yet). */
   async select(conversationId: string | null, minPosition?: string): Promise<void> {
     this.selected = conversationId;
+    if (this.openThread?.conversationId !== conversationId) this.openThread = null;
     this.error = null;
     this.#changed();
     if (!conversationId) return;
@@ -155,10 +171,68 @@ export class ChatStore {
     const before = thread.oldestSeq;
     if (!thread.hasOlder || before === undefined) return;
     await this.#attempt(async () => {
-      const page = await this.api.listMessages(conversationId, { before, limit: MESSAGE_PAGE });
+      const page = await this.api.listMessages(conversationId, {
+        before,
+        limit: MESSAGE_PAGE,
+        includeThreads: false,
+      });
       thread.addPage(page.items, page.hasMore, 'older');
       this.#changed();
     });
+  }
+
+  /** The root and loaded replies of a thread opened before, if any. */
+  replyThread(conversationId: string, rootId: string): Thread | undefined {
+    return this.replyThreads.get(threadKey(conversationId, rootId));
+  }
+
+  /** Opens a thread of the selected conversation (loading its newest replies the first time). */
+  async showThread(conversationId: string, rootId: string): Promise<void> {
+    this.openThread = { conversationId, rootId };
+    this.error = null;
+    this.#changed();
+    const thread = entryOf(this.replyThreads, threadKey(conversationId, rootId), () => new Thread());
+    if (thread.loaded) return;
+    await this.#attempt(async () => {
+      const page = await this.api.listThreadMessages(conversationId, rootId, { limit: REPLY_PAGE });
+      // The root sorts first (replies come after it), so the pane lists the root, then its replies.
+      thread.addPage([page.root, ...page.items], page.hasMore, 'newest');
+    });
+  }
+
+  closeThread(): void {
+    this.openThread = null;
+    this.#changed();
+  }
+
+  async loadOlderReplies(conversationId: string, rootId: string): Promise<void> {
+    const thread = this.replyThread(conversationId, rootId);
+    const before = thread?.messages.find((m) => m.messageId !== rootId)?.seq;
+    if (!thread?.hasOlder || before === undefined) return;
+    await this.#attempt(async () => {
+      const page = await this.api.listThreadMessages(conversationId, rootId, { before, limit: REPLY_PAGE });
+      thread.addPage(page.items, page.hasMore, 'older');
+    });
+  }
+
+  /** Replies in a thread; the reply arrives live like any message (and bumps its root's count). */
+  async sendInThread(conversationId: string, rootId: string, body: string): Promise<void> {
+    await this.#attempt(() => this.api.sendMessage(conversationId, { body, threadRootId: rootId }));
+  }
+
+  /** Full-text search over the user's conversations; null when it failed (the error is shown). */
+  async search(q: string): Promise<SearchHit[] | null> {
+    let hits: SearchHit[] | null = null;
+    await this.#attempt(async () => {
+      hits = (await this.api.search(q, { limit: SEARCH_PAGE })).items;
+    });
+    return hits;
+  }
+
+  /** Opens a search hit: its conversation, and its thread when it is a thread reply. */
+  async openHit(hit: SearchHit): Promise<void> {
+    await this.select(hit.conversationId);
+    if (hit.threadRootId) await this.showThread(hit.conversationId, hit.threadRootId);
   }
 
   /** Marks the open conversation read up to its last event, when others' messages are unread. */
@@ -287,6 +361,10 @@ export class ChatStore {
       // More than the server replays was missed: read those conversations again over HTTP.
       for (const id of f.truncated) {
         this.threads.delete(id);
+        for (const key of [...this.replyThreads.keys()])
+          if (key.startsWith(`${id}/`)) this.replyThreads.delete(key);
+        const open = this.openThread;
+        if (open?.conversationId === id) void this.showThread(open.conversationId, open.rootId);
         void this.#refreshConversation(id);
         if (this.selected === id) void this.select(id);
       }
@@ -333,7 +411,21 @@ export class ChatStore {
   #onEvent(f: ServerFrameOf<'event'>): void {
     const event = f.event;
     const id = f.conversationId;
-    this.#thread(id).apply(event);
+    if (event.type === 'MessageSent' && event.data.threadRootId) {
+      // A thread reply: in its thread (if opened), and only a count on its root in the main timeline.
+      const rootId = event.data.threadRootId;
+      this.#thread(id).noteReply(rootId, event.data);
+      const thread = this.replyThread(id, rootId);
+      // A reply the loaded page already held is in the root's count already.
+      const known = thread?.get(event.data.messageId) !== undefined;
+      thread?.apply(event);
+      if (!known) thread?.noteReply(rootId, event.data);
+    } else {
+      this.#thread(id).apply(event);
+      // Edits, deletions and reactions may concern a thread's root or replies.
+      if (event.type !== 'MessageSent')
+        for (const [key, thread] of this.replyThreads) if (key.startsWith(`${id}/`)) thread.apply(event);
+    }
     this.#applyToConversation(id, f.seq, event);
     if (event.type === 'MessageSent') {
       // Sending moves the sender's watermark (API.md §2.2), and they have stopped typing.
@@ -381,6 +473,7 @@ export class ChatStore {
         if (event.data.userId === this.me) {
           this.conversations.delete(id);
           if (this.selected === id) this.selected = null;
+          if (this.openThread?.conversationId === id) this.openThread = null;
           return;
         }
         next.members = next.members.filter((m) => m !== event.data.userId);
@@ -428,6 +521,7 @@ export class ChatStore {
   async #loadNewest(conversationId: string, minPosition?: string): Promise<void> {
     const page = await this.api.listMessages(conversationId, {
       limit: MESSAGE_PAGE,
+      includeThreads: false,
       ...(minPosition ? { minPosition } : {}),
     });
     this.#thread(conversationId).addPage(page.items, page.hasMore, 'newest');

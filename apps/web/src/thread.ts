@@ -4,6 +4,8 @@ export type ThreadMessage = Message;
 
 /** How many users a reaction lists (API.md §2.2.1: the first 20 by time). */
 const REACTION_USERS = 20;
+/** How many recent thread participants a root lists (README, threads). */
+const THREAD_PARTICIPANTS = 3;
 
 /**
  * The messages of one conversation as the page shows them: pages from `GET .../messages` merged with
@@ -105,6 +107,22 @@ export class Thread {
     }
   }
 
+  /**
+   * Counts a live thread reply on its root (the main timeline shows replies only as this count).
+   * A root not loaded yet is left alone: the page that brings it carries the count.
+   */
+  noteReply(rootId: string, reply: { senderId: string; sentAt: string }): void {
+    const root = this.#byId.get(rootId);
+    if (!root) return;
+    const others = root.threadParticipantIds.filter((u) => u !== reply.senderId);
+    this.#replace({
+      ...root,
+      replyCount: root.replyCount + 1,
+      lastReplyAt: root.lastReplyAt && root.lastReplyAt > reply.sentAt ? root.lastReplyAt : reply.sentAt,
+      threadParticipantIds: [reply.senderId, ...others].slice(0, THREAD_PARTICIPANTS),
+    });
+  }
+
   #merge(incoming: ThreadMessage): void {
     const known = this.#byId.get(incoming.messageId);
     if (!known) {
@@ -121,6 +139,8 @@ export class Thread {
       body: deleted ? null : newer.body,
       editedAt: newer.editedAt,
       reactions: deleted ? [] : incoming.reactions.length > 0 ? incoming.reactions : known.reactions,
+      // Counters only grow: a page from a lagging read model does not undo replies seen live.
+      ...(incoming.replyCount > known.replyCount ? pickThreadSummary(incoming) : {}),
     });
   }
 
@@ -133,6 +153,12 @@ export class Thread {
     this.#messages = [...this.#messages].sort((a, b) => a.seq - b.seq);
   }
 }
+
+const pickThreadSummary = (m: ThreadMessage) => ({
+  replyCount: m.replyCount,
+  lastReplyAt: m.lastReplyAt,
+  threadParticipantIds: m.threadParticipantIds,
+});
 
 const addReaction = (list: ReactionSummary[], reaction: string, userId: string): ReactionSummary[] => {
   const found = list.find((r) => r.reaction === reaction);

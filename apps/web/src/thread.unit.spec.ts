@@ -141,4 +141,31 @@ describe('Thread', () => {
     );
     expect(t.get(id(1))!.reactions.map((r) => r.reaction)).toEqual(['👍']);
   });
+
+  it('counts live thread replies on their root; a lagging page does not undo the count', () => {
+    const t = new Thread();
+    t.addPage([message(1, 'root')], false, 'newest');
+    t.noteReply(id(1), { senderId: 'carol', sentAt: '2026-01-01T00:01:00.000Z' });
+    t.noteReply(id(1), { senderId: 'dave', sentAt: '2026-01-01T00:02:00.000Z' });
+    t.noteReply(id(99), { senderId: 'dave', sentAt: '2026-01-01T00:02:00.000Z' });
+    const root = t.get(id(1))!;
+    expect([root.replyCount, root.lastReplyAt, root.threadParticipantIds]).toEqual([
+      2,
+      '2026-01-01T00:02:00.000Z',
+      ['dave', 'carol'],
+    ]);
+    t.addPage(
+      [message(1, 'root', { replyCount: 1, lastReplyAt: '2026-01-01T00:01:00.000Z' })],
+      false,
+      'newest',
+    );
+    expect(t.get(id(1))!.replyCount).toBe(2);
+    t.addPage(
+      [message(1, 'root', { replyCount: 3, lastReplyAt: '2026-01-01T00:03:00.000Z' })],
+      false,
+      'newest',
+    );
+    expect([t.get(id(1))!.replyCount, t.get(id(1))!.lastReplyAt]).toEqual([3, '2026-01-01T00:03:00.000Z']);
+    expect(bodies(t)).toEqual(['1:root']);
+  });
 });
