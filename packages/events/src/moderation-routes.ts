@@ -18,7 +18,7 @@ import {
   reportReasonSchema,
   reportStatusSchema,
 } from './moderation.js';
-import { pageCursorSchema } from './queries.js';
+import { pageCursorSchema, QUERY_ERRORS, STALE_NOTE } from './queries.js';
 import type { RouteShape } from './routes.js';
 
 // Moderation and blocking (issue 16, parts 3 and 4): the routes' shapes, each defined once, as
@@ -197,14 +197,7 @@ export const moderationViewSchema = z.object({
 });
 export type ModerationView = z.output<typeof moderationViewSchema>;
 
-const QUERY_ERRORS = [
-  'validation_failed',
-  'unauthorized',
-  'rate_limited',
-  'unavailable',
-] as const satisfies readonly ErrorCode[];
-const stale =
-  'With minPosition, waits up to 2 s for the read model to reach it; then answers with X-Read-Model-Stale: true.';
+const stale = STALE_NOTE;
 
 export const moderationQueryShapes = {
   listReports: {

@@ -292,15 +292,17 @@ export const exportPageSchema = z.object({
 });
 
 /** Every query may fail these ways (every route is rate limited); conversation queries also `not_found`. */
-const QUERY_ERRORS = [
+export const QUERY_ERRORS = [
   'validation_failed',
   'unauthorized',
   'rate_limited',
   'unavailable',
 ] as const satisfies readonly ErrorCode[];
 
-const stale =
+/** What `minPosition` does, said in the summary of every query that takes it. */
+export const STALE_NOTE =
   'With minPosition, waits up to 2 s for the read model to reach it; then answers with X-Read-Model-Stale: true.';
+const stale = STALE_NOTE;
 
 /** Every query route (API.md §2.4-2.5). */
 export const queryShapes = {

@@ -1,5 +1,6 @@
 import { type ReadModelDb, readCheckpoint, START_POSITION_TEXT } from '@chat/db';
 import { sleep } from '@chat/platform';
+import type { FastifyReply } from 'fastify';
 
 /**
  * Read-your-writes across the CQRS split: waits until the projection's checkpoint reaches a position.
@@ -56,3 +57,14 @@ export class ReadModelFreshness {
     }
   }
 }
+
+/**
+ * Read-your-writes for a query route: waits for `minPosition` (when given); when the read model does
+ * not reach it within `waitMs`, the answer goes out anyway, marked `X-Read-Model-Stale: true`.
+ */
+export const positionAwaiter =
+  (freshness: ReadModelFreshness, waitMs: number) =>
+  async (minPosition: string | undefined, reply: FastifyReply): Promise<void> => {
+    if (minPosition === undefined) return;
+    if (!(await freshness.waitFor(minPosition, waitMs))) reply.header('x-read-model-stale', 'true');
+  };

@@ -1,9 +1,8 @@
 import { createReadModelDb, listBlocks, listReports, moderationView } from '@chat/db';
 import { ChatError, moderationQueryShapes } from '@chat/events';
-import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { routeOf } from '../plugins/route-schema.js';
-import { ReadModelFreshness } from './freshness.js';
+import { positionAwaiter, ReadModelFreshness } from './freshness.js';
 
 /**
  * The read side of moderation and blocking (issue 16): the moderation queue (role admin), your block
@@ -16,10 +15,7 @@ export const moderationQueryRoutes: FastifyPluginAsyncZod<{ minPositionWaitMs?: 
   const waitMs = options.minPositionWaitMs ?? 2000;
   const db = createReadModelDb(app.pool);
   const freshness = new ReadModelFreshness(db);
-  const awaitPosition = async (minPosition: string | undefined, reply: FastifyReply): Promise<void> => {
-    if (minPosition === undefined) return;
-    if (!(await freshness.waitFor(minPosition, waitMs))) reply.header('x-read-model-stale', 'true');
-  };
+  const awaitPosition = positionAwaiter(freshness, waitMs);
 
   app.route({
     ...routeOf(moderationQueryShapes.listReports),

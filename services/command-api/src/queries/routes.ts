@@ -8,10 +8,9 @@ import {
   unreadSummary,
 } from '@chat/db';
 import { ChatError, queryShapes } from '@chat/events';
-import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { routeOf } from '../plugins/route-schema.js';
-import { ReadModelFreshness } from './freshness.js';
+import { positionAwaiter, ReadModelFreshness } from './freshness.js';
 
 export type QueryRoutesOptions = {
   /** `minPosition` wait (API.md: at most 2 s, then answer with `X-Read-Model-Stale: true`). */
@@ -29,11 +28,7 @@ export const queryRoutes: FastifyPluginAsyncZod<QueryRoutesOptions> = async (app
   const db = createReadModelDb(app.pool);
   const freshness = new ReadModelFreshness(db);
 
-  /** Waits for `minPosition`; on timeout the answer goes out anyway, marked stale. */
-  const awaitPosition = async (minPosition: string | undefined, reply: FastifyReply): Promise<void> => {
-    if (minPosition === undefined) return;
-    if (!(await freshness.waitFor(minPosition, waitMs))) reply.header('x-read-model-stale', 'true');
-  };
+  const awaitPosition = positionAwaiter(freshness, waitMs);
 
   app.route({
     ...routeOf(queryShapes.listConversations),

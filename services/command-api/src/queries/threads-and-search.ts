@@ -6,10 +6,9 @@ import {
   searchMessages,
 } from '@chat/db';
 import { ChatError, decodeSearchCursor, searchShapes, threadShapes } from '@chat/events';
-import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { routeOf } from '../plugins/route-schema.js';
-import { ReadModelFreshness } from './freshness.js';
+import { positionAwaiter, ReadModelFreshness } from './freshness.js';
 
 const notFound = (what = 'conversation') => new ChatError('not_found', `${what} not found`);
 
@@ -25,10 +24,7 @@ export const threadAndSearchRoutes: FastifyPluginAsyncZod<{ minPositionWaitMs?: 
   const waitMs = options.minPositionWaitMs ?? 2000;
   const db = createReadModelDb(app.pool);
   const freshness = new ReadModelFreshness(db);
-  const awaitPosition = async (minPosition: string | undefined, reply: FastifyReply): Promise<void> => {
-    if (minPosition === undefined) return;
-    if (!(await freshness.waitFor(minPosition, waitMs))) reply.header('x-read-model-stale', 'true');
-  };
+  const awaitPosition = positionAwaiter(freshness, waitMs);
 
   app.addHook('onRequest', app.authenticate);
 
