@@ -1,4 +1,10 @@
-import { type Conversation, defaultNotificationLevel } from '@chat/events';
+import {
+  type Conversation,
+  decodePageCursor,
+  defaultNotificationLevel,
+  encodePageCursor,
+  type PageCursor,
+} from '@chat/events';
 import { type ExpressionBuilder, sql } from 'kysely';
 import type { Database, ReadModelDb } from './database.js';
 
@@ -6,26 +12,11 @@ export class InvalidCursorError extends Error {
   override readonly name = 'InvalidCursorError';
 }
 
-type Cursor = { at: string; id: string };
-
-const encodeCursor = (c: Cursor): string => Buffer.from(JSON.stringify([c.at, c.id])).toString('base64url');
-
-const decodeCursor = (cursor: string): Cursor => {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(value) &&
-      value.length === 2 &&
-      typeof value[0] === 'string' &&
-      typeof value[1] === 'string' &&
-      !Number.isNaN(Date.parse(value[0]))
-    ) {
-      return { at: value[0], id: value[1] };
-    }
-  } catch (cause) {
-    throw new InvalidCursorError('cursor is not one this server returned', { cause });
-  }
-  throw new InvalidCursorError('cursor is not one this server returned');
+/** The list's cursor in the one format of every list (@chat/events); a foreign one throws. */
+const decodeCursor = (cursor: string): PageCursor => {
+  const decoded = decodePageCursor(cursor);
+  if (!decoded) throw new InvalidCursorError('cursor is not one this server returned');
+  return decoded;
 };
 
 type Eb = ExpressionBuilder<Database & { m: Database['members']; c: Database['conversations'] }, 'm' | 'c'>;
@@ -123,7 +114,7 @@ export const listConversations = async (
     items: page.map(toConversation),
     nextCursor:
       rows.length > options.limit && last
-        ? encodeCursor({ at: iso(last.last_activity_at), id: last.conversation_id })
+        ? encodePageCursor({ at: iso(last.last_activity_at), id: last.conversation_id })
         : null,
   };
 };
