@@ -8,7 +8,16 @@ import {
   type RecordedEvent,
 } from '@chat/eventstore';
 import { createLogger, DEV_DATA_KEY_MASTER } from '@chat/platform';
-import { createTestDatabase, natsUrl, signToken, TEST_JWT_SECRET, testSubjectPrefix } from '@chat/testkit';
+import {
+  createTestDatabase,
+  freePort,
+  natsUrl,
+  type ServiceProcess,
+  signToken,
+  startService,
+  TEST_JWT_SECRET,
+  testSubjectPrefix,
+} from '@chat/testkit';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { connect } from 'nats';
 import pg from 'pg';
@@ -166,4 +175,25 @@ export const startHarness = async (label: string, env: Record<string, string> = 
       await db.drop();
     },
   };
+};
+
+/**
+ * A real projector process on the harness's database and NATS prefix (its relay off), for tests of the
+ * read side; `port` serves its /metrics and /readyz.
+ */
+export const startProjector = async (h: Harness): Promise<{ projector: ServiceProcess; port: number }> => {
+  const port = await freePort();
+  const projector = await startService({
+    name: 'projector',
+    entry: 'services/projector',
+    env: {
+      DATABASE_URL: String(h.pool.options.connectionString),
+      NATS_SUBJECT_PREFIX: h.prefix,
+      PORT: String(port),
+      RELAY_ENABLED: 'false',
+      LOG_LEVEL: 'warn',
+    },
+    ready: { url: `http://127.0.0.1:${port}/readyz` },
+  });
+  return { projector, port };
 };

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { migrateReadModels } from '@chat/db';
-import { freePort, type ServiceProcess, signToken, startService, waitFor } from '@chat/testkit';
+import { type ServiceProcess, signToken, waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from './harness.js';
+import { type Harness, startHarness, startProjector } from './harness.js';
 
 // Moderation and blocking over HTTP (issue 16): who may do what (403/404 and nothing appended when
 // refused), the events on the right streams with who did it, and the read side through a real
@@ -15,19 +15,7 @@ let adminToken: string;
 beforeAll(async () => {
   h = await startHarness('moderation');
   await migrateReadModels(h.pool);
-  const port = await freePort();
-  projector = await startService({
-    name: 'projector',
-    entry: 'services/projector',
-    env: {
-      DATABASE_URL: String(h.pool.options.connectionString),
-      NATS_SUBJECT_PREFIX: h.prefix,
-      PORT: String(port),
-      RELAY_ENABLED: 'false',
-      LOG_LEVEL: 'warn',
-    },
-    ready: { url: `http://127.0.0.1:${port}/readyz` },
-  });
+  ({ projector } = await startProjector(h));
   adminToken = await signToken('moderator', { roles: ['admin'] });
 }, 60_000);
 afterAll(async () => {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { migrateReadModels } from '@chat/db';
-import { freePort, type ServiceProcess, signToken, startService, waitFor } from '@chat/testkit';
+import { type ServiceProcess, signToken, waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from './harness.js';
+import { type Harness, startHarness, startProjector } from './harness.js';
 
 // The query routes against read models kept by a real projector process on the same database.
 
@@ -13,20 +13,7 @@ let opsPort: number;
 beforeAll(async () => {
   h = await startHarness('queries');
   await migrateReadModels(h.pool);
-  const port = await freePort();
-  opsPort = port;
-  projector = await startService({
-    name: 'projector',
-    entry: 'services/projector',
-    env: {
-      DATABASE_URL: String(h.pool.options.connectionString),
-      NATS_SUBJECT_PREFIX: h.prefix,
-      PORT: String(port),
-      RELAY_ENABLED: 'false',
-      LOG_LEVEL: 'warn',
-    },
-    ready: { url: `http://127.0.0.1:${port}/readyz` },
-  });
+  ({ projector, port: opsPort } = await startProjector(h));
   // Warm the projector up (JIT, connections) so the 2 s read-your-writes budget measures steady state.
   const c = await h.createGroup('warm', ['up']);
   const sent = await h.send('warm', c, 'warm-up');

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { migrateReadModels } from '@chat/db';
-import { freePort, type ServiceProcess, startService, waitFor } from '@chat/testkit';
+import { type ServiceProcess, waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from './harness.js';
+import { type Harness, startHarness, startProjector } from './harness.js';
 
 // Issue 16: threads (SendMessage with threadRootId, GET …/threads/{rootId}/messages, includeThreads) and
 // search (GET /v1/search), against read models kept by a real projector process on the same database.
@@ -13,19 +13,7 @@ let projector: ServiceProcess;
 beforeAll(async () => {
   h = await startHarness('threads-search');
   await migrateReadModels(h.pool);
-  const port = await freePort();
-  projector = await startService({
-    name: 'projector',
-    entry: 'services/projector',
-    env: {
-      DATABASE_URL: String(h.pool.options.connectionString),
-      NATS_SUBJECT_PREFIX: h.prefix,
-      PORT: String(port),
-      RELAY_ENABLED: 'false',
-      LOG_LEVEL: 'warn',
-    },
-    ready: { url: `http://127.0.0.1:${port}/readyz` },
-  });
+  ({ projector } = await startProjector(h));
 }, 60_000);
 
 afterAll(async () => {
