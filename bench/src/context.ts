@@ -13,6 +13,10 @@ export type Options = {
   budgetS: number;
   /** Services not started (`--without=notifier`), to find out what costs what. */
   without: string[];
+  /** B1 without its bare uWS and Socket.IO rows (`--no-references`): quicker runs while iterating. */
+  noReferences: boolean;
+  /** B1's offered rates in msg/s (`--rates=200`); default 200 and 1,000. */
+  rates: number[] | undefined;
 };
 
 export type System = {

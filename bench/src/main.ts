@@ -30,7 +30,7 @@ import {
   startService,
 } from './system.js';
 
-// `pnpm bench [scenario…] [--duration=s] [--events=n] [--cpu-prof]`: starts what each scenario needs
+// `pnpm bench [scenario…] [--duration=s] [--events=n] [--cpu-prof] [--no-references] [--rates=200,1000]`: starts what each scenario needs
 // as child processes, measures, stops everything it started (by PID), drops its databases, and writes
 // bench/results/<timestamp>.json plus a markdown table.
 
@@ -45,6 +45,8 @@ const parseArgs = (argv: string[]): { names: string[]; options: Options } => {
     cpuProf: false,
     budgetS: 840,
     without: [],
+    noReferences: false,
+    rates: undefined,
   };
   const names: string[] = [];
   for (const a of argv) {
@@ -54,6 +56,8 @@ const parseArgs = (argv: string[]): { names: string[]; options: Options } => {
     else if (k === '--events') options.rebuildEvents = Number(v);
     else if (k === '--cpu-prof') options.cpuProf = true;
     else if (k === '--budget') options.budgetS = Number(v);
+    else if (k === '--rates') options.rates = (v ?? '').split(',').map(Number);
+    else if (k === '--no-references') options.noReferences = true;
     else if (k === '--without') options.without = (v ?? '').split(',').filter(Boolean);
     else if (a.startsWith('--')) throw new Error(`unknown flag ${a}`);
     else names.push(a);

@@ -168,7 +168,7 @@ const run = async (ctx: Context, rates: number[], withLag: boolean, withReferenc
   // The references first: unless an earlier scenario started it, the system is not running yet, so its
   // idle services take no CPU from them.
   const alongside = withReferences && ctx.systemRunning();
-  const references = withReferences ? await measureReferences(ctx, rates) : { measured: [], errors: [] };
+  const references = withReferences && !ctx.options.noReferences ? await measureReferences(ctx, rates) : { measured: [], errors: [] };
   const system = await ctx.system();
   const groups = systemCpuGroups(system.all(), system.db.name);
   let lag: Promise<[LagSeries[], LagSeries[]]> | undefined;
@@ -220,7 +220,7 @@ const run = async (ctx: Context, rates: number[], withLag: boolean, withReferenc
 export const b1EndToEnd: Scenario = {
   name: 'b1-e2e',
   title: 'B1 end-to-end vs bare uWS and Socket.IO + Redis (and B6 lag at 1,000 msg/s)',
-  run: (ctx) => run(ctx, [200, 1000], true, true),
+  run: (ctx) => run(ctx, ctx.options.rates ?? [200, 1000], true, true),
 };
 
 export const b6Lag: Scenario = {
