@@ -7,7 +7,6 @@ import type { ConsumerMetrics } from './metrics.js';
 import type { AfterEffectsOptions, ConsumerOptions, InTransactionOptions } from './options.js';
 import { recordQuarantine, releaseQuarantined } from './quarantine.js';
 import { transaction } from './transaction.js';
-import { writeBehind } from './write-behind.js';
 
 export type Failure = { error: string; attempts: number; firstFailedAt: Date };
 
@@ -23,7 +22,13 @@ export type Committer = {
   drain(): Promise<void>;
 };
 
-type Context = { metrics: ConsumerMetrics; logger: Logger; signal: AbortSignal };
+type Context = {
+  metrics: ConsumerMetrics;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Ends the current read of the log, so the consumer resumes from its checkpoint. */
+  resume: () => void;
+};
 
 export const createCommitter = <R>(options: ConsumerOptions<R>, context: Context): Committer =>
   options.checkpoint === 'in-transaction'
@@ -99,39 +104,101 @@ const transactionalCommitter = <R>(options: InTransactionOptions<R>, context: Co
   };
 };
 
+/**
+ * An after-effects consumer could not confirm effects it applied (`settleEffects` or the checkpoint write
+ * failed): some of them may be lost, so the consumer resumes from its checkpoint and applies everything
+ * after it again, rather than going on from where it was.
+ */
+export class UnsettledEffectsError extends Error {
+  override readonly name = 'UnsettledEffectsError';
+}
+
 const afterEffectsCommitter = <R>(options: AfterEffectsOptions<R>, context: Context): Committer => {
   const { pool, name } = options;
-  // One checkpoint write per batch, overlapping the next batch: batches grow under load (the store
-  // hands out what piled up meanwhile), so the write cost per event falls as the rate rises. A crash
-  // before it lands repeats that batch, which is what at-least-once allows. The write waits for
-  // Postgres to come back rather than failing a batch whose effects already happened.
-  const writes = writeBehind();
-  const save = (position: string) =>
-    writes.start(() =>
-      withRetry(RETRY.dependency, () => saveCheckpoint(pool, name, position), {
+  const everyMs = options.checkpointEveryMs ?? 0;
+  // Checkpoint writes overlap the next batches: batches grow under load (the store hands out what piled
+  // up meanwhile), and with `checkpointEveryMs` a write covers every batch of its interval, so the write
+  // cost per event falls as the rate rises. A crash before a write lands repeats the events since the
+  // previous one, which is what at-least-once allows. The write waits for Postgres to come back rather
+  // than failing a batch whose effects already happened.
+  /** The write in flight; it never rejects (a failure is kept in `unsettled`). */
+  let inFlight: Promise<void> = Promise.resolve();
+  /** Why effects since the last checkpoint may be lost; set until the consumer resumes (`drain`). */
+  let unsettled: unknown;
+  /** Applied, not yet checkpointed. */
+  let pending: string | undefined;
+  let lastWrite = 0;
+  let trailing: NodeJS.Timeout | undefined;
+  const write = async (position: string): Promise<void> => {
+    try {
+      await options.settleEffects?.();
+      await withRetry(RETRY.dependency, () => saveCheckpoint(pool, name, position), {
         signal: context.signal,
         onRetry: (err, n) => context.logger.warn({ err, attempt: n }, 'checkpoint write failed; retrying'),
-      }),
-    );
+      });
+    } catch (err) {
+      if (context.signal.aborted) return;
+      unsettled ??= err;
+      context.logger.warn({ err }, 'effects could not be confirmed; resuming from the checkpoint');
+      context.resume();
+    }
+  };
+  /** Starts the write of `pending` once the previous write has landed; resolves when it has started. */
+  const save = async (): Promise<void> => {
+    clearTimeout(trailing);
+    trailing = undefined;
+    const position = pending;
+    pending = undefined;
+    await inFlight;
+    if (position === undefined || unsettled !== undefined) return;
+    lastWrite = performance.now();
+    inFlight = write(position);
+  };
+  /** After a batch: write now when the interval has passed, else once it has (unless a batch does first). */
+  const saveSoon = async (position: string): Promise<void> => {
+    pending = position;
+    const wait = lastWrite + everyMs - performance.now();
+    if (wait <= 0) return save();
+    trailing ??= setTimeout(() => void save(), wait);
+  };
+  const ensureSettled = (): void => {
+    if (unsettled !== undefined)
+      throw new UnsettledEffectsError('effects since the last checkpoint may be lost; resuming from it', {
+        cause: unsettled,
+      });
+  };
   return {
     async commit(events) {
       const last = events.at(-1);
       if (!last) return;
+      ensureSettled();
       const started = performance.now();
       const result = await options.applyBatch(events);
       context.metrics.committed(events, last.position, (performance.now() - started) / 1000);
-      await save(last.position);
+      await saveSoon(last.position);
       await afterCommit(options, context, result, events);
     },
     async quarantine(event, failure) {
+      ensureSettled();
       await recordQuarantine(pool, name, event, failure);
-      await save(event.position);
+      pending = event.position;
+      await save();
     },
     async reapply(event) {
       const result = await options.applyBatch([event]);
+      await options.settleEffects?.();
       await releaseQuarantined(pool, name, event.id);
       await afterCommit(options, context, result, [event]);
     },
-    drain: writes.drain,
+    /**
+     * Writes what is applied but not yet checkpointed and waits for it (the leader stops or resumes from
+     * the checkpoint). A failure is forgotten here: whoever reads the checkpoint next applies again
+     * everything after it.
+     */
+    drain: async () => {
+      await save();
+      await inFlight;
+      unsettled = undefined;
+    },
   };
 };

@@ -49,7 +49,9 @@ export const runConsumer = async <R>(options: ConsumerOptions<R>, signal: AbortS
   };
 
   const lead = async (lost: AbortSignal): Promise<void> => {
-    const context = { metrics, logger, signal: lost };
+    // Aborted to end the current read of the log, so the loop resumes from the checkpoint.
+    let reading = new AbortController();
+    const context = { metrics, logger, signal: lost, resume: () => reading.abort() };
     const committer = createCommitter(options, context);
     const isolation: Isolation = {
       committer,
@@ -67,6 +69,7 @@ export const runConsumer = async <R>(options: ConsumerOptions<R>, signal: AbortS
     const batchSize = options.batchSize ?? 500;
     try {
       for (let failures = 1; !lost.aborted; failures++) {
+        reading = new AbortController();
         try {
           await committer.drain();
           await ensureCheckpoint(pool, name);
@@ -76,10 +79,10 @@ export const runConsumer = async <R>(options: ConsumerOptions<R>, signal: AbortS
           for await (const batch of store.subscribeToAll({
             fromPosition: from,
             batchSize,
-            signal: lost,
+            signal: AbortSignal.any([lost, reading.signal]),
             ...(options.filter ? { filter: options.filter } : {}),
           })) {
-            if (batch.length === 0) continue;
+            if (batch.length === 0 || reading.signal.aborted) continue;
             await serially(() => commitOrIsolate(batch, isolation));
             failures = 0;
             await lingerAfter(batch.length, batchSize, options.lingerMs ?? 0, lost);

@@ -1,7 +1,7 @@
 import type { RecordedEvent } from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
 import { RETRY, retryDelayMs, sleep, withRetry } from '@chat/retry';
-import type { Committer } from './commit.js';
+import { type Committer, UnsettledEffectsError } from './commit.js';
 import { describeError, isTransient, rejectedEvent } from './failures.js';
 import type { ConsumerMetrics } from './metrics.js';
 
@@ -30,6 +30,8 @@ export const commitOrIsolate = async (events: readonly RecordedEvent[], ctx: Iso
       return;
     } catch (err) {
       if (ctx.signal.aborted) return;
+      // Not this batch's fault: earlier effects may be lost, so the consumer resumes from its checkpoint.
+      if (err instanceof UnsettledEffectsError) throw err;
       if (!(await blameable(err, ctx))) {
         await waitForDependency(err, outages, events, ctx);
         continue;
@@ -67,6 +69,7 @@ const applyAlone = async (event: RecordedEvent, firstError: unknown, ctx: Isolat
       return;
     } catch (err) {
       if (ctx.signal.aborted) return;
+      if (err instanceof UnsettledEffectsError) throw err;
       if (await blameable(err, ctx)) {
         attempts++;
         lastError = err;

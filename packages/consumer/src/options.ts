@@ -64,7 +64,20 @@ export type InTransactionOptions<R> = CommonOptions<R> & {
  */
 export type AfterEffectsOptions<R> = CommonOptions<R> & {
   checkpoint: 'after-effects';
+  /** Applies the batch; its effects need not be durable yet when it resolves (see `settleEffects`). */
   applyBatch: (events: readonly RecordedEvent[]) => Promise<R>;
+  /**
+   * Makes the effects of every batch applied so far durable (the relay: a NATS flush, which the server
+   * answers only after it has taken every message published before it). Runs before each checkpoint
+   * write, so the checkpoint never passes an effect that could still be lost.
+   */
+  settleEffects?: () => Promise<void>;
+  /**
+   * Checkpoint writes at most this often (default 0: after every batch). A crash repeats the events
+   * since the last write — at-least-once allows it — so a live consumer that handles one event per
+   * batch pays one checkpoint transaction (and one `settleEffects`) per interval, not per event.
+   */
+  checkpointEveryMs?: number;
 };
 
 export type ConsumerOptions<R = unknown> = InTransactionOptions<R> | AfterEffectsOptions<R>;

@@ -187,6 +187,58 @@ describe('consumer runtime', () => {
     expect((await listQuarantine(pool, name)).map((q) => q.eventId)).toEqual([events[12]!.id]);
   });
 
+  it('after-effects with checkpointEveryMs: one checkpoint write per interval, settled first; a failed settle resumes from the checkpoint', async () => {
+    const name = 'ae_interval';
+    const effects: string[] = [];
+    const settled: number[] = [];
+    let failNextSettle = false;
+    const stop = start({
+      ...inTransaction(name),
+      checkpoint: 'after-effects',
+      checkpointEveryMs: 300,
+      applyBatch: async (events) => {
+        for (const e of events) effects.push(e.id);
+      },
+      settleEffects: async () => {
+        settled.push(effects.length);
+        if (failNextSettle) {
+          failNextSettle = false;
+          throw new Error('the broker lost what it was sent');
+        }
+      },
+    } as ConsumerOptions);
+    // Twenty batches of one within one interval: far fewer checkpoint writes (each settled first) than
+    // batches, and the last position is written once the interval has passed.
+    const first: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const e = event();
+      first.push(e.id);
+      const position = await append(`${name}-1`, [e]);
+      await waitFor(() => effects.includes(e.id), { what: `event ${i} applied` });
+      if (i === 19) await reaches(name, position);
+    }
+    expect(settled.length).toBeGreaterThan(0);
+    expect(settled.length).toBeLessThan(10);
+    expect(effects).toEqual(first);
+
+    // A settle that fails: what was applied since the checkpoint may be lost, so all of it is applied
+    // again (in order, from the checkpoint), and the checkpoint still gets past it.
+    const checkpoint = (await readCheckpoint(pool, name)) ?? '';
+    failNextSettle = true;
+    const second = [event(), event(), event()];
+    const last = await append(`${name}-1`, second);
+    await reaches(name, last);
+    await stop();
+    expect(checkpoint < last).toBe(true);
+    const ids = second.map((e) => e.id);
+    const after = effects.slice(first.length);
+    // Applied once, then again from the checkpoint after the failed settle.
+    expect(after.filter((id) => id === ids[0]).length).toBe(2);
+    expect([...new Set(after)]).toEqual(ids);
+    expect(after.slice(-3)).toEqual(ids);
+    expect(await listQuarantine(pool, name)).toEqual([]);
+  });
+
   it('blames no event while a dependency does not answer; quarantines once it does', async () => {
     const name = 'probe';
     let healthy = false;

@@ -18,7 +18,12 @@ export type RelayDeps = {
   /** Checkpoint row and leader lock; one relay per log. */
   name?: string;
   leaderRetryMs?: number;
+  /** Checkpoint writes at most this often (default {@link CHECKPOINT_EVERY_MS}). */
+  checkpointEveryMs?: number;
 };
+
+/** What a relay crash may re-publish at most, in time: gateways drop the duplicates by `seq`. */
+export const CHECKPOINT_EVERY_MS = 200;
 
 export type Relay = { run(signal: AbortSignal): Promise<void> };
 
@@ -35,7 +40,7 @@ const RELAYED_PREFIXES = [
  * (DESIGN.md "Data flow" 2), a client of the consumer runtime. Publishing from the log, not from the
  * command handler, means no dual write: whatever is stored is delivered. At-least-once: the checkpoint
  * moves only after a NATS flush confirmed the server has the messages, so a crash re-publishes at most
- * the events since the last checkpoint, and gateways drop those duplicates by `seq`. An event NATS
+ * the events since the last checkpoint (written at most every CHECKPOINT_EVERY_MS), and gateways drop those duplicates by `seq`. An event NATS
  * refuses (larger than the server's max payload) is quarantined; gateways fill its gap from the store.
  */
 export const createRelay = (deps: RelayDeps): Relay => {
@@ -55,12 +60,17 @@ export const createRelay = (deps: RelayDeps): Relay => {
           ...(deps.registry ? { metrics: { registry: deps.registry, prefix: 'relay' } } : {}),
           probe: () => nats.flush(),
           checkpoint: 'after-effects',
+          // Published at once, confirmed by a flush only before a checkpoint write: a live relay sees
+          // about one event per batch, and a flush (a NATS round trip) plus a checkpoint transaction per
+          // event were most of its cost. A crash re-publishes at most CHECKPOINT_EVERY_MS of events,
+          // which gateways drop by `seq`.
           applyBatch: async (events) => {
             for (const event of events) {
               for (const p of routeEvent(event, subjects)) nats.publish(p.subject, p.payload);
             }
-            await nats.flush();
           },
+          settleEffects: () => nats.flush(),
+          checkpointEveryMs: deps.checkpointEveryMs ?? CHECKPOINT_EVERY_MS,
         },
         signal,
       ),
