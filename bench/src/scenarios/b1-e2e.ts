@@ -168,7 +168,10 @@ const run = async (ctx: Context, rates: number[], withLag: boolean, withReferenc
   // The references first: unless an earlier scenario started it, the system is not running yet, so its
   // idle services take no CPU from them.
   const alongside = withReferences && ctx.systemRunning();
-  const references = withReferences && !ctx.options.noReferences ? await measureReferences(ctx, rates) : { measured: [], errors: [] };
+  const references =
+    withReferences && !ctx.options.noReferences
+      ? await measureReferences(ctx, rates)
+      : { measured: [], errors: [] };
   const system = await ctx.system();
   const groups = systemCpuGroups(system.all(), system.db.name);
   let lag: Promise<[LagSeries[], LagSeries[]]> | undefined;
