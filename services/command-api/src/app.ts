@@ -39,6 +39,7 @@ import { opsRoutes } from './plugins/ops.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { optionalBodies } from './plugins/route-schema.js';
 import { presenceRoutes } from './presence/routes.js';
+import { readModelPlugin } from './queries/freshness.js';
 import { moderationQueryRoutes } from './queries/moderation-routes.js';
 import { queryRoutes } from './queries/routes.js';
 import { threadAndSearchRoutes } from './queries/threads-and-search.js';
@@ -179,6 +180,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
+  await app.register(readModelPlugin);
   await app.register(opsRoutes);
   await app.register(commandRoutes, { commands: [...conversationCommands, ...moderationCommands] });
   await app.register(moderationQueryRoutes);

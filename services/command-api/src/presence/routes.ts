@@ -1,4 +1,4 @@
-import { createReadModelDb, usersInBlockWith, usersSharingConversation } from '@chat/db';
+import { usersInBlockWith, usersSharingConversation } from '@chat/db';
 import {
   isOnline,
   type PresenceRecord,
@@ -11,16 +11,14 @@ import {
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { KV } from 'nats';
 import { routeOf } from '../plugins/route-schema.js';
-import { ReadModelFreshness } from '../queries/freshness.js';
 
 /**
  * GET /v1/presence (API.md §2.4): reads the presence records the ws-gateways keep in JetStream KV.
  * Only users sharing a conversation with the caller are reported; others read as `unknown`, so the
  * endpoint reveals nothing about strangers.
  */
-export const presenceRoutes: FastifyPluginAsyncZod<{ minPositionWaitMs?: number }> = async (app, options) => {
-  const db = createReadModelDb(app.pool);
-  const freshness = new ReadModelFreshness(db);
+export const presenceRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { db, awaitPosition } = app.readModel;
   let kv: Promise<KV> | undefined;
   const bucket = () => {
     kv ??= app.nats.jetstream().views.kv(app.subjects.presenceBucket, { history: 1 });
@@ -35,9 +33,7 @@ export const presenceRoutes: FastifyPluginAsyncZod<{ minPositionWaitMs?: number 
     onRequest: app.authenticate,
     handler: async (request, reply) => {
       const { userIds, minPosition } = request.query;
-      if (minPosition && !(await freshness.waitFor(minPosition, options.minPositionWaitMs ?? 2000))) {
-        reply.header('x-read-model-stale', 'true');
-      }
+      await awaitPosition(minPosition, reply);
       const [shared, blocked] = await Promise.all([
         usersSharingConversation(db, request.user.userId, userIds),
         // Presence is not revealed across a block, whoever blocked whom (issue 16).

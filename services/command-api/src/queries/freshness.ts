@@ -1,6 +1,7 @@
-import { type ReadModelDb, readCheckpoint, START_POSITION_TEXT } from '@chat/db';
+import { createReadModelDb, type ReadModelDb, readCheckpoint, START_POSITION_TEXT } from '@chat/db';
 import { sleep } from '@chat/platform';
 import type { FastifyReply } from 'fastify';
+import fp from 'fastify-plugin';
 
 /**
  * Read-your-writes across the CQRS split: waits until the projection's checkpoint reaches a position.
@@ -58,13 +59,36 @@ export class ReadModelFreshness {
   }
 }
 
-/**
- * Read-your-writes for a query route: waits for `minPosition` (when given); when the read model does
- * not reach it within `waitMs`, the answer goes out anyway, marked `X-Read-Model-Stale: true`.
- */
-export const positionAwaiter =
-  (freshness: ReadModelFreshness, waitMs: number) =>
-  async (minPosition: string | undefined, reply: FastifyReply): Promise<void> => {
-    if (minPosition === undefined) return;
-    if (!(await freshness.waitFor(minPosition, waitMs))) reply.header('x-read-model-stale', 'true');
-  };
+/** What every query route reads through: the read models, and the `minPosition` wait. */
+export type ReadModelAccess = {
+  db: ReadModelDb;
+  /**
+   * Read-your-writes for a query route: waits for `minPosition` (when given); when the read model does
+   * not reach it within the wait (API.md: at most 2 s), the answer goes out anyway, marked
+   * `X-Read-Model-Stale: true`.
+   */
+  awaitPosition: (minPosition: string | undefined, reply: FastifyReply) => Promise<void>;
+};
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    readModel: ReadModelAccess;
+  }
+}
+
+/** One `ReadModelFreshness` (one checkpoint poll loop) for every query route group of the process. */
+export const readModelPlugin = fp<{ minPositionWaitMs?: number }>(
+  async (app, options) => {
+    const db = createReadModelDb(app.pool);
+    const freshness = new ReadModelFreshness(db);
+    const waitMs = options.minPositionWaitMs ?? 2000;
+    app.decorate('readModel', {
+      db,
+      awaitPosition: async (minPosition, reply) => {
+        if (minPosition === undefined) return;
+        if (!(await freshness.waitFor(minPosition, waitMs))) reply.header('x-read-model-stale', 'true');
+      },
+    } satisfies ReadModelAccess);
+  },
+  { name: 'chat-read-model', dependencies: ['chat-infrastructure'] },
+);

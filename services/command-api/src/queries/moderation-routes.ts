@@ -1,21 +1,14 @@
-import { createReadModelDb, listBlocks, listReports, moderationView } from '@chat/db';
+import { listBlocks, listReports, moderationView } from '@chat/db';
 import { ChatError, moderationQueryShapes } from '@chat/events';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { routeOf } from '../plugins/route-schema.js';
-import { positionAwaiter, ReadModelFreshness } from './freshness.js';
 
 /**
  * The read side of moderation and blocking (issue 16): the moderation queue (role admin), your block
  * list, and a conversation's roles and bans (members only; bans for the owner and admins).
  */
-export const moderationQueryRoutes: FastifyPluginAsyncZod<{ minPositionWaitMs?: number }> = async (
-  app,
-  options,
-) => {
-  const waitMs = options.minPositionWaitMs ?? 2000;
-  const db = createReadModelDb(app.pool);
-  const freshness = new ReadModelFreshness(db);
-  const awaitPosition = positionAwaiter(freshness, waitMs);
+export const moderationQueryRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { db, awaitPosition } = app.readModel;
 
   app.route({
     ...routeOf(moderationQueryShapes.listReports),

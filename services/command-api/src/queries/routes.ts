@@ -1,5 +1,4 @@
 import {
-  createReadModelDb,
   getConversation,
   InvalidCursorError,
   isMember,
@@ -10,12 +9,6 @@ import {
 import { ChatError, queryShapes } from '@chat/events';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { routeOf } from '../plugins/route-schema.js';
-import { positionAwaiter, ReadModelFreshness } from './freshness.js';
-
-export type QueryRoutesOptions = {
-  /** `minPosition` wait (API.md: at most 2 s, then answer with `X-Read-Model-Stale: true`). */
-  minPositionWaitMs?: number;
-};
 
 const notFound = () => new ChatError('not_found', 'conversation not found');
 
@@ -23,12 +16,8 @@ const notFound = () => new ChatError('not_found', 'conversation not found');
  * API.md §2.4 queries served from the projector's read models, and §2.5 the admin stream read.
  * Non-members get 404 exactly like unknown conversations, admins included.
  */
-export const queryRoutes: FastifyPluginAsyncZod<QueryRoutesOptions> = async (app, options) => {
-  const waitMs = options.minPositionWaitMs ?? 2000;
-  const db = createReadModelDb(app.pool);
-  const freshness = new ReadModelFreshness(db);
-
-  const awaitPosition = positionAwaiter(freshness, waitMs);
+export const queryRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { db, awaitPosition } = app.readModel;
 
   app.route({
     ...routeOf(queryShapes.listConversations),

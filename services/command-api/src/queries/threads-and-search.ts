@@ -1,14 +1,7 @@
-import {
-  createReadModelDb,
-  EmptySearchQueryError,
-  isMember,
-  listThreadMessages,
-  searchMessages,
-} from '@chat/db';
+import { EmptySearchQueryError, isMember, listThreadMessages, searchMessages } from '@chat/db';
 import { ChatError, decodeSearchCursor, searchShapes, threadShapes } from '@chat/events';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { routeOf } from '../plugins/route-schema.js';
-import { positionAwaiter, ReadModelFreshness } from './freshness.js';
 
 const notFound = (what = 'conversation') => new ChatError('not_found', `${what} not found`);
 
@@ -17,14 +10,8 @@ const notFound = (what = 'conversation') => new ChatError('not_found', `${what} 
  * from the projector's read models. Non-members get 404 on the thread route like on every conversation
  * route; search finds nothing in conversations the caller is not a member of.
  */
-export const threadAndSearchRoutes: FastifyPluginAsyncZod<{ minPositionWaitMs?: number }> = async (
-  app,
-  options,
-) => {
-  const waitMs = options.minPositionWaitMs ?? 2000;
-  const db = createReadModelDb(app.pool);
-  const freshness = new ReadModelFreshness(db);
-  const awaitPosition = positionAwaiter(freshness, waitMs);
+export const threadAndSearchRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { db, awaitPosition } = app.readModel;
 
   app.addHook('onRequest', app.authenticate);
 
