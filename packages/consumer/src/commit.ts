@@ -69,6 +69,16 @@ const transactionalCommitter = <R>(options: InTransactionOptions<R>, context: Co
   return {
     async commit(events) {
       const started = performance.now();
+      const quiet = options.withoutWrites?.(events);
+      const last = events.at(-1);
+      if (quiet !== undefined && last) {
+        // Forward-only, so a batch committed meanwhile by another leader is never rewound.
+        await saveCheckpoint(pool, name, last.position);
+        context.metrics.batchesWithoutWrites.inc();
+        context.metrics.committed(events, last.position, (performance.now() - started) / 1000);
+        await afterCommit(options, context, quiet, events);
+        return;
+      }
       const done = await batchTransaction(async (client, applying) => {
         const previous = await lockCheckpoint(client, name, { synchronousCommit });
         const fresh = events.filter((e) => e.position > previous);

@@ -23,6 +23,15 @@ export const createConsumerMetrics = (
       'events_applied_total',
       (name) => new Counter({ name, help: 'Events applied', registers }),
     ),
+    batchesWithoutWrites: metric(
+      'batches_without_writes_total',
+      (name) =>
+        new Counter({
+          name,
+          help: 'Batches that wrote nothing but the checkpoint, moved without a transaction',
+          registers,
+        }),
+    ),
     batches: metric(
       'batch_size',
       (name) =>

@@ -56,6 +56,14 @@ export type InTransactionOptions<R> = CommonOptions<R> & {
   rolledBack?: () => void;
   /** false: commit without waiting for the WAL flush (the checkpoint commits with the effects). */
   synchronousCommit?: boolean;
+  /**
+   * Judged before any transaction, from the consumer's in-memory state: the batch's result when applying
+   * `events` would write nothing but the checkpoint, else undefined (then `applyBatch` runs in a
+   * transaction as usual). For such a batch the runtime opens no transaction: it moves the checkpoint
+   * forward with one statement and calls `afterCommit` with the result. A crash before that statement
+   * replays events that write nothing, so exactly-once holds. Must be pure: no I/O, no state change.
+   */
+  withoutWrites?: (events: readonly RecordedEvent[]) => R | undefined;
 };
 
 /**

@@ -107,17 +107,24 @@ type Parsed = { event: ChatEvent; recorded: RecordedEvent };
 /**
  * Parses the events the notifier applies (the store has upcast them). The schemas hold every value
  * to what the notifier stores (storable text, instants 1970–9999), so an event that fails is one it
- * cannot apply: it is named, and the runtime sets it aside without searching for it.
+ * cannot apply: it is named, and the runtime sets it aside without searching for it. An event is parsed
+ * once: `withoutWrites` and then `applyBatch` see the same objects.
  */
+const parsedEvents = new WeakMap<RecordedEvent, ChatEvent>();
 const parse = (batch: readonly RecordedEvent[]): Parsed[] => {
   const out: Parsed[] = [];
   for (const recorded of batch) {
     if (!isEventType(recorded.type) || !HANDLED[recorded.type]) continue;
-    try {
-      out.push({ event: parseEvent(recorded.type, recorded.data), recorded });
-    } catch (cause) {
-      throw new EventRejectedError(recorded, 'its data does not match the schema', { cause });
+    let event = parsedEvents.get(recorded);
+    if (!event) {
+      try {
+        event = parseEvent(recorded.type, recorded.data);
+      } catch (cause) {
+        throw new EventRejectedError(recorded, 'its data does not match the schema', { cause });
+      }
+      parsedEvents.set(recorded, event);
     }
+    out.push({ event, recorded });
   }
   return out;
 };
@@ -262,6 +269,32 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
     return created;
   };
 
+  /**
+   * Judged before any transaction, from the cached state: `[]` when applying the batch writes nothing —
+   * every event is one the notifier ignores, or a message or reaction in a conversation it holds that
+   * notifies no one (a group message that addresses nobody). Anything else — a state change, an edit, a
+   * read, a conversation to load, an event failing its schema — is applied in a transaction.
+   */
+  const withoutWrites = (batch: readonly RecordedEvent[]): NotificationRecord[] | undefined => {
+    let events: Parsed[];
+    try {
+      events = parse(batch);
+    } catch {
+      return undefined;
+    }
+    for (const { event } of events) {
+      if (event.type === 'MessageSent') {
+        const state = cache.get(event.data.conversationId);
+        if (!state || notificationsFor(state, event.data, notificationIdFor).length > 0) return undefined;
+      } else if (event.type === 'ReactionAdded') {
+        const state = cache.get(event.data.conversationId);
+        if (!state || reactionNotificationFor(state, event.data, notificationIdFor).length > 0)
+          return undefined;
+      } else return undefined;
+    }
+    return [];
+  };
+
   const push = (records: readonly NotificationRecord[]): void => {
     for (const r of records) {
       try {
@@ -311,6 +344,7 @@ export const createNotificationConsumer = (deps: NotificationConsumerDeps) => {
           onStart: () => cache.clear(),
           checkpoint: 'in-transaction',
           applyBatch,
+          withoutWrites,
           rolledBack: () => cache.clear(),
           afterCommit,
         },

@@ -108,6 +108,29 @@ describe('notification records', () => {
     expect(pushed.filter((p) => p.includes(silent.messageId) || p.includes(none.messageId))).toEqual([]);
   });
 
+  it('a batch that notifies no one opens no transaction: its checkpoint moves with one statement', async () => {
+    const conv = await startConversation(h.store, 'alice', ['alice', 'bob', 'carol']);
+    const started = await sendMessage(h.store, conv, 'alice', 'warm up');
+    await caughtUp(started.position);
+    const withoutWrites = async () => {
+      const metric = await service.registry.getSingleMetric('notifier_batches_without_writes_total')?.get();
+      return metric?.values[0]?.value ?? 0;
+    };
+    const before = await withoutWrites();
+    let last = started;
+    for (let i = 0; i < 5; i++) last = await sendMessage(h.store, conv, 'bob', `quiet ${i}`);
+    await caughtUp(last.position);
+    expect(await withoutWrites()).toBeGreaterThan(before);
+    // A message that notifies someone is still applied in a transaction with the checkpoint.
+    const quiet = await withoutWrites();
+    const mention = await sendMessage(h.store, conv, 'bob', 'hey @carol');
+    await caughtUp(mention.position);
+    expect(await withoutWrites()).toBe(quiet);
+    expect(await notificationRows(h.pool, 'conversation_id = $1', [conv])).toMatchObject([
+      { message_id: mention.messageId, recipient_id: 'carol', kind: 'mention' },
+    ]);
+  });
+
   it('skips a muted member until the mute expires, judged at the send time', async () => {
     const conv = await startConversation(h.store, 'alice', ['alice', 'bob', 'carol']);
     await setLevel(h.store, 'bob', conv, 'all');
