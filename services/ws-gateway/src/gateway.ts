@@ -9,6 +9,7 @@ import { connectNats, createTokenVerifier, type Logger } from '@chat/platform';
 import type { NatsConnection } from 'nats';
 import pg from 'pg';
 import { FLOOD_CLOSE_AFTER_MS } from './client/flood.js';
+import { CommandRequests } from './client/requests.js';
 import type { GatewayConfig } from './config.js';
 import { Hub } from './hub/hub.js';
 import { monotonicMs } from './hub/types.js';
@@ -113,10 +114,11 @@ export const startGateway = async (
     }
   })();
 
+  const requests = new CommandRequests(nc, config.COMMAND_TIMEOUT_MS);
   const server = createServer({
     app,
     hub,
-    nats: nc,
+    requests,
     subjects,
     verifyToken: createTokenVerifier({
       secret: config.JWT_SECRET,
@@ -138,7 +140,6 @@ export const startGateway = async (
       pingBurst: config.WS_PING_BURST,
       closeAfterMs: FLOOD_CLOSE_AFTER_MS,
     },
-    commandTimeoutMs: config.COMMAND_TIMEOUT_MS,
     onConnect: () => reducer.noteConnect(monotonicMs()),
     readiness: async () => {
       const check = async (fn: () => Promise<unknown>) =>
@@ -158,8 +159,8 @@ export const startGateway = async (
     },
   });
 
-  // One interval for every socket-related deadline (no per-socket timers): the pre-resume hold and the
-  // memory reducer each tick; slow consumers and token expiry every fifth tick, as a pass over every
+  // One interval for every socket-related deadline (no per-socket timers): the pre-resume hold, forwarded
+  // commands' timeouts and the memory reducer each tick; slow consumers and token expiry every fifth tick, as a pass over every
   // socket was a visible share of an idle gateway's CPU at every other one (uWS's hard limit at 8× the
   // soft one covers the time between passes); the NATS round trip every ten seconds.
   let tick = 0;
@@ -170,6 +171,7 @@ export const startGateway = async (
   const sweeper = setInterval(() => {
     const now = monotonicMs();
     hub.sweepPending(now);
+    requests.sweep(performance.now());
     reducer.tick(now);
     if (++tick % 5 === 0) hub.sweepSockets(Math.floor(Date.now() / 1000), config.WS_MAX_BACKPRESSURE);
     if (tick % 100 === 0) {
@@ -190,6 +192,7 @@ export const startGateway = async (
     async stop() {
       clearInterval(sweeper);
       server.stop();
+      requests.stop();
       await presence.stop();
       await nc.drain().catch(() => {});
       if (!deps.store) await eventStore.close();

@@ -17,7 +17,6 @@ import {
   ROLE_ANALYST,
   type TokenVerifier,
 } from '@chat/platform';
-import { type NatsConnection, NatsError, ErrorCode as NatsErrorCode } from 'nats';
 import type { Registry } from 'prom-client';
 import { originAllowed, tokenFromUpgrade } from './auth/token.js';
 import { type FloodLimits, floodCheck } from './client/flood.js';
@@ -29,6 +28,7 @@ import {
   refOf,
   validateClientFrame,
 } from './client/frames.js';
+import type { CommandRequests } from './client/requests.js';
 import type { Hub } from './hub/hub.js';
 import { monotonicMs, type SocketData } from './hub/types.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
@@ -37,7 +37,8 @@ import { MAX_TOKEN_CHARS } from './uws-env.js';
 export type ServerOptions = {
   app: uWS.TemplatedApp;
   hub: Hub;
-  nats: NatsConnection;
+  /** Forwards socket commands to the command-api (request/reply over NATS). */
+  requests: CommandRequests;
   subjects: NatsSubjects;
   verifyToken: TokenVerifier;
   allowedOrigins: readonly string[] | undefined;
@@ -51,11 +52,19 @@ export type ServerOptions = {
   maxBackpressure: number;
   idleTimeoutSeconds: number;
   flood: FloodLimits;
-  commandTimeoutMs: number;
 };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+const unavailable = (message: string): CommandReply => ({
+  ok: false,
+  status: 503,
+  error: { code: 'unavailable', message },
+});
+const NO_RESPONDERS_REPLY = unavailable('command service unavailable');
+const TIMED_OUT_REPLY = unavailable('command timed out');
+const UNREADABLE_REPLY = unavailable('unreadable reply from the command service');
 
 /** uWS's `ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT`; the typings lack listen(host, port, options, cb). */
 const LISTEN_EXCLUSIVE_PORT = 1;
@@ -79,7 +88,7 @@ export const createServer = (o: ServerOptions) => {
     if (!ws.getUserData().closed) ws.send(text);
   };
 
-  const forward = async (
+  const forward = (
     ws: uWS.WebSocket<SocketData>,
     name: CommandName,
     ack: boolean,
@@ -87,30 +96,27 @@ export const createServer = (o: ServerOptions) => {
     request: CommandRequest,
   ) => {
     const started = performance.now();
-    let reply: CommandReply;
-    try {
-      const msg = await o.nats.request(o.subjects.command(name), encoder.encode(JSON.stringify(request)), {
-        timeout: o.commandTimeoutMs,
-      });
-      reply = JSON.parse(decoder.decode(msg.data)) as CommandReply;
-    } catch (err) {
-      const noResponders = err instanceof NatsError && err.code === NatsErrorCode.NoResponders;
-      logger.warn({ err, command: name }, 'command forwarding failed');
-      reply = {
-        ok: false,
-        status: 503,
-        error: {
-          code: 'unavailable',
-          message: noResponders ? 'command service unavailable' : 'command timed out',
-        },
-      };
-    }
-    o.metrics.commandRoundTrip.observe((performance.now() - started) / 1000);
-    if (reply.ok) {
-      if (ack) sendText(ws, frame({ type: 'ack', ref, result: reply.result }));
-    } else {
-      sendText(ws, errorFrame(ref, reply.error));
-    }
+    o.requests.request(o.subjects.command(name), encoder.encode(JSON.stringify(request)), (outcome) => {
+      o.metrics.commandRoundTrip.observe((performance.now() - started) / 1000);
+      let reply: CommandReply;
+      if (outcome.ok) {
+        try {
+          reply = JSON.parse(decoder.decode(outcome.data)) as CommandReply;
+        } catch {
+          reply = UNREADABLE_REPLY;
+        }
+      } else {
+        // The reason says it all: no error object (its stack) on a path an overloaded command-api
+        // takes for every command at once.
+        logger.warn({ reason: outcome.reason, command: name }, 'command forwarding failed');
+        reply = outcome.reason === 'no_responders' ? NO_RESPONDERS_REPLY : TIMED_OUT_REPLY;
+      }
+      if (reply.ok) {
+        if (ack) sendText(ws, frame({ type: 'ack', ref, result: reply.result }));
+      } else {
+        sendText(ws, errorFrame(ref, reply.error));
+      }
+    });
   };
 
   const onMessage = (ws: uWS.WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean) => {

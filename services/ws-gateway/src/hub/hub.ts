@@ -57,6 +57,12 @@ const MAX_EARLY_FRAMES = 64;
 /** Users whose conversations one read asks for, and how many such reads run at once. */
 const MAX_LOAD_BATCH = 1000;
 const MAX_LOADS_RUNNING = 2;
+/**
+ * Reads start at most this often: a connect burst's upgrades then share a read (three statements)
+ * per this much time instead of one per turn of the event loop, which carried only a few of them
+ * (in B1's burst, one read per ~8 connects). An isolated connect is read at once.
+ */
+const LOAD_GATHER_MS = 20;
 
 /** The users whose conversations one read of the membership source loads (a connect burst's worth). */
 class MembershipLoad {
@@ -110,6 +116,8 @@ export class Hub implements FeedHost {
   readonly #loads: MembershipLoad[] = [];
   #loadsRunning = 0;
   #loadScheduled = false;
+  #lastLoadAt = Number.NEGATIVE_INFINITY;
+  #gatherTimer: NodeJS.Timeout | undefined;
 
   constructor(options: HubOptions) {
     this.#app = options.app;
@@ -189,6 +197,15 @@ export class Hub implements FeedHost {
 
   #startLoads(): void {
     while (this.#loadsRunning < MAX_LOADS_RUNNING && this.#loads.length > 0) {
+      const wait = this.#lastLoadAt + LOAD_GATHER_MS - performance.now();
+      if (wait > 0) {
+        this.#gatherTimer ??= setTimeout(() => {
+          this.#gatherTimer = undefined;
+          this.#startLoads();
+        }, wait);
+        return;
+      }
+      this.#lastLoadAt = performance.now();
       const load = this.#loads.shift() as MembershipLoad;
       this.#loadsRunning++;
       void this.#runLoad(load).finally(() => {
@@ -300,7 +317,7 @@ export class Hub implements FeedHost {
     // Unread and notification messages already have the frame's shape and are most of this channel's
     // traffic: forward them unparsed. Their producers serialise `type` first; anything else is parsed.
     if (text.startsWith(UNREAD_PREFIX) || text.startsWith(NOTIFICATION_PREFIX)) {
-      this.publish(`u:${user.userId}`, text);
+      this.#publishToUser(user, text);
       return;
     }
     let msg: { type?: unknown; event?: unknown };
@@ -310,7 +327,7 @@ export class Hub implements FeedHost {
       return;
     }
     if (msg.type === 'unread' || msg.type === 'notification') {
-      this.publish(`u:${user.userId}`, text);
+      this.#publishToUser(user, text);
       return;
     }
     if (msg.type === 'block') {
@@ -428,7 +445,10 @@ export class Hub implements FeedHost {
   }
 
   typing(feed: ConversationFeed, typist: string, text: string): void {
-    for (const userId of feed.members.keys()) if (userId !== typist) this.publish(`u:${userId}`, text);
+    for (const userId of feed.members.keys()) {
+      const user = userId === typist ? undefined : this.users.get(userId);
+      if (user) this.#publishToUser(user, text);
+    }
   }
 
   /**
@@ -436,15 +456,35 @@ export class Hub implements FeedHost {
    * those in a block with them, either way (each local user holds its blocks in both directions).
    */
   presenceChanged(userId: string, conversationIds: readonly string[], text: string): void {
+    // A connect burst announces every user: one conversation (the common case) needs no dedupe set.
+    if (conversationIds.length === 1) {
+      const feed = this.feeds.get(conversationIds[0] as string);
+      if (feed) for (const u of feed.members.keys()) if (u !== userId) this.#presenceTo(u, userId, text);
+      return;
+    }
     const recipients = new Set<string>();
     for (const id of conversationIds) {
       const feed = this.feeds.get(id);
       if (!feed) continue;
       for (const u of feed.members.keys()) if (u !== userId) recipients.add(u);
     }
-    for (const u of recipients) {
-      if (!this.users.get(u)?.inBlockWith(userId)) this.publish(`u:${u}`, text);
-    }
+    for (const u of recipients) this.#presenceTo(u, userId, text);
+  }
+
+  #presenceTo(recipient: string, userId: string, text: string): void {
+    const user = this.users.get(recipient);
+    if (user && !user.inBlockWith(userId)) this.#publishToUser(user, text);
+  }
+
+  /**
+   * A frame for every socket of a local user (each is on its `u:` topic from its open on): a user
+   * without open sockets costs no call into uWS, which matters for a connect burst's presence frames.
+   */
+  #publishToUser(user: LocalUser, text: string): void {
+    const n = user.sockets.length;
+    if (n === 0) return;
+    this.#app.publish(`u:${user.userId}`, text);
+    this.metrics.deliveries.inc(n);
   }
 
   /** After a NATS reconnect: anything published while we were away is read from the store. */

@@ -109,6 +109,11 @@ export class ClusterPresence implements PresenceSink {
       await Promise.race([new Promise<void>((resolve) => (this.#idle = resolve)), sleep(STOP_WAIT_MS)]);
     }
     this.#stopping.abort();
+    const unwritten = this.#wanted.size + this.#writing.size;
+    if (unwritten > 0) {
+      this.o.metrics.presenceErrors.inc(unwritten);
+      this.#logger.warn({ unwritten }, 'stopped before every presence record was written');
+    }
     this.#flushAnnouncements();
     this.#sub?.unsubscribe();
     this.#records?.stop();
@@ -157,7 +162,8 @@ export class ClusterPresence implements PresenceSink {
         });
       }
     } catch (err) {
-      this.#failed(err, { userId, gaveUp: true });
+      // Stopping ends the writes still in flight: stop() logs them once, not one stack per user.
+      if (!this.#stopping.signal.aborted) this.#failed(err, { userId, gaveUp: true });
     }
   }
 
@@ -341,7 +347,7 @@ export class ClusterPresence implements PresenceSink {
       // the record still listed it, so as far as co-members were told, the user was online.
       if (!after) this.#announce({ userId, status: 'offline', at });
     } catch (err) {
-      this.#failed(err, { key, gaveUp: true });
+      if (!this.#stopping.signal.aborted) this.#failed(err, { key, gaveUp: true });
     }
   }
 
