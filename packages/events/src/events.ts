@@ -3,7 +3,7 @@ import { codePointLength, instantSchema, seqSchema, userIdSchema, uuidOutputSche
 import { moderationEvents } from './moderation.js';
 import { STREAM_PREFIX, type StreamCategory } from './streams.js';
 import { textSchema } from './text.js';
-import type { EventDefinition, EventTraits } from './traits.js';
+import type { EventDefinition, TraitKey, TraitValue, UnreadEffect } from './traits.js';
 
 // Event data schemas: the public schema that analytics consumers replay (API.md §3). Fields may be
 // added in later schema versions but never removed or renamed. Parsing is loose so that a reader on
@@ -201,8 +201,8 @@ export type EventData<T extends EventType> = z.infer<(typeof eventDataSchemas)[T
 export type ChatEvent = { [T in EventType]: { type: T; data: EventData<T> } }[EventType];
 export type ChatEventOf<T extends EventType> = Extract<ChatEvent, { type: T }>;
 
-/** The event types whose trait `K` is `V`. */
-export type EventTypeWith<K extends keyof EventTraits, V> = {
+/** The event types whose trait `K` is `V` (types without trait `K` are none of them). */
+export type EventTypeWith<K extends TraitKey, V> = {
   [T in EventType]: EventDefinitions[T] extends { readonly [P in K]: infer X }
     ? X extends V
       ? T
@@ -223,14 +223,26 @@ export const CONVERSATION_EVENT_TYPES: readonly ConversationEventType[] = EVENT_
   (type): type is ConversationEventType => EVENT_STREAM_CATEGORY[type] === 'conversation',
 );
 
-/** Narrows an event to the types whose trait `key` is `value` (`hasTrait(event, 'relay', 'block')`). */
-export const hasTrait = <K extends keyof EventTraits, V extends EventTraits[K]>(
+/**
+ * Narrows an event to the types whose trait `key` is `value` (`hasTrait(event, 'relay', 'block')`).
+ * False for a type this build does not know: a client may get events of a later contract version.
+ */
+export const hasTrait = <K extends TraitKey, V extends TraitValue<K>>(
   event: ChatEvent,
   key: K,
   value: V,
 ): event is ChatEventOf<EventTypeWith<K, V>> => {
-  const definition: Partial<EventTraits> = eventDefinitions[event.type];
-  return definition[key] === value;
+  const traits: Partial<Record<TraitKey, unknown>> | undefined = isEventType(event.type)
+    ? eventDefinitions[event.type]
+    : undefined;
+  return traits?.[key] === value;
+};
+
+/** The `unread` trait of an event type; `none` for the types without one and those this build does not know. */
+export const unreadEffectOf = (type: string): UnreadEffect => {
+  if (!isEventType(type)) return 'none';
+  const definition: EventDefinition = eventDefinitions[type];
+  return 'unread' in definition ? definition.unread : 'none';
 };
 
 /** Narrows an event to those of one stream category (a fold over that stream switches over these). */

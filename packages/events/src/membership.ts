@@ -1,4 +1,4 @@
-import type { ChatEventOf, EventData, EventTypeWith } from './events.js';
+import { type ChatEvent, type ChatEventOf, type EventData, type EventTypeWith, hasTrait } from './events.js';
 
 /**
  * The members of a conversation right after its `ConversationStarted`: the creator and the listed
@@ -12,6 +12,9 @@ export const startingMembers = (data: Pick<EventData<'ConversationStarted'>, 'cr
 /** The event types that change who is a member (relay route `membership`). */
 export type MembershipEventType = EventTypeWith<'relay', 'membership'>;
 export type MembershipEvent = ChatEventOf<MembershipEventType>;
+
+export const isMembershipEvent = (event: ChatEvent): event is MembershipEvent =>
+  hasTrait(event, 'relay', 'membership');
 
 /** The users whose membership the event changes: they join or leave as its `unread` trait says. */
 export const membersChangedBy = (event: MembershipEvent): string[] => {

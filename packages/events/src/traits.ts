@@ -37,3 +37,10 @@ export type EventTraits =
 
 /** One event type: its data schema (API.md §3) and its traits. */
 export type EventDefinition = { readonly data: z.ZodType } & EventTraits;
+
+type KeysOf<U> = U extends unknown ? keyof U : never;
+type ValuesOf<U, K extends PropertyKey> = U extends { readonly [P in K]: infer X } ? X : never;
+/** A trait's name (`unread` only some types have). */
+export type TraitKey = KeysOf<EventTraits>;
+/** The values trait `K` can take. */
+export type TraitValue<K extends TraitKey> = ValuesOf<EventTraits, K>;

@@ -2,6 +2,7 @@ import {
   eventDefinitions,
   hasTrait,
   isEventType,
+  isMembershipEvent,
   membersChangedBy,
   type NatsSubjects,
   parseStreamId,
@@ -58,7 +59,7 @@ const routeOf = (type: string, category: string): RelayRoute => {
 
 const changedMembers = (event: RawEnvelope): string[] => {
   const parsed = safeParseEvent(event.type, event.data);
-  return parsed && hasTrait(parsed, 'relay', 'membership') ? membersChangedBy(parsed) : [];
+  return parsed && isMembershipEvent(parsed) ? membersChangedBy(parsed) : [];
 };
 
 const blockControl = (event: RawEnvelope, subjects: NatsSubjects): Publication[] => {
