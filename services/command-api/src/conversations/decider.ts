@@ -105,8 +105,7 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
       return [{ type: 'MemberLeft', data: { conversationId: started.conversationId, userId, removedBy } }];
     }
     case 'SendMessage': {
-      const { messageId, senderId, body, replyTo, now } = command.data;
-      const threadRootId = command.data.threadRootId ?? null;
+      const { messageId, senderId, body, replyTo, threadRootId, now } = command.data;
       const started = requireMember(state, senderId);
       const earlier = state.messages.get(messageId);
       if (earlier) {
