@@ -79,7 +79,7 @@ export const isBanned = (state: ConversationState, userId: string): boolean =>
 const notFound = () => new ChatError('not_found', 'conversation not found');
 
 /** The caller, a member, or 404: a non-member must not learn whether the conversation exists. */
-const requireMember = (state: ConversationState, userId: string) => {
+export const requireMember = (state: ConversationState, userId: string) => {
   if (!state.started || !state.members.has(userId)) throw notFound();
   return state.started;
 };
