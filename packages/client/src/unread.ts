@@ -1,4 +1,11 @@
-import type { Conversation, ServerFrameOf } from '@chat/events';
+import {
+  type Conversation,
+  hasTrait,
+  isMembershipEvent,
+  membersChangedBy,
+  type ServerFrameOf,
+  unreadEffectOf,
+} from '@chat/events';
 
 /** One conversation's unread state as the client knows it. */
 export type UnreadEntry = {
@@ -148,28 +155,19 @@ export class UnreadCounts {
   ): UnreadVerdict {
     const { seq, event } = frame;
     if (entry && seq <= entry.lastSeq) return 'unchanged';
-    const type = event.type;
-    switch (type) {
-      case 'ConversationStarted':
-      case 'MemberJoined': {
-        const joined =
-          type === 'ConversationStarted'
-            ? event.data.createdBy === this.userId || event.data.members.includes(this.userId)
-            : event.data.userId === this.userId;
+    // What the event does to the counts is its type's `unread` trait in @chat/events.
+    const effect = unreadEffectOf(event.type);
+    switch (effect) {
+      case 'joins':
+      case 'leaves': {
+        if (!isMembershipEvent(event) || !membersChangedBy(event).includes(this.userId)) break;
         // A member's watermark starts at the seq that made them a member (API.md §2.3).
-        if (joined) {
-          this.#entries.set(id, { unreadCount: 0, readSeq: seq, lastSeq: seq });
-          return 'changed';
-        }
-        break;
+        if (effect === 'joins') this.#entries.set(id, { unreadCount: 0, readSeq: seq, lastSeq: seq });
+        else this.#entries.delete(id);
+        return 'changed';
       }
-      case 'MemberLeft':
-        if (event.data.userId === this.userId) {
-          this.#entries.delete(id);
-          return 'changed';
-        }
-        break;
-      case 'MessageSent': {
+      case 'counts': {
+        if (!hasTrait(event, 'unread', 'counts')) break;
         if (!entry) return 'unknown';
         entry.lastSeq = seq;
         if (event.data.senderId === this.userId) {
@@ -182,22 +180,11 @@ export class UnreadCounts {
         entry.unreadCount += 1;
         return 'changed';
       }
-      case 'MessageEdited':
-      case 'MessageDeleted':
-        // A deleted unread message comes with an `unread` frame (API.md §4); an edit changes nothing.
-        break;
-      case 'ReactionAdded':
-      case 'ReactionRemoved':
-      case 'MemberRoleChanged':
-      case 'MemberBanned':
-      case 'MemberUnbanned':
-        // A reaction or a moderation event moves the seq but changes no count (a ban's removal is
-        // its MemberLeft).
+      case 'none':
         break;
       default: {
-        // Events of later contract versions (reactions, …) carry a seq but change no count.
-        const later: never = type;
-        void later;
+        const never: never = effect;
+        throw new Error(`unknown unread effect ${JSON.stringify(never)}`);
       }
     }
     if (!entry) return 'unknown';

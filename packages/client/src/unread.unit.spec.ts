@@ -242,4 +242,26 @@ describe('UnreadCounts', () => {
     expect(counts.get(A)).toBeDefined();
     expect(counts.total).toBe(2);
   });
+
+  it('moves the seq but no count on a reaction, an edit and an event type of a later contract version', () => {
+    const counts = seeded(seed(A, 2, 4, 6));
+    const reacted = envelope(A, 7, 'ReactionAdded', {
+      conversationId: A,
+      messageId: '10000000-0000-4000-8000-000000000006',
+      userId: 'bob',
+      reaction: '👍',
+      at: '2026-01-01T00:00:00.000Z',
+      messageSenderId: ME,
+    });
+    expect(counts.applyEvent(reacted)).toBe('unchanged');
+    const later = {
+      ...reacted,
+      seq: 8,
+      event: { ...reacted.event, type: 'PollCreated' },
+    } as unknown as EventFrame;
+    expect(counts.applyEvent(later)).toBe('unchanged');
+    expect(counts.get(A)).toEqual({ unreadCount: 2, readSeq: 4, lastSeq: 8 });
+    expect(counts.applyEvent(sent(A, 9, 'bob'))).toBe('changed');
+    expect(counts.get(A)).toEqual({ unreadCount: 3, readSeq: 4, lastSeq: 9 });
+  });
 });

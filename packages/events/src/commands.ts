@@ -121,6 +121,24 @@ export type CommandShape = RouteShape & {
   readonly frame?: { readonly type: string; readonly ack: boolean };
 };
 
+/**
+ * The fields a command takes from its request, as a decider receives them: path parameters and body
+ * together, without `Omitted` (the parameter that names the aggregate's stream), every optional field
+ * settled to `null` when absent (as events carry it). The server adds the rest — the actor, the clock,
+ * ids it derives — so a field added to a shape reaches the decider's command type with no edit there.
+ */
+export type CommandFields<S extends CommandShape, Omitted extends string = never> = Settled<
+  Named<z.output<S['params']>> & Named<NonNullable<z.output<S['body']>>>,
+  Omitted
+>;
+/** The named fields of an object type (a strict object's output also has a `never` index signature). */
+type Named<T> = { [K in keyof T as string extends K ? never : K]: T[K] };
+type Settled<T, Omitted extends string> = {
+  -readonly [K in Exclude<keyof T, Omitted>]-?: undefined extends T[K]
+    ? Exclude<T[K], undefined> | null
+    : T[K];
+};
+
 /** What every command can answer besides its own refusals. */
 const COMMAND_ERRORS = [
   'validation_failed',
@@ -129,7 +147,9 @@ const COMMAND_ERRORS = [
   'rate_limited',
   'unavailable',
 ] as const satisfies readonly ErrorCode[];
-const errors = (...own: ErrorCode[]): readonly ErrorCode[] => [...COMMAND_ERRORS, ...own];
+/** A command's errors: those every command can answer, then its own. */
+export const commandErrors = (...own: ErrorCode[]): readonly ErrorCode[] => [...COMMAND_ERRORS, ...own];
+const errors = commandErrors;
 
 const repeat = 'an idempotent repeat: the original result, nothing appended';
 

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { codePointLength, instantSchema, seqSchema, userIdSchema, uuidOutputSchema } from './ids.js';
-import { MODERATION_STREAM_CATEGORY, moderationEventSchemas } from './moderation.js';
+import { moderationEvents } from './moderation.js';
 import { STREAM_PREFIX, type StreamCategory } from './streams.js';
 import { textSchema } from './text.js';
+import type { EventDefinition, TraitKey, TraitValue, UnreadEffect } from './traits.js';
 
 // Event data schemas: the public schema that analytics consumers replay (API.md §3). Fields may be
 // added in later schema versions but never removed or renamed. Parsing is loose so that a reader on
@@ -48,132 +49,207 @@ const reaction = {
  */
 const erased = z.literal(true).optional();
 
-export const eventDataSchemas = {
-  ConversationStarted: z.looseObject({
-    conversationId: id,
-    kind: conversationKindSchema,
-    title: text.nullable(),
-    erased,
-    createdBy: user,
-    members: z.array(user),
-  }),
-  MemberJoined: z.looseObject({ conversationId: id, userId: user, addedBy: user }),
-  MemberLeft: z.looseObject({ conversationId: id, userId: user, removedBy: user }),
-  MessageSent: z.looseObject({
-    conversationId: id,
-    messageId: id,
-    senderId: user,
-    /** null only with `erased` (the sender was erased). */
-    body: text.nullable(),
-    erased,
-    replyTo: id.nullable(),
-    sentAt: time,
-    /**
-     * The sender of the message `replyTo` names (v1.1; absent without `replyTo` and in older events),
-     * so the notifier can tell a reply to someone's message without a table of every message's sender.
-     */
-    replyToSenderId: user.optional(),
-    /**
-     * The root message of the thread this message replies in (threads, v1.1; absent for a message of the
-     * main timeline and in every older event, which therefore reads unchanged).
-     */
-    threadRootId: id.optional(),
-    /**
-     * The thread's participants before this reply — the root's author, then every earlier replier in the
-     * order of their first reply — so the notifier reaches them without a table of every thread.
-     * Present exactly when `threadRootId` is.
-     */
-    threadParticipantIds: z.array(user).optional(),
-  }),
-  MessageEdited: z.looseObject({
-    conversationId: id,
-    messageId: id,
-    editorId: user,
-    /** null only with `erased` (the editor was erased). */
-    body: text.nullable(),
-    erased,
-    editedAt: time,
-  }),
-  MessageDeleted: z.looseObject({ conversationId: id, messageId: id, deletedBy: user, deletedAt: time }),
+/**
+ * Every event type, defined once: its data schema and what the rest of the system does with it (see
+ * `EventTraits`). A new event type is one entry here (or in moderation.ts); every mapping below, the
+ * relay's routing and the SDK's unread counts follow from it, and every fold and decider that switches
+ * over event types fails to compile until it handles the new one.
+ */
+export const eventDefinitions = {
+  ConversationStarted: {
+    data: z.looseObject({
+      conversationId: id,
+      kind: conversationKindSchema,
+      title: text.nullable(),
+      erased,
+      createdBy: user,
+      members: z.array(user),
+    }),
+    stream: 'conversation',
+    relay: 'membership',
+    unread: 'joins',
+  },
+  MemberJoined: {
+    data: z.looseObject({ conversationId: id, userId: user, addedBy: user }),
+    stream: 'conversation',
+    relay: 'membership',
+    unread: 'joins',
+  },
+  MemberLeft: {
+    data: z.looseObject({ conversationId: id, userId: user, removedBy: user }),
+    stream: 'conversation',
+    relay: 'membership',
+    unread: 'leaves',
+  },
+  MessageSent: {
+    data: z.looseObject({
+      conversationId: id,
+      messageId: id,
+      senderId: user,
+      /** null only with `erased` (the sender was erased). */
+      body: text.nullable(),
+      erased,
+      replyTo: id.nullable(),
+      sentAt: time,
+      /**
+       * The sender of the message `replyTo` names (v1.1; absent without `replyTo` and in older events),
+       * so the notifier can tell a reply to someone's message without a table of every message's sender.
+       */
+      replyToSenderId: user.optional(),
+      /**
+       * The root message of the thread this message replies in (threads, v1.1; absent for a message of
+       * the main timeline and in every older event, which therefore reads unchanged).
+       */
+      threadRootId: id.optional(),
+      /**
+       * The thread's participants before this reply — the root's author, then every earlier replier in
+       * the order of their first reply — so the notifier reaches them without a table of every thread.
+       * Present exactly when `threadRootId` is.
+       */
+      threadParticipantIds: z.array(user).optional(),
+    }),
+    stream: 'conversation',
+    relay: 'conversation',
+    unread: 'counts',
+  },
+  MessageEdited: {
+    data: z.looseObject({
+      conversationId: id,
+      messageId: id,
+      editorId: user,
+      /** null only with `erased` (the editor was erased). */
+      body: text.nullable(),
+      erased,
+      editedAt: time,
+    }),
+    stream: 'conversation',
+    relay: 'conversation',
+    unread: 'none',
+  },
+  /** A deleted unread message lowers the count through the `unread` frame that follows it (API.md §4). */
+  MessageDeleted: {
+    data: z.looseObject({ conversationId: id, messageId: id, deletedBy: user, deletedAt: time }),
+    stream: 'conversation',
+    relay: 'conversation',
+    unread: 'none',
+  },
   /** `messageSenderId`: the author of the message (added field), whom the reaction notifies. */
-  ReactionAdded: z.looseObject({ ...reaction, messageSenderId: user }),
-  ReactionRemoved: z.looseObject(reaction),
-  ConversationRead: z.looseObject({
-    conversationId: id,
-    userId: user,
-    upToSeq: seqSchema,
-    readAt: time,
-  }),
-  TypingStarted: z.looseObject({ conversationId: id, userId: user, at: time }),
-  ConversationMuted: z.looseObject({ conversationId: id, userId: user, until: time.nullable() }),
-  NotificationLevelSet: z.looseObject({ conversationId: id, userId: user, level: notificationLevelSchema }),
-  NotificationsRead: z.looseObject({
-    userId: user,
-    notificationIds: z.array(id).nullable(),
-    upTo: time,
-  }),
-  ...moderationEventSchemas,
+  ReactionAdded: {
+    data: z.looseObject({ ...reaction, messageSenderId: user }),
+    stream: 'conversation',
+    relay: 'conversation',
+    unread: 'none',
+  },
+  ReactionRemoved: {
+    data: z.looseObject(reaction),
+    stream: 'conversation',
+    relay: 'conversation',
+    unread: 'none',
+  },
+  /** Reaches sockets as a `receipt` frame; the watermark it moves is the SDK's from that frame. */
+  ConversationRead: {
+    data: z.looseObject({ conversationId: id, userId: user, upToSeq: seqSchema, readAt: time }),
+    stream: 'receipts',
+    relay: 'conversation',
+  },
+  TypingStarted: {
+    data: z.looseObject({ conversationId: id, userId: user, at: time }),
+    stream: 'typing',
+    relay: 'conversation',
+  },
+  ConversationMuted: {
+    data: z.looseObject({ conversationId: id, userId: user, until: time.nullable() }),
+    stream: 'user',
+    relay: 'none',
+  },
+  NotificationLevelSet: {
+    data: z.looseObject({ conversationId: id, userId: user, level: notificationLevelSchema }),
+    stream: 'user',
+    relay: 'none',
+  },
+  NotificationsRead: {
+    data: z.looseObject({ userId: user, notificationIds: z.array(id).nullable(), upTo: time }),
+    stream: 'user',
+    relay: 'none',
+  },
+  ...moderationEvents,
   /**
    * An admin erased the user (`POST /v1/admin/users/{userId}/erase`): their data key is destroyed, so
    * every text they wrote reads as null with `erased: true`; read models drop their copies.
    */
-  UserErased: z.looseObject({ userId: user, erasedBy: user, erasedAt: time }),
-} as const;
+  UserErased: {
+    data: z.looseObject({ userId: user, erasedBy: user, erasedAt: time }),
+    stream: 'user',
+    relay: 'none',
+  },
+} as const satisfies Record<string, EventDefinition>;
 
-export type EventType = keyof typeof eventDataSchemas;
-export const EVENT_TYPES = Object.keys(eventDataSchemas) as EventType[];
+type EventDefinitions = typeof eventDefinitions;
+export type EventType = keyof EventDefinitions;
+export const EVENT_TYPES = Object.keys(eventDefinitions) as EventType[];
+
+/** One trait of every event type, by type (a mapping over `eventDefinitions`). */
+const traitOfEach = <K extends keyof EventDefinition>(key: K) =>
+  Object.fromEntries(EVENT_TYPES.map((type) => [type, eventDefinitions[type][key]])) as {
+    readonly [T in EventType]: EventDefinitions[T][K];
+  };
+
+export const eventDataSchemas = traitOfEach('data');
 export type EventData<T extends EventType> = z.infer<(typeof eventDataSchemas)[T]>;
 
 /** A domain event before it is stored: its type and data. */
 export type ChatEvent = { [T in EventType]: { type: T; data: EventData<T> } }[EventType];
 export type ChatEventOf<T extends EventType> = Extract<ChatEvent, { type: T }>;
 
-export const CONVERSATION_EVENT_TYPES = [
-  'ConversationStarted',
-  'MemberJoined',
-  'MemberLeft',
-  'MessageSent',
-  'MessageEdited',
-  'MessageDeleted',
-  'ReactionAdded',
-  'ReactionRemoved',
-  'MemberRoleChanged',
-  'MemberBanned',
-  'MemberUnbanned',
-] as const satisfies readonly EventType[];
-export type ConversationEventType = (typeof CONVERSATION_EVENT_TYPES)[number];
-export type ConversationEvent = ChatEventOf<ConversationEventType>;
+/** The event types whose trait `K` is `V` (types without trait `K` are none of them). */
+export type EventTypeWith<K extends TraitKey, V> = {
+  [T in EventType]: EventDefinitions[T] extends { readonly [P in K]: infer X }
+    ? X extends V
+      ? T
+      : never
+    : never;
+}[EventType];
 
 /** The stream each event type is appended to (API.md §3): `conversation-`, `receipts-` and `typing-`
  * streams are named by the event's `conversationId`, `user-` streams by its `userId`. */
-export const EVENT_STREAM_CATEGORY = {
-  ConversationStarted: 'conversation',
-  MemberJoined: 'conversation',
-  MemberLeft: 'conversation',
-  MessageSent: 'conversation',
-  MessageEdited: 'conversation',
-  MessageDeleted: 'conversation',
-  ReactionAdded: 'conversation',
-  ReactionRemoved: 'conversation',
-  ConversationRead: 'receipts',
-  TypingStarted: 'typing',
-  ConversationMuted: 'user',
-  NotificationLevelSet: 'user',
-  NotificationsRead: 'user',
-  ...MODERATION_STREAM_CATEGORY,
-  UserErased: 'user',
-} as const satisfies Record<EventType, StreamCategory>;
+export const EVENT_STREAM_CATEGORY = traitOfEach('stream');
 
 /** The event types appended to streams of one category. */
-export type EventTypeOfStream<C extends StreamCategory> = {
-  [T in EventType]: (typeof EVENT_STREAM_CATEGORY)[T] extends C ? T : never;
-}[EventType];
+export type EventTypeOfStream<C extends StreamCategory> = EventTypeWith<'stream', C>;
+
+export type ConversationEventType = EventTypeOfStream<'conversation'>;
+export type ConversationEvent = ChatEventOf<ConversationEventType>;
+export const CONVERSATION_EVENT_TYPES: readonly ConversationEventType[] = EVENT_TYPES.filter(
+  (type): type is ConversationEventType => EVENT_STREAM_CATEGORY[type] === 'conversation',
+);
+
+/**
+ * Narrows an event to the types whose trait `key` is `value` (`hasTrait(event, 'relay', 'block')`).
+ * False for a type this build does not know: a client may get events of a later contract version.
+ */
+export const hasTrait = <K extends TraitKey, V extends TraitValue<K>>(
+  event: ChatEvent,
+  key: K,
+  value: V,
+): event is ChatEventOf<EventTypeWith<K, V>> => {
+  const traits: Partial<Record<TraitKey, unknown>> | undefined = isEventType(event.type)
+    ? eventDefinitions[event.type]
+    : undefined;
+  return traits?.[key] === value;
+};
+
+/** The `unread` trait of an event type; `none` for the types without one and those this build does not know. */
+export const unreadEffectOf = (type: string): UnreadEffect => {
+  if (!isEventType(type)) return 'none';
+  const definition: EventDefinition = eventDefinitions[type];
+  return 'unread' in definition ? definition.unread : 'none';
+};
 
 /** Narrows an event to those of one stream category (a fold over that stream switches over these). */
 export const isEventOfStream = <C extends StreamCategory>(
   event: ChatEvent,
   category: C,
-): event is ChatEventOf<EventTypeOfStream<C>> => EVENT_STREAM_CATEGORY[event.type] === category;
+): event is ChatEventOf<EventTypeOfStream<C>> => hasTrait(event, 'stream', category);
 
 /** The id of the stream `event` is appended to. */
 export const streamIdOf = (event: ChatEvent): string => {
@@ -190,6 +266,13 @@ export const isEventType = (type: string): type is EventType => Object.hasOwn(ev
 export const parseEvent = (type: string, data: unknown): ChatEvent => {
   if (!isEventType(type)) throw new Error(`unknown event type ${type}`);
   return { type, data: eventDataSchemas[type].parse(data) } as ChatEvent;
+};
+
+/** One event's data parsed against its schema, or null for an unknown type or malformed data. */
+export const safeParseEvent = (type: string, data: unknown): ChatEvent | null => {
+  if (!isEventType(type)) return null;
+  const parsed = eventDataSchemas[type].safeParse(data);
+  return parsed.success ? ({ type, data: parsed.data } as ChatEvent) : null;
 };
 
 /** The issues that would make `event` unreadable by consumers, or none (the write path's last check). */

@@ -16,6 +16,7 @@ export * from './streams.js';
 export * from './subjects.js';
 export * from './text.js';
 export * from './threads.js';
+export * from './traits.js';
 export * from './upcasters.js';
 export * from './web.js';
 export * from './ws.js';

@@ -3,6 +3,7 @@ import type { CommandResult } from './commands.js';
 import type { Envelope } from './envelope.js';
 import { type ApiError, apiErrorSchema } from './errors.js';
 import { userIdSchema } from './ids.js';
+import type { MembershipEventType } from './membership.js';
 import type { Notification } from './queries.js';
 import { textSchema } from './text.js';
 import { commandResultSchema } from './ws.js';
@@ -34,6 +35,6 @@ export type CommandReply =
 /** Messages on `<prefix>.user.<userId>`. */
 export type UserChannelMessage =
   /** A membership change (or conversation start) that concerns this user: gateways (un)subscribe. */
-  | { type: 'membership'; event: Envelope<'ConversationStarted' | 'MemberJoined' | 'MemberLeft'> }
+  | { type: 'membership'; event: Envelope<MembershipEventType> }
   | { type: 'unread'; conversationId: string; unreadCount: number; total: number }
   | { type: 'notification'; notification: Notification };

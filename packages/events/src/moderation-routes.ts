@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  commandErrors,
   conversationParams,
   memberParams,
   messageParams,
@@ -8,7 +9,6 @@ import {
   positionResult,
   seqResult,
 } from './commands.js';
-import type { ErrorCode } from './errors.js';
 import { instantSchema, MAX_SEQ, positionSchema, userIdSchema, uuidOutputSchema, uuidSchema } from './ids.js';
 import {
   assignableRoleSchema,
@@ -37,14 +37,7 @@ export const blockParams = z.strictObject({ userId: userIdSchema });
 
 export const reportResult = z.object({ reportId: uuidOutputSchema, position: positionSchema });
 
-const COMMAND_ERRORS = [
-  'validation_failed',
-  'unauthorized',
-  'payload_too_large',
-  'rate_limited',
-  'unavailable',
-] as const satisfies readonly ErrorCode[];
-const errors = (...own: ErrorCode[]): readonly ErrorCode[] => [...COMMAND_ERRORS, ...own];
+const errors = commandErrors;
 
 export const moderationCommandShapes = {
   setMemberRole: {

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { codePointLength, instantSchema, userIdSchema, uuidOutputSchema } from './ids.js';
 import { textSchema } from './text.js';
+import type { EventDefinition } from './traits.js';
 
-// Moderation and blocking (issue 16, parts 3 and 4): the events' data schemas, kept apart from
-// events.ts so that they read as one feature. events.ts spreads them into `eventDataSchemas`.
+// Moderation and blocking (issue 16, parts 3 and 4): the events' definitions, kept apart from
+// events.ts so that they read as one feature. events.ts spreads them into `eventDefinitions`.
 
 /** A member's role (API.md §2.6): the creator is the conversation's one `owner`. */
 export const conversationRoleSchema = z.enum(['owner', 'admin', 'member']);
@@ -32,54 +33,70 @@ const id = uuidOutputSchema;
 const user = userIdSchema;
 const time = instantSchema;
 
-export const moderationEventSchemas = {
-  /** On the conversation stream: the owner made `userId` an admin or a member again. */
-  MemberRoleChanged: z.looseObject({
-    conversationId: id,
-    userId: user,
-    role: assignableRoleSchema,
-    changedBy: user,
-  }),
+export const moderationEvents = {
+  /** The owner made `userId` an admin or a member again. */
+  MemberRoleChanged: {
+    data: z.looseObject({ conversationId: id, userId: user, role: assignableRoleSchema, changedBy: user }),
+    stream: 'conversation',
+    relay: 'conversation',
+    unread: 'none',
+  },
   /**
-   * On the conversation stream, right after the `MemberLeft` that removed a banned member (when they
-   * were one): they cannot join or be added until a `MemberUnbanned`.
+   * Right after the `MemberLeft` that removed a banned member (when they were one; that event is the
+   * removal, for membership and unread counts): they cannot join or be added until a `MemberUnbanned`.
    */
-  MemberBanned: z.looseObject({ conversationId: id, userId: user, bannedBy: user, at: time }),
-  MemberUnbanned: z.looseObject({ conversationId: id, userId: user, unbannedBy: user, at: time }),
+  MemberBanned: {
+    data: z.looseObject({ conversationId: id, userId: user, bannedBy: user, at: time }),
+    stream: 'conversation',
+    relay: 'conversation',
+    unread: 'none',
+  },
+  MemberUnbanned: {
+    data: z.looseObject({ conversationId: id, userId: user, unbannedBy: user, at: time }),
+    stream: 'conversation',
+    relay: 'conversation',
+    unread: 'none',
+  },
   /**
    * On the report's own stream `report-<reportId>` (never the conversation's, whose events reach every
    * member's socket: the reporter and the reason are for moderators only). One report per reporter and
    * message: `reportId` is derived from the pair.
    */
-  MessageReported: z.looseObject({
-    reportId: id,
-    conversationId: id,
-    messageId: id,
-    messageSenderId: user,
-    reporterId: user,
-    reason: textSchema,
-    reportedAt: time,
-  }),
-  ReportResolved: z.looseObject({
-    reportId: id,
-    conversationId: id,
-    messageId: id,
-    resolvedBy: user,
-    action: reportActionSchema,
-    note: textSchema.nullable(),
-    resolvedAt: time,
-  }),
+  MessageReported: {
+    data: z.looseObject({
+      reportId: id,
+      conversationId: id,
+      messageId: id,
+      messageSenderId: user,
+      reporterId: user,
+      reason: textSchema,
+      reportedAt: time,
+    }),
+    stream: 'report',
+    relay: 'none',
+  },
+  ReportResolved: {
+    data: z.looseObject({
+      reportId: id,
+      conversationId: id,
+      messageId: id,
+      resolvedBy: user,
+      action: reportActionSchema,
+      note: textSchema.nullable(),
+      resolvedAt: time,
+    }),
+    stream: 'report',
+    relay: 'none',
+  },
   /** On the blocker's (`userId`'s) own stream. */
-  UserBlocked: z.looseObject({ userId: user, blockedUserId: user, at: time }),
-  UserUnblocked: z.looseObject({ userId: user, blockedUserId: user, at: time }),
-} as const;
-
-export const MODERATION_STREAM_CATEGORY = {
-  MemberRoleChanged: 'conversation',
-  MemberBanned: 'conversation',
-  MemberUnbanned: 'conversation',
-  MessageReported: 'report',
-  ReportResolved: 'report',
-  UserBlocked: 'user',
-  UserUnblocked: 'user',
-} as const satisfies Record<keyof typeof moderationEventSchemas, string>;
+  UserBlocked: {
+    data: z.looseObject({ userId: user, blockedUserId: user, at: time }),
+    stream: 'user',
+    relay: 'block',
+  },
+  UserUnblocked: {
+    data: z.looseObject({ userId: user, blockedUserId: user, at: time }),
+    stream: 'user',
+    relay: 'block',
+  },
+} as const satisfies Record<string, EventDefinition>;

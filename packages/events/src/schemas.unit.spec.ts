@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   COMMAND_NAMES,
+  type CommandFields,
+  type CommandShapes,
   commandShapes,
   createConversationBody,
   muteBody,
@@ -9,12 +11,16 @@ import {
 import {
   CONVERSATION_EVENT_TYPES,
   EVENT_STREAM_CATEGORY,
+  EVENT_TYPES,
+  eventDefinitions,
   eventIssues,
+  hasTrait,
   PERSONAL_FIELDS,
   reactionSchema,
   streamIdOf,
 } from './events.js';
 import { isoTimeSchema, MAX_SEQ } from './ids.js';
+import { membersChangedBy } from './membership.js';
 import { moderationCommandShapes, moderationQueryShapes } from './moderation-routes.js';
 import {
   decodePageCursor,
@@ -341,5 +347,52 @@ describe('erasure shapes (README "Erasure")', () => {
       'MessageEdited',
       'MessageSent',
     ]);
+  });
+});
+
+describe('event traits (one entry per event type in eventDefinitions)', () => {
+  const c = '11111111-1111-4111-8111-111111111111';
+
+  it('relays a membership change to the members it changes, as its unread trait says', () => {
+    const membership = EVENT_TYPES.filter((type) => eventDefinitions[type].relay === 'membership');
+    expect(membership).toEqual(['ConversationStarted', 'MemberJoined', 'MemberLeft']);
+    const started = {
+      type: 'ConversationStarted' as const,
+      data: {
+        conversationId: c,
+        kind: 'group' as const,
+        title: null,
+        createdBy: 'ann',
+        members: ['bob', 'ann'],
+      },
+    };
+    expect(hasTrait(started, 'relay', 'membership') && membersChangedBy(started)).toEqual(['ann', 'bob']);
+    expect(hasTrait(started, 'unread', 'joins')).toBe(true);
+    const left = {
+      type: 'MemberLeft' as const,
+      data: { conversationId: c, userId: 'bob', removedBy: 'ann' },
+    };
+    expect(hasTrait(left, 'unread', 'leaves') && membersChangedBy(left)).toEqual(['bob']);
+  });
+
+  it('answers no for a type this build does not know (a later contract version)', () => {
+    const later = { type: 'PollCreated', data: {} } as unknown as Parameters<typeof hasTrait>[0];
+    expect(hasTrait(later, 'stream', 'conversation')).toBe(false);
+  });
+
+  it('gives a decider the fields of a command shape, optional ones settled to null, without the stream key', () => {
+    expectTypeOf<CommandFields<CommandShapes['sendMessage'], 'conversationId'>>().toEqualTypeOf<{
+      messageId: string;
+      body: string;
+      replyTo: string | null;
+      threadRootId: string | null;
+    }>();
+    expectTypeOf<CommandFields<CommandShapes['removeReaction'], 'conversationId'>>().toEqualTypeOf<{
+      messageId: string;
+      reaction: string;
+    }>();
+    expectTypeOf<CommandFields<CommandShapes['typing'], 'conversationId'>>().toEqualTypeOf<
+      Record<never, never>
+    >();
   });
 });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ErrorCode } from './errors.js';
 import { MAX_SEQ, uuidSchema } from './ids.js';
-import { intParam, messageSchema, minPosition } from './queries.js';
+import { intParam, messageSchema, minPosition, QUERY_ERRORS } from './queries.js';
 import type { RouteShape } from './routes.js';
 
 // Threads (issue 16, part 1): a reply with `threadRootId` belongs to the thread of that root message;
@@ -32,13 +32,7 @@ export const threadPageSchema = z.object({
 });
 export type ThreadPage = z.output<typeof threadPageSchema>;
 
-const errors: readonly ErrorCode[] = [
-  'validation_failed',
-  'unauthorized',
-  'rate_limited',
-  'unavailable',
-  'not_found',
-];
+const errors: readonly ErrorCode[] = [...QUERY_ERRORS, 'not_found'];
 
 export const threadShapes = {
   listThreadMessages: {

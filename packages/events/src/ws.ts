@@ -150,14 +150,14 @@ const conversationEnvelope = <T extends ConversationEventType>(type: T) =>
     metadata: eventMetadataSchema,
   });
 
-type EnvelopeSchemas<T extends readonly ConversationEventType[]> = {
-  -readonly [K in keyof T]: ReturnType<typeof conversationEnvelope<Extract<T[K], ConversationEventType>>>;
-};
+/** The envelope schema of each type apart (distributed over the union), so type and data stay paired. */
+type EnvelopeSchema<T extends ConversationEventType> = T extends ConversationEventType
+  ? ReturnType<typeof conversationEnvelope<T>>
+  : never;
 
 /** An event of a conversation stream as `event` frames carry it (API.md §3). */
 export const conversationEnvelopeSchema = z.union(
-  // One envelope schema per type, in the order of the (typed) tuple of types.
-  CONVERSATION_EVENT_TYPES.map(conversationEnvelope) as EnvelopeSchemas<typeof CONVERSATION_EVENT_TYPES>,
+  CONVERSATION_EVENT_TYPES.map(conversationEnvelope) as EnvelopeSchema<ConversationEventType>[],
 );
 export type ConversationEnvelope = z.output<typeof conversationEnvelopeSchema>;
 

@@ -1,82 +1,75 @@
 import {
-  type EventType,
-  eventDataSchemas,
+  eventDefinitions,
+  hasTrait,
   isEventType,
+  isMembershipEvent,
+  membersChangedBy,
   type NatsSubjects,
   parseStreamId,
   type RawEnvelope,
-  startingMembers,
+  type RelayRoute,
+  safeParseEvent,
 } from '@chat/events';
 
 export type Publication = { subject: string; payload: string };
 
 /**
- * Where one stored event goes on NATS (pure). Conversation-stream events, receipts and typing go to
- * the conversation's subject; membership changes also go to the affected users' subjects so that every
- * gateway holding one of their sockets (un)subscribes them, even a gateway with no other member.
- * The envelope is serialised once and shared by every publication of the event.
+ * Where one stored event goes on NATS (pure), by its type's `relay` trait in @chat/events (`RelayRoute`
+ * says what each route means). The envelope is serialised once and shared by every publication of it.
+ * The relay publishes what is stored, whatever its shape: data that does not parse reaches no user
+ * subject (gateways still see it on the conversation's).
  */
 export const routeEvent = (event: RawEnvelope, subjects: NatsSubjects): Publication[] => {
   const stream = parseStreamId(event.streamId);
-  if (!stream || stream.category === 'report') return [];
-  // User streams reach no socket. A block or unblock goes, as a control message the gateways apply
-  // (and never forward), to both users' subjects: presence is not revealed across a block either way.
-  if (stream.category === 'user') return blockControl(event, subjects);
-  const envelope = JSON.stringify(event);
-  const out: Publication[] = [{ subject: subjects.conversation(stream.id), payload: envelope }];
-  if (stream.category !== 'conversation' || !isEventType(event.type)) return out;
-  for (const userId of affectedMembers(event.type, event.data)) {
-    out.push({ subject: subjects.user(userId), payload: `{"type":"membership","event":${envelope}}` });
+  if (!stream) return [];
+  const route = routeOf(event.type, stream.category);
+  switch (route) {
+    case 'none':
+      return [];
+    case 'conversation':
+    case 'membership': {
+      const envelope = JSON.stringify(event);
+      const out: Publication[] = [{ subject: subjects.conversation(stream.id), payload: envelope }];
+      if (route === 'membership') {
+        for (const userId of changedMembers(event)) {
+          out.push({ subject: subjects.user(userId), payload: `{"type":"membership","event":${envelope}}` });
+        }
+      }
+      return out;
+    }
+    case 'block':
+      return blockControl(event, subjects);
+    default: {
+      const never: never = route;
+      throw new Error(`unknown relay route ${JSON.stringify(never)}`);
+    }
   }
-  return out;
+};
+
+/**
+ * A known type's route; a type this build does not know (a later contract version) is passed on to the
+ * conversation's subject from the streams whose events sockets get, so gateways forward it.
+ */
+const routeOf = (type: string, category: string): RelayRoute => {
+  if (isEventType(type)) return eventDefinitions[type].relay;
+  return category === 'conversation' || category === 'receipts' || category === 'typing'
+    ? 'conversation'
+    : 'none';
+};
+
+const changedMembers = (event: RawEnvelope): string[] => {
+  const parsed = safeParseEvent(event.type, event.data);
+  return parsed && isMembershipEvent(parsed) ? membersChangedBy(parsed) : [];
 };
 
 const blockControl = (event: RawEnvelope, subjects: NatsSubjects): Publication[] => {
-  if (event.type !== 'UserBlocked' && event.type !== 'UserUnblocked') return [];
-  const { userId, blockedUserId } = event.data;
-  if (typeof userId !== 'string' || typeof blockedUserId !== 'string' || userId === blockedUserId) return [];
+  const parsed = safeParseEvent(event.type, event.data);
+  if (!parsed || !hasTrait(parsed, 'relay', 'block')) return [];
+  const { userId, blockedUserId } = parsed.data;
+  if (userId === blockedUserId) return [];
   const payload = `{"type":"block","event":${JSON.stringify(event)}}`;
   return [
     { subject: subjects.user(userId), payload },
     { subject: subjects.user(blockedUserId), payload },
   ];
-};
-
-/**
- * The users whose membership the event changes. The relay publishes what is stored, whatever its
- * shape: data that does not parse affects no user subject (gateways see it on the conversation's).
- */
-const affectedMembers = (type: EventType, data: Record<string, unknown>): string[] => {
-  switch (type) {
-    case 'ConversationStarted': {
-      const parsed = eventDataSchemas.ConversationStarted.safeParse(data);
-      return parsed.success ? startingMembers(parsed.data) : [];
-    }
-    case 'MemberJoined':
-    case 'MemberLeft':
-      return typeof data.userId === 'string' ? [data.userId] : [];
-    case 'MessageSent':
-    case 'MessageEdited':
-    case 'MessageDeleted':
-    case 'ReactionAdded':
-    case 'ReactionRemoved':
-    case 'ConversationRead':
-    case 'TypingStarted':
-    case 'ConversationMuted':
-    case 'NotificationLevelSet':
-    case 'NotificationsRead':
-    case 'MemberRoleChanged':
-    case 'MemberBanned':
-    case 'MemberUnbanned':
-    case 'MessageReported':
-    case 'ReportResolved':
-    case 'UserBlocked':
-    case 'UserUnblocked':
-    case 'UserErased':
-      return [];
-    default: {
-      const never: never = type;
-      return never;
-    }
-  }
 };

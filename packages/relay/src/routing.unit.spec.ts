@@ -6,6 +6,8 @@ import { routeEvent } from './routing.js';
 // user streams only blocks, as a control message to both users' subjects (the gateway hides presence).
 
 const subjects = natsSubjects('chat');
+const at = '2026-01-01T00:00:00.000Z';
+const c = '11111111-1111-4111-8111-111111111111';
 const envelope = (streamId: string, type: string, data: Record<string, unknown>) => ({
   id: '00000000-0000-4000-8000-000000000000',
   streamId,
@@ -33,7 +35,7 @@ describe('routeEvent for moderation', () => {
 
   it('publishes a block and an unblock as a control message to both users’ subjects', () => {
     for (const type of ['UserBlocked', 'UserUnblocked']) {
-      const block = envelope('user-ann', type, { userId: 'ann', blockedUserId: 'mal' });
+      const block = envelope('user-ann', type, { userId: 'ann', blockedUserId: 'mal', at });
       const out = routeEvent(block as never, subjects);
       expect(out.map((p) => p.subject)).toEqual([subjects.user('ann'), subjects.user('mal')]);
       expect(JSON.parse(out[0]!.payload)).toEqual({ type: 'block', event: block });
@@ -41,8 +43,52 @@ describe('routeEvent for moderation', () => {
   });
 
   it('publishes roles and bans on the conversation subject only', () => {
-    const c = '11111111-1111-4111-8111-111111111111';
     const ban = envelope(`conversation-${c}`, 'MemberBanned', { conversationId: c, userId: 'troll' });
     expect(routeEvent(ban as never, subjects).map((p) => p.subject)).toEqual([subjects.conversation(c)]);
+  });
+});
+
+describe('routeEvent by the relay trait of @chat/events', () => {
+  const subjectsOf = (streamId: string, type: string, data: Record<string, unknown>) =>
+    routeEvent(envelope(streamId, type, data) as never, subjects).map((p) => p.subject);
+
+  it('publishes a membership change also to the subjects of the members it changes', () => {
+    const started = {
+      conversationId: c,
+      kind: 'group',
+      title: null,
+      createdBy: 'ann',
+      members: ['bob', 'ann'],
+    };
+    expect(subjectsOf(`conversation-${c}`, 'ConversationStarted', started)).toEqual([
+      subjects.conversation(c),
+      subjects.user('ann'),
+      subjects.user('bob'),
+    ]);
+    const left = { conversationId: c, userId: 'bob', removedBy: 'ann' };
+    expect(subjectsOf(`conversation-${c}`, 'MemberLeft', left)).toEqual([
+      subjects.conversation(c),
+      subjects.user('bob'),
+    ]);
+    const out = routeEvent(envelope(`conversation-${c}`, 'MemberLeft', left) as never, subjects);
+    expect(JSON.parse(out[1]!.payload)).toEqual({ type: 'membership', event: JSON.parse(out[0]!.payload) });
+  });
+
+  it('publishes a membership change whose data does not parse on the conversation subject only', () => {
+    expect(subjectsOf(`conversation-${c}`, 'MemberJoined', { conversationId: c, userId: 7 })).toEqual([
+      subjects.conversation(c),
+    ]);
+  });
+
+  it('publishes receipts, typing and types of later versions on the conversation subject', () => {
+    const read = { conversationId: c, userId: 'ann', upToSeq: 3, readAt: at };
+    expect(subjectsOf(`receipts-${c}`, 'ConversationRead', read)).toEqual([subjects.conversation(c)]);
+    expect(subjectsOf(`typing-${c}`, 'TypingStarted', { conversationId: c, userId: 'ann', at })).toEqual([
+      subjects.conversation(c),
+    ]);
+    expect(subjectsOf(`conversation-${c}`, 'PollCreated', { conversationId: c })).toEqual([
+      subjects.conversation(c),
+    ]);
+    expect(subjectsOf('user-ann', 'PollVoted', { userId: 'ann' })).toEqual([]);
   });
 });

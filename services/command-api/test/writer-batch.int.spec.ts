@@ -24,7 +24,7 @@ const logger = createLogger('test', 'silent');
 const metadata = (userId: string) => ({ userId, correlationId: randomUUID(), causationId: null });
 const sendCommand = (senderId: string, body: string, messageId = randomUUID()): ConversationCommand => ({
   type: 'SendMessage',
-  data: { messageId, senderId, body, replyTo: null, now: new Date().toISOString() },
+  data: { messageId, senderId, body, replyTo: null, threadRootId: null, now: new Date().toISOString() },
 });
 /**
  * Runs a command through a writer directly, answering where its event landed, or for a send that

@@ -1,45 +1,38 @@
-import type { ConversationKind } from '@chat/events';
+import type { CommandFields, CommandShapes, ModerationCommandShapes } from '@chat/events';
 import type { ModerationCommand } from './moderation.js';
 
 /**
- * Commands on one conversation, as the decider sees them: already validated by the schemas of
- * @chat/events, with the acting user and the clock (`now`, ISO time) put on by the handler.
+ * What a command on one conversation takes from its request (@chat/events shapes, already validated),
+ * without the conversation id, which names the stream it is decided on.
+ */
+export type ConversationCommandFields<N extends keyof (CommandShapes & ModerationCommandShapes)> =
+  CommandFields<(CommandShapes & ModerationCommandShapes)[N], 'conversationId'>;
+type Fields<N extends keyof CommandShapes> = ConversationCommandFields<N>;
+
+/** The clock's time (ISO-8601), put on by the handler as the acting user is, so the decider stays pure. */
+type Now = { now: string };
+
+/**
+ * Commands on one conversation, as the decider sees them: the request's fields (derived from the
+ * shapes of @chat/events) plus the acting user and the clock (`now`, ISO time) put on by the handler.
  */
 export type ConversationCommand =
   | {
       type: 'StartConversation';
-      data: {
-        conversationId: string;
-        kind: ConversationKind;
-        /** As given by the caller (the caller is added and duplicates dropped by the decider). */
-        members: string[];
-        title: string | null;
-        createdBy: string;
-      };
+      /** `members` as given by the caller (the decider adds the caller and drops duplicates). */
+      data: Fields<'createConversation'> & { conversationId: string; createdBy: string };
     }
-  | { type: 'AddMember'; data: { userId: string; addedBy: string } }
-  | { type: 'RemoveMember'; data: { userId: string; removedBy: string } }
-  | {
-      type: 'SendMessage';
-      data: {
-        messageId: string;
-        senderId: string;
-        body: string;
-        replyTo: string | null;
-        /** Absent or null: a message of the main timeline. */
-        threadRootId?: string | null;
-        now: string;
-      };
-    }
-  | { type: 'EditMessage'; data: { messageId: string; editorId: string; body: string; now: string } }
-  | { type: 'DeleteMessage'; data: { messageId: string; deletedBy: string; now: string } }
-  | {
-      type: 'AddReaction' | 'RemoveReaction';
-      data: { messageId: string; userId: string; reaction: string; now: string };
-    }
-  | { type: 'MarkRead'; data: { userId: string; upToSeq: number; now: string } }
-  | { type: 'StartTyping'; data: { userId: string; now: string } }
-  | { type: 'Mute'; data: { userId: string; until: string | null } }
+  | { type: 'AddMember'; data: Fields<'addMember'> & { addedBy: string } }
+  | { type: 'RemoveMember'; data: Fields<'removeMember'> & { removedBy: string } }
+  /** `replyTo` and `threadRootId` null: not a reply, a message of the main timeline. */
+  | { type: 'SendMessage'; data: Fields<'sendMessage'> & { senderId: string } & Now }
+  | { type: 'EditMessage'; data: Fields<'editMessage'> & { editorId: string } & Now }
+  | { type: 'DeleteMessage'; data: Fields<'deleteMessage'> & { deletedBy: string } & Now }
+  | { type: 'AddReaction'; data: Fields<'addReaction'> & { userId: string } & Now }
+  | { type: 'RemoveReaction'; data: Fields<'removeReaction'> & { userId: string } & Now }
+  | { type: 'MarkRead'; data: Fields<'markRead'> & { userId: string } & Now }
+  | { type: 'StartTyping'; data: Fields<'typing'> & { userId: string } & Now }
+  | { type: 'Mute'; data: Fields<'mute'> & { userId: string } }
   /** Appends nothing: refuses a non-member (404) before a command on the user's own stream. */
   | { type: 'RequireMember'; data: { userId: string } }
   | ModerationCommand;

@@ -7,6 +7,7 @@ import {
   isModerationCommand,
   isModerator,
   mayModerate,
+  requireMember,
 } from './moderation.js';
 import {
   type ConversationState,
@@ -17,15 +18,8 @@ import {
   TYPING_THROTTLE_MS,
 } from './state.js';
 
-const notFound = () => new ChatError('not_found', 'conversation not found');
 const invalid = (path: (string | number)[], message: string) =>
   new ChatError('validation_failed', message, [{ path, message }]);
-
-/** The member, or 404: a non-member must not learn whether the conversation exists. */
-const requireMember = (state: ConversationState, userId: string) => {
-  if (!state.started || !state.members.has(userId)) throw notFound();
-  return state.started;
-};
 
 const requireMessage = (state: ConversationState, messageId: string): MessageRecord => {
   const message = state.messages.get(messageId);
@@ -105,8 +99,7 @@ export const decide = (command: ConversationCommand, state: ConversationState): 
       return [{ type: 'MemberLeft', data: { conversationId: started.conversationId, userId, removedBy } }];
     }
     case 'SendMessage': {
-      const { messageId, senderId, body, replyTo, now } = command.data;
-      const threadRootId = command.data.threadRootId ?? null;
+      const { messageId, senderId, body, replyTo, threadRootId, now } = command.data;
       const started = requireMember(state, senderId);
       const earlier = state.messages.get(messageId);
       if (earlier) {

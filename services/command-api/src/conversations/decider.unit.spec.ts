@@ -181,6 +181,7 @@ describe('SendMessage', () => {
         senderId: over.senderId ?? 'alice',
         body: over.body ?? 'hi',
         replyTo: over.replyTo ?? null,
+        threadRootId: null,
         now: NOW,
       },
     }) as const;

@@ -1,4 +1,5 @@
-import { type AssignableRole, ChatError, type ChatEvent, type ConversationRole } from '@chat/events';
+import { ChatError, type ChatEvent, type ConversationRole } from '@chat/events';
+import type { ConversationCommandFields } from './commands.js';
 import type { ConversationState, Recorded } from './state.js';
 
 // Moderation of one conversation (issue 16): roles, bans and moderators' deletes, decided on the
@@ -22,13 +23,16 @@ export const initialModerationState = (): ModerationState => ({
 });
 
 export type ModerationCommand =
-  | { type: 'SetMemberRole'; data: { userId: string; role: AssignableRole; changedBy: string } }
+  | { type: 'SetMemberRole'; data: ConversationCommandFields<'setMemberRole'> & { changedBy: string } }
   /**
    * One step of a ban: removes the user while a member (MemberLeft), then bans (MemberBanned); the
    * caller repeats it until it appends nothing.
    */
-  | { type: 'BanMember'; data: { userId: string; bannedBy: string; now: string } }
-  | { type: 'UnbanMember'; data: { userId: string; unbannedBy: string; now: string } }
+  | { type: 'BanMember'; data: ConversationCommandFields<'banMember'> & { bannedBy: string; now: string } }
+  | {
+      type: 'UnbanMember';
+      data: ConversationCommandFields<'unbanMember'> & { unbannedBy: string; now: string };
+    }
   /** Appends nothing: a member may report a message of the conversation that is not deleted. */
   | { type: 'RequireReportable'; data: { userId: string; messageId: string } }
   /**
@@ -75,7 +79,7 @@ export const isBanned = (state: ConversationState, userId: string): boolean =>
 const notFound = () => new ChatError('not_found', 'conversation not found');
 
 /** The caller, a member, or 404: a non-member must not learn whether the conversation exists. */
-const requireMember = (state: ConversationState, userId: string) => {
+export const requireMember = (state: ConversationState, userId: string) => {
   if (!state.started || !state.members.has(userId)) throw notFound();
   return state.started;
 };

@@ -1,4 +1,11 @@
-import { ChatError, type ChatEvent, type EventData, isEventOfStream, type ReportAction } from '@chat/events';
+import {
+  ChatError,
+  type ChatEvent,
+  type CommandFields,
+  type EventData,
+  isEventOfStream,
+  type ModerationCommandShapes,
+} from '@chat/events';
 import type { Recorded } from '../conversations/state.js';
 
 // A moderation report (issue 16), decided on its own stream `report-<reportId>`. Reports stay off the
@@ -12,23 +19,20 @@ export type ReportState = {
 };
 export const initialReportState = (): ReportState => ({ filed: null, resolved: null });
 
+type Fields<N extends keyof ModerationCommandShapes> = CommandFields<ModerationCommandShapes[N]>;
+
+/** The request's fields (shapes of @chat/events) and what the handler adds: ids, the actor, the clock. */
 export type ReportCommand =
   | {
       type: 'FileReport';
-      data: {
+      data: Fields<'reportMessage'> & {
         reportId: string;
-        conversationId: string;
-        messageId: string;
         messageSenderId: string;
         reporterId: string;
-        reason: string;
         now: string;
       };
     }
-  | {
-      type: 'ResolveReport';
-      data: { reportId: string; resolvedBy: string; action: ReportAction; note: string | null; now: string };
-    }
+  | { type: 'ResolveReport'; data: Fields<'resolveReport'> & { resolvedBy: string; now: string } }
   /** Appends nothing: 404 unless the report exists (before a `removed` resolution deletes its message). */
   | { type: 'RequireReport'; data: { reportId: string } };
 
