@@ -102,6 +102,21 @@ const upsert = <R extends object>(
     ON CONFLICT (${sql.join(conflict.map((c) => sql.id(c)))}) ${onConflict}`;
 };
 
+/** A multi-row insert of rows known to be new (no arbiter index probed, no conflict handling). */
+const insert = <R extends object>(
+  schema: string,
+  table: string,
+  rows: readonly R[],
+  columns: readonly (readonly [keyof R & string, string])[],
+): RawBuilder<unknown> | undefined => {
+  if (rows.length === 0) return undefined;
+  const names = sql.join(columns.map(([name]) => sql.id(name)));
+  const types = sql.join(columns.map(([name, type]) => sql`${sql.id(name)} ${sql.raw(type)}`));
+  return sql`
+    INSERT INTO ${sql.id(schema, table)} (${names})
+    SELECT ${names} FROM json_to_recordset(${JSON.stringify(rows)}::json) AS x(${types})`;
+};
+
 /**
  * The columns the writer sends for a row type, with their SQL types: every column of the row, or the
  * list does not compile (a column added to a table's interface cannot be forgotten here).
@@ -172,20 +187,48 @@ const MEMBER_COLUMNS = columnsOf<MemberState>()([
   ['role', 'text'],
 ]);
 
+/** The rows a flush writes: by default every changed row of the batch, all as upserts. */
+type FlushRows = {
+  conversations: readonly ConversationState[];
+  members: readonly MemberState[];
+  /** Upserted: rows that may be in the table already. */
+  messages: readonly MessageState[];
+  /** Inserted as they are: rows a replay knows are not in the table (sent in this page). */
+  newMessages?: readonly MessageState[];
+};
+
+const rowsOf = <R>(keys: Iterable<string>, rows: ReadonlyMap<string, R>): R[] => {
+  const out: R[] = [];
+  for (const k of keys) {
+    const row = rows.get(k);
+    if (row) out.push(row);
+  }
+  return out;
+};
+
+const dirtyRows = (state: BatchState): FlushRows => ({
+  conversations: rowsOf(state.dirtyConversations, state.conversations),
+  members: rowsOf(state.dirtyMembers, state.members),
+  messages: rowsOf(state.dirtyMessages, state.messages),
+});
+
 /**
  * The statements writing the batch's changed rows: one statement with data-modifying CTEs (one round
  * trip instead of three, which is most of a small live batch's latency), then the watermark recount if
  * any. Built synchronously — every row is serialised by the time this returns — so the caller may
  * change `state` again while they run.
  */
-const flushStatements = (schema: string, state: BatchState): RawBuilder<unknown>[] => {
+const flushStatements = (
+  schema: string,
+  state: BatchState,
+  rows: FlushRows = dirtyRows(state),
+): RawBuilder<unknown>[] => {
   const writes: (RawBuilder<unknown> | undefined)[] = [];
-  const conversations = [...state.dirtyConversations].flatMap((k) => state.conversations.get(k) ?? []);
   writes.push(
     upsert(
       schema,
       'conversations',
-      conversations,
+      rows.conversations,
       CONVERSATION_COLUMNS,
       ['conversation_id'],
       [
@@ -201,23 +244,22 @@ const flushStatements = (schema: string, state: BatchState): RawBuilder<unknown>
       ],
     ),
   );
-  const messages = [...state.dirtyMessages].flatMap((k) => state.messages.get(k) ?? []);
   writes.push(
     upsert(
       schema,
       'messages',
-      messages,
+      rows.messages,
       MESSAGE_COLUMNS,
       ['conversation_id', 'seq'],
       ['body', 'edited_at', 'deleted', 'deleted_by', 'reply_count', 'last_reply_at', 'thread_participants'],
     ),
   );
-  const members = [...state.dirtyMembers].flatMap((k) => state.members.get(k) ?? []);
+  writes.push(insert(schema, 'messages', rows.newMessages ?? [], MESSAGE_COLUMNS));
   writes.push(
     upsert(
       schema,
       'members',
-      members,
+      rows.members,
       MEMBER_COLUMNS,
       ['conversation_id', 'user_id'],
       [
@@ -343,6 +385,12 @@ export type Replayer = {
  * rows it touches that are not there (messages it edits, members whose watermark Postgres recounted, all
  * of them after the cache starts over), and it waits for the writes in flight before such a load. One
  * page's writes run at a time, in page order; each page moves the `progress` checkpoint, if given.
+ *
+ * Nothing reads the schema before `drain`, so a changed conversation or member row is written once when
+ * it has to be, not with every page that changes it (a group's rows changed with nearly every message:
+ * most of a replay's row writes): when Postgres itself reads or changes it (a watermark recount, an
+ * erasure), before the cache starts over, and at `drain`. Messages sent in a page are inserted as they
+ * are; only rows loaded from the table are upserted.
  */
 export const createReplayer = (options: {
   pool: pg.Pool;
@@ -359,13 +407,19 @@ export const createReplayer = (options: {
   const pageWrites = writeBehind();
   // One transaction per page, committed without waiting for its WAL flush: a replay that crashes is
   // started over from scratch anyway, and the swap that publishes it is a transaction of its own.
-  const run = (statements: RawBuilder<unknown>[], position: string) =>
+  const run = (statements: RawBuilder<unknown>[], position: string | undefined) =>
     transaction(pool, async (client) => {
       await client.query('SET LOCAL synchronous_commit = off');
       const trx = createReadModelDb(client, schema);
       for (const statement of statements) await statement.execute(trx);
-      if (progress) await saveCheckpoint(client, progress, position);
+      if (progress && position !== undefined) await saveCheckpoint(client, progress, position);
     });
+  /** The deferred rows among `keys` (all of them when `only` is omitted), no longer dirty once taken. */
+  const take = <R>(dirty: Set<string>, rows: ReadonlyMap<string, R>, only?: ReadonlySet<string>): R[] => {
+    const keys = only ? [...only].filter((k) => dirty.has(k)) : [...dirty];
+    for (const k of keys) dirty.delete(k);
+    return rowsOf(keys, rows);
+  };
   return {
     async apply(events) {
       const last = events.at(-1);
@@ -376,8 +430,24 @@ export const createReplayer = (options: {
         await pageWrites.drain();
         await load(db, schema, state, missing);
       }
+      // Messages are held for one page only: those here now came from the table.
+      const stored = new Set(state.messages.keys());
       for (const e of projected) applyEvent(state, e);
-      const statements = flushStatements(schema, state);
+      // An erasure rewrites rows in SQL and the cache is about to start over: write every deferred row.
+      const all = state.erasedUsers.size > 0 || state.members.size > cacheMaxMembers;
+      const messages: MessageState[] = [];
+      const newMessages: MessageState[] = [];
+      for (const key of state.dirtyMessages) {
+        const row = state.messages.get(key);
+        if (row) (stored.has(key) ? messages : newMessages).push(row);
+      }
+      const statements = flushStatements(schema, state, {
+        conversations: all ? take(state.dirtyConversations, state.conversations) : [],
+        // Postgres recounts pending watermarks from the member rows: those must be in the table.
+        members: take(state.dirtyMembers, state.members, all ? undefined : state.readIndexPending),
+        messages,
+        newMessages,
+      });
       // Postgres recounts these watermarks: the copies here are stale from now on.
       for (const key of state.readIndexPending) state.members.delete(key);
       state.messages.clear();
@@ -388,8 +458,6 @@ export const createReplayer = (options: {
         state.conversations.clear();
       }
       for (const set of [
-        state.dirtyConversations,
-        state.dirtyMembers,
         state.dirtyMessages,
         state.readIndexPending,
         state.unreadPairs,
@@ -400,7 +468,17 @@ export const createReplayer = (options: {
       }
       await pageWrites.start(() => run(statements, last.position));
     },
-    drain: pageWrites.drain,
+    async drain() {
+      if (state.dirtyConversations.size + state.dirtyMembers.size > 0) {
+        const statements = flushStatements(schema, state, {
+          conversations: take(state.dirtyConversations, state.conversations),
+          members: take(state.dirtyMembers, state.members),
+          messages: [],
+        });
+        await pageWrites.start(() => run(statements, undefined));
+      }
+      await pageWrites.drain();
+    },
   };
 };
 /** The keys of `keys` whose rows `state` does not hold yet. */
