@@ -35,31 +35,40 @@ type Trx = ReadModelDb;
 
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
+/** A timestamp as `json_agg` writes it, as the fold keeps it (`Date#toISOString`, milliseconds). */
+const isoOf = (t: string): string => new Date(t).toISOString();
+const isoOrNull = (t: string | null): string | null => (t === null ? null : isoOf(t));
+
+type Json<R> = {
+  [K in keyof R]: R[K] extends Date ? string : R[K] extends Date | null ? string | null : R[K];
+};
+
 const load = async (trx: Trx, schema: string, state: BatchState, keys: BatchKeys): Promise<void> => {
-  if (keys.conversationIds.size > 0) {
-    const { rows } = await sql<ConversationRow>`
-      SELECT * FROM ${sql.id(schema, 'conversations')} WHERE conversation_id = ANY(${[...keys.conversationIds]}::text[])`.execute(
-      trx,
-    );
-    for (const r of rows) {
+  // Conversations and members in one statement (one round trip of a live batch's few), as JSON arrays.
+  // Members by exact (conversation, user) pairs through unnest: a batch's senders in busy groups would
+  // otherwise load every member of every touched conversation.
+  if (keys.conversationIds.size + keys.memberKeys.size > 0) {
+    const pairs = [...keys.memberKeys].map(splitKey);
+    const { rows } = await sql<{ conversations: Json<ConversationRow>[]; members: Json<MemberRow>[] }>`
+      SELECT (SELECT coalesce(json_agg(c), '[]') FROM ${sql.id(schema, 'conversations')} c
+               WHERE c.conversation_id = ANY(${[...keys.conversationIds]}::text[])) AS conversations,
+             (SELECT coalesce(json_agg(m), '[]') FROM ${sql.id(schema, 'members')} m
+                JOIN unnest(${pairs.map((p) => p[0])}::text[], ${pairs.map((p) => p[1])}::text[]) AS k(c, u)
+                  ON m.conversation_id = k.c AND m.user_id = k.u) AS members`.execute(trx);
+    const loaded = rows[0];
+    for (const r of loaded?.conversations ?? []) {
       state.conversations.set(r.conversation_id, {
         ...r,
-        created_at: r.created_at.toISOString(),
-        last_activity_at: r.last_activity_at.toISOString(),
-        last_message_sent_at: iso(r.last_message_sent_at),
+        created_at: isoOf(r.created_at),
+        last_activity_at: isoOf(r.last_activity_at),
+        last_message_sent_at: isoOrNull(r.last_message_sent_at),
       });
     }
-  }
-  // Exact (conversation, user) pairs through unnest: a batch's senders in busy groups would otherwise
-  // load every member of every touched conversation.
-  if (keys.memberKeys.size > 0) {
-    const pairs = [...keys.memberKeys].map(splitKey);
-    const { rows } = await sql<MemberRow>`
-      SELECT m.* FROM ${sql.id(schema, 'members')} m
-        JOIN unnest(${pairs.map((p) => p[0])}::text[], ${pairs.map((p) => p[1])}::text[]) AS k(c, u)
-          ON m.conversation_id = k.c AND m.user_id = k.u`.execute(trx);
-    for (const r of rows) {
-      state.members.set(pairKey(r.conversation_id, r.user_id), { ...r, muted_until: iso(r.muted_until) });
+    for (const r of loaded?.members ?? []) {
+      state.members.set(pairKey(r.conversation_id, r.user_id), {
+        ...r,
+        muted_until: isoOrNull(r.muted_until),
+      });
     }
   }
   if (keys.messageKeys.size > 0) {
