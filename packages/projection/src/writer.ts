@@ -256,6 +256,62 @@ const dirtyRows = (state: BatchState): FlushRows => ({
   messages: rowsOf(state.dirtyMessages, state.messages),
 });
 
+const upsertConversations = (schema: string, rows: readonly ConversationState[]) =>
+  upsert(
+    schema,
+    'conversations',
+    rows,
+    CONVERSATION_COLUMNS,
+    ['conversation_id'],
+    [
+      'last_seq',
+      'last_activity_at',
+      'message_count',
+      'last_message_id',
+      'last_message_sender',
+      'last_message_preview',
+      'last_message_sent_at',
+      'last_message_seq',
+      'last_message_deleted',
+    ],
+  );
+
+const upsertMembers = (schema: string, rows: readonly MemberState[]) =>
+  upsert(
+    schema,
+    'members',
+    rows,
+    MEMBER_COLUMNS,
+    ['conversation_id', 'user_id'],
+    [
+      'active',
+      'joined_seq',
+      'ordinal',
+      'read_seq',
+      'read_msg_index',
+      'muted_until',
+      'notification_level',
+      'role',
+    ],
+  );
+
+/** Rows per statement when a replay writes its deferred rows (up to the whole cache at once). */
+const DEFERRED_ROWS_PER_STATEMENT = 5000;
+
+/** Upserts of a replay's deferred rows, in statements of a bounded size. */
+const deferredRowStatements = (
+  schema: string,
+  conversations: readonly ConversationState[],
+  members: readonly MemberState[],
+): RawBuilder<unknown>[] => {
+  const out: (RawBuilder<unknown> | undefined)[] = [];
+  for (let i = 0; i < conversations.length; i += DEFERRED_ROWS_PER_STATEMENT)
+    out.push(upsertConversations(schema, conversations.slice(i, i + DEFERRED_ROWS_PER_STATEMENT)));
+  for (let i = 0; i < members.length; i += DEFERRED_ROWS_PER_STATEMENT)
+    out.push(upsertMembers(schema, members.slice(i, i + DEFERRED_ROWS_PER_STATEMENT)));
+  return out.filter((w) => w !== undefined);
+};
+
 /**
  * The statements writing the batch's changed rows: one statement with data-modifying CTEs (one round
  * trip instead of three, which is most of a small live batch's latency), then the watermark recount if
@@ -268,26 +324,7 @@ const flushStatements = (
   rows: FlushRows = dirtyRows(state),
 ): RawBuilder<unknown>[] => {
   const writes: (RawBuilder<unknown> | undefined)[] = [];
-  writes.push(
-    upsert(
-      schema,
-      'conversations',
-      rows.conversations,
-      CONVERSATION_COLUMNS,
-      ['conversation_id'],
-      [
-        'last_seq',
-        'last_activity_at',
-        'message_count',
-        'last_message_id',
-        'last_message_sender',
-        'last_message_preview',
-        'last_message_sent_at',
-        'last_message_seq',
-        'last_message_deleted',
-      ],
-    ),
-  );
+  writes.push(upsertConversations(schema, rows.conversations));
   writes.push(
     upsert(
       schema,
@@ -299,25 +336,7 @@ const flushStatements = (
     ),
   );
   writes.push(insert(schema, 'messages', rows.newMessages ?? [], MESSAGE_COLUMNS));
-  writes.push(
-    upsert(
-      schema,
-      'members',
-      rows.members,
-      MEMBER_COLUMNS,
-      ['conversation_id', 'user_id'],
-      [
-        'active',
-        'joined_seq',
-        'ordinal',
-        'read_seq',
-        'read_msg_index',
-        'muted_until',
-        'notification_level',
-        'role',
-      ],
-    ),
-  );
+  writes.push(upsertMembers(schema, rows.members));
   const reactions = [...state.reactions.values()];
   writes.push(
     upsert(
@@ -485,13 +504,17 @@ export const createReplayer = (options: {
         const row = state.messages.get(key);
         if (row) (stored.has(key) ? messages : newMessages).push(row);
       }
-      const statements = flushStatements(schema, state, {
-        conversations: all ? take(state.dirtyConversations, state.conversations) : [],
-        // Postgres recounts pending watermarks from the member rows: those must be in the table.
-        members: take(state.dirtyMembers, state.members, all ? undefined : state.readIndexPending),
-        messages,
-        newMessages,
-      });
+      // First the deferred rows due now; then the page's statements, whose watermark recounts and
+      // erasures read and change them.
+      const statements = [
+        ...deferredRowStatements(
+          schema,
+          all ? take(state.dirtyConversations, state.conversations) : [],
+          // Postgres recounts pending watermarks from the member rows: those must be in the table.
+          take(state.dirtyMembers, state.members, all ? undefined : state.readIndexPending),
+        ),
+        ...flushStatements(schema, state, { conversations: [], members: [], messages, newMessages }),
+      ];
       // Postgres recounts these watermarks: the copies here are stale from now on.
       for (const key of state.readIndexPending) state.members.delete(key);
       state.messages.clear();
@@ -514,11 +537,11 @@ export const createReplayer = (options: {
     },
     async drain() {
       if (state.dirtyConversations.size + state.dirtyMembers.size > 0) {
-        const statements = flushStatements(schema, state, {
-          conversations: take(state.dirtyConversations, state.conversations),
-          members: take(state.dirtyMembers, state.members),
-          messages: [],
-        });
+        const statements = deferredRowStatements(
+          schema,
+          take(state.dirtyConversations, state.conversations),
+          take(state.dirtyMembers, state.members),
+        );
         await pageWrites.start(() => run(statements, undefined));
       }
       await pageWrites.drain();
