@@ -131,7 +131,14 @@ export const toProjectedEvent = (event: RecordedEvent): ProjectedEvent | undefin
     throw new MalformedEventError('its data does not match the schema', { cause });
   }
   if (!isProjected(parsed)) return undefined;
-  return { ...parsed, streamId: event.streamId, revision: event.revision, occurredAt: event.occurredAt };
+  // A literal, not a spread of `parsed`: this runs for every event a projection or replay applies.
+  return {
+    type: parsed.type,
+    data: parsed.data,
+    streamId: event.streamId,
+    revision: event.revision,
+    occurredAt: event.occurredAt,
+  } as ProjectedEvent;
 };
 
 export type BatchKeys = { conversationIds: Set<string>; memberKeys: Set<string>; messageKeys: Set<string> };
@@ -289,6 +296,14 @@ const eraseUser = (s: BatchState, userId: string): void => {
   }
 };
 
+const CONVERSATION_PREFIX = conversationStream('');
+
+/** `streamId === conversationStream(conversationId)`, without building the string for every event. */
+const isConversationStream = (streamId: string, conversationId: string): boolean =>
+  streamId.length === CONVERSATION_PREFIX.length + conversationId.length &&
+  streamId.endsWith(conversationId) &&
+  streamId.startsWith(CONVERSATION_PREFIX);
+
 /** Applies one event to the batch's rows. Events of a conversation that was never started are ignored. */
 export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
   if (isModerationEvent(e)) {
@@ -300,7 +315,7 @@ export const applyEvent = (s: BatchState, e: ProjectedEvent): void => {
     return;
   }
   const c = s.conversations.get(e.data.conversationId);
-  const isConversationEvent = e.streamId === conversationStream(e.data.conversationId);
+  const isConversationEvent = isConversationStream(e.streamId, e.data.conversationId);
   switch (e.type) {
     case 'ConversationStarted': {
       if (c || !isConversationEvent) return;
@@ -480,7 +495,7 @@ const applyModerationEvent = (s: BatchState, e: ProjectedEvent & ModerationEvent
   const conversationId =
     e.type === 'UserBlocked' || e.type === 'UserUnblocked' ? undefined : e.data.conversationId;
   const c = conversationId === undefined ? undefined : s.conversations.get(conversationId);
-  const onConversation = c !== undefined && e.streamId === conversationStream(c.conversation_id);
+  const onConversation = c !== undefined && isConversationStream(e.streamId, c.conversation_id);
   if (onConversation && c) touchConversation(s, e, c);
   const memberKey =
     e.type === 'MemberRoleChanged' ? pairKey(e.data.conversationId, e.data.userId) : undefined;

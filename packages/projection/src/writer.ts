@@ -1,5 +1,11 @@
 import { saveCheckpoint, transaction, writeBehind } from '@chat/consumer';
-import { createReadModelDb, type MemberRow, type MessageRow, type ReadModelDb } from '@chat/db';
+import {
+  type ConversationRow,
+  createReadModelDb,
+  type MemberRow,
+  type MessageRow,
+  type ReadModelDb,
+} from '@chat/db';
 import type { RecordedEvent } from '@chat/eventstore';
 import { type RawBuilder, sql } from 'kysely';
 import type pg from 'pg';
@@ -29,32 +35,40 @@ type Trx = ReadModelDb;
 
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
+/** A timestamp as `json_agg` writes it, as the fold keeps it (`Date#toISOString`, milliseconds). */
+const isoOf = (t: string): string => new Date(t).toISOString();
+const isoOrNull = (t: string | null): string | null => (t === null ? null : isoOf(t));
+
+type Json<R> = {
+  [K in keyof R]: R[K] extends Date ? string : R[K] extends Date | null ? string | null : R[K];
+};
+
 const load = async (trx: Trx, schema: string, state: BatchState, keys: BatchKeys): Promise<void> => {
-  if (keys.conversationIds.size > 0) {
-    const rows = await trx
-      .selectFrom('conversations')
-      .selectAll()
-      .where('conversation_id', 'in', [...keys.conversationIds])
-      .execute();
-    for (const r of rows) {
+  // Conversations and members in one statement (one round trip of a live batch's few), as JSON arrays.
+  // Members by exact (conversation, user) pairs through unnest: a batch's senders in busy groups would
+  // otherwise load every member of every touched conversation.
+  if (keys.conversationIds.size + keys.memberKeys.size > 0) {
+    const pairs = [...keys.memberKeys].map(splitKey);
+    const { rows } = await sql<{ conversations: Json<ConversationRow>[]; members: Json<MemberRow>[] }>`
+      SELECT (SELECT coalesce(json_agg(c), '[]') FROM ${sql.id(schema, 'conversations')} c
+               WHERE c.conversation_id = ANY(${[...keys.conversationIds]}::text[])) AS conversations,
+             (SELECT coalesce(json_agg(m), '[]') FROM ${sql.id(schema, 'members')} m
+                JOIN unnest(${pairs.map((p) => p[0])}::text[], ${pairs.map((p) => p[1])}::text[]) AS k(c, u)
+                  ON m.conversation_id = k.c AND m.user_id = k.u) AS members`.execute(trx);
+    const loaded = rows[0];
+    for (const r of loaded?.conversations ?? []) {
       state.conversations.set(r.conversation_id, {
         ...r,
-        created_at: r.created_at.toISOString(),
-        last_activity_at: r.last_activity_at.toISOString(),
-        last_message_sent_at: iso(r.last_message_sent_at),
+        created_at: isoOf(r.created_at),
+        last_activity_at: isoOf(r.last_activity_at),
+        last_message_sent_at: isoOrNull(r.last_message_sent_at),
       });
     }
-  }
-  // Exact (conversation, user) pairs through unnest: a batch's senders in busy groups would otherwise
-  // load every member of every touched conversation.
-  if (keys.memberKeys.size > 0) {
-    const pairs = [...keys.memberKeys].map(splitKey);
-    const { rows } = await sql<MemberRow>`
-      SELECT m.* FROM ${sql.id(schema, 'members')} m
-        JOIN unnest(${pairs.map((p) => p[0])}::text[], ${pairs.map((p) => p[1])}::text[]) AS k(c, u)
-          ON m.conversation_id = k.c AND m.user_id = k.u`.execute(trx);
-    for (const r of rows) {
-      state.members.set(pairKey(r.conversation_id, r.user_id), { ...r, muted_until: iso(r.muted_until) });
+    for (const r of loaded?.members ?? []) {
+      state.members.set(pairKey(r.conversation_id, r.user_id), {
+        ...r,
+        muted_until: isoOrNull(r.muted_until),
+      });
     }
   }
   if (keys.messageKeys.size > 0) {
@@ -90,16 +104,61 @@ const upsert = <R extends object>(
   update: readonly string[],
 ): RawBuilder<unknown> | undefined => {
   if (rows.length === 0) return undefined;
-  const names = sql.join(columns.map(([name]) => sql.id(name)));
-  const types = sql.join(columns.map(([name, type]) => sql`${sql.id(name)} ${sql.raw(type)}`));
-  const onConflict =
-    update.length === 0
-      ? sql`DO NOTHING`
-      : sql`DO UPDATE SET ${sql.join(update.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}`;
-  return sql`
-    INSERT INTO ${sql.id(schema, table)} (${names})
-    SELECT ${names} FROM json_to_recordset(${JSON.stringify(rows)}::json) AS x(${types})
-    ON CONFLICT (${sql.join(conflict.map((c) => sql.id(c)))}) ${onConflict}`;
+  const [head, tail] = statementText(['upsert', schema, table, ...conflict, '', ...update], () => {
+    const names = columns.map(([name]) => quoteIdent(name)).join(', ');
+    const onConflict =
+      update.length === 0
+        ? 'DO NOTHING'
+        : `DO UPDATE SET ${update.map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`).join(', ')}`;
+    return [
+      `INSERT INTO ${quoteIdent(schema)}.${quoteIdent(table)} (${names}) SELECT ${names} FROM json_to_recordset(`,
+      `::json) AS x(${recordType(columns)}) ON CONFLICT (${conflict.map(quoteIdent).join(', ')}) ${onConflict}`,
+    ];
+  });
+  return sql`${sql.raw(head)}${JSON.stringify(rows)}${sql.raw(tail)}`;
+};
+
+/** A multi-row insert of rows known to be new (no arbiter index probed, no conflict handling). */
+const insert = <R extends object>(
+  schema: string,
+  table: string,
+  rows: readonly R[],
+  columns: readonly (readonly [keyof R & string, string])[],
+): RawBuilder<unknown> | undefined => {
+  if (rows.length === 0) return undefined;
+  const [head, tail] = statementText(['insert', schema, table], () => {
+    const names = columns.map(([name]) => quoteIdent(name)).join(', ');
+    return [
+      `INSERT INTO ${quoteIdent(schema)}.${quoteIdent(table)} (${names}) SELECT ${names} FROM json_to_recordset(`,
+      `::json) AS x(${recordType(columns)})`,
+    ];
+  });
+  return sql`${sql.raw(head)}${JSON.stringify(rows)}${sql.raw(tail)}`;
+};
+
+const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+const recordType = (columns: readonly (readonly [string, string])[]): string =>
+  columns.map(([name, type]) => `${quoteIdent(name)} ${type}`).join(', ');
+
+/**
+ * The SQL around a write's one parameter (the rows as JSON), built once per statement shape: composing
+ * it from kysely's identifier nodes for every batch, and kysely compiling those nodes again, was about a
+ * fifth of a live batch's Node time (batch.bench.ts).
+ */
+const statementTexts = new Map<string, readonly [string, string]>();
+const statementText = (
+  key: readonly string[],
+  build: () => readonly [string, string],
+): readonly [string, string] => {
+  const k = key.join('\u0000');
+  let text = statementTexts.get(k);
+  if (!text) {
+    text = build();
+    // Every rebuild's shadow schema adds its own few shapes: keep the map from growing without bound.
+    if (statementTexts.size >= 64) statementTexts.clear();
+    statementTexts.set(k, text);
+  }
+  return text;
 };
 
 /**
@@ -172,66 +231,112 @@ const MEMBER_COLUMNS = columnsOf<MemberState>()([
   ['role', 'text'],
 ]);
 
+/** The rows a flush writes: by default every changed row of the batch, all as upserts. */
+type FlushRows = {
+  conversations: readonly ConversationState[];
+  members: readonly MemberState[];
+  /** Upserted: rows that may be in the table already. */
+  messages: readonly MessageState[];
+  /** Inserted as they are: rows a replay knows are not in the table (sent in this page). */
+  newMessages?: readonly MessageState[];
+};
+
+const rowsOf = <R>(keys: Iterable<string>, rows: ReadonlyMap<string, R>): R[] => {
+  const out: R[] = [];
+  for (const k of keys) {
+    const row = rows.get(k);
+    if (row) out.push(row);
+  }
+  return out;
+};
+
+const dirtyRows = (state: BatchState): FlushRows => ({
+  conversations: rowsOf(state.dirtyConversations, state.conversations),
+  members: rowsOf(state.dirtyMembers, state.members),
+  messages: rowsOf(state.dirtyMessages, state.messages),
+});
+
+const upsertConversations = (schema: string, rows: readonly ConversationState[]) =>
+  upsert(
+    schema,
+    'conversations',
+    rows,
+    CONVERSATION_COLUMNS,
+    ['conversation_id'],
+    [
+      'last_seq',
+      'last_activity_at',
+      'message_count',
+      'last_message_id',
+      'last_message_sender',
+      'last_message_preview',
+      'last_message_sent_at',
+      'last_message_seq',
+      'last_message_deleted',
+    ],
+  );
+
+const upsertMembers = (schema: string, rows: readonly MemberState[]) =>
+  upsert(
+    schema,
+    'members',
+    rows,
+    MEMBER_COLUMNS,
+    ['conversation_id', 'user_id'],
+    [
+      'active',
+      'joined_seq',
+      'ordinal',
+      'read_seq',
+      'read_msg_index',
+      'muted_until',
+      'notification_level',
+      'role',
+    ],
+  );
+
+/** Rows per statement when a replay writes its deferred rows (up to the whole cache at once). */
+const DEFERRED_ROWS_PER_STATEMENT = 5000;
+
+/** Upserts of a replay's deferred rows, in statements of a bounded size. */
+const deferredRowStatements = (
+  schema: string,
+  conversations: readonly ConversationState[],
+  members: readonly MemberState[],
+): RawBuilder<unknown>[] => {
+  const out: (RawBuilder<unknown> | undefined)[] = [];
+  for (let i = 0; i < conversations.length; i += DEFERRED_ROWS_PER_STATEMENT)
+    out.push(upsertConversations(schema, conversations.slice(i, i + DEFERRED_ROWS_PER_STATEMENT)));
+  for (let i = 0; i < members.length; i += DEFERRED_ROWS_PER_STATEMENT)
+    out.push(upsertMembers(schema, members.slice(i, i + DEFERRED_ROWS_PER_STATEMENT)));
+  return out.filter((w) => w !== undefined);
+};
+
 /**
  * The statements writing the batch's changed rows: one statement with data-modifying CTEs (one round
  * trip instead of three, which is most of a small live batch's latency), then the watermark recount if
  * any. Built synchronously — every row is serialised by the time this returns — so the caller may
  * change `state` again while they run.
  */
-const flushStatements = (schema: string, state: BatchState): RawBuilder<unknown>[] => {
+const flushStatements = (
+  schema: string,
+  state: BatchState,
+  rows: FlushRows = dirtyRows(state),
+): RawBuilder<unknown>[] => {
   const writes: (RawBuilder<unknown> | undefined)[] = [];
-  const conversations = [...state.dirtyConversations].flatMap((k) => state.conversations.get(k) ?? []);
-  writes.push(
-    upsert(
-      schema,
-      'conversations',
-      conversations,
-      CONVERSATION_COLUMNS,
-      ['conversation_id'],
-      [
-        'last_seq',
-        'last_activity_at',
-        'message_count',
-        'last_message_id',
-        'last_message_sender',
-        'last_message_preview',
-        'last_message_sent_at',
-        'last_message_seq',
-        'last_message_deleted',
-      ],
-    ),
-  );
-  const messages = [...state.dirtyMessages].flatMap((k) => state.messages.get(k) ?? []);
+  writes.push(upsertConversations(schema, rows.conversations));
   writes.push(
     upsert(
       schema,
       'messages',
-      messages,
+      rows.messages,
       MESSAGE_COLUMNS,
       ['conversation_id', 'seq'],
       ['body', 'edited_at', 'deleted', 'deleted_by', 'reply_count', 'last_reply_at', 'thread_participants'],
     ),
   );
-  const members = [...state.dirtyMembers].flatMap((k) => state.members.get(k) ?? []);
-  writes.push(
-    upsert(
-      schema,
-      'members',
-      members,
-      MEMBER_COLUMNS,
-      ['conversation_id', 'user_id'],
-      [
-        'active',
-        'joined_seq',
-        'ordinal',
-        'read_seq',
-        'read_msg_index',
-        'muted_until',
-        'notification_level',
-        'role',
-      ],
-    ),
-  );
+  writes.push(insert(schema, 'messages', rows.newMessages ?? [], MESSAGE_COLUMNS));
+  writes.push(upsertMembers(schema, rows.members));
   const reactions = [...state.reactions.values()];
   writes.push(
     upsert(
@@ -343,6 +448,12 @@ export type Replayer = {
  * rows it touches that are not there (messages it edits, members whose watermark Postgres recounted, all
  * of them after the cache starts over), and it waits for the writes in flight before such a load. One
  * page's writes run at a time, in page order; each page moves the `progress` checkpoint, if given.
+ *
+ * Nothing reads the schema before `drain`, so a changed conversation or member row is written once when
+ * it has to be, not with every page that changes it (a group's rows changed with nearly every message:
+ * most of a replay's row writes): when Postgres itself reads or changes it (a watermark recount, an
+ * erasure), before the cache starts over, and at `drain`. Messages sent in a page are inserted as they
+ * are; only rows loaded from the table are upserted.
  */
 export const createReplayer = (options: {
   pool: pg.Pool;
@@ -359,13 +470,19 @@ export const createReplayer = (options: {
   const pageWrites = writeBehind();
   // One transaction per page, committed without waiting for its WAL flush: a replay that crashes is
   // started over from scratch anyway, and the swap that publishes it is a transaction of its own.
-  const run = (statements: RawBuilder<unknown>[], position: string) =>
+  const run = (statements: RawBuilder<unknown>[], position: string | undefined) =>
     transaction(pool, async (client) => {
       await client.query('SET LOCAL synchronous_commit = off');
       const trx = createReadModelDb(client, schema);
       for (const statement of statements) await statement.execute(trx);
-      if (progress) await saveCheckpoint(client, progress, position);
+      if (progress && position !== undefined) await saveCheckpoint(client, progress, position);
     });
+  /** The deferred rows among `keys` (all of them when `only` is omitted), no longer dirty once taken. */
+  const take = <R>(dirty: Set<string>, rows: ReadonlyMap<string, R>, only?: ReadonlySet<string>): R[] => {
+    const keys = only ? [...only].filter((k) => dirty.has(k)) : [...dirty];
+    for (const k of keys) dirty.delete(k);
+    return rowsOf(keys, rows);
+  };
   return {
     async apply(events) {
       const last = events.at(-1);
@@ -376,8 +493,28 @@ export const createReplayer = (options: {
         await pageWrites.drain();
         await load(db, schema, state, missing);
       }
+      // Messages are held for one page only: those here now came from the table.
+      const stored = new Set(state.messages.keys());
       for (const e of projected) applyEvent(state, e);
-      const statements = flushStatements(schema, state);
+      // An erasure rewrites rows in SQL and the cache is about to start over: write every deferred row.
+      const all = state.erasedUsers.size > 0 || state.members.size > cacheMaxMembers;
+      const messages: MessageState[] = [];
+      const newMessages: MessageState[] = [];
+      for (const key of state.dirtyMessages) {
+        const row = state.messages.get(key);
+        if (row) (stored.has(key) ? messages : newMessages).push(row);
+      }
+      // First the deferred rows due now; then the page's statements, whose watermark recounts and
+      // erasures read and change them.
+      const statements = [
+        ...deferredRowStatements(
+          schema,
+          all ? take(state.dirtyConversations, state.conversations) : [],
+          // Postgres recounts pending watermarks from the member rows: those must be in the table.
+          take(state.dirtyMembers, state.members, all ? undefined : state.readIndexPending),
+        ),
+        ...flushStatements(schema, state, { conversations: [], members: [], messages, newMessages }),
+      ];
       // Postgres recounts these watermarks: the copies here are stale from now on.
       for (const key of state.readIndexPending) state.members.delete(key);
       state.messages.clear();
@@ -388,8 +525,6 @@ export const createReplayer = (options: {
         state.conversations.clear();
       }
       for (const set of [
-        state.dirtyConversations,
-        state.dirtyMembers,
         state.dirtyMessages,
         state.readIndexPending,
         state.unreadPairs,
@@ -400,7 +535,17 @@ export const createReplayer = (options: {
       }
       await pageWrites.start(() => run(statements, last.position));
     },
-    drain: pageWrites.drain,
+    async drain() {
+      if (state.dirtyConversations.size + state.dirtyMembers.size > 0) {
+        const statements = deferredRowStatements(
+          schema,
+          take(state.dirtyConversations, state.conversations),
+          take(state.dirtyMembers, state.members),
+        );
+        await pageWrites.start(() => run(statements, undefined));
+      }
+      await pageWrites.drain();
+    },
   };
 };
 /** The keys of `keys` whose rows `state` does not hold yet. */

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { migrateReadModels } from '@chat/db';
+import { userStream } from '@chat/events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createReplayer, PROJECTED_STREAMS } from '../src/index.js';
 import { createHarness, dumpSchema, type Harness, replayInto } from './harness.js';
@@ -9,11 +11,24 @@ let h: Harness;
 beforeAll(async () => {
   h = await createHarness('replay');
   // Edits and deletes of older messages, reads below the newest message, leaves, re-joins and mutes:
-  // everything that makes a page depend on rows an earlier page wrote.
-  await simulate(h.store, new ChatSimulator({ users: 25, seed: 4242 }), {
-    conversations: 30,
-    commands: 3000,
-  });
+  // everything that makes a page depend on rows an earlier page wrote. Then an erasure, which rewrites
+  // rows of earlier pages in SQL (last: an erased user writes nothing afterwards, and the simulator
+  // does not know that).
+  const sim = new ChatSimulator({ users: 25, seed: 4242 });
+  await simulate(h.store, sim, { conversations: 30, commands: 3000 });
+  const erased = sim.users[1] ?? 'u1';
+  await h.store.append(
+    userStream(erased),
+    [
+      {
+        id: randomUUID(),
+        type: 'UserErased',
+        data: { userId: erased, erasedBy: 'root', erasedAt: new Date().toISOString() },
+        metadata: { userId: 'root', correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
+      },
+    ],
+    'any',
+  );
 }, 120_000);
 afterAll(async () => {
   await h.close();
