@@ -324,6 +324,7 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
         else missing.push(kid);
       }
       if (missing.length === 0) return found;
+      const since = generation;
       const { rows } = await pool.query<{ kid: string; user_id: string; wrapped: Buffer | null }>(
         `SELECT kid::text, user_id, wrapped FROM keys.user_data_keys WHERE kid = ANY($1::uuid[])
          UNION ALL SELECT kid::text, user_id, NULL FROM keys.erased_users WHERE kid = ANY($1::uuid[])`,
@@ -334,7 +335,9 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
           erasedKids.set(row.kid, true);
           found.set(row.kid, null);
         } else if (!found.has(row.kid)) {
-          found.set(row.kid, remember(row.user_id, row.kid, unwrap(row.kid, row.wrapped)).key);
+          // Read before an erasure that this process has heard of since: used for this page, not cached.
+          const key = unwrap(row.kid, row.wrapped);
+          found.set(row.kid, since === generation ? remember(row.user_id, row.kid, key).key : key);
         }
       }
       const unknown = missing.filter((k) => !found.has(k));
