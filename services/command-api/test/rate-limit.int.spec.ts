@@ -1,9 +1,12 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { migrateReadModels } from '@chat/db';
 import { type CommandReply, natsSubjects } from '@chat/events';
 import { migrateNotifier } from '@chat/notifications';
+import { createLogger } from '@chat/platform';
 import { signToken, testSubjectPrefix } from '@chat/testkit';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { PostgresRateLimitStore, RATE_LIMIT_FLUSH_INTERVAL_MS } from '../src/plugins/rate-limit-store.js';
 import { type Harness, startHarness } from './harness.js';
 
 // A long window keeps the test independent of timing: nothing refills while it runs.
@@ -120,11 +123,57 @@ describe('HTTP rate limits', () => {
         (await call(a.app, 'erin', 'GET', '/v1/unread')).status,
       ];
       expect(statuses).toEqual([200, 200, 200]);
+      // Each instance sees the others' hits at most one flush interval (and a round trip) late.
+      await Promise.all([a.app.rateLimits.drained(), b.app.rateLimits.drained()]);
+      await sleep(RATE_LIMIT_FLUSH_INTERVAL_MS + 1);
       expectRateLimited(await call(b.app, 'erin', 'GET', '/v1/unread'));
+      expectRateLimited(await call(a.app, 'erin', 'GET', '/v1/unread'));
     } finally {
       await a.app.close();
       await b.app.close();
     }
+  });
+
+  it('lets an instance that has not heard the shared count through at most once per user and window', async () => {
+    const [a, b] = [await limitedApp(), await limitedApp()];
+    try {
+      for (let i = 0; i < 3; i++) expect((await call(a.app, 'hal', 'GET', '/v1/unread')).status).toBe(200);
+      await a.app.rateLimits.drained();
+      // b knows nothing of hal yet: its first request is answered before the shared count is.
+      const burst = await Promise.all(
+        Array.from({ length: 4 }, () => call(b.app, 'hal', 'GET', '/v1/unread')),
+      );
+      expect(burst.map((r) => r.status).sort()).toEqual([200, 429, 429, 429]);
+      expectRateLimited(await call(a.app, 'hal', 'GET', '/v1/unread'));
+    } finally {
+      await a.app.close();
+      await b.app.close();
+    }
+  });
+
+  it('counts the hits of many users in few statements, answering each without waiting for one', async () => {
+    // A long flush interval makes the grouping deterministic: the first hit's statement starts at once,
+    // every later one waits for the interval (or `drained`).
+    const store = new PostgresRateLimitStore(h.pool, createLogger('rate-limit-test', 'silent'), 60_000);
+    const counted = vi.spyOn(h.pool, 'query');
+    try {
+      for (let i = 0; i < 20; i++)
+        expect(await store.hit(`queries:trickle-${i}`, 60_000)).toMatchObject({ current: 1 });
+      await store.drained();
+      const statements = counted.mock.calls.filter((c) =>
+        String(c[0]).includes('INSERT INTO rate_limit.windows'),
+      );
+      expect(statements.length).toBeGreaterThan(0);
+      expect(statements.length).toBeLessThanOrEqual(2);
+    } finally {
+      counted.mockRestore();
+    }
+    const { rows } = await h.pool.query<{ hits: number }>(
+      "SELECT hits FROM rate_limit.windows WHERE key LIKE 'queries:trickle-%'",
+    );
+    expect(rows.map((r) => r.hits)).toEqual(Array(20).fill(1));
+    // A later hit on a view older than the interval asks the shared table (a statement at once).
+    expect(await store.hit('queries:trickle-0', 60_000)).toMatchObject({ current: 2 });
   });
 });
 

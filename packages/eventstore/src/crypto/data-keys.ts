@@ -42,13 +42,37 @@ export interface DataKeyStore {
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-/** AES-256-GCM: iv ‖ tag ‖ ciphertext, authenticated with `aad`. */
-export const seal = (key: Buffer, plaintext: Buffer, aad: string): Buffer => {
-  const iv = randomBytes(IV_BYTES);
+/**
+ * IVs are random (96 bits, the GCM default), drawn from a pool refilled 4,096 IVs at a time: one call
+ * into the CSPRNG per IV cost as much as the encryption itself. Every IV is a fresh, never reused slice
+ * of CSPRNG output, so the random-IV bound of NIST SP 800-38D (2^32 messages per key) is unchanged.
+ */
+const IV_POOL_BYTES = IV_BYTES * 4096;
+let ivPool = Buffer.alloc(0);
+let ivOffset = 0;
+const nextIv = (): Buffer => {
+  if (ivOffset + IV_BYTES > ivPool.length) {
+    ivPool = randomBytes(IV_POOL_BYTES);
+    ivOffset = 0;
+  }
+  const iv = ivPool.subarray(ivOffset, ivOffset + IV_BYTES);
+  ivOffset += IV_BYTES;
+  return iv;
+};
+
+/** AES-256-GCM: iv ‖ tag ‖ ciphertext, authenticated with `aad`. A string is encrypted as its UTF-8. */
+export const seal = (key: Buffer, plaintext: Buffer | string, aad: string): Buffer => {
+  const iv = nextIv();
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(aad, 'utf8'));
-  const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), ct]);
+  const ct = typeof plaintext === 'string' ? cipher.update(plaintext, 'utf8') : cipher.update(plaintext);
+  const rest = cipher.final(); // empty for GCM, a stream mode; kept for correctness
+  const out = Buffer.allocUnsafe(IV_BYTES + TAG_BYTES + ct.length + rest.length);
+  iv.copy(out, 0);
+  cipher.getAuthTag().copy(out, IV_BYTES);
+  ct.copy(out, IV_BYTES + TAG_BYTES);
+  rest.copy(out, IV_BYTES + TAG_BYTES + ct.length);
+  return out;
 };
 
 /** Opens what `seal` made; throws when the key, the aad or a byte is wrong. */
@@ -56,7 +80,9 @@ export const open = (key: Buffer, sealed: Buffer, aad: string): Buffer => {
   const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
   decipher.setAAD(Buffer.from(aad, 'utf8'));
   decipher.setAuthTag(sealed.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-  return Buffer.concat([decipher.update(sealed.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
+  const pt = decipher.update(sealed.subarray(IV_BYTES + TAG_BYTES));
+  const rest = decipher.final(); // verifies the tag; empty for GCM
+  return rest.length === 0 ? pt : Buffer.concat([pt, rest]);
 };
 
 /** A bounded least-recently-used map (Map keeps insertion order; a hit moves the entry to the end). */
@@ -115,11 +141,14 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
   /** Kids whose key an erasure destroyed: final, so kept (bounded) without a TTL. */
   const erasedKids = new Lru<string, true>(options.cacheSize ?? 10_000);
   let closed = false;
+  /** Bumped whenever cached keys are dropped for an erasure (or a lost LISTEN): see `keyForWriting`. */
+  let generation = 0;
   let listener: pg.Client | null = null;
   let listening: Promise<void> | null = null;
   let lastListenAttempt = 0;
 
   const forget = (kid: string, userId?: string) => {
+    generation++;
     const cached = byKid.get(kid);
     byKid.delete(kid);
     const owner = userId ?? cached?.userId;
@@ -136,6 +165,7 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
       if (listener !== client) return;
       listener = null;
       listening = null;
+      generation++;
       byKid.clear();
       byUser.clear();
       if (!closed) options.logger?.warn({ err }, 'key-store LISTEN lost; key cache cleared');
@@ -148,7 +178,10 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
       if (msg.channel === DATA_KEY_ERASED_CHANNEL && msg.payload) {
         const [kid, userId] = msg.payload.split(' ');
         if (kid) forget(kid, userId);
-        else if (userId) byUser.delete(userId);
+        else if (userId) {
+          generation++;
+          byUser.delete(userId);
+        }
       }
     });
     listening = client
@@ -170,39 +203,101 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
     return entry;
   };
 
-  /** Key look-ups in flight per user: concurrent first messages of one user share one query. */
-  const inFlight = new Map<string, Promise<DataKey>>();
+  /**
+   * Writing keys are cached like reading keys (same LRU, TTL and erasure notification), so a user's key
+   * costs a statement only on their first message per TTL. A first use creates the key, a committed
+   * insert: users whose first messages arrive while such a statement is in flight wait and go together
+   * in the next one (group commit, as appends do), so a burst of new writers costs one commit, not one
+   * each. A lone miss waits for nothing.
+   *
+   * Why a cached writing key is safe against erasure: the erasure in this process drops the key from
+   * the cache as soon as its transaction commits, so this process refuses new text by the user from
+   * then on (403); other processes drop it on the NOTIFY, or within the TTL when their LISTEN was down.
+   * Text sealed in that gap is sealed under a key that no longer exists anywhere: it reads as erased,
+   * which is what the erasure asked for. A load that was in flight across an erasure is not cached
+   * (`generation`), so it cannot bring a destroyed key back into the cache.
+   */
+  let pendingUsers = new Map<
+    string,
+    Array<{ resolve: (key: DataKey) => void; reject: (err: unknown) => void }>
+  >();
+  let creating = false;
 
-  const loadForWriting = async (userId: string): Promise<DataKey> => {
-    const kid = randomUUID();
-    const key = randomBytes(32);
+  const createKeys = async (userIds: string[]): Promise<Map<string, DataKey | ErasedUserError>> => {
+    const since = generation;
+    // Sorted: two processes creating overlapping users insert them in one order and cannot deadlock.
+    const users = [...userIds].sort();
+    const kids = users.map(() => randomUUID());
+    const keys = users.map(() => randomBytes(32));
+    const wrapped = users.map((_, i) => seal(options.master, keys[i]!, `data-key:${kids[i]}`));
     // Created unless the user has one (or was erased, which refuses): one statement, so a concurrent
     // erasure either deletes the key made here or finds the tombstone first.
-    const { rows } = await pool.query<{ kid: string; wrapped: Buffer; erased: boolean }>(
-      `WITH tombstone AS (SELECT 1 FROM keys.erased_users WHERE user_id = $1),
-              created AS (
-                INSERT INTO keys.user_data_keys (user_id, kid, wrapped)
-                SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM tombstone)
-                ON CONFLICT (user_id) DO NOTHING
-                RETURNING kid, wrapped)
-         SELECT kid::text, wrapped, false AS erased FROM created
-         UNION ALL SELECT kid::text, wrapped, false FROM keys.user_data_keys WHERE user_id = $1
-         UNION ALL SELECT NULL, NULL, true FROM tombstone`,
-      [userId, kid, seal(options.master, key, `data-key:${kid}`)],
+    const { rows } = await pool.query<{ user_id: string; kid: string | null; wrapped: Buffer | null }>(
+      `WITH input AS (
+              SELECT * FROM unnest($1::text[], $2::uuid[], $3::bytea[]) WITH ORDINALITY AS t(user_id, kid, wrapped, n)),
+            tombstone AS (SELECT e.user_id FROM keys.erased_users e JOIN input i ON e.user_id = i.user_id),
+            created AS (
+              INSERT INTO keys.user_data_keys (user_id, kid, wrapped)
+              SELECT i.user_id, i.kid, i.wrapped FROM input i
+               WHERE NOT EXISTS (SELECT 1 FROM tombstone t WHERE t.user_id = i.user_id)
+               ORDER BY i.n
+              ON CONFLICT (user_id) DO NOTHING
+              RETURNING user_id, kid, wrapped)
+       SELECT user_id, kid::text, wrapped FROM created
+       UNION ALL SELECT k.user_id, k.kid::text, k.wrapped FROM keys.user_data_keys k JOIN input i ON k.user_id = i.user_id
+       UNION ALL SELECT user_id, NULL, NULL FROM tombstone`,
+      [users, kids, wrapped],
     );
-    if (rows.some((r) => r.erased)) throw new ErasedUserError(userId);
-    let row = rows[0];
-    if (!row) {
-      // Another process created the key while this statement ran: its row was not in this
-      // statement's snapshot. A new statement sees it (or the tombstone of an erasure since).
-      const again = await pool.query<{ kid: string; wrapped: Buffer }>(
-        'SELECT kid::text, wrapped FROM keys.user_data_keys WHERE user_id = $1',
-        [userId],
+    const made = new Map(users.map((u, i) => [u, { kid: kids[i]!, key: keys[i]! }]));
+    const out = new Map<string, DataKey | ErasedUserError>();
+    const settle = (userId: string, kid: string | null, sealed: Buffer | null) => {
+      if (kid === null || sealed === null) {
+        out.set(userId, new ErasedUserError(userId));
+        return;
+      }
+      if (out.has(userId)) return;
+      const mine = made.get(userId);
+      const key = mine?.kid === kid ? mine.key : unwrap(kid, sealed);
+      out.set(userId, since === generation ? remember(userId, kid, key) : { kid, key });
+    };
+    for (const row of rows) if (row.kid === null) settle(row.user_id, null, null);
+    for (const row of rows) settle(row.user_id, row.kid, row.wrapped);
+    const unseen = users.filter((u) => !out.has(u));
+    if (unseen.length > 0) {
+      // Another process created these keys while the statement ran: their rows were not in its
+      // snapshot. A new statement sees them (or the tombstone of an erasure since).
+      const again = await pool.query<{ user_id: string; kid: string; wrapped: Buffer }>(
+        'SELECT user_id, kid::text, wrapped FROM keys.user_data_keys WHERE user_id = ANY($1::text[])',
+        [unseen],
       );
-      row = again.rows[0] ? { ...again.rows[0], erased: false } : undefined;
-      if (!row) throw new ErasedUserError(userId);
+      for (const row of again.rows) settle(row.user_id, row.kid, row.wrapped);
+      for (const userId of unseen) if (!out.has(userId)) out.set(userId, new ErasedUserError(userId));
     }
-    return remember(userId, row.kid, row.kid === kid ? key : unwrap(row.kid, row.wrapped));
+    return out;
+  };
+
+  const createPending = async (): Promise<void> => {
+    creating = true;
+    try {
+      while (pendingUsers.size > 0) {
+        const batch = pendingUsers;
+        pendingUsers = new Map();
+        try {
+          const made = await createKeys([...batch.keys()]);
+          for (const [userId, waiters] of batch) {
+            const result = made.get(userId) ?? new ErasedUserError(userId);
+            for (const w of waiters) {
+              if (result instanceof Error) w.reject(result);
+              else w.resolve(result);
+            }
+          }
+        } catch (err) {
+          for (const waiters of batch.values()) for (const w of waiters) w.reject(err);
+        }
+      }
+    } finally {
+      creating = false;
+    }
   };
 
   return {
@@ -210,12 +305,12 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
       await ensureListening();
       const cached = byUser.get(userId);
       if (cached && fresh(cached)) return cached;
-      let loading = inFlight.get(userId);
-      if (!loading) {
-        loading = loadForWriting(userId).finally(() => inFlight.delete(userId));
-        inFlight.set(userId, loading);
-      }
-      return loading;
+      return new Promise<DataKey>((resolve, reject) => {
+        const waiters = pendingUsers.get(userId);
+        if (waiters) waiters.push({ resolve, reject });
+        else pendingUsers.set(userId, [{ resolve, reject }]);
+        if (!creating) void createPending();
+      });
     },
 
     async keysForReading(kids) {
@@ -229,6 +324,7 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
         else missing.push(kid);
       }
       if (missing.length === 0) return found;
+      const since = generation;
       const { rows } = await pool.query<{ kid: string; user_id: string; wrapped: Buffer | null }>(
         `SELECT kid::text, user_id, wrapped FROM keys.user_data_keys WHERE kid = ANY($1::uuid[])
          UNION ALL SELECT kid::text, user_id, NULL FROM keys.erased_users WHERE kid = ANY($1::uuid[])`,
@@ -239,7 +335,9 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
           erasedKids.set(row.kid, true);
           found.set(row.kid, null);
         } else if (!found.has(row.kid)) {
-          found.set(row.kid, remember(row.user_id, row.kid, unwrap(row.kid, row.wrapped)).key);
+          // Read before an erasure that this process has heard of since: used for this page, not cached.
+          const key = unwrap(row.kid, row.wrapped);
+          found.set(row.kid, since === generation ? remember(row.user_id, row.kid, key).key : key);
         }
       }
       const unknown = missing.filter((k) => !found.has(k));
@@ -271,7 +369,10 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
         ]);
         await client.query('COMMIT');
         if (row.kid) forget(row.kid, userId);
-        else byUser.delete(userId);
+        else {
+          generation++;
+          byUser.delete(userId);
+        }
         return { erasedNow, erasedAt: row.erased_at.toISOString() };
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);

@@ -48,7 +48,7 @@ export const encryptEvents = async (keys: DataKeyStore, events: readonly NewEven
       const userId = data[author];
       if (typeof userId !== 'string') throw new RangeError(`${event.type}.${author} must name the author`);
       const { kid, key } = await keys.keyForWriting(userId);
-      const sealed = seal(key, Buffer.from(value, 'utf8'), aad(event.id, field));
+      const sealed = seal(key, value, aad(event.id, field));
       data = { ...data, [field]: { enc: 'v1', kid, ct: sealed.toString('base64') } satisfies EncryptedField };
     }
     out.push(data === event.data ? event : { ...event, data });

@@ -6,75 +6,182 @@ export type WindowCount = { current: number; ttl: number };
 
 type Waiter = { resolve: (count: WindowCount) => void; reject: (err: unknown) => void };
 
+/** What this instance knows of one key's current window. */
+type KeyView = {
+  /** The shared count as of this instance's last statement for the key (its own flushed hits included). */
+  shared: number;
+  /** Hits counted here and not yet added to the shared count (in flight or waiting for the next flush). */
+  unsynced: number;
+  /** When the window ends, on this process's clock (`performance.now()`). */
+  endsAt: number;
+  /** When a statement last told the shared count: hits are answered from it for one flush interval. */
+  syncedAt: number;
+  /** No statement has answered for this window yet: hits after the first wait for one. */
+  provisional: boolean;
+  waiters: Waiter[];
+};
+
 const UNDEFINED_TABLE = '42P01';
 const UNDEFINED_SCHEMA = '3F000';
 const SWEEP_EVERY_MS = 60_000;
+/** Statements that only carry hits already answered start at most this often. */
+export const RATE_LIMIT_FLUSH_INTERVAL_MS = 25;
 
 /**
  * Fixed-window hit counters shared by every command-api instance, so a user's limit holds however many
  * instances (and NATS queue-group members) their requests are spread over.
  *
- * Postgres rather than NATS KV: one statement counts many hits at once. Hits arriving while a statement
- * is in flight wait and go together in the next one (group commit, as the event store does), so under
- * load the cost per request is a fraction of a round trip, where a KV counter costs a read and a
- * compare-and-set per request. The table is UNLOGGED: counters need no durability (a crash only resets
- * current windows) and skip the WAL. It creates itself on first use: it holds nothing worth migrating.
+ * A hit is answered from what this instance knows, without waiting for Postgres, when that is recent:
+ * the shared count as told by a statement at most one flush interval ago, plus the hits this instance
+ * counted since. Hits are added to the shared table in the background, many keys per statement, at most
+ * one statement per RATE_LIMIT_FLUSH_INTERVAL_MS while no hit waits (one round trip per request was
+ * most of the limiter's cost). The first hit of a key in a window is answered at once as the window's
+ * first; a later hit on an older view waits for the statement that tells the shared count (sent at once,
+ * with the other hits of its tick), so a burst or a slow trickle is counted against the shared budget.
+ *
+ * Tolerance, compared with one exact shared counter: an instance lets through at most one request per
+ * key and window before it has heard the shared count, and sees other instances' requests at most one
+ * flush interval (plus a round trip) late. With one instance the count is exact after the first hit.
+ *
+ * Postgres rather than NATS KV: one statement counts many keys at once. The table is UNLOGGED: counters
+ * need no durability (a crash only resets current windows) and skip the WAL. It creates itself on first
+ * use: it holds nothing worth migrating.
  */
 export class PostgresRateLimitStore {
-  #pending = new Map<string, { windowMs: number; waiters: Waiter[] }>();
+  readonly #views = new Map<string, KeyView>();
+  /** Keys with unsynced hits or waiters, and their window length. */
+  #dirty = new Map<string, number>();
   #running = false;
+  #timer: NodeJS.Timeout | null = null;
+  /** Hits waiting for a statement to answer: while there are any, a flush starts without delay. */
+  #waiting = 0;
+  #lastStart = Number.NEGATIVE_INFINITY;
   #sweepAt = 0;
+  #idle: Array<() => void> = [];
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly logger: Logger,
+    private readonly flushIntervalMs = RATE_LIMIT_FLUSH_INTERVAL_MS,
   ) {}
 
   /** Counts one hit on `key` in its current window (a new window of `windowMs` when the last one ended). */
   hit(key: string, windowMs: number): Promise<WindowCount> {
-    return new Promise((resolve, reject) => {
-      const entry = this.#pending.get(key);
-      if (entry) entry.waiters.push({ resolve, reject });
-      else this.#pending.set(key, { windowMs, waiters: [{ resolve, reject }] });
-      if (!this.#running) void this.#run();
-    });
+    const now = performance.now();
+    let view = this.#views.get(key);
+    if (view && view.endsAt <= now && view.waiters.length === 0) view = undefined;
+    if (!view) {
+      view = {
+        shared: 0,
+        unsynced: 0,
+        endsAt: now + windowMs,
+        syncedAt: now,
+        provisional: true,
+        waiters: [],
+      };
+      this.#views.set(key, view);
+    } else if (view.provisional ? view.unsynced > 0 : now - view.syncedAt > this.flushIntervalMs) {
+      const waiting = view;
+      return new Promise((resolve, reject) => {
+        waiting.waiters.push({ resolve, reject });
+        this.#waiting++;
+        this.#schedule(key, windowMs);
+      });
+    }
+    view.unsynced++;
+    this.#schedule(key, windowMs);
+    return Promise.resolve({ current: view.shared + view.unsynced, ttl: Math.max(0, view.endsAt - now) });
   }
 
-  async #run(): Promise<void> {
+  /** Resolves when every hit counted so far is in the shared table (tests, shutdown). */
+  drained(): Promise<void> {
+    if (!this.#running && this.#dirty.size === 0) return Promise.resolve();
+    const idle = new Promise<void>((resolve) => this.#idle.push(resolve));
+    this.#kick();
+    return idle;
+  }
+
+  #schedule(key: string, windowMs: number): void {
+    this.#dirty.set(key, windowMs);
+    this.#kick();
+  }
+
+  /** Starts a flush now when a hit (or `drained`) waits for one or the interval has passed, else later. */
+  #kick(): void {
+    if (this.#running || this.#dirty.size === 0) return;
+    const urgent = this.#waiting > 0 || this.#idle.length > 0;
+    const wait = urgent ? 0 : this.#lastStart + this.flushIntervalMs - performance.now();
+    if (wait > 0) {
+      this.#timer ??= setTimeout(() => {
+        this.#timer = null;
+        this.#kick();
+      }, wait).unref();
+      return;
+    }
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
     this.#running = true;
+    // setImmediate: the hits of this tick go in the same statement.
+    setImmediate(() => void this.#flush());
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#dirty;
+    this.#dirty = new Map();
+    this.#lastStart = performance.now();
     try {
-      while (this.#pending.size > 0) {
-        const batch = this.#pending;
-        this.#pending = new Map();
-        await this.#count(batch);
-        if (Date.now() >= this.#sweepAt) await this.#sweep();
-      }
+      await this.#count(batch);
+      if (Date.now() >= this.#sweepAt) await this.#sweep();
     } finally {
       this.#running = false;
+      this.#kick();
+      if (!this.#running && this.#dirty.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
   }
 
-  async #count(batch: Map<string, { windowMs: number; waiters: Waiter[] }>): Promise<void> {
+  async #count(batch: Map<string, number>): Promise<void> {
     // Sorted, so two instances' statements lock shared keys in the same order and cannot deadlock.
     const keys = [...batch.keys()].sort();
-    const entries = keys.map((k) => batch.get(k)!);
+    const views = keys.map((k) => this.#views.get(k));
+    const sent = views.map((v) => v?.unsynced ?? 0);
     try {
       const rows = await this.#upsert(
         keys,
-        entries.map((e) => e.waiters.length),
-        entries.map((e) => e.windowMs),
+        sent,
+        keys.map((k) => batch.get(k)!),
       );
-      for (const row of rows) {
-        const entry = batch.get(row.key);
-        if (!entry) continue;
-        // The batch's hits on one key were added at once: hand them out in arrival order.
-        const first = row.hits - entry.waiters.length + 1;
-        entry.waiters.forEach((w, i) => {
-          w.resolve({ current: first + i, ttl: Math.max(0, row.ttl_ms) });
-        });
-      }
+      const now = performance.now();
+      const byKey = new Map(rows.map((r) => [r.key, r]));
+      keys.forEach((key, i) => {
+        const view = views[i];
+        const row = byKey.get(key);
+        // A view replaced meanwhile (its window ended) has its own hits to send.
+        if (!view || !row || this.#views.get(key) !== view) return;
+        view.unsynced -= sent[i]!;
+        view.shared = row.hits;
+        view.endsAt = now + Math.max(0, row.ttl_ms);
+        view.syncedAt = now;
+        view.provisional = false;
+        // The hits that waited for the shared count, in arrival order; they go with the next flush.
+        for (const w of view.waiters.splice(0)) {
+          this.#waiting--;
+          view.unsynced++;
+          w.resolve({ current: view.shared + view.unsynced, ttl: Math.max(0, row.ttl_ms) });
+        }
+        if (view.unsynced > 0) this.#dirty.set(key, batch.get(key)!);
+      });
     } catch (err) {
-      for (const entry of entries) for (const w of entry.waiters) w.reject(err);
+      // The hits sent are not counted (let through, as when the store cannot answer); waiters fail alike.
+      keys.forEach((key, i) => {
+        const view = views[i];
+        if (!view || this.#views.get(key) !== view) return;
+        view.unsynced -= sent[i]!;
+        for (const w of view.waiters.splice(0)) {
+          this.#waiting--;
+          w.reject(err);
+        }
+      });
+      this.logger.warn({ err }, 'could not count rate-limit hits');
     }
   }
 
@@ -117,9 +224,13 @@ export class PostgresRateLimitStore {
     }
   }
 
-  /** Ended windows carry no information: drop them now and then so idle users cost no rows. */
+  /** Ended windows carry no information: drop them now and then so idle users cost no rows or memory. */
   async #sweep(): Promise<void> {
     this.#sweepAt = Date.now() + SWEEP_EVERY_MS;
+    const now = performance.now();
+    for (const [key, view] of this.#views) {
+      if (view.endsAt <= now && view.unsynced === 0 && view.waiters.length === 0) this.#views.delete(key);
+    }
     await this.pool
       .query('DELETE FROM rate_limit.windows WHERE ends_at < now()')
       .catch((err: unknown) => this.logger.warn({ err }, 'could not sweep rate-limit windows'));

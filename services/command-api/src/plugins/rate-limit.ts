@@ -46,6 +46,11 @@ export class RateLimits {
     return this.policy.windowMs;
   }
 
+  /** Resolves when every hit counted so far is in the shared store (see its tolerance). */
+  drained(): Promise<void> {
+    return this.store.drained();
+  }
+
   /** Counts one hit on `key`: the store behind `@fastify/rate-limit` and `take` alike. */
   hit(key: string, windowMs = this.policy.windowMs) {
     return this.store.hit(key, windowMs);
@@ -101,6 +106,8 @@ export const rateLimitPlugin = fp<RateLimitOptions>(
     const store = new PostgresRateLimitStore(pool, logger);
     const limits = new RateLimits(store, policy, logger);
     app.decorate('rateLimits', limits);
+    // Hits still waiting for their flush go to the shared table before the pool closes.
+    app.addHook('onClose', () => limits.drained());
     // @fastify/rate-limit builds its store with `new`; this one forwards to the shared counters.
     class SharedStore implements FastifyRateLimitStore {
       incr(
