@@ -20,6 +20,12 @@ export const commandRequestSchema = z.object({
   correlationId: z.string().optional(),
   params: z.record(z.string(), z.string()).optional(),
   body: z.unknown(),
+  /**
+   * How long the requester waits for the reply, in ms (the gateway's COMMAND_TIMEOUT_MS). A command
+   * still waiting to run when most of it has passed is not run: the requester has answered its client
+   * `unavailable` by then, and a command written after that answer would contradict it.
+   */
+  budgetMs: z.number().int().min(1).max(600_000).optional(),
 });
 export type CommandRequest = z.input<typeof commandRequestSchema>;
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandName, CommandReply, CommandRequest } from '@chat/events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './harness.js';
@@ -49,6 +50,52 @@ describe('NATS request/reply <prefix>.cmd.<name>', () => {
     const events = await h.stream(`conversation-${id}`);
     expect(events).toHaveLength(2);
     expect(events[1]?.metadata).toMatchObject({ userId: 'bob', correlationId });
+  });
+
+  it('a command still queued when its requester has stopped waiting (budgetMs) is refused, not run', async () => {
+    // A transaction that holds the log's append lock: the first command's append waits behind it, and
+    // the second, to the same conversation, queues behind the first.
+    const open = await h.pool.connect();
+    const first = randomUUID();
+    const late = randomUUID();
+    let replies: Promise<[CommandReply, CommandReply]>;
+    try {
+      await open.query('BEGIN');
+      await open.query('SELECT o_status FROM es.append_batch($1::jsonb)', [
+        JSON.stringify([
+          {
+            i: 0,
+            s: `held-${randomUUID()}`,
+            e: null,
+            ev: [{ id: randomUUID(), type: 'Held', data: {}, metadata: {} }],
+          },
+        ]),
+      ]);
+      const send = (messageId: string, budgetMs: number) =>
+        request('sendMessage', {
+          userId: 'bob',
+          params: { conversationId: id },
+          body: { messageId, body: 'queued' },
+          budgetMs,
+        });
+      const firstReply = send(first, 10_000);
+      await sleep(100);
+      const lateReply = send(late, 500);
+      replies = Promise.all([firstReply, lateReply]);
+      // Longer than the second requester waits: by the time its turn comes, nobody waits for it.
+      await sleep(800);
+    } finally {
+      await open.query('ROLLBACK').catch(() => undefined);
+      open.release();
+    }
+    const [firstAnswer, lateAnswer] = await replies;
+    expect(firstAnswer).toMatchObject({ ok: true, status: 201 });
+    expect(lateAnswer).toMatchObject({ ok: false, status: 503, error: { code: 'unavailable' } });
+    const ids = (await h.stream(`conversation-${id}`)).map(
+      (e) => (e.data as { messageId?: string }).messageId,
+    );
+    expect(ids).toContain(first);
+    expect(ids).not.toContain(late);
   });
 
   it('markRead and typing', async () => {

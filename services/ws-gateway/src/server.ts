@@ -173,6 +173,7 @@ export const createServer = (o: ServerOptions) => {
       correlationId: randomUUID(),
       params,
       body,
+      budgetMs: o.requests.timeoutMs,
     });
   };
 

@@ -15,10 +15,17 @@ import type { ConversationCommand } from '../conversations/commands.js';
 import { readWatermark } from '../conversations/decider.js';
 import type { ConversationState, Recorded } from '../conversations/state.js';
 import { directConversationId } from './ids.js';
-import type { ConversationWriter, ReportWriter, UserWriter } from './writer.js';
+import type { CommandMetadata, ConversationWriter, ReportWriter, UserWriter } from './writer.js';
 
 /** Who runs a command: from a verified JWT (HTTP) or the gateway's authenticated request (NATS). */
-export type Actor = { userId: string; roles: string[]; correlationId: string; causationId: string | null };
+export type Actor = {
+  userId: string;
+  roles: string[];
+  correlationId: string;
+  causationId: string | null;
+  /** `performance.now()` after which the requester no longer waits: the command is not started then. */
+  expiresAt?: number;
+};
 
 /** What a command answers: the HTTP status and body (also the `result` of a NATS reply / WS ack). */
 export type CommandOutcome<S extends CommandShape> = { status: SuccessStatus<S>; result: ResultOf<S> };
@@ -127,10 +134,11 @@ const requireNotBlocked = async (services: CommandServices, actor: Actor, other:
   );
 };
 
-export const metadataOf = (actor: Actor) => ({
+export const metadataOf = (actor: Actor): CommandMetadata => ({
   userId: actor.userId,
   correlationId: actor.correlationId,
   causationId: actor.causationId,
+  ...(actor.expiresAt === undefined ? {} : { expiresAt: actor.expiresAt }),
 });
 
 /** The record an answer refers to; its absence means the state and the decision disagree (a bug). */

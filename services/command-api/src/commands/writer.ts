@@ -32,7 +32,16 @@ import { eventId } from './ids.js';
 import { type CachedReport, reportAggregate } from './report-aggregate.js';
 import { type CachedUser, userAggregate } from './user-aggregate.js';
 
-export type CommandMetadata = { userId: string; correlationId: string; causationId: string | null };
+export type CommandMetadata = {
+  userId: string;
+  correlationId: string;
+  causationId: string | null;
+  /**
+   * `performance.now()` after which the requester no longer waits (NATS `budgetMs`): a command still
+   * queued then is refused `unavailable` without being decided. Not part of the event's metadata.
+   */
+  expiresAt?: number;
+};
 
 export type WriterMetrics = {
   observeAppend: (stream: StreamCategory, seconds: number) => void;
@@ -173,7 +182,8 @@ export class CommandWriter<C, S, K extends StreamCategory, E extends Folded<S, K
     lane.running = true;
     try {
       while (lane.queue.length > 0) {
-        const batch = lane.queue.splice(0, MAX_BATCH);
+        const batch = unexpired(lane.queue.splice(0, MAX_BATCH));
+        if (batch.length === 0) continue;
         try {
           await this.#runBatch(id, lane, batch);
         } catch (err) {
@@ -317,7 +327,12 @@ export class CommandWriter<C, S, K extends StreamCategory, E extends Folded<S, K
             id: eventId(event),
             type: event.type,
             data: event.data,
-            metadata: { ...pending.metadata, schemaVersion: CURRENT_SCHEMA_VERSION },
+            metadata: {
+              userId: pending.metadata.userId,
+              correlationId: pending.metadata.correlationId,
+              causationId: pending.metadata.causationId,
+              schemaVersion: CURRENT_SCHEMA_VERSION,
+            },
           },
         ],
         folds ? expectedRevision(revision) : 'any',
@@ -388,6 +403,23 @@ export class ReportWriter extends CommandWriter<ReportCommand, ReportState, 'rep
     super(store, reportAggregate(store), options);
   }
 }
+
+/**
+ * The commands whose requester still waits; the others are refused `unavailable` undecided. Under
+ * overload a lane's queue outlives the gateway's timeout: running those commands would write messages
+ * whose senders were already told they failed, and spend the capacity the live ones need.
+ */
+const unexpired = <C, S>(batch: Pending<C, S>[]): Pending<C, S>[] => {
+  const now = performance.now();
+  return batch.filter((pending) => {
+    const { expiresAt } = pending.metadata;
+    if (expiresAt === undefined || expiresAt > now) return true;
+    pending.reject(
+      new ChatError('unavailable', 'the command waited longer than its requester; it was not run'),
+    );
+    return false;
+  });
+};
 
 /** Builds the command's answer from the state it left (a failure to is a bug, answered as one). */
 const answer = <C, S>(decision: Decision<C, S>, state: S, appended: Recorded | null): Decision<C, S> => {

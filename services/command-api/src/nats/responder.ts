@@ -15,6 +15,12 @@ import type { AppMetrics } from '../plugins/metrics.js';
 import type { RateLimits } from '../plugins/rate-limit.js';
 
 const encoder = new TextEncoder();
+
+/**
+ * The part of a requester's budget within which a command may still start: the rest (a fifth, at most
+ * 1 s) is left for the append and the reply, so that a command started in time is answered in time.
+ */
+const runnableWithin = (budgetMs: number): number => budgetMs - Math.min(1000, budgetMs / 5);
 const decoder = new TextDecoder();
 
 /**
@@ -63,10 +69,11 @@ export class CommandResponder {
   }
 
   async #handle(msg: Msg): Promise<void> {
+    const received = performance.now();
     const name = msg.subject.slice(this.deps.subjects.prefix.length + '.cmd.'.length);
     let reply: CommandReply;
     try {
-      reply = { ok: true, ...(await this.#execute(name, msg.data)) };
+      reply = { ok: true, ...(await this.#execute(name, msg.data, received)) };
     } catch (err) {
       const { status, body } = toApiError(err);
       if (status >= 500) this.deps.logger.error({ err, command: name }, 'command failed');
@@ -81,7 +88,7 @@ export class CommandResponder {
     }
   }
 
-  async #execute(name: string, data: Uint8Array) {
+  async #execute(name: string, data: Uint8Array, received: number) {
     let json: unknown;
     try {
       json = JSON.parse(decoder.decode(data));
@@ -104,6 +111,10 @@ export class CommandResponder {
       );
     const request = parsed.data;
     if (!this.deps.commands.has(name)) throw new ChatError('not_found', `unknown command ${name}`);
+    const expiresAt =
+      request.budgetMs === undefined ? undefined : received + runnableWithin(request.budgetMs);
+    if (expiresAt !== undefined && performance.now() >= expiresAt)
+      throw new ChatError('unavailable', 'the command waited longer than its requester; it was not run');
     await this.deps.limits.take('commands', request.userId);
     const correlation = uuidSchema.safeParse(request.correlationId);
     return this.deps.commands.execute(
@@ -113,6 +124,7 @@ export class CommandResponder {
         roles: request.roles ?? [],
         correlationId: correlation.success ? correlation.data : randomUUID(),
         causationId: null,
+        ...(expiresAt === undefined ? {} : { expiresAt }),
       },
       request.params ?? {},
       request.body,

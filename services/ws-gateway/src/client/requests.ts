@@ -39,6 +39,11 @@ export class CommandRequests {
     });
   }
 
+  /** How long a request waits for its reply. */
+  get timeoutMs(): number {
+    return this.#timeoutMs;
+  }
+
   /** Publishes `data` to `subject` and calls `done` exactly once with its outcome. */
   request(subject: string, data: Uint8Array, done: (outcome: RequestOutcome) => void): void {
     const token = (++this.#next).toString(36);
