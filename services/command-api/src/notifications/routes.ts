@@ -1,10 +1,10 @@
+import { START_POSITION_TEXT } from '@chat/db';
 import { ChatError, queryShapes } from '@chat/events';
 import { decodeCursor, encodeCursor, listNotifications, readCheckpoint } from '@chat/notifications';
-import { sleep } from '@chat/platform';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type pg from 'pg';
 import { registerCommandRoute } from '../commands/routes.js';
 import { routeOf } from '../plugins/route-schema.js';
+import { positionAwaiter, ReadModelFreshness } from '../queries/freshness.js';
 import { readNotificationsCommand } from './read-command.js';
 
 export type NotificationRoutesOptions = {
@@ -14,20 +14,13 @@ export type NotificationRoutesOptions = {
   readWaitMs?: number;
 };
 
-/** True once the notifier's checkpoint has reached `position` (positions order as strings). */
-const waitForNotifier = async (pool: pg.Pool, position: string, waitMs: number): Promise<boolean> => {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const checkpoint = await readCheckpoint(pool);
-    if (checkpoint !== null && checkpoint >= position) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(20);
-  }
-};
-
 /** API.md §2.4 notifications: the list (notifier read model) and the read command. */
 export const notificationRoutes: FastifyPluginAsyncZod<NotificationRoutesOptions> = async (app, options) => {
-  const minPositionWaitMs = options.minPositionWaitMs ?? 2000;
+  // The notifier's checkpoint, waited on as the query routes wait on the projection's.
+  const notifier = new ReadModelFreshness(
+    async () => (await readCheckpoint(app.pool)) ?? START_POSITION_TEXT,
+  );
+  const awaitPosition = positionAwaiter(notifier, options.minPositionWaitMs ?? 2000);
   const readDeps = { store: app.store, pool: app.pool, clock: app.clock, waitMs: options.readWaitMs ?? 1000 };
   const readCommand = readNotificationsCommand(readDeps);
   app.commands.register(readCommand);
@@ -43,9 +36,7 @@ export const notificationRoutes: FastifyPluginAsyncZod<NotificationRoutesOptions
         const message = 'not a cursor returned by the server';
         throw new ChatError('validation_failed', 'invalid querystring', [{ path: ['cursor'], message }]);
       }
-      if (minPosition !== undefined && !(await waitForNotifier(app.pool, minPosition, minPositionWaitMs))) {
-        reply.header('x-read-model-stale', 'true');
-      }
+      await awaitPosition(minPosition, reply);
       const page = await listNotifications(app.pool, {
         userId: request.user.userId,
         unreadOnly,

@@ -4,9 +4,10 @@ import type { FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 
 /**
- * Read-your-writes across the CQRS split: waits until the projection's checkpoint reaches a position.
- * One poll loop per process serves every waiting request (and runs only while some wait), so a burst
- * of `minPosition` queries costs one checkpoint read per tick, not one per request.
+ * Read-your-writes across the CQRS split: waits until a consumer's checkpoint (the projection's, the
+ * notifier's) reaches a position. One poll loop per checkpoint and process serves every waiting request
+ * (and runs only while some wait), so a burst of `minPosition` queries costs one checkpoint read per
+ * tick, not one per request.
  */
 export class ReadModelFreshness {
   #known = START_POSITION_TEXT;
@@ -14,7 +15,8 @@ export class ReadModelFreshness {
   #polling = false;
 
   constructor(
-    private readonly db: ReadModelDb,
+    /** The consumer's checkpoint now (the start of the log before its first batch). */
+    private readonly readPosition: () => Promise<string>,
     private readonly pollMs = 10,
   ) {}
 
@@ -39,7 +41,7 @@ export class ReadModelFreshness {
   }
 
   async #refresh(): Promise<void> {
-    const checkpoint = await readCheckpoint(this.db);
+    const checkpoint = await this.readPosition();
     if (checkpoint > this.#known) this.#known = checkpoint;
   }
 
@@ -59,14 +61,22 @@ export class ReadModelFreshness {
   }
 }
 
+/**
+ * Read-your-writes for a query route: waits for `minPosition` (when given); when the read model does not
+ * reach it within `waitMs` (API.md: at most 2 s), the answer goes out anyway, marked
+ * `X-Read-Model-Stale: true`.
+ */
+export const positionAwaiter =
+  (freshness: ReadModelFreshness, waitMs: number) =>
+  async (minPosition: string | undefined, reply: FastifyReply): Promise<void> => {
+    if (minPosition === undefined) return;
+    if (!(await freshness.waitFor(minPosition, waitMs))) reply.header('x-read-model-stale', 'true');
+  };
+
 /** What every query route reads through: the read models, and the `minPosition` wait. */
 export type ReadModelAccess = {
   db: ReadModelDb;
-  /**
-   * Read-your-writes for a query route: waits for `minPosition` (when given); when the read model does
-   * not reach it within the wait (API.md: at most 2 s), the answer goes out anyway, marked
-   * `X-Read-Model-Stale: true`.
-   */
+  /** `positionAwaiter` on the projection's checkpoint. */
   awaitPosition: (minPosition: string | undefined, reply: FastifyReply) => Promise<void>;
 };
 
@@ -80,14 +90,10 @@ declare module 'fastify' {
 export const readModelPlugin = fp<{ minPositionWaitMs?: number }>(
   async (app, options) => {
     const db = createReadModelDb(app.pool);
-    const freshness = new ReadModelFreshness(db);
-    const waitMs = options.minPositionWaitMs ?? 2000;
+    const freshness = new ReadModelFreshness(() => readCheckpoint(db));
     app.decorate('readModel', {
       db,
-      awaitPosition: async (minPosition, reply) => {
-        if (minPosition === undefined) return;
-        if (!(await freshness.waitFor(minPosition, waitMs))) reply.header('x-read-model-stale', 'true');
-      },
+      awaitPosition: positionAwaiter(freshness, options.minPositionWaitMs ?? 2000),
     } satisfies ReadModelAccess);
   },
   { name: 'chat-read-model', dependencies: ['chat-infrastructure'] },
