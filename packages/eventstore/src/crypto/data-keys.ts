@@ -147,12 +147,13 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
   let listening: Promise<void> | null = null;
   let lastListenAttempt = 0;
 
-  const forget = (kid: string, userId?: string) => {
+  /** Drops what an erasure destroyed: the user's key (`kid`, when they had one) and their cached entry. */
+  const forget = (kid: string | undefined, userId: string | undefined) => {
     generation++;
-    const cached = byKid.get(kid);
-    byKid.delete(kid);
-    const owner = userId ?? cached?.userId;
+    const owner = userId ?? (kid === undefined ? undefined : byKid.get(kid)?.userId);
     if (owner !== undefined) byUser.delete(owner);
+    if (kid === undefined) return;
+    byKid.delete(kid);
     erasedKids.set(kid, true);
   };
 
@@ -177,11 +178,7 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
     client.on('notification', (msg) => {
       if (msg.channel === DATA_KEY_ERASED_CHANNEL && msg.payload) {
         const [kid, userId] = msg.payload.split(' ');
-        if (kid) forget(kid, userId);
-        else if (userId) {
-          generation++;
-          byUser.delete(userId);
-        }
+        forget(kid || undefined, userId || undefined);
       }
     });
     listening = client
@@ -368,11 +365,7 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
           `${row.kid ?? ''} ${userId}`,
         ]);
         await client.query('COMMIT');
-        if (row.kid) forget(row.kid, userId);
-        else {
-          generation++;
-          byUser.delete(userId);
-        }
+        forget(row.kid ?? undefined, userId);
         return { erasedNow, erasedAt: row.erased_at.toISOString() };
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
