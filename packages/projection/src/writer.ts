@@ -102,21 +102,14 @@ const upsert = <R extends object>(
   conflict: readonly string[],
   /** Columns an existing row takes over; none: an existing row is kept as it is. */
   update: readonly string[],
-): RawBuilder<unknown> | undefined => {
-  if (rows.length === 0) return undefined;
-  const [head, tail] = statementText(['upsert', schema, table, ...conflict, '', ...update], () => {
-    const names = columns.map(([name]) => quoteIdent(name)).join(', ');
+): RawBuilder<unknown> | undefined =>
+  insertJson(schema, table, rows, columns, ['upsert', ...conflict, '', ...update], () => {
     const onConflict =
       update.length === 0
         ? 'DO NOTHING'
         : `DO UPDATE SET ${update.map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`).join(', ')}`;
-    return [
-      `INSERT INTO ${quoteIdent(schema)}.${quoteIdent(table)} (${names}) SELECT ${names} FROM json_to_recordset(`,
-      `::json) AS x(${recordType(columns)}) ON CONFLICT (${conflict.map(quoteIdent).join(', ')}) ${onConflict}`,
-    ];
+    return ` ON CONFLICT (${conflict.map(quoteIdent).join(', ')}) ${onConflict}`;
   });
-  return sql`${sql.raw(head)}${JSON.stringify(rows)}${sql.raw(tail)}`;
-};
 
 /** A multi-row insert of rows known to be new (no arbiter index probed, no conflict handling). */
 const insert = <R extends object>(
@@ -124,13 +117,23 @@ const insert = <R extends object>(
   table: string,
   rows: readonly R[],
   columns: readonly (readonly [keyof R & string, string])[],
+): RawBuilder<unknown> | undefined => insertJson(schema, table, rows, columns, ['insert'], () => '');
+
+/** `INSERT … SELECT … FROM json_to_recordset(<rows>)` and `clause` (its statement text built once). */
+const insertJson = <R extends object>(
+  schema: string,
+  table: string,
+  rows: readonly R[],
+  columns: readonly (readonly [keyof R & string, string])[],
+  shape: readonly string[],
+  clause: () => string,
 ): RawBuilder<unknown> | undefined => {
   if (rows.length === 0) return undefined;
-  const [head, tail] = statementText(['insert', schema, table], () => {
+  const [head, tail] = statementText([schema, table, ...shape], () => {
     const names = columns.map(([name]) => quoteIdent(name)).join(', ');
     return [
       `INSERT INTO ${quoteIdent(schema)}.${quoteIdent(table)} (${names}) SELECT ${names} FROM json_to_recordset(`,
-      `::json) AS x(${recordType(columns)})`,
+      `::json) AS x(${recordType(columns)})${clause()}`,
     ];
   });
   return sql`${sql.raw(head)}${JSON.stringify(rows)}${sql.raw(tail)}`;
