@@ -1,5 +1,5 @@
 import { runConsumer } from '@chat/consumer';
-import { type NatsSubjects, STREAM_PREFIX } from '@chat/events';
+import { EVENT_TYPES, eventDefinitions, type NatsSubjects, STREAM_PREFIX } from '@chat/events';
 import type { EventStore } from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
 import type { NatsConnection } from 'nats';
@@ -27,12 +27,17 @@ export const CHECKPOINT_EVERY_MS = 200;
 
 export type Relay = { run(signal: AbortSignal): Promise<void> };
 
-/** User streams for their blocks only (routeEvent publishes nothing else of them). */
+/**
+ * The streams of the event types the relay publishes (relay trait other than `none`), read with a
+ * server-side filter: conversation, receipts and typing streams, and user streams for their blocks
+ * (routeEvent publishes nothing else of them); report streams never.
+ */
 const RELAYED_PREFIXES = [
-  STREAM_PREFIX.conversation,
-  STREAM_PREFIX.receipts,
-  STREAM_PREFIX.typing,
-  STREAM_PREFIX.user,
+  ...new Set(
+    EVENT_TYPES.filter((type) => eventDefinitions[type].relay !== 'none').map(
+      (type) => STREAM_PREFIX[eventDefinitions[type].stream],
+    ),
+  ),
 ];
 
 /**
