@@ -412,14 +412,19 @@ export class ReportWriter extends CommandWriter<ReportCommand, ReportState, 'rep
 const unexpired = <C, S>(batch: Pending<C, S>[]): Pending<C, S>[] => {
   const now = performance.now();
   return batch.filter((pending) => {
-    const { expiresAt } = pending.metadata;
-    if (expiresAt === undefined || expiresAt > now) return true;
-    pending.reject(
-      new ChatError('unavailable', 'the command waited longer than its requester; it was not run'),
-    );
+    if (!expired(pending.metadata.expiresAt, now)) return true;
+    pending.reject(commandExpired());
     return false;
   });
 };
+
+/** Whether a command's requester has stopped waiting (`expiresAt` from its metadata, `now` by `performance.now()`). */
+export const expired = (expiresAt: number | undefined, now = performance.now()): boolean =>
+  expiresAt !== undefined && expiresAt <= now;
+
+/** The answer to a command not run because its requester stopped waiting. */
+export const commandExpired = (): ChatError =>
+  new ChatError('unavailable', 'the command waited longer than its requester; it was not run');
 
 /** Builds the command's answer from the state it left (a failure to is a bug, answered as one). */
 const answer = <C, S>(decision: Decision<C, S>, state: S, appended: Recorded | null): Decision<C, S> => {

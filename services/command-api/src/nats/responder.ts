@@ -10,6 +10,7 @@ import {
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'pino';
 import type { CommandRegistry } from '../commands/registry.js';
+import { commandExpired, expired } from '../commands/writer.js';
 import { toApiError } from '../plugins/errors.js';
 import type { AppMetrics } from '../plugins/metrics.js';
 import type { RateLimits } from '../plugins/rate-limit.js';
@@ -113,8 +114,7 @@ export class CommandResponder {
     if (!this.deps.commands.has(name)) throw new ChatError('not_found', `unknown command ${name}`);
     const expiresAt =
       request.budgetMs === undefined ? undefined : received + runnableWithin(request.budgetMs);
-    if (expiresAt !== undefined && performance.now() >= expiresAt)
-      throw new ChatError('unavailable', 'the command waited longer than its requester; it was not run');
+    if (expired(expiresAt)) throw commandExpired();
     await this.deps.limits.take('commands', request.userId);
     const correlation = uuidSchema.safeParse(request.correlationId);
     return this.deps.commands.execute(
