@@ -91,6 +91,37 @@ export interface EventStore {
   /** Answers when the store is reachable; throws otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Postgres only (the data keys live in its database): `append`, storing or checking in the same
+   * transaction the data keys the events' personal fields were sealed with (`EncryptingEventStore`).
+   * Throws DataKeyRefusedError, appending nothing, when one of them is not the author's stored key
+   * (another process stored theirs first, or the author was erased).
+   */
+  appendWithKeys?(
+    streamId: string,
+    events: readonly NewEvent[],
+    expectedRevision: ExpectedRevision,
+    keys: readonly DataKeyClaim[],
+  ): Promise<AppendResult>;
+}
+
+/**
+ * A data key an append's events were sealed with: `wrapped` (the key under the master key) is stored
+ * for the author unless they have a key or were erased; without it the key is only checked to still be
+ * theirs. Either way the append goes ahead only if the author's stored key is this one.
+ */
+export type DataKeyClaim = { userId: string; kid: string; wrapped: Buffer | null };
+
+/** An append's data key is not its author's stored key (see `appendWithKeys`); nothing was appended. */
+export class DataKeyRefusedError extends Error {
+  override readonly name = 'DataKeyRefusedError';
+  constructor(
+    readonly streamId: string,
+    /** `erased`: an author was erased; `taken`: an author has another key. */
+    readonly reason: 'erased' | 'taken',
+  ) {
+    super(`stream ${streamId}: a data key of the append is not its author's (${reason})`);
+  }
 }
 
 export class WrongExpectedVersionError extends Error {

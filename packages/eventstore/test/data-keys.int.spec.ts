@@ -1,8 +1,19 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPgDataKeyStore, type DataKeyStore, ErasedUserError, open, seal } from '../src/index.js';
+import {
+  createPgDataKeyStore,
+  createPostgresEventStore,
+  type DataKeyStore,
+  EncryptingEventStore,
+  ErasedUserError,
+  type EventStore,
+  migrateEventStore,
+  open,
+  seal,
+} from '../src/index.js';
+import { newEvent, uniqueCategory } from './helpers.js';
 
 // The tables of `migrateDataKeys` (@chat/db, which this package must not depend on), as they are.
 const KEY_TABLES = `
@@ -35,13 +46,29 @@ const creatingTransactions = async (users: readonly string[]): Promise<number> =
   return rows[0]?.n ?? 0;
 };
 
+/** An encrypting event store (a process writing and reading the log) with its own key store. */
+const logs: EventStore[] = [];
+const newLog = () => {
+  const log = new EncryptingEventStore(
+    createPostgresEventStore({ connectionString: database.url, maxConnections: 4 }),
+    // Closed with the log.
+    createPgDataKeyStore({ connectionString: database.url, master }),
+  );
+  logs.push(log);
+  return log;
+};
+const sent = (senderId: string, body: string) =>
+  newEvent('MessageSent', { conversationId: 'c', messageId: 'm', senderId, body });
+
 beforeAll(async () => {
   database = await createTestDatabase('datakeys');
   admin = new pg.Pool({ connectionString: database.url, max: 1 });
   await admin.query(KEY_TABLES);
+  await migrateEventStore(database.url);
 });
 
 afterAll(async () => {
+  await Promise.all(logs.map((s) => s.close()));
   await Promise.all(stores.map((s) => s.close()));
   await admin.end();
   await database.drop();
@@ -110,5 +137,144 @@ describe('keyForWriting', () => {
       ['leaving', 'fresh-2', 'fresh-3'].map((u) => eraser.keyForWriting(u)),
     );
     expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
+  });
+});
+
+describe('keys stored with the events sealed with them (appendWithKeys)', () => {
+  /** The transaction that stored the user's key, and those that appended events to `stream`. */
+  const transactions = async (userId: string, stream: string) => {
+    const key = await admin.query<{ xmin: string }>(
+      'SELECT xmin::text FROM keys.user_data_keys WHERE user_id = $1',
+      [userId],
+    );
+    const events = await admin.query<{ tx: string }>(
+      'SELECT DISTINCT transaction_id::text AS tx FROM es.events WHERE stream_id = $1',
+      [stream],
+    );
+    return { key: key.rows[0]?.xmin, events: events.rows.map((r) => r.tx) };
+  };
+
+  it("stores a new writer's key in the transaction of their first message: one commit, readable elsewhere", async () => {
+    const log = newLog();
+    const stream = uniqueCategory('first');
+    await log.append(stream, [sent('first-writer', 'hello')], 'no_stream');
+    const { key, events } = await transactions('first-writer', stream);
+    expect(events).toHaveLength(1);
+    // xmin is the 32-bit xid; transaction_id the 64-bit one (epoch in the high bits).
+    expect(BigInt(events[0]!) % 2n ** 32n).toBe(BigInt(key!));
+    // Cached after the commit: the next message carries no key.
+    await log.append(stream, [sent('first-writer', 'again')], 0);
+    expect((await transactions('first-writer', stream)).key).toBe(key);
+    const read = await newLog().readStream(stream);
+    expect(read.map((e) => e.data.body)).toEqual(['hello', 'again']);
+  });
+
+  it('shares one new key among concurrent first messages of a writer, and a group commit among writers', async () => {
+    const log = newLog();
+    const writers = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+    const streams = writers.map((w) => uniqueCategory(w));
+    await Promise.all(
+      writers.flatMap((w, i) => [
+        log.append(streams[i]!, [sent(w, `${w} one`)], 'any'),
+        log.append(streams[i]!, [sent(w, `${w} two`)], 'any'),
+      ]),
+    );
+    const reader = newLog();
+    for (const [i, w] of writers.entries()) {
+      const read = await reader.readStream(streams[i]!);
+      expect(read.map((e) => e.data.body).sort()).toEqual([`${w} one`, `${w} two`]);
+    }
+    expect(await creatingTransactions(writers)).toBeLessThanOrEqual(3);
+  });
+
+  it("seals with the key another process stored first, when the writer's key is not this process's", async () => {
+    const [a, b] = [newLog(), newLog()];
+    const stream = uniqueCategory('two-processes');
+    await a.append(stream, [sent('two-procs', 'from a')], 'any');
+    await b.append(stream, [sent('two-procs', 'from b')], 'any');
+    const read = await newLog().readStream(stream);
+    expect(read.map((e) => e.data.body)).toEqual(['from a', 'from b']);
+    const raw = await admin.query<{ kid: string }>(
+      "SELECT data->'body'->>'kid' AS kid FROM es.events WHERE stream_id = $1",
+      [stream],
+    );
+    expect(new Set(raw.rows.map((r) => r.kid)).size).toBe(1);
+  });
+
+  it('refuses a new key for an erased writer (ErasedUserError, nothing appended), also in a group with others', async () => {
+    const eraser = newStore();
+    await eraser.erase('gone-before-writing');
+    const log = newLog();
+    const [gone, fine] = [uniqueCategory('gone'), uniqueCategory('fine')];
+    const results = await Promise.allSettled([
+      log.append(gone, [sent('gone-before-writing', 'x')], 'any'),
+      log.append(fine, [sent('still-here', 'y')], 'any'),
+    ]);
+    expect(results[0]).toMatchObject({ status: 'rejected', reason: expect.any(ErasedUserError) });
+    expect(results[1]?.status).toBe('fulfilled');
+    const { rows } = await admin.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM es.events WHERE stream_id = $1',
+      [gone],
+    );
+    expect(rows[0]?.n).toBe(0);
+    const key = await admin.query('SELECT 1 FROM keys.user_data_keys WHERE user_id = $1', [
+      'gone-before-writing',
+    ]);
+    expect(key.rowCount).toBe(0);
+  });
+
+  it('refuses a cached key past its TTL once its writer was erased elsewhere (the append checks it)', async () => {
+    const keys = createPgDataKeyStore({ connectionString: database.url, master, cacheTtlMs: 0 });
+    const log = new EncryptingEventStore(createPostgresEventStore({ connectionString: database.url }), keys);
+    logs.push(log);
+    const stream = uniqueCategory('ttl');
+    await log.append(stream, [sent('ttl-writer', 'before')], 'any');
+    // Erased with a statement of its own: no NOTIFY reaches this process's key store.
+    await admin.query(
+      `WITH d AS (DELETE FROM keys.user_data_keys WHERE user_id = 'ttl-writer' RETURNING kid)
+       INSERT INTO keys.erased_users (user_id, kid) SELECT 'ttl-writer', kid FROM d`,
+    );
+    await expect(log.append(stream, [sent('ttl-writer', 'after')], 'any')).rejects.toBeInstanceOf(
+      ErasedUserError,
+    );
+    const { rows } = await admin.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM es.events WHERE stream_id = $1',
+      [stream],
+    );
+    expect(rows[0]?.n).toBe(1);
+  });
+
+  it("an erasure waits for the transaction storing the writer's first key, and then destroys it", async () => {
+    const stream = uniqueCategory('race');
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      // An append transaction holding the writer's key lock, its key stored, not yet committed.
+      await client.query('BEGIN');
+      await client.query('SELECT es.append_batch($1::jsonb)', [
+        JSON.stringify([
+          {
+            i: 0,
+            s: stream,
+            e: null,
+            ev: [{ id: randomUUID(), type: 'TestHappened', data: {}, metadata: {} }],
+            k: [{ u: 'racer', k: randomUUID(), w: randomBytes(60).toString('base64') }],
+          },
+        ]),
+      ]);
+      const erasing = newStore().erase('racer');
+      await new Promise((r) => setTimeout(r, 300));
+      await client.query('COMMIT');
+      expect((await erasing).erasedNow).toBe(true);
+    } finally {
+      await client.end();
+    }
+    const key = await admin.query('SELECT 1 FROM keys.user_data_keys WHERE user_id = $1', ['racer']);
+    expect(key.rowCount).toBe(0);
+    const tomb = await admin.query<{ kid: string | null }>(
+      'SELECT kid::text FROM keys.erased_users WHERE user_id = $1',
+      ['racer'],
+    );
+    expect(tomb.rows[0]?.kid).not.toBeNull();
   });
 });

@@ -1,6 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from '@chat/platform';
 import pg from 'pg';
+import type { DataKeyClaim } from '../port.js';
+import { DATA_KEY_LOCK_NAMESPACE } from '../postgres/schema.js';
 
 // Per-user data keys for crypto-shredding (README "Erasure"). Each user who writes personal text gets a
 // random AES-256-GCM key, stored only wrapped (encrypted) under the master key in `keys.user_data_keys`,
@@ -26,9 +28,24 @@ export class UnknownDataKeyError extends Error {
 
 export type DataKey = { kid: string; key: Buffer };
 
+/**
+ * A key to seal a user's text with now, and what the append must store or check with it (null: the
+ * key is cached, fresh and known stored). See `DataKeyStore.keyForSealing`.
+ */
+export type SealingKey = DataKey & { claim: DataKeyClaim | null };
+
 export interface DataKeyStore {
   /** The user's key, created on first use; throws ErasedUserError for an erased user. */
   keyForWriting(userId: string): Promise<DataKey>;
+  /**
+   * The key to seal `userId`'s text with in an append that carries its claim (`appendWithKeys`) instead
+   * of a statement of its own: the cached key, or for a user with no fresh cached key a new one (shared
+   * by their appends until one settles) to be stored with the events, or the cached one to be checked.
+   * After the append, `sealed` says how it went; a refused claim is then sealed with `keyForWriting`.
+   */
+  keyForSealing(userId: string): Promise<SealingKey>;
+  /** The append carrying these keys' claims committed (`stored`) or was refused (`refused`). */
+  sealed(keys: ReadonlyMap<string, SealingKey>, outcome: 'stored' | 'refused'): void;
   /** The keys of `kids`: a Buffer, or null for a key destroyed by an erasure. Throws for an unknown kid. */
   keysForReading(kids: Iterable<string>): Promise<Map<string, Buffer | null>>;
   /**
@@ -147,11 +164,24 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
   let listening: Promise<void> | null = null;
   let lastListenAttempt = 0;
 
+  /**
+   * New keys handed out by `keyForSealing` whose append has not committed yet: a user's concurrent
+   * first messages share one, so the first commit stores it and the others find it theirs.
+   */
+  const unsettled = new Lru<string, { kid: string; key: Buffer; wrapped: Buffer }>(
+    options.cacheSize ?? 10_000,
+  );
+  /** The erasure generation each claim was handed out in. */
+  const claimedIn = new WeakMap<DataKeyClaim, number>();
+
   /** Drops what an erasure destroyed: the user's key (`kid`, when they had one) and their cached entry. */
   const forget = (kid: string | undefined, userId: string | undefined) => {
     generation++;
     const owner = userId ?? (kid === undefined ? undefined : byKid.get(kid)?.userId);
-    if (owner !== undefined) byUser.delete(owner);
+    if (owner !== undefined) {
+      byUser.delete(owner);
+      unsettled.delete(owner);
+    }
     if (kid === undefined) return;
     byKid.delete(kid);
     erasedKids.set(kid, true);
@@ -297,7 +327,52 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
     }
   };
 
+  /** A new key for `userId`, wrapped under the master key, not stored anywhere yet. */
+  const newKey = () => {
+    const kid = randomUUID();
+    const key = randomBytes(32);
+    return { kid, key, wrapped: seal(options.master, key, `data-key:${kid}`) };
+  };
+
   return {
+    async keyForSealing(userId) {
+      await ensureListening();
+      const cached = byUser.get(userId);
+      if (cached && fresh(cached)) return { kid: cached.kid, key: cached.key, claim: null };
+      let claim: DataKeyClaim;
+      let key: Buffer;
+      if (cached) {
+        // Past its TTL the cached key is checked by the append (an erasure this process missed refuses it).
+        claim = { userId, kid: cached.kid, wrapped: null };
+        key = cached.key;
+      } else {
+        let made = unsettled.get(userId);
+        if (!made) {
+          made = newKey();
+          unsettled.set(userId, made);
+        }
+        claim = { userId, kid: made.kid, wrapped: made.wrapped };
+        key = made.key;
+      }
+      claimedIn.set(claim, generation);
+      return { kid: claim.kid, key, claim };
+    },
+
+    sealed(keys, outcome) {
+      for (const [userId, { kid, key, claim }] of keys) {
+        if (claim === null) continue;
+        if (outcome === 'refused') {
+          // Erased, or another process stored its key first: `keyForWriting` reads which.
+          if (unsettled.get(userId)?.kid === kid) unsettled.delete(userId);
+          if (byUser.get(userId)?.kid === kid) byUser.delete(userId);
+          continue;
+        }
+        if (unsettled.get(userId)?.kid === kid) unsettled.delete(userId);
+        // Not after an erasure this process has heard of since the claim: that could be this user's.
+        if (claimedIn.get(claim) === generation) remember(userId, kid, key);
+      }
+    },
+
     async keyForWriting(userId) {
       await ensureListening();
       const cached = byUser.get(userId);
@@ -346,6 +421,12 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
+        // The lock an append storing this user's first key holds (es.append_batch): one of the two
+        // commits first and the other sees it, never a key beside a tombstone.
+        await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
+          DATA_KEY_LOCK_NAMESPACE,
+          userId,
+        ]);
         const { rows } = await client.query<{ kid: string | null; erased_at: Date; inserted: boolean }>(
           `WITH destroyed AS (DELETE FROM keys.user_data_keys WHERE user_id = $1 RETURNING kid),
                 tombstone AS (

@@ -1,16 +1,19 @@
 import { PERSONAL_FIELDS } from '@chat/events';
-import type {
-  AppendResult,
-  EventStore,
-  ExpectedRevision,
-  NewEvent,
-  ReadAllOptions,
-  ReadStreamOptions,
-  RecordedEvent,
-  StreamMetadata,
-  SubscribeOptions,
+import {
+  type AppendResult,
+  DataKeyRefusedError,
+  EventIdConflictError,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type StreamMetadata,
+  type SubscribeOptions,
+  WrongExpectedVersionError,
 } from '../port.js';
-import { type DataKeyStore, open, seal } from './data-keys.js';
+import { type DataKey, type DataKeyStore, open, type SealingKey, seal } from './data-keys.js';
 
 /**
  * The stored form of one personal text field (format v1): the string is replaced by this object.
@@ -31,9 +34,14 @@ const aad = (eventId: string, field: string) => `${eventId.toLowerCase()}:${fiel
 
 /**
  * Encrypts the personal fields of events about to be appended with each author's key (the one place on
- * the write path). A field that is not a string (null title, already encrypted) is left alone.
+ * the write path), from `keyOf` (called once per author). A field that is not a string (null title,
+ * already encrypted) is left alone.
  */
-export const encryptEvents = async (keys: DataKeyStore, events: readonly NewEvent[]): Promise<NewEvent[]> => {
+export const encryptEvents = async (
+  keyOf: (userId: string) => Promise<DataKey>,
+  events: readonly NewEvent[],
+): Promise<NewEvent[]> => {
+  const byAuthor = new Map<string, DataKey>();
   const out: NewEvent[] = [];
   for (const event of events) {
     const fields = PERSONAL_FIELDS[event.type as keyof typeof PERSONAL_FIELDS];
@@ -47,7 +55,12 @@ export const encryptEvents = async (keys: DataKeyStore, events: readonly NewEven
       if (typeof value !== 'string') continue;
       const userId = data[author];
       if (typeof userId !== 'string') throw new RangeError(`${event.type}.${author} must name the author`);
-      const { kid, key } = await keys.keyForWriting(userId);
+      let writerKey = byAuthor.get(userId);
+      if (!writerKey) {
+        writerKey = await keyOf(userId);
+        byAuthor.set(userId, writerKey);
+      }
+      const { kid, key } = writerKey;
       const sealed = seal(key, value, aad(event.id, field));
       data = { ...data, [field]: { enc: 'v1', kid, ct: sealed.toString('base64') } satisfies EncryptedField };
     }
@@ -108,12 +121,45 @@ export class EncryptingEventStore implements EventStore {
     readonly keys: DataKeyStore,
   ) {}
 
+  /**
+   * With an adapter that stores keys in the append's transaction (Postgres), a writer's first key costs
+   * no statement or commit of its own: it is made here and stored with the first events sealed with it
+   * (`appendWithKeys`; a key past its cache TTL is checked the same way). When the append refuses it
+   * (another process stored the writer's key first, or the writer was erased), the events are sealed
+   * again with the key `keyForWriting` reads — or it throws ErasedUserError.
+   */
   async append(
     streamId: string,
     events: readonly NewEvent[],
     expectedRevision: ExpectedRevision,
   ): Promise<AppendResult> {
-    return this.inner.append(streamId, await encryptEvents(this.keys, events), expectedRevision);
+    const viaTable = (userId: string) => this.keys.keyForWriting(userId);
+    if (!this.inner.appendWithKeys) {
+      return this.inner.append(streamId, await encryptEvents(viaTable, events), expectedRevision);
+    }
+    const sealing = new Map<string, SealingKey>();
+    const sealed = await encryptEvents(async (userId) => {
+      const key = await this.keys.keyForSealing(userId);
+      sealing.set(userId, key);
+      return key;
+    }, events);
+    const claims = [...sealing.values()].flatMap((k) => (k.claim ? [k.claim] : []));
+    if (claims.length === 0) return this.inner.append(streamId, sealed, expectedRevision);
+    let result: AppendResult;
+    try {
+      result = await this.inner.appendWithKeys(streamId, sealed, expectedRevision, claims);
+    } catch (err) {
+      if (err instanceof DataKeyRefusedError) {
+        this.keys.sealed(sealing, 'refused');
+        return this.inner.append(streamId, await encryptEvents(viaTable, events), expectedRevision);
+      }
+      // Refused for its revision or ids, the append's transaction still stored the keys.
+      if (err instanceof WrongExpectedVersionError || err instanceof EventIdConflictError)
+        this.keys.sealed(sealing, 'stored');
+      throw err;
+    }
+    this.keys.sealed(sealing, 'stored');
+    return result;
   }
 
   async readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {

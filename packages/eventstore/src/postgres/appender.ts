@@ -2,6 +2,8 @@ import type pg from 'pg';
 import {
   AppendLockTimeoutError,
   type AppendResult,
+  type DataKeyClaim,
+  DataKeyRefusedError,
   EventIdConflictError,
   type ExpectedRevision,
   encodePosition,
@@ -22,13 +24,15 @@ type PendingAppend = {
   streamId: string;
   events: readonly NewEvent[];
   expected: ExpectedRevision;
+  /** Data keys stored or checked in the append's transaction (`EventStore.appendWithKeys`). */
+  keys: readonly DataKeyClaim[];
   resolve: (result: AppendResult) => void;
   reject: (error: unknown) => void;
 };
 
 type AppendRow = {
   o_index: number;
-  o_status: 'ok' | 'duplicate' | 'conflict' | 'id_conflict';
+  o_status: 'ok' | 'duplicate' | 'conflict' | 'id_conflict' | 'key_erased' | 'key_taken';
   o_revision: string | null;
   o_transaction_id: string | null;
   o_global_position: string | null;
@@ -64,9 +68,14 @@ export class GroupCommitAppender {
     this.#maxEventsPerFlush = Math.max(1, options.maxEventsPerFlush ?? 2_000);
   }
 
-  append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+  append(
+    streamId: string,
+    events: readonly NewEvent[],
+    expected: ExpectedRevision,
+    keys: readonly DataKeyClaim[] = [],
+  ): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ streamId, events, expected, resolve, reject });
+      this.#queue.push({ streamId, events, expected, keys, resolve, reject });
       // A microtask, not an immediate flush: appends issued in the same tick share the first flush too.
       if (!this.#scheduled) {
         this.#scheduled = true;
@@ -137,11 +146,20 @@ export class GroupCommitAppender {
   }
 
   async #run(batch: PendingAppend[]): Promise<AppendRow[]> {
-    const payload = batch.map(({ streamId, events, expected }, i) => ({
+    const payload = batch.map(({ streamId, events, expected, keys }, i) => ({
       i,
       s: streamId,
       e: expected === 'any' ? null : expected === 'no_stream' ? -1 : expected,
       ev: events.map((e) => ({ id: e.id, type: e.type, data: e.data, metadata: e.metadata })),
+      ...(keys.length === 0
+        ? {}
+        : {
+            k: keys.map((k) =>
+              k.wrapped === null
+                ? { u: k.userId, k: k.kid }
+                : { u: k.userId, k: k.kid, w: k.wrapped.toString('base64') },
+            ),
+          }),
     }));
     const { rows } = await this.#pool.query<AppendRow>({
       name: 'es_append_batch',
@@ -177,6 +195,12 @@ const settle = (pending: PendingAppend, row: AppendRow): void => {
           pending.streamId,
           pending.events.map((e) => e.id),
         ),
+      );
+      return;
+    case 'key_erased':
+    case 'key_taken':
+      pending.reject(
+        new DataKeyRefusedError(pending.streamId, row.o_status === 'key_erased' ? 'erased' : 'taken'),
       );
       return;
     default: {

@@ -14,6 +14,13 @@ const MIGRATION_LOCK_KEY = 7_304_155_013_101;
 const APPEND_LOCK_NAMESPACE = 0x65730002;
 const APPEND_LOCK_KEY = 0;
 
+/**
+ * Advisory-lock namespace (two-int form, the key `hashtext(user_id)`) taken by whatever stores a user's
+ * data key or erases it, for the transaction: so an erasure and the transaction storing that user's
+ * first key never both commit unseen by each other (a key beside a tombstone).
+ */
+export const DATA_KEY_LOCK_NAMESPACE = 0x65730003;
+
 /** Transaction-local flag: this transaction holds the append lock and got its id after taking it. */
 const APPEND_LOCK_HELD_SETTING = 'es.append_lock_held';
 
@@ -122,10 +129,14 @@ CREATE OR REPLACE TRIGGER events_append_lock
   BEFORE INSERT ON es.events FOR EACH STATEMENT EXECUTE FUNCTION es.lock_log_for_insert();
 
 -- batch: [{ "i": index, "s": stream id, "e": expected revision (null = any, -1 = no stream),
---           "ev": [{ "id", "type", "data", "metadata" }] }]; appends to one stream in the order they
--- apply.
+--           "ev": [{ "id", "type", "data", "metadata" }],
+--           "k": optional data keys the events were sealed with: [{ "u": author, "k": kid,
+--                "w": base64 of the wrapped key to store (absent: only check it) }] }];
+-- appends to one stream in the order they apply.
 -- o_status: ok | duplicate (all ids already in this stream: the earlier result) | conflict (o_revision =
--- actual revision) | id_conflict (some ids exist, or exist in another stream).
+-- actual revision) | id_conflict (some ids exist, or exist in another stream) | key_erased / key_taken (a
+-- data key of "k" is not the author's stored key: erased, or another key stored first; nothing appended).
+-- "k" needs the tables of migrateDataKeys (schema keys); appends without it never touch them.
 CREATE OR REPLACE FUNCTION es.append_batch(batch jsonb)
 RETURNS TABLE (o_index int, o_status text, o_revision bigint, o_transaction_id xid8, o_global_position bigint)
 LANGUAGE plpgsql AS $fn$
@@ -140,6 +151,7 @@ DECLARE
   v_found int;
   v_found_here int;
   v_lock_timeout text := current_setting('lock_timeout');
+  v_refused int[];
 BEGIN
   -- The append lock first, before any check: all appends of the log are serialised, so the checks below
   -- see every earlier append committed. The wait is bounded, so that a transaction holding the lock
@@ -150,6 +162,38 @@ BEGIN
     true);
   PERFORM es.take_append_lock();
   PERFORM set_config('lock_timeout', v_lock_timeout, true);
+
+  -- Data keys first (crypto-shredding): a writer's first key is stored in the transaction of the first
+  -- events sealed with it, so it is durable before they are visible and costs no commit of its own. Keys
+  -- are stored only for authors with no key and no tombstone (per-author lock: an erasure in flight
+  -- either ran first, and its tombstone refuses the key, or waits and then destroys it); an append
+  -- whose keys are not, after that, its authors' stored keys appends nothing.
+  IF EXISTS (SELECT 1 FROM jsonb_array_elements(batch) x WHERE x ? 'k') THEN
+    PERFORM pg_advisory_xact_lock(${DATA_KEY_LOCK_NAMESPACE}, hashtext(n.u))
+       FROM (SELECT DISTINCT c->>'u' AS u
+               FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'k') c WHERE c ? 'w') n
+      ORDER BY hashtext(n.u);
+    INSERT INTO keys.user_data_keys (user_id, kid, wrapped)
+    SELECT DISTINCT ON (c->>'u') c->>'u', (c->>'k')::uuid, decode(c->>'w', 'base64')
+      FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'k') c
+     WHERE c ? 'w' AND NOT EXISTS (SELECT 1 FROM keys.erased_users t WHERE t.user_id = c->>'u')
+     ORDER BY c->>'u'
+    ON CONFLICT (user_id) DO NOTHING;
+    SELECT array_agg(DISTINCT (x->>'i')::int) INTO v_refused
+      FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'k') c
+     WHERE NOT EXISTS (SELECT 1 FROM keys.user_data_keys d
+                        WHERE d.user_id = c->>'u' AND d.kid = (c->>'k')::uuid);
+    IF v_refused IS NOT NULL THEN
+      RETURN QUERY
+      SELECT (x->>'i')::int,
+             CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(x->'k') c, keys.erased_users t
+                                WHERE t.user_id = c->>'u') THEN 'key_erased' ELSE 'key_taken' END,
+             NULL::bigint, NULL::xid8, NULL::bigint
+        FROM jsonb_array_elements(batch) x WHERE (x->>'i')::int = ANY (v_refused);
+      SELECT coalesce(jsonb_agg(x), '[]'::jsonb) INTO batch
+        FROM jsonb_array_elements(batch) x WHERE (x->>'i')::int <> ALL (v_refused);
+    END IF;
+  END IF;
 
   -- Fast path, the common case of a group commit: every append targets a different stream and no event
   -- id exists yet. Then all appends are checked and written set-based, a handful of statements for the

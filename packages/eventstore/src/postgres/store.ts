@@ -4,6 +4,7 @@ import type { Logger } from '@chat/platform';
 import pg from 'pg';
 import {
   type AppendResult,
+  type DataKeyClaim,
   decodePosition,
   type EventFilter,
   type EventStore,
@@ -161,6 +162,20 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
         return Promise.reject(error);
       }
       return appender.append(streamId, events, expected);
+    },
+
+    appendWithKeys(
+      streamId: string,
+      events: readonly NewEvent[],
+      expected: ExpectedRevision,
+      keys: readonly DataKeyClaim[],
+    ): Promise<AppendResult> {
+      try {
+        validateAppend(streamId, events, expected);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return appender.append(streamId, events, expected, keys);
     },
 
     async readStream(streamId: string, readOptions: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
