@@ -397,11 +397,12 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
       }
       if (missing.length === 0) return found;
       const since = generation;
-      const { rows } = await pool.query<{ kid: string; user_id: string; wrapped: Buffer | null }>(
-        `SELECT kid::text, user_id, wrapped FROM keys.user_data_keys WHERE kid = ANY($1::uuid[])
-         UNION ALL SELECT kid::text, user_id, NULL FROM keys.erased_users WHERE kid = ANY($1::uuid[])`,
-        [missing.filter((k) => /^[0-9a-f-]{36}$/i.test(k))],
-      );
+      const { rows } = await pool.query<{ kid: string; user_id: string; wrapped: Buffer | null }>({
+        name: 'data_keys_for_reading',
+        text: `SELECT kid::text, user_id, wrapped FROM keys.user_data_keys WHERE kid = ANY($1::uuid[])
+               UNION ALL SELECT kid::text, user_id, NULL FROM keys.erased_users WHERE kid = ANY($1::uuid[])`,
+        values: [missing.filter((k) => /^[0-9a-f-]{36}$/i.test(k))],
+      });
       for (const row of rows) {
         if (row.wrapped === null) {
           erasedKids.set(row.kid, true);

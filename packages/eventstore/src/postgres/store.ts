@@ -205,10 +205,11 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
     },
 
     async streamRevision(streamId: string): Promise<number> {
-      const { rows } = await pool.query<{ revision: string }>(
-        'SELECT revision FROM es.streams WHERE stream_id = $1',
-        [streamId],
-      );
+      const { rows } = await pool.query<{ revision: string }>({
+        name: 'es_stream_revision',
+        text: 'SELECT revision FROM es.streams WHERE stream_id = $1',
+        values: [streamId],
+      });
       return rows[0] ? Number(rows[0].revision) : -1;
     },
 

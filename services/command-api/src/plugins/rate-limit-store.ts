@@ -187,16 +187,18 @@ export class PostgresRateLimitStore {
 
   async #upsert(keys: string[], hits: number[], windows: number[]) {
     const run = () =>
-      this.pool.query<{ key: string; hits: number; ttl_ms: number }>(
-        `INSERT INTO rate_limit.windows AS w (key, hits, ends_at)
+      // Named: each pool connection parses and plans it once, not on every flush.
+      this.pool.query<{ key: string; hits: number; ttl_ms: number }>({
+        name: 'rate_limit_hits',
+        text: `INSERT INTO rate_limit.windows AS w (key, hits, ends_at)
          SELECT key, hits, now() + window_ms * interval '1 millisecond'
            FROM unnest($1::text[], $2::int[], $3::int[]) AS t(key, hits, window_ms)
          ON CONFLICT (key) DO UPDATE SET
            hits = CASE WHEN w.ends_at <= now() THEN excluded.hits ELSE w.hits + excluded.hits END,
            ends_at = CASE WHEN w.ends_at <= now() THEN excluded.ends_at ELSE w.ends_at END
          RETURNING key, hits, ceil(extract(epoch FROM ends_at - now()) * 1000)::int AS ttl_ms`,
-        [keys, hits, windows],
-      );
+        values: [keys, hits, windows],
+      });
     try {
       return (await run()).rows;
     } catch (err) {
