@@ -231,6 +231,8 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
   };
 
   /**
+   * `keyForWriting` (the EventStoreDB adapter, and a claim `keyForSealing` made that an append refused;
+   * appends to Postgres store new keys in their own transaction instead, see `keyForSealing`).
    * Writing keys are cached like reading keys (same LRU, TTL and erasure notification), so a user's key
    * costs a statement only on their first message per TTL. A first use creates the key, a committed
    * insert: users whose first messages arrive while such a statement is in flight wait and go together
