@@ -160,8 +160,11 @@ describe('HTTP rate limits', () => {
       for (let i = 0; i < 20; i++)
         expect(await store.hit(`queries:trickle-${i}`, 60_000)).toMatchObject({ current: 1 });
       await store.drained();
+      // A statement is given as its text or as a query config (named statements).
       const statements = counted.mock.calls.filter((c) =>
-        String(c[0]).includes('INSERT INTO rate_limit.windows'),
+        (typeof c[0] === 'string' ? c[0] : String((c[0] as { text?: unknown }).text)).includes(
+          'INSERT INTO rate_limit.windows',
+        ),
       );
       expect(statements.length).toBeGreaterThan(0);
       expect(statements.length).toBeLessThanOrEqual(2);
