@@ -56,20 +56,29 @@ const admin = new pg.Pool({ connectionString: db.url, max: 1 });
 // The view of pg_stat_statements exists only where the extension was created (it must be preloaded).
 await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').catch(() => undefined);
 const port = await freePort();
-const service = await startService({
-  name: 'command-api',
-  entry: 'services/command-api',
-  env: {
-    DATABASE_URL: db.url,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    JWT_SECRET: TEST_JWT_SECRET,
-    NATS_SUBJECT_PREFIX: `bench_${randomUUID().slice(0, 8)}`,
-    LOG_LEVEL: 'warn',
-    ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
-  },
-  ready: { url: `http://127.0.0.1:${port}/readyz` },
-});
+const service = await (async () => {
+  try {
+    return await startService({
+      name: 'command-api',
+      entry: 'services/command-api',
+      env: {
+        DATABASE_URL: db.url,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        JWT_SECRET: TEST_JWT_SECRET,
+        NATS_SUBJECT_PREFIX: `bench_${randomUUID().slice(0, 8)}`,
+        LOG_LEVEL: 'warn',
+        ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+      },
+      ready: { url: `http://127.0.0.1:${port}/readyz` },
+    });
+  } catch (err) {
+    // Not started: nothing to measure, but the database is this script's to drop.
+    await admin.end();
+    await db.drop();
+    throw err;
+  }
+})();
 
 try {
   const base = `http://127.0.0.1:${port}`;
