@@ -79,6 +79,8 @@ export type ConnectedReply = {
   ok: number;
   failed: number;
   ms: number;
+  /** This generator's own CPU (utime + stime) over the connect phase, token signing excluded. */
+  cpuMs: number;
   firstError: string | null;
 };
 

@@ -138,4 +138,16 @@ describe('readModelMembership', () => {
     expect(blocks?.get('dave')).toEqual([{ otherUserId: 'carol', blocking: false }]);
     expect(blocks?.has('alice')).toBe(false);
   });
+  it('finds a read-model block from either side: the blocker asked alone, and the blocked user asked alone', async () => {
+    await pool.query(
+      `INSERT INTO read_models.user_blocks (user_id, blocked_user_id, blocked_at) VALUES ('gina', 'hank', now())`,
+    );
+    const source = readModelMembership(createReadModelDb(pool), store);
+    expect((await source.membershipsOf(['hank'])).blocks?.get('hank')).toEqual([
+      { otherUserId: 'gina', blocking: false },
+    ]);
+    expect((await source.membershipsOf(['gina'])).blocks?.get('gina')).toEqual([
+      { otherUserId: 'hank', blocking: true },
+    ]);
+  });
 });

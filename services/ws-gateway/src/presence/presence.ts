@@ -271,6 +271,8 @@ export class ClusterPresence implements PresenceSink {
         if (typeof c.userId !== 'string') continue;
         const conversationIds =
           c.conversationIds ?? looked?.memberships.get(c.userId)?.map((m) => m.conversationId) ?? [];
+        // No conversation, no co-member to tell (a burst of new users): no frame to build.
+        if (conversationIds.length === 0) continue;
         const frame = JSON.stringify({ type: 'presence', userId: c.userId, status: c.status, at: c.at });
         this.o.deliver(c.userId, conversationIds, frame);
       }
