@@ -15,6 +15,7 @@ const fail = (reason: string): never => {
   throw new Hs256VerificationError(reason);
 };
 
+const MAX_REMEMBERED_HEADERS = 16;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -40,6 +41,9 @@ const decodeJson = (segment: string): Record<string, unknown> => {
 export const createHs256Verifier = (secret: string, options: Hs256Options) => {
   const key: KeyObject = createSecretKey(Buffer.from(secret, 'utf8'));
   const tolerance = options.clockToleranceSeconds;
+  // A header's verdict depends on its text alone, and an issuer signs every token with the same header:
+  // the few accepted header segments are remembered, so most tokens skip its base64 and JSON decoding.
+  const acceptedHeaders = new Set<string>();
   return (token: string, nowMs = Date.now()): Record<string, unknown> => {
     const firstDot = token.indexOf('.');
     const lastDot = token.lastIndexOf('.');
@@ -52,9 +56,12 @@ export const createHs256Verifier = (secret: string, options: Hs256Options) => {
     if (!BASE64URL.test(headerPart) || !BASE64URL.test(payloadPart) || !BASE64URL.test(signaturePart)) {
       fail('not base64url');
     }
-    const header = decodeJson(headerPart);
-    if (header.alg !== 'HS256') fail('algorithm not allowed');
-    if (header.crit !== undefined) fail('crit extensions not supported');
+    if (!acceptedHeaders.has(headerPart)) {
+      const header = decodeJson(headerPart);
+      if (header.alg !== 'HS256') fail('algorithm not allowed');
+      if (header.crit !== undefined) fail('crit extensions not supported');
+      if (acceptedHeaders.size < MAX_REMEMBERED_HEADERS) acceptedHeaders.add(headerPart);
+    }
     const signature = Buffer.from(signaturePart, 'base64url');
     const expected = createHmac('sha256', key).update(token.slice(0, lastDot)).digest();
     if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) fail('bad signature');

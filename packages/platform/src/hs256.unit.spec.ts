@@ -72,6 +72,22 @@ const ourVerdict = (token: string, options: { issuer?: string; audience?: string
 };
 
 describe('createHs256Verifier', () => {
+  it('gives the same verdicts with one verifier reused over the corpus twice (remembered headers)', async () => {
+    const cases = await corpus();
+    const verify = createHs256Verifier(SECRET, { clockToleranceSeconds: 5 });
+    const verdict = (token: string) => {
+      try {
+        return `ok ${String(verify(token, NOW * 1000).sub)}`;
+      } catch {
+        return 'refused';
+      }
+    };
+    const theirs = await Promise.all(cases.map(async ([name, token]) => [name, await joseVerdict(token)]));
+    for (let pass = 0; pass < 2; pass++) {
+      expect(cases.map(([name, token]) => [name, verdict(token)])).toEqual(theirs);
+    }
+  });
+
   it("gives jose's verdict on every token of the corpus", async () => {
     const cases = await corpus();
     const ours = cases.map(([name, token]) => [name, ourVerdict(token)]);
