@@ -7,12 +7,13 @@ import {
   transaction,
 } from '@chat/consumer';
 import {
+  createIndexes,
   createReadModelDb,
+  type DeferredIndex,
+  dropIndexes,
   migrateReadModels,
   READ_MODEL_CHECKPOINT,
   READ_MODEL_SCHEMA,
-  restoreSearchIndex,
-  withoutSearchIndex,
 } from '@chat/db';
 import { type EventStore, type RecordedEvent, START_POSITION } from '@chat/eventstore';
 import { connectClient, type Logger } from '@chat/platform';
@@ -91,7 +92,7 @@ export const rebuildReadModels = async (deps: {
 
     const shadow = `${SHADOW_SCHEMA_PREFIX}${Date.now().toString(36)}`;
     await migrateReadModels(pool, shadow);
-    await withoutSearchIndex(pool, shadow);
+    const indexes = await deferMessageIndexes(pool, shadow);
     await deleteCheckpoint(pool, REBUILD_CHECKPOINT);
     let position = START_POSITION;
     let events = 0;
@@ -101,7 +102,13 @@ export const rebuildReadModels = async (deps: {
     // Three stages overlap: reading page N+2, folding page N+1 (Node), writing page N (Postgres).
     const read = (from: string) =>
       store.readAll({ fromPosition: from, maxCount: batchSize, filter: PROJECTED_STREAMS });
-    const replayer = createReplayer({ pool, schema: shadow, progress: REBUILD_CHECKPOINT, onRejected });
+    const replayer = createReplayer({
+      pool,
+      schema: shadow,
+      progress: REBUILD_CHECKPOINT,
+      onRejected,
+      beforeMessageLookup: indexes.forLookups,
+    });
     let next = read(position);
     for (;;) {
       const page = await next;
@@ -116,7 +123,7 @@ export const rebuildReadModels = async (deps: {
       if (!full) break;
     }
     await replayer.drain();
-    await restoreSearchIndex(pool, shadow);
+    await indexes.all();
 
     report('swap');
     const old = `${READ_MODEL_SCHEMA}_old_${Date.now().toString(36)}`;
@@ -137,6 +144,29 @@ export const rebuildReadModels = async (deps: {
     await lock.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [REBUILD_LOCK]).catch(() => {});
     lock.release(lockLost);
   }
+};
+
+/**
+ * The shadow `messages` table's indexes, dropped for the replay (its rows are appended, each maintained
+ * index cost more per row than building it once at the end: README "Known limits") and created again
+ * when first needed: the btree ones before the first page that reads messages back (an edit, a delete,
+ * a thread reply, a watermark recount: from there on they are maintained row by row as in the live
+ * projection), all of them — the search GIN too — before the swap. Until then nothing reads the shadow,
+ * and a statement's result does not depend on which indexes exist; only the unique constraints are
+ * checked at creation instead of row by row, and a violation fails the rebuild either way.
+ */
+const deferMessageIndexes = async (pool: pg.Pool, schema: string) => {
+  const deferred = await dropIndexes(pool, schema, 'messages');
+  let created: DeferredIndex[] = [];
+  const create = async (which: (index: DeferredIndex) => boolean) => {
+    const now = deferred.filter((i) => which(i) && !created.includes(i));
+    await createIndexes(pool, now);
+    created = [...created, ...now];
+  };
+  return {
+    forLookups: () => create((i) => i.method === 'btree'),
+    all: () => create(() => true),
+  };
 };
 
 /**

@@ -465,6 +465,11 @@ export const createReplayer = (options: {
   progress?: string;
   onRejected: OnRejected;
   cacheMaxMembers?: number;
+  /**
+   * Awaited before a page reads messages back from the table (loads the ones its events change, recounts
+   * watermarks), after the writes in flight have landed: a rebuild creates the indexes it deferred here.
+   */
+  beforeMessageLookup?: () => Promise<void>;
 }): Replayer => {
   const { pool, schema, progress } = options;
   const cacheMaxMembers = options.cacheMaxMembers ?? REPLAY_CACHE_MAX_MEMBERS;
@@ -494,11 +499,16 @@ export const createReplayer = (options: {
       const missing = missingKeys(state, keysOf(projected));
       if (missing.conversationIds.size + missing.memberKeys.size + missing.messageKeys.size > 0) {
         await pageWrites.drain();
+        if (missing.messageKeys.size > 0) await options.beforeMessageLookup?.();
         await load(db, schema, state, missing);
       }
       // Messages are held for one page only: those here now came from the table.
       const stored = new Set(state.messages.keys());
       for (const e of projected) applyEvent(state, e);
+      if (state.readIndexPending.size > 0 && options.beforeMessageLookup) {
+        await pageWrites.drain();
+        await options.beforeMessageLookup();
+      }
       // An erasure rewrites rows in SQL and the cache is about to start over: write every deferred row.
       const all = state.erasedUsers.size > 0 || state.members.size > cacheMaxMembers;
       const messages: MessageState[] = [];
