@@ -1,4 +1,4 @@
-import { START_POSITION } from '@chat/eventstore';
+import { isValidPosition, START_POSITION } from '@chat/eventstore';
 import type { Pool, PoolClient } from 'pg';
 
 /** A pool or a client inside a transaction: the caller owns the transaction. */
@@ -51,6 +51,18 @@ export const saveCheckpoint = async (db: Db, name: string, position: string): Pr
      WHERE c.position < excluded.position`,
     [name, position],
   );
+};
+
+/**
+ * `saveCheckpoint` as statement text with its values inlined, for the COMMIT round trip of a batch
+ * (`transaction`'s `beforeCommit`): a position is 32 hex digits, checked here; the name is quoted.
+ */
+export const saveCheckpointSql = (name: string, position: string): string => {
+  if (!isValidPosition(position)) throw new RangeError(`invalid position "${position}"`);
+  const quotedName = `'${name.replaceAll("'", "''")}'`;
+  return `INSERT INTO consumers.checkpoints AS c (name, position) VALUES (${quotedName}, '${position}')
+     ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()
+     WHERE c.position < excluded.position`;
 };
 
 export type CheckpointRow = { name: string; position: string; updatedAt: Date };

@@ -2,7 +2,7 @@ import type { RecordedEvent } from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
 import { RETRY, withRetry } from '@chat/retry';
 import type { PoolClient } from 'pg';
-import { lockCheckpoint, saveCheckpoint } from './checkpoints.js';
+import { lockCheckpoint, saveCheckpoint, saveCheckpointSql } from './checkpoints.js';
 import type { ConsumerMetrics } from './metrics.js';
 import type { AfterEffectsOptions, ConsumerOptions, InTransactionOptions } from './options.js';
 import { recordQuarantine, releaseQuarantined } from './quarantine.js';
@@ -51,16 +51,29 @@ const afterCommit = async <R>(
 const transactionalCommitter = <R>(options: InTransactionOptions<R>, context: Context): Committer => {
   const { pool, name } = options;
   const synchronousCommit = options.synchronousCommit ?? true;
-  /** One transaction; `rolledBack` is told when `applyBatch` ran in one that did not commit. */
-  const batchTransaction = async <T>(work: (client: PoolClient, applying: () => void) => Promise<T>) => {
+  /**
+   * One transaction; `rolledBack` is told when `applyBatch` ran in one that did not commit.
+   * `beginStatement` rides on BEGIN's round trip, `beforeCommit`'s statement on COMMIT's.
+   */
+  const batchTransaction = async <T>(
+    work: (client: PoolClient, applying: () => void) => Promise<T>,
+    beforeCommit?: (out: T) => string | undefined,
+  ) => {
     let applied = false;
     try {
-      return await transaction(pool, async (client) => {
-        await options.beginTransaction?.(client);
-        return work(client, () => {
-          applied = true;
-        });
-      });
+      return await transaction(
+        pool,
+        async (client) => {
+          await options.beginTransaction?.(client);
+          return work(client, () => {
+            applied = true;
+          });
+        },
+        {
+          ...(options.beginStatement ? { begin: options.beginStatement } : {}),
+          ...(beforeCommit ? { beforeCommit } : {}),
+        },
+      );
     } catch (err) {
       if (applied) options.rolledBack?.();
       throw err;
@@ -79,16 +92,19 @@ const transactionalCommitter = <R>(options: InTransactionOptions<R>, context: Co
         await afterCommit(options, context, quiet, events);
         return;
       }
-      const done = await batchTransaction(async (client, applying) => {
-        const previous = await lockCheckpoint(client, name, { synchronousCommit });
-        const fresh = events.filter((e) => e.position > previous);
-        const last = fresh.at(-1);
-        if (!last) return undefined;
-        applying();
-        const result = await options.applyBatch(fresh, client);
-        await saveCheckpoint(client, name, last.position);
-        return { result, fresh, position: last.position };
-      });
+      // The checkpoint moves in the COMMIT's round trip: a live batch pays one round trip less.
+      const done = await batchTransaction(
+        async (client, applying) => {
+          const previous = await lockCheckpoint(client, name, { synchronousCommit });
+          const fresh = events.filter((e) => e.position > previous);
+          const last = fresh.at(-1);
+          if (!last) return undefined;
+          applying();
+          const result = await options.applyBatch(fresh, client);
+          return { result, fresh, position: last.position };
+        },
+        (out) => (out ? saveCheckpointSql(name, out.position) : undefined),
+      );
       if (!done) return;
       context.metrics.committed(done.fresh, done.position, (performance.now() - started) / 1000);
       await afterCommit(options, context, done.result, done.fresh);

@@ -18,5 +18,6 @@ export {
   requestRetry,
   retryOutcomes,
 } from './quarantine.js';
+export { type SharedLogOptions, type SharedLogStats, shareLog } from './shared-log.js';
 export { transaction } from './transaction.js';
 export { writeBehind } from './write-behind.js';

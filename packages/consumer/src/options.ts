@@ -52,6 +52,11 @@ export type InTransactionOptions<R> = CommonOptions<R> & {
   applyBatch: (events: readonly RecordedEvent[], client: PoolClient) => Promise<R>;
   /** Runs first in every transaction, before the checkpoint is locked (e.g. a lock shared with a rebuild). */
   beginTransaction?: (client: PoolClient) => Promise<void>;
+  /**
+   * Like `beginTransaction`, as SQL without parameters sent with BEGIN in one round trip (one fewer per
+   * batch); runs before `beginTransaction`.
+   */
+  beginStatement?: string;
   /** `applyBatch` ran but its transaction did not commit: in-memory state built in it is stale. */
   rolledBack?: () => void;
   /** false: commit without waiting for the WAL flush (the checkpoint commits with the effects). */

@@ -328,4 +328,65 @@ describe('consumer runtime', () => {
     expect(applied.size).toBe(events.length);
     expect([...applied.values()].every((n) => n === 1)).toBe(true);
   });
+  it('in-transaction: a live batch is BEGIN (with beginStatement), the checkpoint lock, its effects, and the checkpoint with COMMIT', async () => {
+    const name = 'trips';
+    // Every statement the consumer's own connections send, by connection.
+    const counted = new pg.Pool({ connectionString: database.url, max: 4 });
+    const sent = new Map<pg.PoolClient, string[]>();
+    counted.on('connect', (client) => {
+      const texts: string[] = [];
+      sent.set(client as pg.PoolClient, texts);
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as { query: unknown }).query = (...args: unknown[]) => {
+        const first = args[0];
+        texts.push(typeof first === 'string' ? first : ((first as { text?: string })?.text ?? ''));
+        return query(...args);
+      };
+    });
+    const stop = start(
+      inTransaction(name, {
+        pool: counted,
+        beginStatement: `SELECT set_config('toy.begun', 'yes', true)`,
+        applyBatch: async (events, client) => {
+          // beginStatement ran in this transaction.
+          const { rows } = await client.query<{ begun: string }>(
+            `SELECT current_setting('toy.begun') AS begun`,
+          );
+          for (const e of events)
+            await client.query('INSERT INTO toy.applied VALUES ($1, $2)', [rows[0]?.begun, e.id]);
+        },
+      }),
+    );
+    try {
+      await reaches(name, await append(`${name}-0`, [event()]));
+      const before = [...sent.values()].reduce((n, texts) => n + texts.length, 0);
+      const last = await append(`${name}-1`, [event()]);
+      await reaches(name, last);
+      await new Promise((r) => setTimeout(r, 100));
+      const transactions = [...sent.values()].flatMap((texts) => {
+        const out: string[][] = [];
+        let current: string[] | undefined;
+        for (const t of texts) {
+          if (t.startsWith('BEGIN')) current = [];
+          current?.push(t);
+          if (current && /COMMIT$/.test(t)) {
+            out.push(current);
+            current = undefined;
+          }
+        }
+        return out;
+      });
+      const batch = transactions.at(-1) ?? [];
+      // BEGIN + beginStatement, the checkpoint lock, the two statements of applyBatch, checkpoint + COMMIT.
+      expect(batch).toHaveLength(5);
+      expect(batch[0]).toMatch(/^BEGIN; SELECT set_config\('toy.begun'/);
+      expect(batch[4]).toMatch(/INSERT INTO consumers.checkpoints[\s\S]*; COMMIT$/);
+      expect([...sent.values()].reduce((n, texts) => n + texts.length, 0)).toBeGreaterThan(before);
+      expect((await appliedCounts('yes')).size).toBe(2);
+      expect(await readCheckpoint(pool, name)).toBe(last);
+    } finally {
+      await stop();
+      await counted.end();
+    }
+  });
 });

@@ -74,9 +74,8 @@ export const createProjector = (deps: ProjectorDeps): Projector => {
             : {}),
           checkpoint: 'in-transaction',
           synchronousCommit: false,
-          beginTransaction: async (client) => {
-            await client.query('SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))', [lockKey]);
-          },
+          // In BEGIN's round trip (the key is a constant of this module, quoted).
+          beginStatement: `SELECT pg_advisory_xact_lock_shared(hashtextextended('${lockKey.replaceAll("'", "''")}', 0))`,
           applyBatch: (events, client) =>
             projectEvents(createReadModelDb(client, schema), schema, events, (event, error) => {
               throw new EventRejectedError(event, error.message, { cause: error });

@@ -1,6 +1,6 @@
 import { runConsumer } from '@chat/consumer';
 import { EVENT_TYPES, eventDefinitions, type NatsSubjects, STREAM_PREFIX } from '@chat/events';
-import type { EventStore } from '@chat/eventstore';
+import type { EventFilter, EventStore } from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
 import type { NatsConnection } from 'nats';
 import type pg from 'pg';
@@ -32,13 +32,15 @@ export type Relay = { run(signal: AbortSignal): Promise<void> };
  * server-side filter: conversation, receipts and typing streams, and user streams for their blocks
  * (routeEvent publishes nothing else of them); report streams never.
  */
-const RELAYED_PREFIXES = [
-  ...new Set(
-    EVENT_TYPES.filter((type) => eventDefinitions[type].relay !== 'none').map(
-      (type) => STREAM_PREFIX[eventDefinitions[type].stream],
+export const RELAYED_STREAMS: EventFilter = {
+  streamPrefixes: [
+    ...new Set(
+      EVENT_TYPES.filter((type) => eventDefinitions[type].relay !== 'none').map(
+        (type) => STREAM_PREFIX[eventDefinitions[type].stream],
+      ),
     ),
-  ),
-];
+  ],
+};
 
 /**
  * Tails the global log from its checkpoint and publishes every event to NATS in log order
@@ -59,7 +61,7 @@ export const createRelay = (deps: RelayDeps): Relay => {
           store: deps.store,
           pool: deps.pool,
           logger: deps.logger.child({ component: 'relay' }),
-          filter: { streamPrefixes: RELAYED_PREFIXES },
+          filter: RELAYED_STREAMS,
           batchSize: 500,
           ...(deps.leaderRetryMs === undefined ? {} : { leaderRetryMs: deps.leaderRetryMs }),
           ...(deps.registry ? { metrics: { registry: deps.registry, prefix: 'relay' } } : {}),

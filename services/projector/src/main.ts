@@ -1,9 +1,10 @@
+import { shareLog } from '@chat/consumer';
 import { migrateReadModels } from '@chat/db';
 import { natsSubjects } from '@chat/events';
 import { createDataKeyStore, createEventStore } from '@chat/eventstore';
 import { connectNats, createLogger, onShutdown, startOpsServer } from '@chat/platform';
-import { createProjector, registerRebuildProgress } from '@chat/projection';
-import { createRelay } from '@chat/relay';
+import { createProjector, PROJECTED_STREAMS, registerRebuildProgress } from '@chat/projection';
+import { createRelay, RELAYED_STREAMS } from '@chat/relay';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { loadProjectorConfig } from './config.js';
@@ -26,9 +27,11 @@ const registry = new Registry();
 
 if (config.MIGRATE_ON_START) await migrateReadModels(pool);
 
+// The projection and the relay tail the same log: one read (and one decryption) of each page feeds both.
+const log = config.RELAY_ENABLED ? shareLog(store, { filters: [PROJECTED_STREAMS, RELAYED_STREAMS] }) : store;
 const consumers = [
   createProjector({
-    store,
+    store: log,
     pool,
     logger,
     registry,
@@ -39,7 +42,17 @@ const consumers = [
       nats.publish(subjects.user(userId), encoder.encode(JSON.stringify(message))),
   }),
   ...(config.RELAY_ENABLED
-    ? [createRelay({ store, nats, subjects, pool, logger, registry, leaderRetryMs: config.LEADER_RETRY_MS })]
+    ? [
+        createRelay({
+          store: log,
+          nats,
+          subjects,
+          pool,
+          logger,
+          registry,
+          leaderRetryMs: config.LEADER_RETRY_MS,
+        }),
+      ]
     : []),
 ];
 registerRebuildProgress(registry, pool, store);
