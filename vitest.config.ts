@@ -14,14 +14,18 @@ const PARALLEL_WORKERS = 2;
 
 /**
  * int files that run alone, after the parallel ones: each starts service or chatctl processes through
- * tsx (seconds of CPU per start) inside a 60 s test timeout, which a neighbour's load could exceed. Two
- * of them did time out beside another file on a loaded host (export, webhook).
+ * tsx (seconds of CPU per start; the command-api harness's startProjector among them) inside a 60 s
+ * test or hook timeout, which a neighbour's load could exceed. Four of them did beside another file on
+ * a host at load 20–37 (export, webhook; moderation and queries in their beforeAll).
  */
 const INT_ALONE = [
   'packages/chatctl/test/chatctl.int.spec.ts',
   'packages/chatctl/test/webhooks.int.spec.ts',
   'services/command-api/test/export.int.spec.ts',
+  'services/command-api/test/moderation.int.spec.ts',
   'services/command-api/test/openapi-lint.int.spec.ts',
+  'services/command-api/test/queries.int.spec.ts',
+  'services/command-api/test/threads-search.int.spec.ts',
   'services/notifier/test/crash.int.spec.ts',
   'services/notifier/test/notifier.int.spec.ts',
   'services/notifier/test/webhook.int.spec.ts',
