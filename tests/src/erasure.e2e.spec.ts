@@ -16,7 +16,8 @@ import { type Cluster, startCluster } from './support/cluster.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
-const TSX = join(ROOT, 'node_modules/.bin/tsx');
+// `node --import tsx`: one process per chatctl run (the tsx CLI would start a second node to run it).
+const TSX_ARGS = ['--import', 'tsx'];
 const CHATCTL = join(ROOT, 'packages/chatctl/src/main.ts');
 
 const tag = randomUUID().slice(0, 8);
@@ -241,7 +242,7 @@ describe('after ann is erased', () => {
   });
 
   it('chatctl replay exports ann’s events with their text null', async () => {
-    const { stdout } = await run(TSX, [CHATCTL, 'replay', '--no-progress'], {
+    const { stdout } = await run(process.execPath, [...TSX_ARGS, CHATCTL, 'replay', '--no-progress'], {
       cwd: ROOT,
       env: { ...process.env, DATABASE_URL: cluster.db.url, LOG_LEVEL: 'silent' },
       maxBuffer: 64 * 1024 * 1024,
@@ -275,10 +276,14 @@ describe('after ann is erased', () => {
   });
 
   it('chatctl rebuild read-models from position 0 reproduces the erased read models', async () => {
-    const { stdout } = await run(TSX, [CHATCTL, 'rebuild', 'read-models', '--no-progress'], {
-      cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: cluster.db.url, LOG_LEVEL: 'silent' },
-    });
+    const { stdout } = await run(
+      process.execPath,
+      [...TSX_ARGS, CHATCTL, 'rebuild', 'read-models', '--no-progress'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, DATABASE_URL: cluster.db.url, LOG_LEVEL: 'silent' },
+      },
+    );
     expect(stdout).toContain('rebuilt read models');
     await checkReadModels('after a rebuild');
   });

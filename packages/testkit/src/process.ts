@@ -53,6 +53,9 @@ export const startService = async (options: {
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${options.name}`);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  killRunningOnExit();
   let hasExited = false;
   void exited.then(() => {
     hasExited = true;
@@ -99,6 +102,22 @@ export const startService = async (options: {
     }
   }
   return service;
+};
+
+/** The children of this process that have not exited yet. */
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+/**
+ * A test file's worker that exits while a start is still pending (a hook timed out before its
+ * `afterAll` could stop what the start had not returned yet) takes those children along instead of
+ * leaving them running. Only PIDs this module started are signalled.
+ */
+const killRunningOnExit = () => {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
 };
 
 /** A free TCP port on 127.0.0.1 (for child processes that must be told their port up front). */

@@ -6,6 +6,7 @@ import { createReadModelDb, migrateReadModels } from '@chat/db';
 import { migrateEventStore } from '@chat/eventstore';
 import {
   createTestDatabase,
+  type DatabaseTemplate,
   freePort,
   natsUrl,
   type ServiceProcess,
@@ -17,6 +18,13 @@ import {
   testSubjectPrefix,
 } from '@chat/testkit';
 import pg from 'pg';
+
+/**
+ * How long one service may take to answer its readiness probe. Started side by side on a shared 2-core
+ * host they share its CPU: each may take as long as all of them one after the other did. A service that
+ * exits fails at once; this only bounds one that hangs (the e2e hook timeout is 120 s as well).
+ */
+const START_TIMEOUT_MS = 120_000;
 
 export type GatewayHandle = { name: string; port: number; url: string; proc: ServiceProcess };
 
@@ -62,12 +70,10 @@ export const startCluster = async (options: {
   /** The built web client for the command-api to serve at `/`; its page connects to the first gateway. */
   webRoot?: string;
 }): Promise<Cluster> => {
-  const db = await createTestDatabase(options.label);
-  await migrateEventStore(db.url);
-  const pool = new pg.Pool({ connectionString: db.url, max: 1 });
-  await migrateReadModels(pool);
-  await pool.end();
-  if (options.notifier) await migrateAll(db.url);
+  // A copy of a database migrated once per test run (testkit's templates), not migrations per file.
+  const db = await createTestDatabase(options.label, {
+    template: options.notifier ? EVERY_SCHEMA : LIVE_PATH_SCHEMA,
+  });
   const prefix = options.prefix ?? testSubjectPrefix();
   const nats = options.natsUrl ?? natsUrl();
   const env = {
@@ -87,13 +93,28 @@ export const startCluster = async (options: {
   const stopAll = async () => {
     await Promise.all(started.map((p) => p.stop(3000)));
   };
+  /**
+   * Starts services side by side (each waits for its own readiness; none needs another to start): a
+   * process's startup is mostly loading its modules, so on a host of several cores they overlap. Every
+   * one that came up is in `started` before a failure is thrown, so `stopAll` stops it.
+   */
+  const startTogether = async <T extends readonly (() => Promise<unknown>)[]>(
+    ...starts: T
+  ): Promise<{ [K in keyof T]: Awaited<ReturnType<T[K]>> }> => {
+    const results = await Promise.allSettled(starts.map((start) => start()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as {
+      [K in keyof T]: Awaited<ReturnType<T[K]>>;
+    };
+  };
   try {
     const apiPort = await freePort();
     const startCommandApi = async (web: Record<string, string>) => {
       const proc = await startService({
         name: 'command-api',
         entry: 'services/command-api',
-        timeoutMs: 60_000,
+        timeoutMs: START_TIMEOUT_MS,
         env: {
           ...env,
           PORT: String(apiPort),
@@ -107,38 +128,38 @@ export const startCluster = async (options: {
       started.push(proc);
       return proc;
     };
-    // Serving the web client, the command-api must know the gateway's port: it starts after the
-    // gateways then (a port picked long before it is listened on could be taken in between).
-    let commandApi = options.webRoot ? undefined : await startCommandApi({});
     const projectorPort = await freePort();
-    const projector = await startService({
-      name: 'projector',
-      entry: 'services/projector',
-      timeoutMs: 60_000,
-      env: {
-        ...env,
-        PORT: String(projectorPort),
-        HOST: '127.0.0.1',
-        LEADER_RETRY_MS: '200',
-        ...options.projectorEnv,
-      },
-      ready: { url: `http://127.0.0.1:${projectorPort}/healthz` },
-    });
-    started.push(projector);
-    let notifier: ServiceProcess | undefined;
-    let notifierUrl: string | undefined;
-    if (options.notifier) {
-      const notifierPort = await freePort();
-      notifierUrl = `http://127.0.0.1:${notifierPort}`;
-      notifier = await startService({
+    const startProjector = async () => {
+      const proc = await startService({
+        name: 'projector',
+        entry: 'services/projector',
+        timeoutMs: START_TIMEOUT_MS,
+        env: {
+          ...env,
+          PORT: String(projectorPort),
+          HOST: '127.0.0.1',
+          LEADER_RETRY_MS: '200',
+          ...options.projectorEnv,
+        },
+        ready: { url: `http://127.0.0.1:${projectorPort}/healthz` },
+      });
+      started.push(proc);
+      return proc;
+    };
+    const notifierPort = options.notifier ? await freePort() : undefined;
+    const notifierUrl = notifierPort === undefined ? undefined : `http://127.0.0.1:${notifierPort}`;
+    const startNotifier = async () => {
+      if (notifierPort === undefined) return undefined;
+      const proc = await startService({
         name: 'notifier',
         entry: 'services/notifier',
-        timeoutMs: 60_000,
+        timeoutMs: START_TIMEOUT_MS,
         env: { ...env, PORT: String(notifierPort), HOST: '127.0.0.1', LEADER_RETRY_MS: '200' },
         ready: { url: `${notifierUrl}/readyz` },
       });
-      started.push(notifier);
-    }
+      started.push(proc);
+      return proc;
+    };
     const startGateway = async (
       name: string,
       extraEnv: Record<string, string> = {},
@@ -148,7 +169,7 @@ export const startCluster = async (options: {
       const proc = await startService({
         name,
         entry: 'services/ws-gateway',
-        timeoutMs: 60_000,
+        timeoutMs: START_TIMEOUT_MS,
         env: {
           ...env,
           PORT: String(port),
@@ -162,12 +183,28 @@ export const startCluster = async (options: {
       started.push(proc);
       return { name, port, url: `ws://127.0.0.1:${port}/v1/ws`, proc };
     };
-    const gateways: GatewayHandle[] = [];
-    for (let i = 1; i <= options.gateways; i++) gateways.push(await startGateway(`gw${i}`));
-    commandApi ??= await startCommandApi({
-      WEB_ROOT: options.webRoot ?? '',
-      WEB_GATEWAY_URL: `ws://{host}:${gateways[0]?.port}/v1/ws`,
-    });
+    const startGateways = (): Promise<GatewayHandle[]> =>
+      startTogether(...Array.from({ length: options.gateways }, (_, i) => () => startGateway(`gw${i + 1}`)));
+    let commandApi: ServiceProcess;
+    let projector: ServiceProcess;
+    let notifier: ServiceProcess | undefined;
+    let gateways: GatewayHandle[];
+    if (options.webRoot) {
+      // Serving the web client, the command-api must know the gateway's port: it starts after the
+      // gateways then (a port picked long before it is listened on could be taken in between).
+      [projector, notifier, gateways] = await startTogether(startProjector, startNotifier, startGateways);
+      commandApi = await startCommandApi({
+        WEB_ROOT: options.webRoot,
+        WEB_GATEWAY_URL: `ws://{host}:${gateways[0]?.port}/v1/ws`,
+      });
+    } else {
+      [commandApi, projector, notifier, gateways] = await startTogether(
+        () => startCommandApi({}),
+        startProjector,
+        startNotifier,
+        startGateways,
+      );
+    }
     const api = `http://127.0.0.1:${apiPort}`;
     return {
       db,
@@ -212,7 +249,23 @@ export const startCluster = async (options: {
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
+/** The event store and the read models: what command-api, projector and gateways use. */
+const LIVE_PATH_SCHEMA: DatabaseTemplate = {
+  key: 'livepath',
+  migrate: async (databaseUrl) => {
+    await migrateEventStore(databaseUrl);
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    try {
+      await migrateReadModels(pool);
+    } finally {
+      await pool.end();
+    }
+  },
+};
+
 /** Every schema the system owns, migrated by the one script that knows them all (`pnpm migrate`). */
+const EVERY_SCHEMA: DatabaseTemplate = { key: 'every', migrate: (url) => migrateAll(url) };
+
 const migrateAll = (databaseUrl: string) =>
   new Promise<void>((resolveMigrate, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'infra/migrate.ts'], {
