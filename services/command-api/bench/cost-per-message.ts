@@ -17,8 +17,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createTestDatabase, freePort, signToken, startService, TEST_JWT_SECRET } from '@chat/testkit';
+import { createTestDatabase, freePort, signToken } from '@chat/testkit';
 import pg from 'pg';
+import { startBenchCommandApi } from './service.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,20 +59,7 @@ await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements').catch(() 
 const port = await freePort();
 const service = await (async () => {
   try {
-    return await startService({
-      name: 'command-api',
-      entry: 'services/command-api',
-      env: {
-        DATABASE_URL: db.url,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        JWT_SECRET: TEST_JWT_SECRET,
-        NATS_SUBJECT_PREFIX: `bench_${randomUUID().slice(0, 8)}`,
-        LOG_LEVEL: 'warn',
-        ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
-      },
-      ready: { url: `http://127.0.0.1:${port}/readyz` },
-    });
+    return await startBenchCommandApi(db.url, port);
   } catch (err) {
     // Not started: nothing to measure, but the database is this script's to drop.
     await admin.end();

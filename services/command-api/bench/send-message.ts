@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { migrateEventStore } from '@chat/eventstore';
-import { createTestDatabase, freePort, signToken, startService, TEST_JWT_SECRET } from '@chat/testkit';
+import { createTestDatabase, freePort, signToken } from '@chat/testkit';
+import { startBenchCommandApi } from './service.js';
 
 type AutocannonResult = {
   requests: { average: number; total: number };
@@ -37,22 +38,7 @@ const conversationCount = Number(values.conversations);
 const db = await createTestDatabase('bench');
 await migrateEventStore(db.url);
 const port = await freePort();
-const service = await startService({
-  name: 'command-api',
-  entry: 'services/command-api',
-  env: {
-    DATABASE_URL: db.url,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    JWT_SECRET: TEST_JWT_SECRET,
-    NATS_SUBJECT_PREFIX: `bench_${randomUUID().slice(0, 8)}`,
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_COMMANDS: '0',
-    // e.g. BENCH_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service under load.
-    ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
-  },
-  ready: { url: `http://127.0.0.1:${port}/readyz` },
-});
+const service = await startBenchCommandApi(db.url, port, { RATE_LIMIT_COMMANDS: '0' });
 
 try {
   const base = `http://127.0.0.1:${port}`;
