@@ -132,4 +132,49 @@ describe('resume', () => {
     }
     expect(maxInFlight).toBe(1);
   });
+
+  it("replays across the user's own leave and re-join", async () => {
+    // Found by the fuzz suite (seed 1310776842): the replay stopped at the user's own MemberLeft and left
+    // the socket off the conversation although the user had been added again.
+    const id = randomUUID();
+    const stream = `conversation-${id}`;
+    const sent = (body: string, senderId = 'alice') =>
+      event('MessageSent', {
+        conversationId: id,
+        messageId: randomUUID(),
+        senderId,
+        body,
+        replyTo: null,
+        sentAt: new Date().toISOString(),
+      });
+    await store.append(
+      stream,
+      [
+        event('ConversationStarted', {
+          conversationId: id,
+          kind: 'group',
+          title: 'g',
+          createdBy: 'alice',
+          members: ['alice', 'bob'],
+        }),
+        sent('one'),
+        event('MemberLeft', { conversationId: id, userId: 'bob', removedBy: 'alice' }),
+        sent('while bob was out'),
+        event('MemberJoined', { conversationId: id, userId: 'bob', addedBy: 'alice' }),
+        sent('bob is back'),
+      ],
+      'no_stream',
+    );
+    const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/ws?access_token=${await signToken('bob')}`);
+    const frames: ServerFrame[] = [];
+    ws.on('message', (data) => frames.push(JSON.parse(String(data)) as ServerFrame));
+    await waitFor(() => frames.some((f) => f.type === 'hello'), { what: 'hello' });
+    ws.send(JSON.stringify({ type: 'resume', ref: 'back', positions: { [id]: 1 } }));
+    await waitFor(() => frames.some((f) => f.type === 'resumed'), { what: 'resumed' });
+    ws.close();
+    const seqs = frames.flatMap((f) => (f.type === 'event' && f.conversationId === id ? [f.seq] : []));
+    // Its own leave (2), not what was said while it was out (3), its join (4) and what came after; the
+    // old replay stopped at 2 and kept the socket off the conversation (no relay runs here to show that).
+    expect(seqs).toEqual([2, 4, 5]);
+  });
 });

@@ -744,12 +744,20 @@ export class Hub implements FeedHost {
           continue;
         }
         let last = t.from;
+        // Past the user's own leave, only a later join entitles them again: the feed's membership says
+        // whether (and at which seq) they came back; what lies between is not theirs to see.
+        let outUntil = -1;
         for (const e of events) {
+          if (e.revision < outUntil) continue;
           if (!this.#send(ws, eventFrame(t.feed.conversationId, e.revision, JSON.stringify(e)))) break;
           last = e.revision;
           if (e.type === 'MemberLeft' && e.data.userId === data.user.userId) {
-            c.left = true;
-            break;
+            const rejoinedAt = t.feed.members.get(data.user.userId) ?? -1;
+            if (rejoinedAt <= e.revision) {
+              c.left = true;
+              break;
+            }
+            outUntil = rejoinedAt;
           }
         }
         (done[i] as Replayed).upTo = last;
