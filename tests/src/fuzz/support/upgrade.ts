@@ -58,3 +58,11 @@ export const tryUpgrade = (
         done({ status: 'client-refused', reason: err.message });
     });
   });
+
+/** The outcome in a failure message: the status, and the refusal's body or the hello's user. */
+export const describeOutcome = (outcome: UpgradeOutcome): string =>
+  outcome.status === 101
+    ? `101, hello as ${'helloUserId' in outcome ? String(outcome.helloUserId) : '?'}`
+    : 'body' in outcome
+      ? `${outcome.status} ${outcome.body.slice(0, 200)}`
+      : `${outcome.status} ${'reason' in outcome ? outcome.reason : ''}`;
