@@ -45,6 +45,19 @@ const event = (type: string, data: Record<string, unknown>): NewEvent => ({
   metadata: { userId: 'alice', correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
 });
 
+const started = (conversationId: string, members: string[]): NewEvent =>
+  event('ConversationStarted', { conversationId, kind: 'group', title: 'g', createdBy: 'alice', members });
+
+const messageSent = (conversationId: string, body: string): NewEvent =>
+  event('MessageSent', {
+    conversationId,
+    messageId: randomUUID(),
+    senderId: 'alice',
+    body,
+    replyTo: null,
+    sentAt: new Date().toISOString(),
+  });
+
 /** The store, with its stream reads counted while they run. */
 const counting = (inner: EventStore): EventStore => {
   const wrapped: EventStore = Object.create(inner);
@@ -73,25 +86,7 @@ beforeAll(async () => {
     const stream = `conversation-${id}`;
     await store.append(
       stream,
-      [
-        event('ConversationStarted', {
-          conversationId: id,
-          kind: 'group',
-          title: 'g',
-          createdBy: 'alice',
-          members: ['alice'],
-        }),
-        ...Array.from({ length: MESSAGES }, (_, m) =>
-          event('MessageSent', {
-            conversationId: id,
-            messageId: randomUUID(),
-            senderId: 'alice',
-            body: `m${m}`,
-            replyTo: null,
-            sentAt: new Date().toISOString(),
-          }),
-        ),
-      ],
+      [started(id, ['alice']), ...Array.from({ length: MESSAGES }, (_, m) => messageSent(id, `m${m}`))],
       'no_stream',
     );
   }
@@ -113,12 +108,22 @@ afterAll(async () => {
   await database?.drop();
 });
 
+/** A socket of `userId` on the gateway, its frames recorded, once its `hello` came. */
+const connect = async (userId: string) => {
+  const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/ws?access_token=${await signToken(userId)}`);
+  const frames: ServerFrame[] = [];
+  ws.on('message', (data) => frames.push(JSON.parse(String(data)) as ServerFrame));
+  await waitFor(() => frames.some((f) => f.type === 'hello'), { what: 'hello' });
+  return { ws, frames };
+};
+
+/** The seqs of `conversationId`'s event frames, in the order they came. */
+const seqsOf = (frames: readonly ServerFrame[], conversationId: string): number[] =>
+  frames.flatMap((f) => (f.type === 'event' && f.conversationId === conversationId ? [f.seq] : []));
+
 describe('resume', () => {
   it('replays many conversations one at a time, each gap-free, then resumed', async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/ws?access_token=${await signToken('alice')}`);
-    const frames: ServerFrame[] = [];
-    ws.on('message', (data) => frames.push(JSON.parse(String(data)) as ServerFrame));
-    await waitFor(() => frames.some((f) => f.type === 'hello'), { what: 'hello' });
+    const { ws, frames } = await connect('alice');
     maxInFlight = 0;
     const positions = Object.fromEntries(conversations.map((id) => [id, 0]));
     ws.send(JSON.stringify({ type: 'resume', ref: 'r', positions }));
@@ -127,8 +132,7 @@ describe('resume', () => {
 
     expect(frames.at(-1)).toEqual({ type: 'resumed', ref: 'r', truncated: [], unknown: [] });
     for (const id of conversations) {
-      const seqs = frames.flatMap((f) => (f.type === 'event' && f.conversationId === id ? [f.seq] : []));
-      expect(seqs).toEqual([1, 2, 3]);
+      expect(seqsOf(frames, id)).toEqual([1, 2, 3]);
     }
     expect(maxInFlight).toBe(1);
   });
@@ -138,43 +142,24 @@ describe('resume', () => {
     // the socket off the conversation although the user had been added again.
     const id = randomUUID();
     const stream = `conversation-${id}`;
-    const sent = (body: string, senderId = 'alice') =>
-      event('MessageSent', {
-        conversationId: id,
-        messageId: randomUUID(),
-        senderId,
-        body,
-        replyTo: null,
-        sentAt: new Date().toISOString(),
-      });
     await store.append(
       stream,
       [
-        event('ConversationStarted', {
-          conversationId: id,
-          kind: 'group',
-          title: 'g',
-          createdBy: 'alice',
-          members: ['alice', 'bob'],
-        }),
-        sent('one'),
+        started(id, ['alice', 'bob']),
+        messageSent(id, 'one'),
         event('MemberLeft', { conversationId: id, userId: 'bob', removedBy: 'alice' }),
-        sent('while bob was out'),
+        messageSent(id, 'while bob was out'),
         event('MemberJoined', { conversationId: id, userId: 'bob', addedBy: 'alice' }),
-        sent('bob is back'),
+        messageSent(id, 'bob is back'),
       ],
       'no_stream',
     );
-    const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/ws?access_token=${await signToken('bob')}`);
-    const frames: ServerFrame[] = [];
-    ws.on('message', (data) => frames.push(JSON.parse(String(data)) as ServerFrame));
-    await waitFor(() => frames.some((f) => f.type === 'hello'), { what: 'hello' });
+    const { ws, frames } = await connect('bob');
     ws.send(JSON.stringify({ type: 'resume', ref: 'back', positions: { [id]: 1 } }));
     await waitFor(() => frames.some((f) => f.type === 'resumed'), { what: 'resumed' });
     ws.close();
-    const seqs = frames.flatMap((f) => (f.type === 'event' && f.conversationId === id ? [f.seq] : []));
     // Its own leave (2), not what was said while it was out (3), its join (4) and what came after; the
     // old replay stopped at 2 and kept the socket off the conversation (no relay runs here to show that).
-    expect(seqs).toEqual([2, 4, 5]);
+    expect(seqsOf(frames, id)).toEqual([2, 4, 5]);
   });
 });
