@@ -43,14 +43,15 @@ export const lockCheckpoint = async (
   return rows[0]?.position ?? START_POSITION;
 };
 
+/** The forward-only checkpoint write, for `values` (name, position): placeholders or literals. */
+const saveCheckpointStatement = (values: string): string =>
+  `INSERT INTO consumers.checkpoints AS c (name, position) VALUES (${values})
+     ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()
+     WHERE c.position < excluded.position`;
+
 /** Moves the checkpoint forward; never back, so a deposed leader's late write cannot rewind it. */
 export const saveCheckpoint = async (db: Db, name: string, position: string): Promise<void> => {
-  await db.query(
-    `INSERT INTO consumers.checkpoints AS c (name, position) VALUES ($1, $2)
-     ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()
-     WHERE c.position < excluded.position`,
-    [name, position],
-  );
+  await db.query(saveCheckpointStatement('$1, $2'), [name, position]);
 };
 
 /**
@@ -60,9 +61,7 @@ export const saveCheckpoint = async (db: Db, name: string, position: string): Pr
 export const saveCheckpointSql = (name: string, position: string): string => {
   if (!isValidPosition(position)) throw new RangeError(`invalid position "${position}"`);
   const quotedName = `'${name.replaceAll("'", "''")}'`;
-  return `INSERT INTO consumers.checkpoints AS c (name, position) VALUES (${quotedName}, '${position}')
-     ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()
-     WHERE c.position < excluded.position`;
+  return saveCheckpointStatement(`${quotedName}, '${position}'`);
 };
 
 export type CheckpointRow = { name: string; position: string; updatedAt: Date };
