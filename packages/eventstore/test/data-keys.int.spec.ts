@@ -13,16 +13,7 @@ import {
   open,
   seal,
 } from '../src/index.js';
-import { newEvent, uniqueCategory } from './helpers.js';
-
-// The tables of `migrateDataKeys` (@chat/db, which this package must not depend on), as they are.
-const KEY_TABLES = `
-  CREATE SCHEMA keys;
-  CREATE TABLE keys.user_data_keys (
-    user_id text COLLATE "C" PRIMARY KEY, kid uuid NOT NULL UNIQUE, wrapped bytea NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now());
-  CREATE TABLE keys.erased_users (
-    user_id text COLLATE "C" PRIMARY KEY, kid uuid UNIQUE, erased_at timestamptz NOT NULL DEFAULT now());`;
+import { KEY_TABLES, newEvent, uniqueCategory } from './helpers.js';
 
 const master = randomBytes(32);
 let database: TestDatabase;

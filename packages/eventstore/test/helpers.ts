@@ -1,6 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { EventStore, NewEvent, RecordedEvent, SubscribeOptions } from '../src/index.js';
 
+// The tables of `migrateDataKeys` (@chat/db, which this package must not depend on), as they are.
+export const KEY_TABLES = `
+  CREATE SCHEMA keys;
+  CREATE TABLE keys.user_data_keys (
+    user_id text COLLATE "C" PRIMARY KEY, kid uuid NOT NULL UNIQUE, wrapped bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now());
+  CREATE TABLE keys.erased_users (
+    user_id text COLLATE "C" PRIMARY KEY, kid uuid UNIQUE, erased_at timestamptz NOT NULL DEFAULT now());`;
+
 export const newEvent = (type = 'TestHappened', data: Record<string, unknown> = {}): NewEvent => ({
   id: randomUUID(),
   type,

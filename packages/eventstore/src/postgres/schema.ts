@@ -168,6 +168,9 @@ BEGIN
   -- are stored only for authors with no key and no tombstone (per-author lock: an erasure in flight
   -- either ran first, and its tombstone refuses the key, or waits and then destroys it); an append
   -- whose keys are not, after that, its authors' stored keys appends nothing.
+  -- Every lookup of the key tables is a scalar subquery, one primary-key probe per key of the batch: as
+  -- an anti-join the planner read the whole of keys.user_data_keys into a hash for each append (cost
+  -- growing with the number of users ever seen: 18 ms per append at 10,000 users).
   IF EXISTS (SELECT 1 FROM jsonb_array_elements(batch) x WHERE x ? 'k') THEN
     PERFORM pg_advisory_xact_lock(${DATA_KEY_LOCK_NAMESPACE}, hashtext(n.u))
        FROM (SELECT DISTINCT c->>'u' AS u
@@ -176,18 +179,19 @@ BEGIN
     INSERT INTO keys.user_data_keys (user_id, kid, wrapped)
     SELECT DISTINCT ON (c->>'u') c->>'u', (c->>'k')::uuid, decode(c->>'w', 'base64')
       FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'k') c
-     WHERE c ? 'w' AND NOT EXISTS (SELECT 1 FROM keys.erased_users t WHERE t.user_id = c->>'u')
+     WHERE c ? 'w' AND (SELECT t.user_id FROM keys.erased_users t WHERE t.user_id = c->>'u') IS NULL
      ORDER BY c->>'u'
     ON CONFLICT (user_id) DO NOTHING;
     SELECT array_agg(DISTINCT (x->>'i')::int) INTO v_refused
       FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'k') c
-     WHERE NOT EXISTS (SELECT 1 FROM keys.user_data_keys d
-                        WHERE d.user_id = c->>'u' AND d.kid = (c->>'k')::uuid);
+     WHERE (SELECT d.kid FROM keys.user_data_keys d WHERE d.user_id = c->>'u')
+           IS DISTINCT FROM (c->>'k')::uuid;
     IF v_refused IS NOT NULL THEN
       RETURN QUERY
       SELECT (x->>'i')::int,
-             CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(x->'k') c, keys.erased_users t
-                                WHERE t.user_id = c->>'u') THEN 'key_erased' ELSE 'key_taken' END,
+             CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(x->'k') c
+                                WHERE (SELECT t.user_id FROM keys.erased_users t WHERE t.user_id = c->>'u')
+                                      IS NOT NULL) THEN 'key_erased' ELSE 'key_taken' END,
              NULL::bigint, NULL::xid8, NULL::bigint
         FROM jsonb_array_elements(batch) x WHERE (x->>'i')::int = ANY (v_refused);
       SELECT coalesce(jsonb_agg(x), '[]'::jsonb) INTO batch
