@@ -83,6 +83,9 @@ export const measureTarget = async (
     // Measure anyway; every missing socket shows up as lost deliveries, and the row says how many.
     if (failed > 0) ctx.log(`${o.poolLabel}: ${firstError}`);
     const idle = await idleCores(o.groups, loadGroups(pool));
+    ctx.log(
+      `${o.poolLabel}: idle with the sockets connected, cores: ${[...idle].map(([g, c]) => `${g} ${round(c, 3)}`).join(', ')}`,
+    );
     const rssAfter = rss(o.serverPids());
     const members = o.population.membersPerConversation;
     await runFanout(pool, { ...WARMUP, membersPerConversation: members, groups: o.groups });
