@@ -30,13 +30,15 @@ export const startService = async (options: {
   env: Record<string, string>;
   ready?: { url: string } | { output: RegExp };
   timeoutMs?: number;
+  /** Options for the service's `node` (e.g. `--cpu-prof`, which NODE_OPTIONS does not take). */
+  nodeArgs?: readonly string[];
 }): Promise<ServiceProcess> => {
   const file = options.entry.endsWith('.ts')
     ? resolve(REPO_ROOT, options.entry)
     : resolve(REPO_ROOT, options.entry, 'src/main.ts');
   // `node --import tsx` keeps the service in ONE process: the tsx CLI would fork a child, and a SIGKILL
   // meant as a crash would hit only the wrapper while the service lived on.
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', file], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,8 +3,9 @@ import { startService, TEST_JWT_SECRET } from '@chat/testkit';
 
 /**
  * The command-api as the command-path benches run it: its own process on `port`, a fresh NATS subject
- * prefix, warnings only. `BENCH_NODE_OPTIONS` reaches the service, e.g.
- * `BENCH_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile it under load.
+ * prefix, warnings only. `BENCH_NODE_OPTIONS` are given to its `node` as arguments (NODE_OPTIONS does not
+ * take `--cpu-prof`), e.g. `BENCH_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile it under
+ * load.
  */
 export const startBenchCommandApi = (databaseUrl: string, port: number, env: Record<string, string> = {}) =>
   startService({
@@ -18,7 +19,7 @@ export const startBenchCommandApi = (databaseUrl: string, port: number, env: Rec
       NATS_SUBJECT_PREFIX: `bench_${randomUUID().slice(0, 8)}`,
       LOG_LEVEL: 'warn',
       ...env,
-      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
     },
+    nodeArgs: process.env.BENCH_NODE_OPTIONS?.split(/\s+/).filter((a) => a.length > 0) ?? [],
     ready: { url: `http://127.0.0.1:${port}/readyz` },
   });
