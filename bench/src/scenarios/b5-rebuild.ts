@@ -12,24 +12,27 @@ import pg from 'pg';
 import type { Scenario } from '../context.js';
 import type { RebuildMessage } from '../load/rebuild-runner.js';
 import { round } from '../report.js';
+import { storeReadAllPerSecond } from '../store-reference.js';
 import { createDatabase, migrate } from '../system.js';
 
 // B5: events/s of the projector's online rebuild (replay from 0 into a shadow schema, then swap) over a
 // log of `--events` events (default 1,000,000), written straight into the event store's table in big
 // INSERT … SELECT batches: 1,000 group conversations of 50 members, each a ConversationStarted followed
-// by MessageSent events, interleaved across conversations as live traffic would be.
+// by MessageSent events, interleaved across conversations as live traffic would be. The budget
+// (DESIGN.md) is a ratio: at least 60 % of the store's own `readAll` over the same log in the same run.
 
 const CONVERSATIONS = 1000;
 /**
- * 5,000 events per INSERT: each statement is a transaction that holds back the cluster-wide xmin the
- * Postgres event store's subscribers wait for — in every database on the server, other runs' included —
- * so they stay short (well under a second) instead of one long bulk transaction.
+ * 5,000 events per INSERT: each statement is a transaction holding the log's append lock to its commit
+ * (packages/eventstore schema), so they stay short (well under a second) instead of one long bulk load.
  */
 const REVISIONS_PER_INSERT = 5;
 /** Both phases are bounded so the whole `pnpm bench` stays within its 15 minutes on a busy host. */
 const APPEND_BUDGET_MS = 100_000;
 const REBUILD_TIMEOUT_MS = 150_000;
-const BUDGET = 50_000;
+/** The store's readAll over the log is read for at most this long (a million events take ~15 s here). */
+const READ_ALL_MAX_MS = 40_000;
+const BUDGET_SHARE_OF_READ_ALL = 0.6;
 
 export const insertChunk = (client: pg.Client, fromRev: number, toRev: number) =>
   client.query(
@@ -71,21 +74,13 @@ export const b5Rebuild: Scenario = {
       const rebuildTimeoutMs = Math.max(20_000, Math.min(REBUILD_TIMEOUT_MS, left * 0.55));
       let revisions = 0;
       try {
-        // A bulk load, not the append path: the log-order indexes are rebuilt once at the end.
+        // A bulk load, not the append path; the log keeps exactly the indexes of the store's schema.
         await client.query('SET synchronous_commit = off');
-        await client.query('DROP INDEX IF EXISTS es.events_type');
-        await client.query('DROP INDEX IF EXISTS es.events_log_order');
         while (revisions < perConversation && performance.now() - loadStarted < appendBudgetMs) {
           const to = Math.min(perConversation, revisions + REVISIONS_PER_INSERT);
           await insertChunk(client, revisions, to - 1);
           revisions = to;
         }
-        await client.query(
-          'CREATE INDEX IF NOT EXISTS events_log_order ON es.events (transaction_id, global_position)',
-        );
-        await client.query(
-          'CREATE INDEX IF NOT EXISTS events_type ON es.events (type, transaction_id, global_position)',
-        );
         await client.query(
           `INSERT INTO es.streams (stream_id, revision)
            SELECT 'conversation-' || md5('bench-rebuild-' || c)::uuid::text, $1::bigint
@@ -99,7 +94,11 @@ export const b5Rebuild: Scenario = {
       const appended = revisions * CONVERSATIONS;
       const loadS = (performance.now() - loadStarted) / 1000;
       ctx.log(
-        `b5: ${appended} events appended in ${round(loadS)} s (${Math.round(appended / loadS)}/s); rebuilding`,
+        `b5: ${appended} events appended in ${round(loadS)} s (${Math.round(appended / loadS)}/s); reading them with readAll`,
+      );
+      const readAll = await storeReadAllPerSecond(db.url, READ_ALL_MAX_MS);
+      ctx.log(
+        `b5: the store's readAll: ${Math.round(readAll.perSecond)} events/s (${readAll.events} events); rebuilding`,
       );
 
       const runner = spawnTs('b5-rebuild', 'bench/src/load/rebuild-runner.ts', {
@@ -166,6 +165,9 @@ export const b5Rebuild: Scenario = {
           'postgres cpu %': round((cpu.get('postgres')?.cores ?? 0) * 100, 0),
           'events per cpu-second (rebuild + pg)': cpuSeconds > 0 ? Math.round(events / cpuSeconds) : null,
           'host busy %': round((cpu.get(HOST)?.cores ?? 0) * 100, 0),
+          "store's readAll events/s": Math.round(readAll.perSecond),
+          'share of readAll %':
+            readAll.perSecond > 0 ? round((perSecond / readAll.perSecond) * 100, 0) : null,
           'bulk append events/s': Math.round(appended / loadS),
           ...(appended < total
             ? { 'append budget': `${total} asked, ${appended} within ${Math.round(appendBudgetMs / 1000)} s` }
@@ -173,9 +175,9 @@ export const b5Rebuild: Scenario = {
         },
         budgets: [
           {
-            name: `≥ ${BUDGET.toLocaleString('en')} events/s`,
+            name: `≥ 60 % of the store's readAll (${Math.round(readAll.perSecond)} events/s) in this run`,
             actual: Math.round(perSecond),
-            limit: BUDGET,
+            limit: Math.round(readAll.perSecond * BUDGET_SHARE_OF_READ_ALL),
             kind: 'min',
           },
         ],

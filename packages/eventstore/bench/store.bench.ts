@@ -8,7 +8,7 @@
  * encrypted with 50 users' data keys in `keys.user_data_keys`; the read phases then read events that
  * were all appended through it (no plaintext seed), so every event read is decrypted.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import {
   createPgDataKeyStore,
@@ -16,10 +16,9 @@ import {
   EncryptingEventStore,
   type EventStore,
   migrateEventStore,
-  type NewEvent,
   type PostgresEventStore,
-  START_POSITION,
 } from '../src/index.js';
+import { messageSent, readAllPages, singleAppends } from './phases.js';
 
 const PHASE_SECONDS = Number(process.env.BENCH_PHASE_SECONDS ?? 10);
 const WRITERS = 16;
@@ -45,46 +44,8 @@ const admin = async (sql: string) => {
   }
 };
 
-const messageSent = (conversationId: string, i: number): NewEvent => ({
-  id: randomUUID(),
-  type: 'MessageSent',
-  data: {
-    conversationId,
-    messageId: randomUUID(),
-    senderId: `user-${i % 50}`,
-    body: `message ${i}: the quick brown fox jumps over the lazy dog`,
-    replyTo: null,
-    sentAt: new Date().toISOString(),
-  },
-  metadata: { userId: `user-${i % 50}`, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
-});
-
 const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
 const fmt = (n: number) => n.toLocaleString('en-US');
-
-/** Each writer appends to its own conversations with the exact expected revision, like the command path. */
-const singleAppends = async (store: EventStore): Promise<{ appends: number; ms: number }> => {
-  const deadline = Date.now() + PHASE_SECONDS * 1000;
-  const started = performance.now();
-  let appends = 0;
-  await Promise.all(
-    Array.from({ length: WRITERS }, async (_, w) => {
-      const revisions = new Map<string, number>();
-      for (let i = 0; Date.now() < deadline; i++) {
-        const stream = `conversation-w${w}-${i % 20}`;
-        const expected = revisions.get(stream) ?? -1;
-        const result = await store.append(
-          stream,
-          [messageSent(stream, i)],
-          expected < 0 ? 'no_stream' : expected,
-        );
-        revisions.set(stream, result.nextExpectedRevision);
-        appends++;
-      }
-    }),
-  );
-  return { appends, ms: performance.now() - started };
-};
 
 const batchAppends = async (
   store: EventStore,
@@ -155,7 +116,7 @@ const main = async () => {
       `event store benchmark on ${database} (${PHASE_SECONDS} s phases${ENCRYPT ? ', bodies encrypted' : ''})`,
     );
 
-    const single = await singleAppends(store);
+    const single = await singleAppends(store, PHASE_SECONDS, WRITERS);
     console.log(
       `single-event appends, ${WRITERS} concurrent writers: ${fmt(rate(single.appends, single.ms))} appends/s (${fmt(single.appends)} in ${(single.ms / 1000).toFixed(1)} s)`,
     );
@@ -172,16 +133,7 @@ const main = async () => {
     if (missing > 0 && !ENCRYPT) await seed(url, missing);
     else if (missing > 0) await batchAppends(store, 's', (events) => events >= missing);
 
-    let read = 0;
-    let from = START_POSITION;
-    const readStarted = performance.now();
-    for (;;) {
-      const page = await store.readAll({ fromPosition: from, maxCount: 1_000 });
-      if (page.length === 0) break;
-      read += page.length;
-      from = page.at(-1)!.position;
-    }
-    const readMs = performance.now() - readStarted;
+    const { events: read, ms: readMs } = await readAllPages(store);
     console.log(`readAll (pages of 1,000): ${fmt(rate(read, readMs))} events/s (${fmt(read)} events)`);
 
     const controller = new AbortController();

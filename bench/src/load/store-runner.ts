@@ -1,0 +1,62 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { REPO_ROOT } from '@chat/processes';
+
+// The event store alone, as `pnpm bench:store` measures it (packages/eventstore/bench/phases.ts), in a
+// process of its own so its CPU stays apart: B4 judges the command path against its single-event
+// appends and B5 the rebuild against its readAll, both in the same run (DESIGN.md budgets).
+
+export type StoreRunnerMessage =
+  | { type: 'appends'; appends: number; ms: number }
+  | { type: 'readAll'; events: number; ms: number }
+  | { type: 'error'; message: string };
+
+type Store = { close: () => Promise<void> };
+type Modules = {
+  createPostgresEventStore: (options: { connectionString: string; maxConnections?: number }) => Store;
+  singleAppends: (store: Store, seconds: number) => Promise<{ appends: number; ms: number }>;
+  readAllPages: (store: Store, maxMs?: number) => Promise<{ events: number; ms: number }>;
+};
+
+// Imported by path, as the rebuild runner does: the bench does not depend on the packages at type level.
+const load = async (): Promise<Modules> => {
+  const mod = async (file: string) =>
+    (await import(pathToFileURL(join(REPO_ROOT, file)).href)) as Record<string, unknown>;
+  const [eventstore, phases] = await Promise.all([
+    mod('packages/eventstore/src/index.ts'),
+    mod('packages/eventstore/bench/phases.ts'),
+  ]);
+  return {
+    createPostgresEventStore: eventstore.createPostgresEventStore as Modules['createPostgresEventStore'],
+    singleAppends: phases.singleAppends as Modules['singleAppends'],
+    readAllPages: phases.readAllPages as Modules['readAllPages'],
+  };
+};
+
+const send = (m: StoreRunnerMessage) => process.send?.(m);
+
+const main = async () => {
+  const m = await load();
+  // As `pnpm bench:store` opens it: 8 connections, group commit with two flushes in flight.
+  const store = m.createPostgresEventStore({
+    connectionString: process.env.DATABASE_URL!,
+    maxConnections: 8,
+  });
+  try {
+    if (process.env.STORE_PHASE === 'appends') {
+      send({ type: 'appends', ...(await m.singleAppends(store, Number(process.env.STORE_SECONDS ?? 10))) });
+    } else {
+      send({ type: 'readAll', ...(await m.readAllPages(store, Number(process.env.STORE_MAX_MS ?? 60_000))) });
+    }
+  } finally {
+    await store.close();
+  }
+};
+
+main().then(
+  () => setTimeout(() => process.exit(0), 100),
+  (err: unknown) => {
+    send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    setTimeout(() => process.exit(1), 100);
+  },
+);
