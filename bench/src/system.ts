@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import {
   type CpuGroup,
   natsPids,
@@ -12,6 +11,7 @@ import {
   runToCompletion,
 } from '@chat/processes';
 import pg from 'pg';
+import { importByPath } from './load/by-path.js';
 
 export const ADMIN_DATABASE_URL =
   process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -69,7 +69,7 @@ export const migrate = async (databaseUrl: string): Promise<void> => {
       ['packages/notifications/src/index.ts', 'migrateNotifier'],
     ];
     for (const [file, fn] of steps) {
-      const mod = (await import(pathToFileURL(join(REPO_ROOT, file)).href)) as Record<string, unknown>;
+      const mod = await importByPath(file);
       const migrator = mod[fn];
       if (typeof migrator !== 'function') throw new Error(`${file} exports no ${fn}`);
       await (migrator as Migrator)(pool);

@@ -1,7 +1,5 @@
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { REPO_ROOT } from '@chat/processes';
 import pg from 'pg';
+import { importByPath } from './by-path.js';
 
 // B5's worker process: runs the projection's own online rebuild (`rebuildReadModels`) against the bench
 // database and reports progress over IPC, so the orchestrator can time it and measure its CPU apart.
@@ -24,14 +22,11 @@ type Modules = {
   createLogger: (service: string, level?: string) => Logger;
 };
 
-// Imported by path: the bench does not depend on the services' packages at type level, only at run time.
 const load = async (): Promise<Modules> => {
-  const mod = async (file: string) =>
-    (await import(pathToFileURL(join(REPO_ROOT, file)).href)) as Record<string, unknown>;
   const [projector, eventstore, platform] = await Promise.all([
-    mod('packages/projection/src/index.ts'),
-    mod('packages/eventstore/src/index.ts'),
-    mod('packages/platform/src/index.ts'),
+    importByPath('packages/projection/src/index.ts'),
+    importByPath('packages/eventstore/src/index.ts'),
+    importByPath('packages/platform/src/index.ts'),
   ]);
   return {
     rebuildReadModels: projector.rebuildReadModels as Modules['rebuildReadModels'],

@@ -1,6 +1,4 @@
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { REPO_ROOT } from '@chat/processes';
+import { importByPath } from './by-path.js';
 
 // The event store alone, as `pnpm bench:store` measures it (packages/eventstore/bench/phases.ts), in a
 // process of its own so its CPU stays apart: B4 judges the command path against its single-event
@@ -18,13 +16,10 @@ type Modules = {
   readAllPages: (store: Store, maxMs?: number) => Promise<{ events: number; ms: number }>;
 };
 
-// Imported by path, as the rebuild runner does: the bench does not depend on the packages at type level.
 const load = async (): Promise<Modules> => {
-  const mod = async (file: string) =>
-    (await import(pathToFileURL(join(REPO_ROOT, file)).href)) as Record<string, unknown>;
   const [eventstore, phases] = await Promise.all([
-    mod('packages/eventstore/src/index.ts'),
-    mod('packages/eventstore/bench/phases.ts'),
+    importByPath('packages/eventstore/src/index.ts'),
+    importByPath('packages/eventstore/bench/phases.ts'),
   ]);
   return {
     createPostgresEventStore: eventstore.createPostgresEventStore as Modules['createPostgresEventStore'],
