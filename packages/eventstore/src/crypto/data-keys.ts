@@ -252,13 +252,18 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
   >();
   let creating = false;
 
+  /** A new data key, wrapped under the master key, not stored anywhere yet. */
+  const newKey = () => {
+    const kid = randomUUID();
+    const key = randomBytes(32);
+    return { kid, key, wrapped: seal(options.master, key, `data-key:${kid}`) };
+  };
+
   const createKeys = async (userIds: string[]): Promise<Map<string, DataKey | ErasedUserError>> => {
     const since = generation;
     // Sorted: two processes creating overlapping users insert them in one order and cannot deadlock.
     const users = [...userIds].sort();
-    const kids = users.map(() => randomUUID());
-    const keys = users.map(() => randomBytes(32));
-    const wrapped = users.map((_, i) => seal(options.master, keys[i]!, `data-key:${kids[i]}`));
+    const madeKeys = users.map(() => newKey());
     // Created unless the user has one (or was erased, which refuses): one statement, so a concurrent
     // erasure either deletes the key made here or finds the tombstone first.
     const { rows } = await pool.query<{ user_id: string; kid: string | null; wrapped: Buffer | null }>(
@@ -275,9 +280,9 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
        SELECT user_id, kid::text, wrapped FROM created
        UNION ALL SELECT k.user_id, k.kid::text, k.wrapped FROM keys.user_data_keys k JOIN input i ON k.user_id = i.user_id
        UNION ALL SELECT user_id, NULL, NULL FROM tombstone`,
-      [users, kids, wrapped],
+      [users, madeKeys.map((k) => k.kid), madeKeys.map((k) => k.wrapped)],
     );
-    const made = new Map(users.map((u, i) => [u, { kid: kids[i]!, key: keys[i]! }]));
+    const made = new Map(users.map((u, i) => [u, madeKeys[i]!]));
     const out = new Map<string, DataKey | ErasedUserError>();
     const settle = (userId: string, kid: string | null, sealed: Buffer | null) => {
       if (kid === null || sealed === null) {
@@ -329,13 +334,6 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
     }
   };
 
-  /** A new key for `userId`, wrapped under the master key, not stored anywhere yet. */
-  const newKey = () => {
-    const kid = randomUUID();
-    const key = randomBytes(32);
-    return { kid, key, wrapped: seal(options.master, key, `data-key:${kid}`) };
-  };
-
   return {
     async keyForSealing(userId) {
       await ensureListening();
@@ -363,13 +361,12 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
     sealed(keys, outcome) {
       for (const [userId, { kid, key, claim }] of keys) {
         if (claim === null) continue;
+        if (unsettled.get(userId)?.kid === kid) unsettled.delete(userId);
         if (outcome === 'refused') {
           // Erased, or another process stored its key first: `keyForWriting` reads which.
-          if (unsettled.get(userId)?.kid === kid) unsettled.delete(userId);
           if (byUser.get(userId)?.kid === kid) byUser.delete(userId);
           continue;
         }
-        if (unsettled.get(userId)?.kid === kid) unsettled.delete(userId);
         // Not after an erasure this process has heard of since the claim: that could be this user's.
         if (claimedIn.get(claim) === generation) remember(userId, kid, key);
       }

@@ -154,29 +154,25 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
     return { events, scannedTo: scannedTo > from ? scannedTo : from };
   };
 
-  const store: PostgresEventStore = {
-    append(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-      try {
-        validateAppend(streamId, events, expected);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return appender.append(streamId, events, expected);
-    },
+  /** Checks an append (a refusal rejects, never throws) and queues it for the next group commit. */
+  const validatedAppend = (
+    streamId: string,
+    events: readonly NewEvent[],
+    expected: ExpectedRevision,
+    keys: readonly DataKeyClaim[] = [],
+  ): Promise<AppendResult> => {
+    try {
+      validateAppend(streamId, events, expected);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return appender.append(streamId, events, expected, keys);
+  };
 
-    appendWithKeys(
-      streamId: string,
-      events: readonly NewEvent[],
-      expected: ExpectedRevision,
-      keys: readonly DataKeyClaim[],
-    ): Promise<AppendResult> {
-      try {
-        validateAppend(streamId, events, expected);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return appender.append(streamId, events, expected, keys);
-    },
+  const store: PostgresEventStore = {
+    append: (streamId, events, expected) => validatedAppend(streamId, events, expected),
+
+    appendWithKeys: validatedAppend,
 
     async readStream(streamId: string, readOptions: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
       const backwards = readOptions.direction === 'backwards';
