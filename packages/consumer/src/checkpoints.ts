@@ -1,5 +1,5 @@
 import { isValidPosition, START_POSITION } from '@chat/eventstore';
-import type { Pool, PoolClient } from 'pg';
+import { escapeLiteral, type Pool, type PoolClient } from 'pg';
 
 /** A pool or a client inside a transaction: the caller owns the transaction. */
 export type Db = Pool | PoolClient;
@@ -56,12 +56,11 @@ export const saveCheckpoint = async (db: Db, name: string, position: string): Pr
 
 /**
  * `saveCheckpoint` as statement text with its values inlined, for the COMMIT round trip of a batch
- * (`transaction`'s `beforeCommit`): a position is 32 hex digits, checked here; the name is quoted.
+ * (`transaction`'s `beforeCommit`): a position is 32 hex digits, checked here; the name is a quoted literal (`escapeLiteral`).
  */
 export const saveCheckpointSql = (name: string, position: string): string => {
   if (!isValidPosition(position)) throw new RangeError(`invalid position "${position}"`);
-  const quotedName = `'${name.replaceAll("'", "''")}'`;
-  return saveCheckpointStatement(`${quotedName}, '${position}'`);
+  return saveCheckpointStatement(`${escapeLiteral(name)}, '${position}'`);
 };
 
 export type CheckpointRow = { name: string; position: string; updatedAt: Date };

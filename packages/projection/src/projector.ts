@@ -3,7 +3,7 @@ import { createReadModelDb, READ_MODEL_CHECKPOINT, READ_MODEL_SCHEMA } from '@ch
 import { STREAM_PREFIX } from '@chat/events';
 import type { EventFilter, EventStore } from '@chat/eventstore';
 import type { Logger } from '@chat/platform';
-import type pg from 'pg';
+import { escapeLiteral, type Pool } from 'pg';
 import type { Registry } from 'prom-client';
 import { type PublishUserMessage, publishUnread } from './unread.js';
 import { type BatchResult, projectEvents } from './writer.js';
@@ -30,7 +30,7 @@ export const PROJECTION_LOCK = 'projection:read_models';
 
 export type ProjectorDeps = {
   store: EventStore;
-  pool: pg.Pool;
+  pool: Pool;
   logger: Logger;
   /** Metrics `projector_…`. */
   registry?: Registry;
@@ -74,8 +74,8 @@ export const createProjector = (deps: ProjectorDeps): Projector => {
             : {}),
           checkpoint: 'in-transaction',
           synchronousCommit: false,
-          // In BEGIN's round trip (the key is a constant of this module, quoted).
-          beginStatement: `SELECT pg_advisory_xact_lock_shared(hashtextextended('${lockKey.replaceAll("'", "''")}', 0))`,
+          // In BEGIN's round trip (no parameters there: the key, a constant of this module, as a literal).
+          beginStatement: `SELECT pg_advisory_xact_lock_shared(hashtextextended(${escapeLiteral(lockKey)}, 0))`,
           applyBatch: (events, client) =>
             projectEvents(createReadModelDb(client, schema), schema, events, (event, error) => {
               throw new EventRejectedError(event, error.message, { cause: error });
