@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { importByPath } from './by-path.js';
+import { importExports } from './by-path.js';
 
 // B5's worker process: runs the projection's own online rebuild (`rebuildReadModels`) against the bench
 // database and reports progress over IPC, so the orchestrator can time it and measure its CPU apart.
@@ -22,18 +22,13 @@ type Modules = {
   createLogger: (service: string, level?: string) => Logger;
 };
 
-const load = async (): Promise<Modules> => {
-  const [projector, eventstore, platform] = await Promise.all([
-    importByPath('packages/projection/src/index.ts'),
-    importByPath('packages/eventstore/src/index.ts'),
-    importByPath('packages/platform/src/index.ts'),
-  ]);
-  return {
-    rebuildReadModels: projector.rebuildReadModels as Modules['rebuildReadModels'],
-    createEventStore: eventstore.createEventStore as Modules['createEventStore'],
-    createLogger: platform.createLogger as Modules['createLogger'],
-  };
-};
+// Loaded by path: the bench does not depend on the services' packages at type level, only at run time.
+const load = () =>
+  importExports<Modules>({
+    rebuildReadModels: ['packages/projection/src/index.ts', 'rebuildReadModels'],
+    createEventStore: ['packages/eventstore/src/index.ts', 'createEventStore'],
+    createLogger: ['packages/platform/src/index.ts', 'createLogger'],
+  });
 
 const send = (m: RebuildMessage) => process.send?.(m);
 

@@ -1,4 +1,4 @@
-import { importByPath } from './by-path.js';
+import { importExports } from './by-path.js';
 
 // The event store alone, as `pnpm bench:store` measures it (packages/eventstore/bench/phases.ts), in a
 // process of its own so its CPU stays apart: B4 judges the command path against its single-event
@@ -16,17 +16,12 @@ type Modules = {
   readAllPages: (store: Store, maxMs?: number) => Promise<{ events: number; ms: number }>;
 };
 
-const load = async (): Promise<Modules> => {
-  const [eventstore, phases] = await Promise.all([
-    importByPath('packages/eventstore/src/index.ts'),
-    importByPath('packages/eventstore/bench/phases.ts'),
-  ]);
-  return {
-    createPostgresEventStore: eventstore.createPostgresEventStore as Modules['createPostgresEventStore'],
-    singleAppends: phases.singleAppends as Modules['singleAppends'],
-    readAllPages: phases.readAllPages as Modules['readAllPages'],
-  };
-};
+const load = () =>
+  importExports<Modules>({
+    createPostgresEventStore: ['packages/eventstore/src/index.ts', 'createPostgresEventStore'],
+    singleAppends: ['packages/eventstore/bench/phases.ts', 'singleAppends'],
+    readAllPages: ['packages/eventstore/bench/phases.ts', 'readAllPages'],
+  });
 
 const send = (m: StoreRunnerMessage) => process.send?.(m);
 

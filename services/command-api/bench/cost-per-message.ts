@@ -13,10 +13,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CLK_TCK, cpuTicks } from '@chat/processes';
 import { createTestDatabase, freePort, signToken } from '@chat/testkit';
 import pg from 'pg';
 import { startBenchCommandApi } from './service.js';
@@ -36,17 +36,8 @@ const conversationCount = Number(values.conversations);
 const memberCount = Number(values.members);
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-const CLK_TCK = 100;
 /** utime + stime of a process in seconds, or 0 when it has gone. */
-const cpuOf = (pid: number): number => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-};
+const cpuOf = (pid: number): number => (cpuTicks(pid) ?? 0) / CLK_TCK;
 
 const db = await createTestDatabase('costmsg');
 execFileSync(process.execPath, ['--import', 'tsx', resolve(repoRoot, 'infra/migrate.ts')], {

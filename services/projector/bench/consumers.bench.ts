@@ -1,6 +1,5 @@
 import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { shareLog } from '@chat/consumer';
 import { migrateReadModels } from '@chat/db';
 import { conversationStream, natsSubjects } from '@chat/events';
@@ -11,6 +10,7 @@ import {
   migrateEventStore,
 } from '@chat/eventstore';
 import { createLogger } from '@chat/platform';
+import { cpuTicks } from '@chat/processes';
 import { createProjector, PROJECTED_STREAMS } from '@chat/projection';
 import { createRelay, RELAYED_STREAMS } from '@chat/relay';
 import { createTestDatabase } from '@chat/testkit';
@@ -128,14 +128,7 @@ try {
     const { rows } = await pool.query<{ pid: number }>(
       `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'consumers'`,
     );
-    let ticks = 0;
-    for (const { pid } of rows) {
-      try {
-        const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-        ticks += Number(fields[11]) + Number(fields[12]);
-      } catch {}
-    }
-    return ticks;
+    return rows.reduce((ticks, { pid }) => ticks + (cpuTicks(pid) ?? 0), 0);
   };
   // Statements of this database (pg_stat_statements, when the server preloads it): page reads of the log
   // and everything else but the writer's appends.
