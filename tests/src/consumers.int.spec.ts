@@ -19,6 +19,8 @@ import {
   createTestDatabase,
   natsUrl,
   type TestDatabase,
+  testEvent,
+  testMessageSent,
   testSubjectPrefix,
   waitFor,
 } from '@chat/testkit';
@@ -87,27 +89,6 @@ afterAll(async () => {
   await database?.drop();
 });
 
-const meta = (userId: string) => ({
-  userId,
-  correlationId: randomUUID(),
-  causationId: null,
-  schemaVersion: 1,
-});
-const ev = (type: string, data: Record<string, unknown>, by = 'alice'): NewEvent => ({
-  id: randomUUID(),
-  type,
-  data,
-  metadata: meta(by),
-});
-const sent = (conversationId: string, body: string): NewEvent =>
-  ev('MessageSent', {
-    conversationId,
-    messageId: randomUUID(),
-    senderId: 'alice',
-    body,
-    replyTo: null,
-    sentAt: new Date().toISOString(),
-  });
 const append = async (stream: string, ...events: NewEvent[]) =>
   (await store.append(stream, events, 'any')).position;
 
@@ -155,7 +136,7 @@ describe('no event can stop a consumer', () => {
   const poison: Record<string, NewEvent> = {};
 
   it('quarantines what a consumer cannot apply, lists it, and the stream after it keeps flowing', async () => {
-    const started = ev('ConversationStarted', {
+    const started = testEvent('ConversationStarted', {
       conversationId: c,
       kind: 'group',
       title: 'poison',
@@ -166,33 +147,37 @@ describe('no event can stop a consumer', () => {
     for (const userId of ['bob', 'carol']) {
       await append(
         userStream(userId),
-        ev('NotificationLevelSet', { conversationId: c, userId, level: 'all' }, userId),
+        testEvent('NotificationLevelSet', { conversationId: c, userId, level: 'all' }, userId),
       );
     }
     // A mute until a time JavaScript parses and Postgres refuses (issue 11): projection and notifier.
-    poison.mute = ev(
+    poison.mute = testEvent(
       'ConversationMuted',
       { conversationId: c, userId: 'bob', until: '0000-01-01T00:00:00Z' },
       'bob',
     );
     await append(userStream('bob'), poison.mute);
     // Data failing its zod schema: projection and notifier (the relay publishes what is stored).
-    poison.schema = ev('MessageSent', {
+    poison.schema = testEvent('MessageSent', {
       conversationId: c,
       messageId: randomUUID(),
       senderId: 'alice',
       body: 42,
     });
     // A type this build does not know (a newer build's): every consumer passes it over, none quarantines it.
-    const unknown = ev('PollCreated', { conversationId: c, pollId: randomUUID(), question: '?' });
+    const unknown = testEvent('PollCreated', { conversationId: c, pollId: randomUUID(), question: '?' });
     // Larger than the NATS server accepts: the relay.
     const maxPayload = nats.info?.max_payload ?? 1024 * 1024;
-    poison.size = ev('AttachmentAdded', { conversationId: c, blob: 'x'.repeat(maxPayload + 1024) });
+    poison.size = testEvent('AttachmentAdded', { conversationId: c, blob: 'x'.repeat(maxPayload + 1024) });
     await append(conversationStream(c), poison.schema, unknown, poison.size);
 
-    const normal = [sent(c, 'hello @bob'), sent(c, 'second'), sent(c, 'third')];
+    const normal = [
+      testMessageSent(c, 'hello @bob'),
+      testMessageSent(c, 'second'),
+      testMessageSent(c, 'third'),
+    ];
     await append(conversationStream(c), ...normal.slice(0, 2));
-    const read = ev(
+    const read = testEvent(
       'ConversationRead',
       { conversationId: c, userId: 'bob', upToSeq: 5, readAt: new Date().toISOString() },
       'bob',
@@ -201,7 +186,7 @@ describe('no event can stop a consumer', () => {
     const until = '2999-01-01T00:00:00.000Z';
     await append(
       userStream('carol'),
-      ev('ConversationMuted', { conversationId: c, userId: 'carol', until }, 'carol'),
+      testEvent('ConversationMuted', { conversationId: c, userId: 'carol', until }, 'carol'),
     );
     const last = await append(conversationStream(c), normal[2]!);
     await allAt(last);
@@ -279,7 +264,7 @@ describe('no event can stop a consumer', () => {
     ).toEqual(before.rows);
     expect((await quarantined()).read_models).toEqual([poison.mute!.id, poison.schema!.id]);
     // The live projection goes on after the swap.
-    const after = await append(conversationStream(c), sent(c, 'after the rebuild'));
+    const after = await append(conversationStream(c), testMessageSent(c, 'after the rebuild'));
     await allAt(after);
     expect(
       await count('SELECT count(*)::int AS n FROM read_models.messages WHERE conversation_id = $1', [c]),
@@ -291,7 +276,7 @@ describe('no event can stop a consumer', () => {
     const d = randomUUID();
     await append(
       conversationStream(d),
-      ev('ConversationStarted', {
+      testEvent('ConversationStarted', {
         conversationId: d,
         kind: 'direct',
         title: null,
@@ -303,7 +288,7 @@ describe('no event can stop a consumer', () => {
     let last = '';
     const sendSome = async (n: number) => {
       for (let i = 0; i < n; i++) {
-        const m = sent(d, `m${messages.length}`);
+        const m = testMessageSent(d, `m${messages.length}`);
         messages.push(m);
         last = await append(conversationStream(d), m);
         await new Promise((r) => setTimeout(r, 40));

@@ -1,4 +1,5 @@
 export * from './database.js';
+export * from './events.js';
 export * from './infra.js';
 export * from './nats.js';
 export * from './outage.js';

@@ -15,6 +15,8 @@ import {
   signToken,
   TEST_JWT_SECRET,
   type TestDatabase,
+  testEvent,
+  testMessageSent,
   testSubjectPrefix,
   waitFor,
 } from '@chat/testkit';
@@ -38,24 +40,13 @@ let inFlight = 0;
 let maxInFlight = 0;
 const conversations: string[] = [];
 
-const event = (type: string, data: Record<string, unknown>): NewEvent => ({
-  id: randomUUID(),
-  type,
-  data,
-  metadata: { userId: 'alice', correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
-});
-
 const started = (conversationId: string, members: string[]): NewEvent =>
-  event('ConversationStarted', { conversationId, kind: 'group', title: 'g', createdBy: 'alice', members });
-
-const messageSent = (conversationId: string, body: string): NewEvent =>
-  event('MessageSent', {
+  testEvent('ConversationStarted', {
     conversationId,
-    messageId: randomUUID(),
-    senderId: 'alice',
-    body,
-    replyTo: null,
-    sentAt: new Date().toISOString(),
+    kind: 'group',
+    title: 'g',
+    createdBy: 'alice',
+    members,
   });
 
 /** The store, with its stream reads counted while they run. */
@@ -86,7 +77,7 @@ beforeAll(async () => {
     const stream = `conversation-${id}`;
     await store.append(
       stream,
-      [started(id, ['alice']), ...Array.from({ length: MESSAGES }, (_, m) => messageSent(id, `m${m}`))],
+      [started(id, ['alice']), ...Array.from({ length: MESSAGES }, (_, m) => testMessageSent(id, `m${m}`))],
       'no_stream',
     );
   }
@@ -146,11 +137,11 @@ describe('resume', () => {
       stream,
       [
         started(id, ['alice', 'bob']),
-        messageSent(id, 'one'),
-        event('MemberLeft', { conversationId: id, userId: 'bob', removedBy: 'alice' }),
-        messageSent(id, 'while bob was out'),
-        event('MemberJoined', { conversationId: id, userId: 'bob', addedBy: 'alice' }),
-        messageSent(id, 'bob is back'),
+        testMessageSent(id, 'one'),
+        testEvent('MemberLeft', { conversationId: id, userId: 'bob', removedBy: 'alice' }),
+        testMessageSent(id, 'while bob was out'),
+        testEvent('MemberJoined', { conversationId: id, userId: 'bob', addedBy: 'alice' }),
+        testMessageSent(id, 'bob is back'),
       ],
       'no_stream',
     );

@@ -1,0 +1,32 @@
+import { randomUUID } from 'node:crypto';
+
+/** A new event as the event stores take it (`NewEvent` of @chat/eventstore), by `userId`. */
+export type TestEvent = {
+  id: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: { userId: string; correlationId: string; causationId: null; schemaVersion: number };
+};
+
+/** An event of `type` with `data`, a fresh id and correlation id, written by `userId`. */
+export const testEvent = (type: string, data: Record<string, unknown>, userId = 'alice'): TestEvent => ({
+  id: randomUUID(),
+  type,
+  data,
+  metadata: { userId, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
+});
+
+/** A MessageSent of `body` in `conversationId` by `senderId`, with a fresh message id, sent now. */
+export const testMessageSent = (conversationId: string, body: string, senderId = 'alice'): TestEvent =>
+  testEvent(
+    'MessageSent',
+    {
+      conversationId,
+      messageId: randomUUID(),
+      senderId,
+      body,
+      replyTo: null,
+      sentAt: new Date().toISOString(),
+    },
+    senderId,
+  );
