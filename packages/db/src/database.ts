@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { connectClient } from '@chat/platform';
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
@@ -23,16 +24,33 @@ export interface Database {
 
 export type ReadModelDb = Kysely<Database>;
 
+export type ReadModelDbOptions = {
+  /**
+   * Over one client: send every statement as a named (prepared) statement of its connection, named by
+   * a hash of its text, so that the connection parses it once and, after PostgreSQL's first few custom
+   * plans, runs it on a generic plan instead of planning it again. For a caller whose statement texts
+   * come from a small fixed set (the projector's live batches: values travel as parameters); each
+   * distinct text stays prepared on its connection for the connection's life.
+   */
+  preparedStatements?: boolean;
+};
+
 /** One checked-out client as a kysely pool: every query runs on it, inside its open transaction. */
-const onClient = (client: pg.PoolClient): PostgresPool => {
+const onClient = (client: pg.PoolClient, prepared: boolean): PostgresPool => {
   // kysely only calls `query(sql, parameters)` (no cursors are configured) and `release`; pg's result
   // type is wider than kysely's declared one, hence the cast.
   const connection = {
-    query: (sql: string, parameters: readonly unknown[]) => client.query(sql, [...parameters]),
+    query: prepared
+      ? (text: string, parameters: readonly unknown[]) =>
+          client.query({ name: statementName(text), text, values: [...parameters] })
+      : (text: string, parameters: readonly unknown[]) => client.query(text, [...parameters]),
     release: () => {},
   } as unknown as PostgresPoolClient;
   return { connect: async () => connection, end: async () => {} };
 };
+
+/** A prepared statement's name: its text's hash (pg refuses one name for two texts on a connection). */
+const statementName = (text: string): string => `rm_${createHash('sha1').update(text).digest('base64url')}`;
 
 /**
  * A kysely handle on the read models in `schema`, over `pool` (destroying the handle ends the pool, so
@@ -42,9 +60,13 @@ const onClient = (client: pg.PoolClient): PostgresPool => {
 export const createReadModelDb = (
   source: pg.Pool | pg.PoolClient,
   schema: string = READ_MODEL_SCHEMA,
+  options: ReadModelDbOptions = {},
 ): ReadModelDb =>
   new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: source instanceof pg.Pool ? onPool(source) : onClient(source) }),
+    dialect: new PostgresDialect({
+      pool:
+        source instanceof pg.Pool ? onPool(source) : onClient(source, options.preparedStatements ?? false),
+    }),
   }).withSchema(schema);
 
 /** The pool, its clients checked out with an error listener in place (see `connectClient`). */
