@@ -37,9 +37,12 @@ const createAdapter = (config: EventStoreConfig): EventStore => {
   if (isEsdbUrl(config.eventstoreUrl)) {
     return createEsdbEventStore({ connectionString: config.eventstoreUrl, logger });
   }
+  // The key store's LISTEN connection, when it is on the same database, carries the log's wake-ups too.
+  const keysListener = config.dataKeys?.listener;
   return createPostgresEventStore({
     connectionString: config.databaseUrl,
     logger,
+    ...(keysListener?.connectionString === config.databaseUrl ? { listener: keysListener } : {}),
     scavengeIntervalMs: config.scavengeIntervalMs ?? 60_000,
     ...(config.maxConnections ? { maxConnections: config.maxConnections } : {}),
   });

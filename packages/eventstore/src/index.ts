@@ -6,6 +6,7 @@ export * from './factory.js';
 export * from './linger.js';
 export * from './port.js';
 export type { GroupCommitOptions } from './postgres/appender.js';
+export { type ChannelHandlers, PgListener } from './postgres/listener.js';
 export { migrateEventStore, NOTIFY_CHANNEL } from './postgres/schema.js';
 export {
   createPostgresEventStore,

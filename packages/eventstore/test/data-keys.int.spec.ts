@@ -1,8 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createLogger } from '@chat/platform';
 import { createTestDatabase, type TestDatabase, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createDataKeyStore,
+  createEventStore,
   createPgDataKeyStore,
   createPostgresEventStore,
   type DataKeyStore,
@@ -267,5 +270,100 @@ describe('keys stored with the events sealed with them (appendWithKeys)', () => 
       ['racer'],
     );
     expect(tomb.rows[0]?.kid).not.toBeNull();
+  });
+});
+
+describe('one LISTEN connection per process', () => {
+  /** Backends of the test database that LISTEN (their last statement was a LISTEN). */
+  const listeningBackends = async () =>
+    (
+      await admin.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
+      )
+    ).rows[0]?.n ?? 0;
+
+  it('carries both the log’s wake-ups and the erasures when the event store shares the key store’s', async () => {
+    // Every LISTEN connection is a backend PostgreSQL wakes on every append's NOTIFY, whatever its channel.
+    // The other process (writer and eraser) listens before the count starts.
+    const [writer, eraser] = [newLog(), newStore()];
+    await eraser.keyForWriting('warm-up');
+    await writer.append(`${uniqueCategory('warm-up')}-1`, [sent('writer', 'warm-up')], 'any');
+    const before = await listeningBackends();
+    const keys = createPgDataKeyStore({ connectionString: database.url, master });
+    // A poll interval far longer than the test: delivery within it proves the wake-up travelled.
+    const log = new EncryptingEventStore(
+      createPostgresEventStore({
+        connectionString: database.url,
+        pollIntervalMs: 30_000,
+        listener: keys.listener,
+      }),
+      keys,
+    );
+    logs.push(log);
+    const category = uniqueCategory('shared-listen');
+    const received: unknown[] = [];
+    const controller = new AbortController();
+    const from = await log.headPosition();
+    const subscription = (async () => {
+      for await (const batch of log.subscribeToAll({
+        fromPosition: from,
+        signal: controller.signal,
+        filter: { streamPrefixes: [category] },
+      })) {
+        received.push(...batch.map((e) => e.data.body));
+      }
+    })();
+    const { kid } = await keys.keyForWriting('sharer');
+
+    await writer.append(`${category}-1`, [sent('writer', 'hello')], 'any');
+    await waitFor(() => received.length === 1, { timeoutMs: 5_000, what: 'delivery woken by NOTIFY' });
+    expect(received).toEqual(['hello']);
+
+    await eraser.erase('sharer');
+    await waitFor(async () => (await keys.keysForReading([kid])).get(kid) === null, {
+      timeoutMs: 5_000,
+      what: 'the erasure heard on the shared connection',
+    });
+    expect(await listeningBackends()).toBe(before + 1);
+    controller.abort();
+    await subscription;
+  });
+
+  it('is what createEventStore builds from a store and the key store it is given', async () => {
+    const writer = newLog();
+    await writer.append(`${uniqueCategory('warm-up')}-1`, [sent('writer', 'warm-up')], 'any');
+    const before = await listeningBackends();
+    const log = createEventStore({
+      databaseUrl: database.url,
+      logger: createLogger('test', 'silent'),
+      dataKeys: createDataKeyStore({
+        databaseUrl: database.url,
+        master: master.toString('hex'),
+        logger: createLogger('test', 'silent'),
+      }),
+    });
+    logs.push(log);
+    const category = uniqueCategory('factory-listen');
+    let received = 0;
+    const controller = new AbortController();
+    const from = await log.headPosition();
+    const subscription = (async () => {
+      for await (const batch of log.subscribeToAll({
+        fromPosition: from,
+        signal: controller.signal,
+        filter: { streamPrefixes: [category] },
+      })) {
+        received += batch.length;
+      }
+    })();
+    // The key store connects for the append; the subscription's waits since then found it listening.
+    await log.append(`${category}-1`, [sent('factory', 'one')], 'any');
+    await waitFor(() => received === 1, { what: 'the first delivery' });
+    await writer.append(`${category}-2`, [sent('writer', 'two')], 'any');
+    await waitFor(() => received === 2, { what: 'the second delivery' });
+    expect(await listeningBackends()).toBe(before + 1);
+    controller.abort();
+    await subscription;
   });
 });

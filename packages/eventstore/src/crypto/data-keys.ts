@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:
 import type { Logger } from '@chat/platform';
 import pg from 'pg';
 import type { DataKeyClaim } from '../port.js';
+import { PgListener } from '../postgres/listener.js';
 import { DATA_KEY_LOCK_NAMESPACE } from '../postgres/schema.js';
 
 // Per-user data keys for crypto-shredding (README "Erasure"). Each user who writes personal text gets a
@@ -53,6 +54,11 @@ export interface DataKeyStore {
    * erased (nothing changed); `erasedAt` is the first erasure's time either way.
    */
   erase(userId: string): Promise<{ erasedNow: boolean; erasedAt: string }>;
+  /**
+   * The LISTEN connection the store keeps for erasures, which a Postgres event store on the same
+   * database shares for its wake-ups (one listening backend per process, not two). Closed with the store.
+   */
+  readonly listener?: PgListener;
   close(): Promise<void>;
 }
 
@@ -160,9 +166,6 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
   let closed = false;
   /** Bumped whenever cached keys are dropped for an erasure (or a lost LISTEN): see `keyForWriting`. */
   let generation = 0;
-  let listener: pg.Client | null = null;
-  let listening: Promise<void> | null = null;
-  let lastListenAttempt = 0;
 
   /**
    * New keys handed out by `keyForSealing` whose append has not committed yet: a user's concurrent
@@ -187,39 +190,21 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
     erasedKids.set(kid, true);
   };
 
-  /** Keeps one LISTEN connection; without it, nothing cached may be trusted beyond this moment. */
-  const ensureListening = (): Promise<void> => {
-    if (listening || closed || Date.now() - lastListenAttempt < 1000) return listening ?? Promise.resolve();
-    lastListenAttempt = Date.now();
-    const client = new pg.Client({ connectionString: options.connectionString });
-    const lost = (err?: unknown) => {
-      if (listener !== client) return;
-      listener = null;
-      listening = null;
+  /** Erasures are heard on a LISTEN connection; without it, nothing cached may be trusted past this moment. */
+  const listener = new PgListener({ connectionString: options.connectionString }, options.logger);
+  listener.subscribe(DATA_KEY_ERASED_CHANNEL, {
+    notify: (payload) => {
+      const [kid, userId] = payload.split(' ');
+      if (kid || userId) forget(kid || undefined, userId || undefined);
+    },
+    lost: () => {
       generation++;
       byKid.clear();
       byUser.clear();
-      if (!closed) options.logger?.warn({ err }, 'key-store LISTEN lost; key cache cleared');
-      void client.end().catch(() => undefined);
-    };
-    listener = client;
-    client.on('error', lost);
-    client.on('end', () => lost());
-    client.on('notification', (msg) => {
-      if (msg.channel === DATA_KEY_ERASED_CHANNEL && msg.payload) {
-        const [kid, userId] = msg.payload.split(' ');
-        forget(kid || undefined, userId || undefined);
-      }
-    });
-    listening = client
-      .connect()
-      .then(() => client.query(`LISTEN ${DATA_KEY_ERASED_CHANNEL}`))
-      .then(() => undefined)
-      .catch((err: unknown) => {
-        lost(err);
-      });
-    return listening;
-  };
+      if (!closed) options.logger?.warn('key-store LISTEN lost; key cache cleared');
+    },
+  });
+  const ensureListening = () => listener.ensure();
 
   const unwrap = (kid: string, wrapped: Buffer): Buffer => open(options.master, wrapped, `data-key:${kid}`);
   const fresh = (c: Cached | undefined) => c !== undefined && Date.now() - c.at < ttl;
@@ -456,11 +441,11 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
       }
     },
 
+    listener,
+
     async close() {
       closed = true;
-      const client = listener;
-      listener = null;
-      await client?.end().catch(() => undefined);
+      await listener.close();
       await pool.end();
     },
   };

@@ -21,6 +21,7 @@ import {
 import { upcastRecorded } from '../upcast.js';
 import { validateAppend } from '../validate.js';
 import { GroupCommitAppender, type GroupCommitOptions } from './appender.js';
+import type { PgListener } from './listener.js';
 import { LogWakeup } from './wakeup.js';
 
 export type PostgresEventStoreOptions = ({ pool: pg.Pool } | { connectionString: string }) & {
@@ -32,6 +33,8 @@ export type PostgresEventStoreOptions = ({ pool: pg.Pool } | { connectionString:
   /** Pool size when the store creates its own pool. */
   maxConnections?: number;
   groupCommit?: GroupCommitOptions;
+  /** The process's LISTEN connection to share (its owner closes it); unset: the store keeps its own. */
+  listener?: PgListener;
 };
 
 /** The Postgres adapter plus what only it has: an explicit scavenger run. */
@@ -92,7 +95,7 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
   const logger = options.logger;
   const pollIntervalMs = options.pollIntervalMs ?? 250;
   const appender = new GroupCommitAppender(pool, options.groupCommit);
-  const wakeup = new LogWakeup(pool.options, logger);
+  const wakeup = new LogWakeup(pool.options, logger, options.listener);
   const closing = new AbortController();
 
   if (ownsPool) {

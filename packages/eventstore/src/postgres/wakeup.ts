@@ -1,24 +1,31 @@
 import type { Logger } from '@chat/platform';
-import pg from 'pg';
+import type pg from 'pg';
+import { PgListener } from './listener.js';
 import { NOTIFY_CHANNEL } from './schema.js';
 
 /**
- * Wakes subscribers when appends commit, over one LISTEN connection per store. It only shortens the wait:
- * subscribers poll anyway, so a lost notification or a dropped connection delays delivery by at most one
- * poll interval and never loses an event.
+ * Wakes subscribers when appends commit, over the process's LISTEN connection (a {@link PgListener},
+ * shared with the key store when given one). It only shortens the wait: subscribers poll anyway, so a
+ * lost notification or a dropped connection delays delivery by at most one poll interval and never
+ * loses an event.
  */
 export class LogWakeup {
-  readonly #config: pg.ClientConfig;
-  readonly #logger: Logger | undefined;
-  #client: pg.Client | undefined;
-  #connecting: Promise<void> | undefined;
+  readonly #listener: PgListener;
+  readonly #ownsListener: boolean;
+  readonly #unsubscribe: () => void;
   #closed = false;
   #generation = 0;
   readonly #waiters = new Set<() => void>();
 
-  constructor(config: pg.ClientConfig, logger?: Logger) {
-    this.#config = config;
-    this.#logger = logger;
+  /** `listener`: a connection shared with others (its owner closes it); else one of its own. */
+  constructor(config: pg.ClientConfig, logger?: Logger, listener?: PgListener) {
+    this.#ownsListener = listener === undefined;
+    this.#listener = listener ?? new PgListener(config, logger);
+    this.#unsubscribe = this.#listener.subscribe(NOTIFY_CHANNEL, {
+      notify: () => this.#wake(),
+      // Anything committed while nobody listened is found by the next read.
+      listening: () => this.#wake(),
+    });
   }
 
   /** Changes on every notification; a subscriber compares it across a read to see if it missed one. */
@@ -28,7 +35,7 @@ export class LogWakeup {
 
   /** Waits until a notification newer than `generation`, `timeoutMs`, or `signal` abort, whichever first. */
   async wait(generation: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    this.#ensureListening();
+    if (!this.#closed) void this.#listener.ensure();
     if (generation !== this.#generation || signal.aborted) return;
     await new Promise<void>((resolve) => {
       const done = () => {
@@ -46,44 +53,12 @@ export class LogWakeup {
   async close(): Promise<void> {
     this.#closed = true;
     this.#wake();
-    await this.#connecting?.catch(() => undefined);
-    const client = this.#client;
-    this.#client = undefined;
-    await client?.end().catch(() => undefined);
+    this.#unsubscribe();
+    if (this.#ownsListener) await this.#listener.close();
   }
 
   #wake(): void {
     this.#generation++;
     for (const waiter of [...this.#waiters]) waiter();
-  }
-
-  #ensureListening(): void {
-    if (this.#client || this.#connecting || this.#closed) return;
-    this.#connecting = this.#listen()
-      .catch((error: unknown) => {
-        this.#logger?.warn({ err: error }, 'event store LISTEN failed; subscribers fall back to polling');
-      })
-      .finally(() => {
-        this.#connecting = undefined;
-      });
-  }
-
-  async #listen(): Promise<void> {
-    const client = new pg.Client(this.#config);
-    client.on('notification', () => this.#wake());
-    client.on('error', (error) => {
-      this.#logger?.warn({ err: error }, 'event store LISTEN connection lost; reconnecting on next wait');
-      if (this.#client === client) this.#client = undefined;
-      client.end().catch(() => undefined);
-    });
-    await client.connect();
-    await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
-    if (this.#closed) {
-      await client.end();
-      return;
-    }
-    this.#client = client;
-    // Anything committed while we were not listening is found by the next read.
-    this.#wake();
   }
 }
