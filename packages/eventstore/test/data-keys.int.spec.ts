@@ -366,4 +366,29 @@ describe('one LISTEN connection per process', () => {
     controller.abort();
     await subscription;
   });
+
+  it('leaves the log’s channel alone in a process that only appends (no wake-up per append there)', async () => {
+    const onLogChannel = async () =>
+      (
+        await admin.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND query LIKE 'LISTEN%' AND query LIKE '%es_events%'`,
+        )
+      ).rows[0]?.n ?? 0;
+    const before = await listeningBackends();
+    const beforeOnLog = await onLogChannel();
+    const log = createEventStore({
+      databaseUrl: database.url,
+      logger: createLogger('test', 'silent'),
+      dataKeys: createDataKeyStore({
+        databaseUrl: database.url,
+        master: master.toString('hex'),
+        logger: createLogger('test', 'silent'),
+      }),
+    });
+    logs.push(log);
+    await log.append(`${uniqueCategory('append-only')}-1`, [sent('appender', 'hi')], 'any');
+    expect(await listeningBackends()).toBe(before + 1);
+    expect(await onLogChannel()).toBe(beforeOnLog);
+  });
 });

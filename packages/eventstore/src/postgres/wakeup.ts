@@ -12,7 +12,7 @@ import { NOTIFY_CHANNEL } from './schema.js';
 export class LogWakeup {
   readonly #listener: PgListener;
   readonly #ownsListener: boolean;
-  readonly #unsubscribe: () => void;
+  #unsubscribe: (() => void) | undefined;
   #closed = false;
   #generation = 0;
   readonly #waiters = new Set<() => void>();
@@ -21,11 +21,6 @@ export class LogWakeup {
   constructor(config: pg.ClientConfig, logger?: Logger, listener?: PgListener) {
     this.#ownsListener = listener === undefined;
     this.#listener = listener ?? new PgListener(config, logger);
-    this.#unsubscribe = this.#listener.subscribe(NOTIFY_CHANNEL, {
-      notify: () => this.#wake(),
-      // Anything committed while nobody listened is found by the next read.
-      listening: () => this.#wake(),
-    });
   }
 
   /** Changes on every notification; a subscriber compares it across a read to see if it missed one. */
@@ -35,7 +30,16 @@ export class LogWakeup {
 
   /** Waits until a notification newer than `generation`, `timeoutMs`, or `signal` abort, whichever first. */
   async wait(generation: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    if (!this.#closed) void this.#listener.ensure();
+    if (!this.#closed) {
+      // Listens from the first wait on, not before: a process that never subscribes (the command-api)
+      // must not be woken by every append's notification.
+      this.#unsubscribe ??= this.#listener.subscribe(NOTIFY_CHANNEL, {
+        notify: () => this.#wake(),
+        // Anything committed while nobody listened is found by the next read.
+        listening: () => this.#wake(),
+      });
+      void this.#listener.ensure();
+    }
     if (generation !== this.#generation || signal.aborted) return;
     await new Promise<void>((resolve) => {
       const done = () => {
@@ -53,7 +57,7 @@ export class LogWakeup {
   async close(): Promise<void> {
     this.#closed = true;
     this.#wake();
-    this.#unsubscribe();
+    this.#unsubscribe?.();
     if (this.#ownsListener) await this.#listener.close();
   }
 
