@@ -274,6 +274,18 @@ describe('keys stored with the events sealed with them (appendWithKeys)', () => 
 });
 
 describe('one LISTEN connection per process', () => {
+  /** The event store as a service builds it (`createEventStore` with `createDataKeyStore`). */
+  const newServiceLog = () => {
+    const logger = createLogger('test', 'silent');
+    const log = createEventStore({
+      databaseUrl: database.url,
+      logger,
+      dataKeys: createDataKeyStore({ databaseUrl: database.url, master: master.toString('hex'), logger }),
+    });
+    logs.push(log);
+    return log;
+  };
+
   /** Backends of the test database that LISTEN (their last statement was a LISTEN). */
   const listeningBackends = async () =>
     (
@@ -282,6 +294,27 @@ describe('one LISTEN connection per process', () => {
           WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
       )
     ).rows[0]?.n ?? 0;
+
+  /** Subscribes `log` from its head to `category`, collecting the message bodies it delivers. */
+  const bodiesFrom = async (log: EventStore, category: string) => {
+    const received: unknown[] = [];
+    const controller = new AbortController();
+    const from = await log.headPosition();
+    const subscription = (async () => {
+      for await (const batch of log.subscribeToAll({
+        fromPosition: from,
+        signal: controller.signal,
+        filter: { streamPrefixes: [category] },
+      })) {
+        received.push(...batch.map((e) => e.data.body));
+      }
+    })();
+    const stop = async () => {
+      controller.abort();
+      await subscription;
+    };
+    return { received, stop };
+  };
 
   it('carries both the log’s wake-ups and the erasures when the event store shares the key store’s', async () => {
     // Every LISTEN connection is a backend PostgreSQL wakes on every append's NOTIFY, whatever its channel.
@@ -302,18 +335,7 @@ describe('one LISTEN connection per process', () => {
     );
     logs.push(log);
     const category = uniqueCategory('shared-listen');
-    const received: unknown[] = [];
-    const controller = new AbortController();
-    const from = await log.headPosition();
-    const subscription = (async () => {
-      for await (const batch of log.subscribeToAll({
-        fromPosition: from,
-        signal: controller.signal,
-        filter: { streamPrefixes: [category] },
-      })) {
-        received.push(...batch.map((e) => e.data.body));
-      }
-    })();
+    const { received, stop } = await bodiesFrom(log, category);
     const { kid } = await keys.keyForWriting('sharer');
 
     await writer.append(`${category}-1`, [sent('writer', 'hello')], 'any');
@@ -326,45 +348,23 @@ describe('one LISTEN connection per process', () => {
       what: 'the erasure heard on the shared connection',
     });
     expect(await listeningBackends()).toBe(before + 1);
-    controller.abort();
-    await subscription;
+    await stop();
   });
 
   it('is what createEventStore builds from a store and the key store it is given', async () => {
     const writer = newLog();
     await writer.append(`${uniqueCategory('warm-up')}-1`, [sent('writer', 'warm-up')], 'any');
     const before = await listeningBackends();
-    const log = createEventStore({
-      databaseUrl: database.url,
-      logger: createLogger('test', 'silent'),
-      dataKeys: createDataKeyStore({
-        databaseUrl: database.url,
-        master: master.toString('hex'),
-        logger: createLogger('test', 'silent'),
-      }),
-    });
-    logs.push(log);
+    const log = newServiceLog();
     const category = uniqueCategory('factory-listen');
-    let received = 0;
-    const controller = new AbortController();
-    const from = await log.headPosition();
-    const subscription = (async () => {
-      for await (const batch of log.subscribeToAll({
-        fromPosition: from,
-        signal: controller.signal,
-        filter: { streamPrefixes: [category] },
-      })) {
-        received += batch.length;
-      }
-    })();
+    const { received, stop } = await bodiesFrom(log, category);
     // The key store connects for the append; the subscription's waits since then found it listening.
     await log.append(`${category}-1`, [sent('factory', 'one')], 'any');
-    await waitFor(() => received === 1, { what: 'the first delivery' });
+    await waitFor(() => received.length === 1, { what: 'the first delivery' });
     await writer.append(`${category}-2`, [sent('writer', 'two')], 'any');
-    await waitFor(() => received === 2, { what: 'the second delivery' });
+    await waitFor(() => received.length === 2, { what: 'the second delivery' });
     expect(await listeningBackends()).toBe(before + 1);
-    controller.abort();
-    await subscription;
+    await stop();
   });
 
   it('leaves the log’s channel alone in a process that only appends (no wake-up per append there)', async () => {
@@ -377,16 +377,7 @@ describe('one LISTEN connection per process', () => {
       ).rows[0]?.n ?? 0;
     const before = await listeningBackends();
     const beforeOnLog = await onLogChannel();
-    const log = createEventStore({
-      databaseUrl: database.url,
-      logger: createLogger('test', 'silent'),
-      dataKeys: createDataKeyStore({
-        databaseUrl: database.url,
-        master: master.toString('hex'),
-        logger: createLogger('test', 'silent'),
-      }),
-    });
-    logs.push(log);
+    const log = newServiceLog();
     await log.append(`${uniqueCategory('append-only')}-1`, [sent('appender', 'hi')], 'any');
     expect(await listeningBackends()).toBe(before + 1);
     expect(await onLogChannel()).toBe(beforeOnLog);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadModelDb, migrateReadModels, type ReadModelDb, readCheckpoint } from '@chat/db';
-import { conversationStream, receiptsStream, userStream } from '@chat/events';
+import { type ChatEvent, conversationStream, receiptsStream, streamIdOf, userStream } from '@chat/events';
 import {
   createPostgresEventStore,
   type EventStore,
@@ -22,6 +22,23 @@ export type Harness = {
   db: ReadModelDb;
   close: () => Promise<void>;
 };
+
+/** Appends `event` by `by` to its stream (any revision); resolves to its position. */
+export const appendEvent = async (store: EventStore, by: string, event: ChatEvent): Promise<string> =>
+  (
+    await store.append(
+      streamIdOf(event),
+      [
+        {
+          id: randomUUID(),
+          type: event.type,
+          data: event.data,
+          metadata: { userId: by, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
+        },
+      ],
+      'any',
+    )
+  ).position;
 
 /** A fresh database with the event store and the read models migrated. */
 export const createHarness = async (label: string): Promise<Harness> => {

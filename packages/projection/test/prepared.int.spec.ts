@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { type ChatEvent, streamIdOf } from '@chat/events';
+import type { ChatEvent } from '@chat/events';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjector } from '../src/index.js';
-import { createHarness, type Harness, silentLogger, waitForCheckpoint } from './harness.js';
+import { appendEvent, createHarness, type Harness, silentLogger, waitForCheckpoint } from './harness.js';
 
 // A live batch is a handful of small statements; planning them cost more Postgres CPU than running
 // them. The projector sends them as prepared statements, which Postgres plans once per connection.
@@ -20,21 +20,7 @@ afterAll(async () => {
   await h.close();
 });
 
-const append = async (by: string, event: ChatEvent) =>
-  (
-    await h.store.append(
-      streamIdOf(event),
-      [
-        {
-          id: randomUUID(),
-          type: event.type,
-          data: event.data,
-          metadata: { userId: by, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
-        },
-      ],
-      'any',
-    )
-  ).position;
+const append = (by: string, event: ChatEvent) => appendEvent(h.store, by, event);
 
 /** Every prepared statement of every connection of `pool` (all idle: each is checked out once). */
 const preparedStatements = async () => {

@@ -9,7 +9,7 @@ import {
 import { waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjector } from '../src/index.js';
-import { createHarness, type Harness, silentLogger, waitForCheckpoint } from './harness.js';
+import { appendEvent, createHarness, type Harness, silentLogger, waitForCheckpoint } from './harness.js';
 
 // API.md §4 v1.1: the projector publishes `unread` only for a MarkRead (to the reader) and for the
 // deletion of a message a member had not read (to each such member) — never for a new message.
@@ -35,21 +35,7 @@ afterAll(async () => {
   await h.close();
 });
 
-const append = async (by: string, event: ChatEvent) =>
-  (
-    await h.store.append(
-      streamIdOf(event),
-      [
-        {
-          id: randomUUID(),
-          type: event.type,
-          data: event.data,
-          metadata: { userId: by, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
-        },
-      ],
-      'any',
-    )
-  ).position;
+const append = (by: string, event: ChatEvent) => appendEvent(h.store, by, event);
 
 const c = randomUUID();
 const marker = randomUUID();
