@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { importExports } from './by-path.js';
+import { runWorker } from './worker.js';
 
 // B5's worker process: runs the projection's own online rebuild (`rebuildReadModels`) against the bench
 // database and reports progress over IPC, so the orchestrator can time it and measure its CPU apart.
@@ -59,13 +60,4 @@ const main = async () => {
   }
 };
 
-// Exit through Node on SIGTERM (the orchestrator's stop), so a `--cpu-prof` profile gets written.
-process.on('SIGTERM', () => process.exit(143));
-
-main().then(
-  () => setTimeout(() => process.exit(0), 100),
-  (err: unknown) => {
-    send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-    setTimeout(() => process.exit(1), 100);
-  },
-);
+runWorker(main);

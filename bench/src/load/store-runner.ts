@@ -1,4 +1,5 @@
 import { importExports } from './by-path.js';
+import { runWorker } from './worker.js';
 
 // The event store alone, as `pnpm bench:store` measures it (packages/eventstore/bench/phases.ts), in a
 // process of its own so its CPU stays apart: B4 judges the command path against its single-event
@@ -43,10 +44,4 @@ const main = async () => {
   }
 };
 
-main().then(
-  () => setTimeout(() => process.exit(0), 100),
-  (err: unknown) => {
-    send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-    setTimeout(() => process.exit(1), 100);
-  },
-);
+runWorker(main);

@@ -1,23 +1,16 @@
-import { randomUUID } from 'node:crypto';
-import { type EventStore, type NewEvent, START_POSITION } from '../src/index.js';
+import { testMessageSent } from '@chat/testkit';
+import { type EventStore, START_POSITION } from '../src/index.js';
 
 // The event store's own reference rates, measured the same way by `pnpm bench:store` and by `pnpm bench`
 // (B4 and B5 judge the command path and the rebuild against them, in the same run: DESIGN.md budgets).
 
-/** A MessageSent as the command-api appends it (plaintext body). */
-export const messageSent = (conversationId: string, i: number): NewEvent => ({
-  id: randomUUID(),
-  type: 'MessageSent',
-  data: {
+/** A MessageSent as the command-api appends it (plaintext body), by one of 50 senders. */
+export const messageSent = (conversationId: string, i: number) =>
+  testMessageSent(
     conversationId,
-    messageId: randomUUID(),
-    senderId: `user-${i % 50}`,
-    body: `message ${i}: the quick brown fox jumps over the lazy dog`,
-    replyTo: null,
-    sentAt: new Date().toISOString(),
-  },
-  metadata: { userId: `user-${i % 50}`, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
-});
+    `message ${i}: the quick brown fox jumps over the lazy dog`,
+    `user-${i % 50}`,
+  );
 
 /**
  * Single-event appends for `seconds` from `writers` concurrent writers (16: the store's reference), each

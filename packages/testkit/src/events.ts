@@ -16,17 +16,16 @@ export const testEvent = (type: string, data: Record<string, unknown>, userId = 
   metadata: { userId, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
 });
 
-/** A MessageSent of `body` in `conversationId` by `senderId`, with a fresh message id, sent now. */
+/** The data of a MessageSent of `body` in `conversationId` by `senderId`: a fresh message id, sent now. */
+export const messageSentData = (conversationId: string, body: string, senderId = 'alice') => ({
+  conversationId,
+  messageId: randomUUID(),
+  senderId,
+  body,
+  replyTo: null,
+  sentAt: new Date().toISOString(),
+});
+
+/** A MessageSent of `body` in `conversationId` by `senderId` (and written by them). */
 export const testMessageSent = (conversationId: string, body: string, senderId = 'alice'): TestEvent =>
-  testEvent(
-    'MessageSent',
-    {
-      conversationId,
-      messageId: randomUUID(),
-      senderId,
-      body,
-      replyTo: null,
-      sentAt: new Date().toISOString(),
-    },
-    senderId,
-  );
+  testEvent('MessageSent', messageSentData(conversationId, body, senderId), senderId);

@@ -10,7 +10,14 @@ import { randomUUID } from 'node:crypto';
 import { type ChatEvent, conversationStream, userStream } from '@chat/events';
 import { createPostgresEventStore, type EventStore, migrateEventStore } from '@chat/eventstore';
 import { migrateNotifier } from '@chat/notifications';
-import { createTestDatabase, freePort, natsUrl, startService, testSubjectPrefix } from '@chat/testkit';
+import {
+  createTestDatabase,
+  freePort,
+  messageSentData,
+  natsUrl,
+  startService,
+  testSubjectPrefix,
+} from '@chat/testkit';
 import pg from 'pg';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -43,14 +50,7 @@ const append = (conversationId: string, events: ChatEvent[]) =>
   );
 const message = (conversationId: string, senderId: string, body: string): ChatEvent => ({
   type: 'MessageSent',
-  data: {
-    conversationId,
-    messageId: randomUUID(),
-    senderId,
-    body,
-    replyTo: null,
-    sentAt: new Date().toISOString(),
-  },
+  data: messageSentData(conversationId, body, senderId),
 });
 
 const scalar = async (sql: string) => Number((await pool.query(sql)).rows[0]?.v ?? 0);
