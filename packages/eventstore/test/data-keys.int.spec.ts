@@ -16,7 +16,7 @@ import {
   open,
   seal,
 } from '../src/index.js';
-import { KEY_TABLES, newEvent, uniqueCategory } from './helpers.js';
+import { KEY_TABLES, newEvent, subscribeFromHead, uniqueCategory } from './helpers.js';
 
 const master = randomBytes(32);
 let database: TestDatabase;
@@ -295,27 +295,6 @@ describe('one LISTEN connection per process', () => {
       )
     ).rows[0]?.n ?? 0;
 
-  /** Subscribes `log` from its head to `category`, collecting the message bodies it delivers. */
-  const bodiesFrom = async (log: EventStore, category: string) => {
-    const received: unknown[] = [];
-    const controller = new AbortController();
-    const from = await log.headPosition();
-    const subscription = (async () => {
-      for await (const batch of log.subscribeToAll({
-        fromPosition: from,
-        signal: controller.signal,
-        filter: { streamPrefixes: [category] },
-      })) {
-        received.push(...batch.map((e) => e.data.body));
-      }
-    })();
-    const stop = async () => {
-      controller.abort();
-      await subscription;
-    };
-    return { received, stop };
-  };
-
   it('carries both the log’s wake-ups and the erasures when the event store shares the key store’s', async () => {
     // Every LISTEN connection is a backend PostgreSQL wakes on every append's NOTIFY, whatever its channel.
     // The other process (writer and eraser) listens before the count starts.
@@ -335,12 +314,12 @@ describe('one LISTEN connection per process', () => {
     );
     logs.push(log);
     const category = uniqueCategory('shared-listen');
-    const { received, stop } = await bodiesFrom(log, category);
+    const { received, stop } = await subscribeFromHead(log, category);
     const { kid } = await keys.keyForWriting('sharer');
 
     await writer.append(`${category}-1`, [sent('writer', 'hello')], 'any');
     await waitFor(() => received.length === 1, { timeoutMs: 5_000, what: 'delivery woken by NOTIFY' });
-    expect(received).toEqual(['hello']);
+    expect(received.map((e) => e.data.body)).toEqual(['hello']);
 
     await eraser.erase('sharer');
     await waitFor(async () => (await keys.keysForReading([kid])).get(kid) === null, {
@@ -357,7 +336,7 @@ describe('one LISTEN connection per process', () => {
     const before = await listeningBackends();
     const log = newServiceLog();
     const category = uniqueCategory('factory-listen');
-    const { received, stop } = await bodiesFrom(log, category);
+    const { received, stop } = await subscribeFromHead(log, category);
     // The key store connects for the append; the subscription's waits since then found it listening.
     await log.append(`${category}-1`, [sent('factory', 'one')], 'any');
     await waitFor(() => received.length === 1, { what: 'the first delivery' });

@@ -24,6 +24,29 @@ export const newEvents = (n: number, type = 'TestHappened'): NewEvent[] =>
 export const uniqueCategory = (label: string): string =>
   `t${randomUUID().replaceAll('-', '').slice(0, 12)}${label}`;
 
+/** A subscription of `store` from its current head to one category, collecting into `received`. */
+export const subscribeFromHead = async (store: EventStore, category: string) => {
+  const received: RecordedEvent[] = [];
+  const controller = new AbortController();
+  const from = await store.headPosition();
+  const done = (async () => {
+    for await (const batch of store.subscribeToAll({
+      fromPosition: from,
+      signal: controller.signal,
+      filter: { streamPrefixes: [category] },
+    })) {
+      received.push(...batch);
+    }
+  })();
+  return {
+    received,
+    stop: async () => {
+      controller.abort();
+      await done;
+    },
+  };
+};
+
 /**
  * Subscribes and collects events until `until` says stop (or the timeout fails the test). Returns the
  * collected events and the batches' sizes.

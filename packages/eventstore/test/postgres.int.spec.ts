@@ -10,7 +10,7 @@ import {
   WrongExpectedVersionError,
 } from '../src/index.js';
 import { describeEventStoreContract } from './contract.js';
-import { newEvent, newEvents, sleep, uniqueCategory, untilVisible } from './helpers.js';
+import { newEvent, newEvents, sleep, subscribeFromHead, uniqueCategory, untilVisible } from './helpers.js';
 
 let database: TestDatabase;
 let pool: pg.Pool;
@@ -134,19 +134,10 @@ describe('postgres adapter', () => {
     // A poll interval far longer than the test: delivery within it proves the wake-ups work.
     const slowPolling = createPostgresEventStore({ pool, pollIntervalMs: 30_000 });
     const category = uniqueCategory('wake');
-    const received: string[] = [];
-    const controller = new AbortController();
+    let subscription: Awaited<ReturnType<typeof subscribeFromHead>> | undefined;
     try {
-      const from = await slowPolling.headPosition();
-      const subscription = (async () => {
-        for await (const batch of slowPolling.subscribeToAll({
-          fromPosition: from,
-          signal: controller.signal,
-          filter: { streamPrefixes: [category] },
-        })) {
-          received.push(...batch.map((e) => e.streamId));
-        }
-      })();
+      subscription = await subscribeFromHead(slowPolling, category);
+      const received = subscription.received;
       await sleep(200);
       await slowPolling.append(`${category}-1`, newEvents(1), 'any');
       await waitFor(() => received.length === 1, { timeoutMs: 5_000, what: 'notified delivery' });
@@ -156,11 +147,9 @@ describe('postgres adapter', () => {
         [`${category}-raw`],
       );
       await waitFor(() => received.length === 2, { timeoutMs: 5_000, what: 'delivery of the INSERT' });
-      expect(received).toEqual([`${category}-1`, `${category}-raw`]);
-      controller.abort();
-      await subscription;
+      expect(received.map((e) => e.streamId)).toEqual([`${category}-1`, `${category}-raw`]);
     } finally {
-      controller.abort();
+      await subscription?.stop();
       await slowPolling.close();
     }
   });

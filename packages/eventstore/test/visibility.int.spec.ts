@@ -6,10 +6,9 @@ import {
   createPostgresEventStore,
   migrateEventStore,
   type PostgresEventStore,
-  type RecordedEvent,
   STORE_SESSION_OPTIONS,
 } from '../src/index.js';
-import { newEvents, sleep, uniqueCategory } from './helpers.js';
+import { newEvents, sleep, subscribeFromHead, uniqueCategory } from './helpers.js';
 
 // What a subscriber waits for (DESIGN.md: a long transaction anywhere on the cluster never holds live
 // delivery back by more than it holds back its own events). Transactions that append nothing hold back
@@ -41,28 +40,7 @@ afterAll(async () => {
   await Promise.all([database?.drop(), otherDatabase?.drop()]);
 });
 
-/** A subscription from the current head to one category, collecting into `received`. */
-const subscribe = async (category: string) => {
-  const received: RecordedEvent[] = [];
-  const controller = new AbortController();
-  const from = await store.headPosition();
-  const done = (async () => {
-    for await (const batch of store.subscribeToAll({
-      fromPosition: from,
-      signal: controller.signal,
-      filter: { streamPrefixes: [category] },
-    })) {
-      received.push(...batch);
-    }
-  })();
-  return {
-    received,
-    stop: async () => {
-      controller.abort();
-      await done;
-    },
-  };
-};
+const subscribe = (category: string) => subscribeFromHead(store, category);
 
 /** The oldest transaction id still running anywhere on the cluster, as the event store's database sees it. */
 const clusterXmin = async (): Promise<bigint> => {
