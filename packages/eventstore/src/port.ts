@@ -103,7 +103,23 @@ export interface EventStore {
     expectedRevision: ExpectedRevision,
     keys: readonly DataKeyClaim[],
   ): Promise<AppendResult>;
+  /**
+   * Postgres only: `subscribeToAll`, each page carrying the data keys its personal fields name, read
+   * with the page (`EncryptingEventStore` opens them without a query of its own). A page may carry none
+   * of them (a catch-up page, where one query per page costs less than a lookup per event) or only some;
+   * the reader fetches what a page lacks.
+   */
+  subscribeToAllWithKeys?(options?: SubscribeOptions): AsyncIterable<KeyedPage>;
 }
+
+/**
+ * A data key as a read of the log found it in the same snapshot as the page: `wrapped` under the master
+ * key, or null when an erasure destroyed it. See `subscribeToAllWithKeys`.
+ */
+export type StoredDataKey = { userId: string; wrapped: Buffer | null };
+
+/** A page of the log and the stored data keys its personal fields name (by kid; see StoredDataKey). */
+export type KeyedPage = { events: RecordedEvent[]; dataKeys: ReadonlyMap<string, StoredDataKey> };
 
 /**
  * A data key an append's events were sealed with: `wrapped` (the key under the master key) is stored

@@ -12,9 +12,12 @@ import {
   EncryptingEventStore,
   ErasedUserError,
   type EventStore,
+  type KeyedPage,
   migrateEventStore,
   open,
+  type StoredDataKey,
   seal,
+  UnknownDataKeyError,
 } from '../src/index.js';
 import { KEY_TABLES, newEvent, subscribeFromHead, uniqueCategory } from './helpers.js';
 
@@ -360,5 +363,109 @@ describe('one LISTEN connection per process', () => {
     await log.append(`${uniqueCategory('append-only')}-1`, [sent('appender', 'hi')], 'any');
     expect(await listeningBackends()).toBe(before + 1);
     expect(await onLogChannel()).toBe(beforeOnLog);
+  });
+});
+
+describe('pages read at the log’s tail carry their data keys', () => {
+  const wrappedOf = async (userId: string) =>
+    (
+      await admin.query<{ wrapped: Buffer }>('SELECT wrapped FROM keys.user_data_keys WHERE user_id = $1', [
+        userId,
+      ])
+    ).rows[0]?.wrapped;
+  const kidOf = (event: { data: Record<string, unknown> }) => (event.data.body as { kid: string }).kid;
+
+  it('carries each personal field’s key as the page’s snapshot has it (stored, erased), none on a catch-up page', async () => {
+    const writer = newLog();
+    const eraser = newStore();
+    const raw = createPostgresEventStore({ connectionString: database.url });
+    logs.push(raw);
+    const category = uniqueCategory('carried');
+    const from = await raw.headPosition();
+    await writer.append(`${category}-1`, [sent('keeps', 'hello')], 'any');
+    await writer.append(`${category}-2`, [sent('leaves', 'bye')], 'any');
+    await writer.append(`${category}-3`, [newEvent('TestHappened', { body: 'not personal' })], 'any');
+    await eraser.erase('leaves');
+
+    const pages = raw.subscribeToAllWithKeys?.({
+      fromPosition: from,
+      filter: { streamPrefixes: [category] },
+    });
+    if (!pages) throw new Error('the Postgres store reads pages with their keys');
+    const iterator = pages[Symbol.asyncIterator]();
+    const page = (await iterator.next()).value as KeyedPage;
+    await iterator.return?.();
+    expect(page.events.map((e) => e.type)).toEqual(['MessageSent', 'MessageSent', 'TestHappened']);
+    const [kept, left] = page.events.map(kidOf);
+    expect([...page.dataKeys.keys()].sort()).toEqual([kept, left].sort());
+    expect(page.dataKeys.get(kept!)).toEqual({ userId: 'keeps', wrapped: await wrappedOf('keeps') });
+    expect(page.dataKeys.get(left!)).toEqual({ userId: 'leaves', wrapped: null });
+
+    // One event per page: the first page is at the tail as far as the reader knows, the next ones (each
+    // after a full page) are catch-up pages and carry nothing; the one after a partial read carries again.
+    const small = raw.subscribeToAllWithKeys?.({
+      fromPosition: from,
+      batchSize: 1,
+      filter: { streamPrefixes: [category] },
+    });
+    const smallPages = small?.[Symbol.asyncIterator]();
+    const first = (await smallPages?.next())?.value as KeyedPage;
+    const second = (await smallPages?.next())?.value as KeyedPage;
+    const third = (await smallPages?.next())?.value as KeyedPage;
+    expect([first, second, third].map((p) => p.events.length)).toEqual([1, 1, 1]);
+    expect([first.dataKeys.size, second.dataKeys.size, third.dataKeys.size]).toEqual([1, 0, 0]);
+    const next = smallPages?.next();
+    await writer.append(`${category}-4`, [sent('keeps', 'later')], 'any');
+    const fourth = (await next)?.value as KeyedPage;
+    expect(fourth.dataKeys.get(kidOf(fourth.events[0]!))?.userId).toBe('keeps');
+    await smallPages?.return?.();
+  });
+
+  it('opens what a page carried without a query of its own, and looks up only what it did not carry', async () => {
+    const keys = newStore();
+    const writing = await keys.keyForWriting('carried-writer');
+    // A key no table holds: opened all the same, so no query was made (a query would call it unknown).
+    const kid = randomUUID();
+    const key = randomBytes(32);
+    const found = await keys.keysForReading(
+      [kid, writing.kid],
+      new Map([
+        [kid, { userId: 'nobody', wrapped: seal(master, key, `data-key:${kid}`) }],
+        // Stored and cached, but the page's snapshot had it erased: what the page says holds.
+        [writing.kid, { userId: 'carried-writer', wrapped: null }],
+      ]),
+    );
+    expect(found.get(kid)?.equals(key)).toBe(true);
+    expect(found.get(writing.kid)).toBeNull();
+    // Not carried: looked up, as without a page.
+    await expect(keys.keysForReading([randomUUID()], new Map())).rejects.toBeInstanceOf(UnknownDataKeyError);
+  });
+
+  it('hands a tail page’s keys to the key store when it decrypts a subscription', async () => {
+    const keys = createPgDataKeyStore({ connectionString: database.url, master }); // closed with the reader
+    const carried: (ReadonlyMap<string, StoredDataKey> | undefined)[] = [];
+    const spy: DataKeyStore = {
+      ...keys,
+      keysForReading: (kids, withPage) => {
+        carried.push(withPage);
+        return keys.keysForReading(kids, withPage);
+      },
+    };
+    const reader = new EncryptingEventStore(
+      createPostgresEventStore({ connectionString: database.url }),
+      spy,
+    );
+    logs.push(reader);
+    const category = uniqueCategory('decrypt-carried');
+    const { received, stop } = await subscribeFromHead(reader, category);
+    const writer = newLog();
+    await writer.append(`${category}-1`, [sent('new-writer', 'first words')], 'any');
+    await waitFor(() => received.length === 1, { what: 'the first message' });
+    await stop();
+    expect(received[0]?.data.body).toBe('first words');
+    const [stored] = await admin
+      .query<{ kid: string }>("SELECT kid::text FROM keys.user_data_keys WHERE user_id = 'new-writer'")
+      .then((r) => r.rows);
+    expect(carried.at(-1)?.get(stored!.kid)?.userId).toBe('new-writer');
   });
 });

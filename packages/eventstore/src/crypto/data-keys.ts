@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from '@chat/platform';
 import pg from 'pg';
-import type { DataKeyClaim } from '../port.js';
+import type { DataKeyClaim, StoredDataKey } from '../port.js';
 import { PgListener } from '../postgres/listener.js';
 import { DATA_KEY_LOCK_NAMESPACE } from '../postgres/schema.js';
 
@@ -47,8 +47,15 @@ export interface DataKeyStore {
   keyForSealing(userId: string): Promise<SealingKey>;
   /** The append carrying these keys' claims committed (`stored`) or was refused (`refused`). */
   sealed(keys: ReadonlyMap<string, SealingKey>, outcome: 'stored' | 'refused'): void;
-  /** The keys of `kids`: a Buffer, or null for a key destroyed by an erasure. Throws for an unknown kid. */
-  keysForReading(kids: Iterable<string>): Promise<Map<string, Buffer | null>>;
+  /**
+   * The keys of `kids`: a Buffer, or null for a key destroyed by an erasure. Throws for an unknown kid.
+   * `carried`: what the read of the page found of them in its own snapshot (`subscribeToAllWithKeys`),
+   * trusted for this page instead of a query; the kids it lacks are looked up as without it.
+   */
+  keysForReading(
+    kids: Iterable<string>,
+    carried?: ReadonlyMap<string, StoredDataKey>,
+  ): Promise<Map<string, Buffer | null>>;
   /**
    * Destroys the user's key and records the erasure. `erasedNow` is false when the user was already
    * erased (nothing changed); `erasedAt` is the first erasure's time either way.
@@ -369,15 +376,25 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
       });
     },
 
-    async keysForReading(kids) {
+    async keysForReading(kids, carried) {
       await ensureListening();
       const found = new Map<string, Buffer | null>();
       const missing: string[] = [];
       for (const kid of new Set(kids)) {
         const cached = byKid.get(kid);
-        if (cached && fresh(cached)) found.set(kid, cached.key);
-        else if (erasedKids.get(kid)) found.set(kid, null);
-        else missing.push(kid);
+        const stored = carried?.get(kid);
+        if (erasedKids.get(kid) || stored?.wrapped === null) {
+          erasedKids.set(kid, true);
+          found.set(kid, null);
+        } else if (cached && (fresh(cached) || stored)) {
+          // A key's material never changes: the page vouches that it is still stored, the cache unwraps.
+          found.set(kid, cached.key);
+        } else if (stored?.wrapped) {
+          // Only as key material (never fresh by itself): what the page vouched for holds for this page.
+          const key = unwrap(kid, stored.wrapped);
+          byKid.set(kid, { userId: stored.userId, kid, key, at: Number.NEGATIVE_INFINITY });
+          found.set(kid, key);
+        } else missing.push(kid);
       }
       if (missing.length === 0) return found;
       const since = generation;

@@ -9,6 +9,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type StoredDataKey,
   type StreamMetadata,
   type SubscribeOptions,
   WrongExpectedVersionError,
@@ -72,11 +73,12 @@ export const encryptEvents = async (
 /**
  * Decrypts the personal fields of stored events (the one place on the read path, under every reader):
  * a field whose key an erasure destroyed reads as null and the event's data gets `erased: true`.
- * Keys are fetched once per page for the kids the cache lacks.
+ * Keys are fetched once per page for the kids the cache lacks, unless the page carried them (`carried`).
  */
 export const decryptEvents = async (
   keys: DataKeyStore,
   events: readonly RecordedEvent[],
+  carried?: ReadonlyMap<string, StoredDataKey>,
 ): Promise<RecordedEvent[]> => {
   const kids = new Set<string>();
   for (const event of events) {
@@ -88,7 +90,7 @@ export const decryptEvents = async (
     }
   }
   if (kids.size === 0) return events as RecordedEvent[];
-  const found = await keys.keysForReading(kids);
+  const found = await keys.keysForReading(kids, carried);
   return events.map((event) => {
     const fields = PERSONAL_FIELDS[event.type as keyof typeof PERSONAL_FIELDS];
     if (!fields) return event;
@@ -175,7 +177,15 @@ export class EncryptingEventStore implements EventStore {
   }
 
   async *subscribeToAll(options?: SubscribeOptions): AsyncIterable<RecordedEvent[]> {
-    for await (const batch of this.inner.subscribeToAll(options)) yield await decryptEvents(this.keys, batch);
+    if (!this.inner.subscribeToAllWithKeys) {
+      for await (const batch of this.inner.subscribeToAll(options))
+        yield await decryptEvents(this.keys, batch);
+      return;
+    }
+    // The pages at the log's tail carry their data keys: a new writer's first message, or a key past the
+    // cache's TTL, costs no key query per reader.
+    for await (const page of this.inner.subscribeToAllWithKeys(options))
+      yield await decryptEvents(this.keys, page.events, page.dataKeys);
   }
 
   headPosition(): Promise<string> {

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { EventMetadata } from '@chat/events';
+import { type EventMetadata, PERSONAL_FIELDS } from '@chat/events';
 import type { Logger } from '@chat/platform';
 import pg from 'pg';
 import {
@@ -10,11 +10,13 @@ import {
   type EventStore,
   type ExpectedRevision,
   encodePosition,
+  type KeyedPage,
   type NewEvent,
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
   START_POSITION,
+  type StoredDataKey,
   type StreamMetadata,
   type SubscribeOptions,
 } from '../port.js';
@@ -59,10 +61,25 @@ type EventRow = {
 type PageRow = Partial<EventRow> & {
   head_transaction_id: string;
   head_global_position: string;
+  /** A keyed page's rows: the data key the event's personal field names, when it is stored or erased. */
+  key_kid?: string | null;
+  key_user_id?: string | null;
+  key_wrapped?: Buffer | null;
 };
 
 const EVENT_COLUMNS =
   'e.transaction_id, e.global_position, e.stream_id, e.revision, e.event_id, e.type, e.data, e.metadata, e.created_at';
+
+/**
+ * The kid an event's personal field is sealed with (`{ enc, kid, ct }`, EncryptingEventStore) as a uuid,
+ * or null (no personal field, plain text, or not a uuid — which the reader's own key query reports).
+ * Every personal-field type has one field; a second field's key would be fetched by the reader.
+ */
+const KID_TEXT = `(CASE e.type ${Object.entries(PERSONAL_FIELDS)
+  .map(([type, fields]) => `WHEN '${type}' THEN e.data->'${fields?.[0]?.field}'->>'kid'`)
+  .join(' ')} END)`;
+const KID_OF_EVENT = `CASE WHEN ${KID_TEXT} ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                           THEN ${KID_TEXT}::uuid END`;
 
 /**
  * Session settings of the store's own connections: every access path of the log is an index (the
@@ -129,33 +146,83 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
     from: string,
     filter: EventFilter | undefined,
     limit: number,
-  ): Promise<{ events: RecordedEvent[]; scannedTo: string }> => {
+    withKeys = false,
+  ): Promise<KeyedPage & { scannedTo: string }> => {
     const [fromTx, fromGp] = decodePosition(from);
     const params: unknown[] = [fromTx.toString(), fromGp.toString(), limit];
     const where = filterSql(filter, params);
+    const page = `SELECT ${EVENT_COLUMNS}${withKeys ? `, ${KID_OF_EVENT} AS kid` : ''} FROM es.events e
+                   WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint) ${where}
+                   ORDER BY e.transaction_id, e.global_position
+                   LIMIT $3`;
+    // With keys, each event's data key comes from the same snapshot as the event: stored (wrapped), or
+    // erased (the tombstone names it), or neither (no row; the reader's own query reports it).
+    const pageWithKeys = `SELECT pe.*, dk.kid::text AS key_kid, dk.user_id AS key_user_id, dk.wrapped AS key_wrapped
+                            FROM (${page}) pe
+                            LEFT JOIN LATERAL (
+                              SELECT k.kid, k.user_id, k.wrapped FROM keys.user_data_keys k WHERE k.kid = pe.kid
+                              UNION ALL SELECT x.kid, x.user_id, NULL FROM keys.erased_users x WHERE x.kid = pe.kid
+                              LIMIT 1) dk ON true`;
     // A named statement per filter shape: each connection plans it once (planning costs more than
     // running it for a small live page).
     const { rows } = await pool.query<PageRow>({
-      name: `es_read_page${filter?.streamPrefixes ? '_p' : ''}${filter?.eventTypes ? '_t' : ''}`,
+      name: `es_read_page${filter?.streamPrefixes ? '_p' : ''}${filter?.eventTypes ? '_t' : ''}${withKeys ? '_k' : ''}`,
       text: `SELECT head.transaction_id AS head_transaction_id, head.global_position AS head_global_position, p.*
          FROM (SELECT h.transaction_id, h.global_position FROM es.events h
                 ORDER BY h.transaction_id DESC, h.global_position DESC LIMIT 1) head
-         LEFT JOIN LATERAL (
-           SELECT ${EVENT_COLUMNS} FROM es.events e
-            WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint) ${where}
-            ORDER BY e.transaction_id, e.global_position
-            LIMIT $3) p ON true
+         LEFT JOIN LATERAL (${withKeys ? pageWithKeys : page}) p ON true
         ORDER BY p.transaction_id, p.global_position`,
       values: params,
     });
+    const dataKeys = new Map<string, StoredDataKey>();
     const first = rows[0];
-    if (!first) return { events: [], scannedTo: from };
+    if (!first) return { events: [], dataKeys, scannedTo: from };
     const events = first.event_id === null || first.event_id === undefined ? [] : rows.map(toRecorded);
+    if (withKeys) {
+      for (const row of rows) {
+        if (row.key_kid && row.key_user_id)
+          dataKeys.set(row.key_kid, { userId: row.key_user_id, wrapped: row.key_wrapped ?? null });
+      }
+    }
     const head = encodePosition(BigInt(first.head_transaction_id), BigInt(first.head_global_position));
     const last = events.at(-1)?.position ?? from;
     const scannedTo = events.length < limit && head > last ? head : last;
-    return { events, scannedTo: scannedTo > from ? scannedTo : from };
+    return { events, dataKeys, scannedTo: scannedTo > from ? scannedTo : from };
   };
+
+  /**
+   * The catch-up subscription behind `subscribeToAll` and `subscribeToAllWithKeys`. With keys, a page
+   * read at the log's tail carries its data keys (a reader there reads a few events per page, and a key
+   * query of its own would be a second round trip per page); a catch-up page — one after a full page —
+   * does not, as one key query per 1,000 events costs less than a lookup per event.
+   */
+  async function* subscribe(subscribeOptions: SubscribeOptions, withKeys: boolean): AsyncIterable<KeyedPage> {
+    const signal = subscribeOptions.signal
+      ? AbortSignal.any([subscribeOptions.signal, closing.signal])
+      : closing.signal;
+    const batchSize = subscribeOptions.batchSize ?? DEFAULT_BATCH_SIZE;
+    let cursor = subscribeOptions.fromPosition ?? START_POSITION;
+    decodePosition(cursor);
+    let catchingUp = false;
+    while (!signal.aborted) {
+      const generation = wakeup.generation;
+      let page: Awaited<ReturnType<typeof readPage>>;
+      try {
+        page = await readPage(cursor, subscribeOptions.filter, batchSize, withKeys && !catchingUp);
+      } catch (error) {
+        if (signal.aborted) return;
+        // Transient (restart, failover): keep the position and retry; the subscriber only sees a delay.
+        logger?.warn({ err: error }, 'event store subscription read failed; retrying');
+        await delay(pollIntervalMs * 4, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
+      cursor = page.scannedTo;
+      if (page.events.length > 0) yield page;
+      catchingUp = page.events.length >= batchSize;
+      if (catchingUp) continue;
+      await wakeup.wait(generation, pollIntervalMs, signal);
+    }
+  }
 
   /** Checks an append (a refusal rejects, never throws) and queues it for the next group commit. */
   const validatedAppend = (
@@ -222,30 +289,10 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
     },
 
     async *subscribeToAll(subscribeOptions: SubscribeOptions = {}): AsyncIterable<RecordedEvent[]> {
-      const signal = subscribeOptions.signal
-        ? AbortSignal.any([subscribeOptions.signal, closing.signal])
-        : closing.signal;
-      const batchSize = subscribeOptions.batchSize ?? DEFAULT_BATCH_SIZE;
-      let cursor = subscribeOptions.fromPosition ?? START_POSITION;
-      decodePosition(cursor);
-      while (!signal.aborted) {
-        const generation = wakeup.generation;
-        let page: Awaited<ReturnType<typeof readPage>>;
-        try {
-          page = await readPage(cursor, subscribeOptions.filter, batchSize);
-        } catch (error) {
-          if (signal.aborted) return;
-          // Transient (restart, failover): keep the position and retry; the subscriber only sees a delay.
-          logger?.warn({ err: error }, 'event store subscription read failed; retrying');
-          await delay(pollIntervalMs * 4, undefined, { signal }).catch(() => undefined);
-          continue;
-        }
-        cursor = page.scannedTo;
-        if (page.events.length > 0) yield page.events;
-        if (page.events.length >= batchSize) continue;
-        await wakeup.wait(generation, pollIntervalMs, signal);
-      }
+      for await (const page of subscribe(subscribeOptions, false)) yield page.events;
     },
+
+    subscribeToAllWithKeys: (subscribeOptions = {}) => subscribe(subscribeOptions, true),
 
     async headPosition(): Promise<string> {
       const { rows } = await pool.query<{ transaction_id: string; global_position: string }>(
