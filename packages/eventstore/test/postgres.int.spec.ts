@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createPostgresEventStore,
   EventIdConflictError,
+  type KeyedPage,
   migrateEventStore,
   type PostgresEventStore,
   WrongExpectedVersionError,
@@ -152,6 +153,25 @@ describe('postgres adapter', () => {
       await subscription?.stop();
       await slowPolling.close();
     }
+  });
+
+  it('reads pages without keys in a database without the key tables, the subscription going on', async () => {
+    const category = uniqueCategory('keyless');
+    const from = await store.headPosition();
+    await store.append(`${category}-1`, [newEvent('MessageSent', { senderId: 'u', body: 'plain' })], 'any');
+    const pages = store.subscribeToAllWithKeys?.({
+      fromPosition: from,
+      filter: { streamPrefixes: [category] },
+    });
+    const iterator = pages?.[Symbol.asyncIterator]();
+    const first = (await iterator?.next())?.value as KeyedPage;
+    const next = iterator?.next();
+    await store.append(`${category}-2`, newEvents(1), 'any');
+    const second = (await next)?.value as KeyedPage;
+    await iterator?.return?.();
+    expect(first.events.map((e) => e.data.body)).toEqual(['plain']);
+    expect(first.dataKeys.size).toBe(0);
+    expect(second.events.map((e) => e.streamId)).toEqual([`${category}-2`]);
   });
 
   it('upcasts older event shapes as they are read', async () => {

@@ -384,7 +384,8 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
         const cached = byKid.get(kid);
         const stored = carried?.get(kid);
         if (erasedKids.get(kid) || stored?.wrapped === null) {
-          erasedKids.set(kid, true);
+          // A tombstone this process had not heard of: forgotten as the erasure's notification would.
+          if (!erasedKids.get(kid) && stored) forget(kid, stored.userId);
           found.set(kid, null);
         } else if (cached && (fresh(cached) || stored)) {
           // A key's material never changes: the page vouches that it is still stored, the cache unwraps.
@@ -406,7 +407,7 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
       });
       for (const row of rows) {
         if (row.wrapped === null) {
-          erasedKids.set(row.kid, true);
+          if (!erasedKids.get(row.kid)) forget(row.kid, row.user_id);
           found.set(row.kid, null);
         } else if (!found.has(row.kid)) {
           // Read before an erasure that this process has heard of since: used for this page, not cached.

@@ -95,6 +95,9 @@ export const STORE_SESSION_OPTIONS = '-c enable_bitmapscan=off -c enable_seqscan
 
 const DEFAULT_BATCH_SIZE = 1_000;
 
+/** SQLSTATE undefined_table. */
+const UNDEFINED_TABLE = '42P01';
+
 /**
  * Creates the Postgres event store over an existing pool (which the caller keeps owning) or a connection
  * string (the store owns and closes its pool). The schema must exist: run `migrateEventStore` first.
@@ -155,13 +158,14 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
                    WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint) ${where}
                    ORDER BY e.transaction_id, e.global_position
                    LIMIT $3`;
-    // With keys, each event's data key comes from the same snapshot as the event: stored (wrapped), or
-    // erased (the tombstone names it), or neither (no row; the reader's own query reports it).
+    // With keys, each event's data key comes from the same snapshot as the event: erased (the tombstone
+    // names it; first, so that it would win), or stored (wrapped), or neither (no row; the reader's own
+    // query reports it).
     const pageWithKeys = `SELECT pe.*, dk.kid::text AS key_kid, dk.user_id AS key_user_id, dk.wrapped AS key_wrapped
                             FROM (${page}) pe
                             LEFT JOIN LATERAL (
-                              SELECT k.kid, k.user_id, k.wrapped FROM keys.user_data_keys k WHERE k.kid = pe.kid
-                              UNION ALL SELECT x.kid, x.user_id, NULL FROM keys.erased_users x WHERE x.kid = pe.kid
+                              SELECT x.kid, x.user_id, NULL::bytea AS wrapped FROM keys.erased_users x WHERE x.kid = pe.kid
+                              UNION ALL SELECT k.kid, k.user_id, k.wrapped FROM keys.user_data_keys k WHERE k.kid = pe.kid
                               LIMIT 1) dk ON true`;
     // A named statement per filter shape: each connection plans it once (planning costs more than
     // running it for a small live page).
@@ -194,9 +198,11 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
    * The catch-up subscription behind `subscribeToAll` and `subscribeToAllWithKeys`. With keys, a page
    * read at the log's tail carries its data keys (a reader there reads a few events per page, and a key
    * query of its own would be a second round trip per page); a catch-up page — one after a full page —
-   * does not, as one key query per 1,000 events costs less than a lookup per event.
+   * does not, as one key query per 1,000 events costs less than a lookup per event. In a database
+   * without the key tables (no process has created them yet) the subscription reads without keys.
    */
-  async function* subscribe(subscribeOptions: SubscribeOptions, withKeys: boolean): AsyncIterable<KeyedPage> {
+  async function* subscribe(subscribeOptions: SubscribeOptions, keyed: boolean): AsyncIterable<KeyedPage> {
+    let withKeys = keyed;
     const signal = subscribeOptions.signal
       ? AbortSignal.any([subscribeOptions.signal, closing.signal])
       : closing.signal;
@@ -211,6 +217,13 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
         page = await readPage(cursor, subscribeOptions.filter, batchSize, withKeys && !catchingUp);
       } catch (error) {
         if (signal.aborted) return;
+        if (withKeys && (error as { code?: unknown }).code === UNDEFINED_TABLE) {
+          // The reader fetches the keys it needs itself, as without this option (it fails there if it
+          // meets a sealed field while the tables are still missing).
+          logger?.info('no data key tables in this database: the subscription reads pages without keys');
+          withKeys = false;
+          continue;
+        }
         // Transient (restart, failover): keep the position and retry; the subscriber only sees a delay.
         logger?.warn({ err: error }, 'event store subscription read failed; retrying');
         await delay(pollIntervalMs * 4, undefined, { signal }).catch(() => undefined);
