@@ -158,14 +158,15 @@ export const createPostgresEventStore = (options: PostgresEventStoreOptions): Po
                    WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint) ${where}
                    ORDER BY e.transaction_id, e.global_position
                    LIMIT $3`;
-    // With keys, each event's data key comes from the same snapshot as the event: erased (the tombstone
-    // names it; first, so that it would win), or stored (wrapped), or neither (no row; the reader's own
-    // query reports it).
+    // With keys, each event's data key comes from the same snapshot as the event: stored (wrapped), or
+    // erased (the tombstone names it), or neither (no row; the reader's own query reports it). A kid is
+    // never in both tables (an erasure moves it from one to the other in one transaction), so the
+    // tombstone is probed only for a kid that is not stored: one index probe for the common case.
     const pageWithKeys = `SELECT pe.*, dk.kid::text AS key_kid, dk.user_id AS key_user_id, dk.wrapped AS key_wrapped
                             FROM (${page}) pe
                             LEFT JOIN LATERAL (
-                              SELECT x.kid, x.user_id, NULL::bytea AS wrapped FROM keys.erased_users x WHERE x.kid = pe.kid
-                              UNION ALL SELECT k.kid, k.user_id, k.wrapped FROM keys.user_data_keys k WHERE k.kid = pe.kid
+                              SELECT k.kid, k.user_id, k.wrapped FROM keys.user_data_keys k WHERE k.kid = pe.kid
+                              UNION ALL SELECT x.kid, x.user_id, NULL FROM keys.erased_users x WHERE x.kid = pe.kid
                               LIMIT 1) dk ON true`;
     // A named statement per filter shape: each connection plans it once (planning costs more than
     // running it for a small live page).
