@@ -46,12 +46,6 @@ export type ProjectorDeps = {
 export type Projector = { run(signal: AbortSignal): Promise<void> };
 
 /**
- * The live read-model projection, a client of the consumer runtime: one transaction per batch with
- * the checkpoint (`read_models`) and the apply lock; after each commit, unread updates for the users
- * whose counts changed for a reason a client cannot see in its events (a MarkRead, the deletion of a
- * message they had not read). An event it cannot apply is quarantined.
- */
-/**
  * How a live batch's statements are planned. A batch is a few small statements whose planning cost
  * more Postgres CPU than running them (the state load and the write CTE were planned on every batch):
  * they go as prepared statements on generic plans, planned once per connection — left to itself
@@ -64,6 +58,12 @@ export type Projector = { run(signal: AbortSignal): Promise<void> };
 const BATCH_PLAN_SETTINGS =
   'SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off';
 
+/**
+ * The live read-model projection, a client of the consumer runtime: one transaction per batch with
+ * the checkpoint (`read_models`) and the apply lock; after each commit, unread updates for the users
+ * whose counts changed for a reason a client cannot see in its events (a MarkRead, the deletion of a
+ * message they had not read). An event it cannot apply is quarantined.
+ */
 export const createProjector = (deps: ProjectorDeps): Projector => {
   const schema = READ_MODEL_SCHEMA;
   const lockKey = applyLockKey(schema);
