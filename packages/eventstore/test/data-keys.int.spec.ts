@@ -12,14 +12,13 @@ import {
   EncryptingEventStore,
   ErasedUserError,
   type EventStore,
-  type KeyedPage,
   migrateEventStore,
   open,
   type StoredDataKey,
   seal,
   UnknownDataKeyError,
 } from '../src/index.js';
-import { KEY_TABLES, newEvent, subscribeFromHead, uniqueCategory } from './helpers.js';
+import { KEY_TABLES, keyedPages, newEvent, subscribeFromHead, uniqueCategory } from './helpers.js';
 
 const master = randomBytes(32);
 let database: TestDatabase;
@@ -387,14 +386,9 @@ describe('pages read at the log’s tail carry their data keys', () => {
     await writer.append(`${category}-3`, [newEvent('TestHappened', { body: 'not personal' })], 'any');
     await eraser.erase('leaves');
 
-    const pages = raw.subscribeToAllWithKeys?.({
-      fromPosition: from,
-      filter: { streamPrefixes: [category] },
-    });
-    if (!pages) throw new Error('the Postgres store reads pages with their keys');
-    const iterator = pages[Symbol.asyncIterator]();
-    const page = (await iterator.next()).value as KeyedPage;
-    await iterator.return?.();
+    const pages = keyedPages(raw, from, category);
+    const page = await pages.next();
+    await pages.stop();
     expect(page.events.map((e) => e.type)).toEqual(['MessageSent', 'MessageSent', 'TestHappened']);
     const [kept, left] = page.events.map(kidOf);
     expect([...page.dataKeys.keys()].sort()).toEqual([kept, left].sort());
@@ -403,24 +397,19 @@ describe('pages read at the log’s tail carry their data keys', () => {
 
     // One event per page: the first page is at the tail as far as the reader knows, the next ones (each
     // after a full page) are catch-up pages and carry nothing; the one after a partial read carries again.
-    const small = raw.subscribeToAllWithKeys?.({
-      fromPosition: from,
-      batchSize: 1,
-      filter: { streamPrefixes: [category] },
-    });
-    const smallPages = small?.[Symbol.asyncIterator]();
-    const first = (await smallPages?.next())?.value as KeyedPage;
-    const second = (await smallPages?.next())?.value as KeyedPage;
-    const third = (await smallPages?.next())?.value as KeyedPage;
+    const smallPages = keyedPages(raw, from, category, 1);
+    const first = await smallPages.next();
+    const second = await smallPages.next();
+    const third = await smallPages.next();
     expect([first, second, third].map((p) => p.events.length)).toEqual([1, 1, 1]);
     expect([first.dataKeys.size, second.dataKeys.size]).toEqual([1, 0]);
-    const next = smallPages?.next();
+    const next = smallPages.next();
     // After the (empty) catch-up read that follows the full third page: the next page is at the tail.
     await new Promise((resolve) => setTimeout(resolve, 300));
     await writer.append(`${category}-4`, [sent('keeps', 'later')], 'any');
-    const fourth = (await next)?.value as KeyedPage;
+    const fourth = await next;
     expect(fourth.dataKeys.get(kidOf(fourth.events[0]!))?.userId).toBe('keeps');
-    await smallPages?.return?.();
+    await smallPages.stop();
   });
 
   it('opens what a page carried without a query of its own, and looks up only what it did not carry', async () => {
@@ -484,13 +473,9 @@ describe('pages read at the log’s tail carry their data keys', () => {
     ];
     for (const [i, body] of bodies.entries())
       await raw.append(`${category}-${i}`, [newEvent('MessageSent', { senderId: 'odd', body })], 'any');
-    const pages = raw.subscribeToAllWithKeys?.({
-      fromPosition: from,
-      filter: { streamPrefixes: [category] },
-    });
-    const iterator = pages?.[Symbol.asyncIterator]();
-    const page = (await iterator?.next())?.value as KeyedPage;
-    await iterator?.return?.();
+    const pages = keyedPages(raw, from, category);
+    const page = await pages.next();
+    await pages.stop();
     expect(page.events.map((e) => e.data.body)).toEqual(bodies);
     expect(page.dataKeys.size).toBe(0);
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EventStore, NewEvent, RecordedEvent, SubscribeOptions } from '../src/index.js';
+import type { EventStore, KeyedPage, NewEvent, RecordedEvent, SubscribeOptions } from '../src/index.js';
 
 // The tables of `migrateDataKeys` (@chat/db, which this package must not depend on), as they are.
 export const KEY_TABLES = `
@@ -43,6 +43,27 @@ export const subscribeFromHead = async (store: EventStore, category: string) => 
     stop: async () => {
       controller.abort();
       await done;
+    },
+  };
+};
+
+/**
+ * The pages `store.subscribeToAllWithKeys` (Postgres) reads after `from` in one category, taken one
+ * `next()` at a time (the read starts when `next` is called); `stop` ends the subscription.
+ */
+export const keyedPages = (store: EventStore, from: string, category: string, batchSize?: number) => {
+  if (!store.subscribeToAllWithKeys) throw new Error('this store reads no pages with their keys');
+  const iterator = store
+    .subscribeToAllWithKeys({
+      fromPosition: from,
+      filter: { streamPrefixes: [category] },
+      ...(batchSize === undefined ? {} : { batchSize }),
+    })
+    [Symbol.asyncIterator]();
+  return {
+    next: async (): Promise<KeyedPage> => (await iterator.next()).value as KeyedPage,
+    stop: async (): Promise<void> => {
+      await iterator.return?.();
     },
   };
 };

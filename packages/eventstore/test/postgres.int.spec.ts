@@ -5,13 +5,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createPostgresEventStore,
   EventIdConflictError,
-  type KeyedPage,
   migrateEventStore,
   type PostgresEventStore,
   WrongExpectedVersionError,
 } from '../src/index.js';
 import { describeEventStoreContract } from './contract.js';
-import { newEvent, newEvents, sleep, subscribeFromHead, uniqueCategory, untilVisible } from './helpers.js';
+import {
+  keyedPages,
+  newEvent,
+  newEvents,
+  sleep,
+  subscribeFromHead,
+  uniqueCategory,
+  untilVisible,
+} from './helpers.js';
 
 let database: TestDatabase;
 let pool: pg.Pool;
@@ -159,16 +166,12 @@ describe('postgres adapter', () => {
     const category = uniqueCategory('keyless');
     const from = await store.headPosition();
     await store.append(`${category}-1`, [newEvent('MessageSent', { senderId: 'u', body: 'plain' })], 'any');
-    const pages = store.subscribeToAllWithKeys?.({
-      fromPosition: from,
-      filter: { streamPrefixes: [category] },
-    });
-    const iterator = pages?.[Symbol.asyncIterator]();
-    const first = (await iterator?.next())?.value as KeyedPage;
-    const next = iterator?.next();
+    const pages = keyedPages(store, from, category);
+    const first = await pages.next();
+    const next = pages.next();
     await store.append(`${category}-2`, newEvents(1), 'any');
-    const second = (await next)?.value as KeyedPage;
-    await iterator?.return?.();
+    const second = await next;
+    await pages.stop();
     expect(first.events.map((e) => e.data.body)).toEqual(['plain']);
     expect(first.dataKeys.size).toBe(0);
     expect(second.events.map((e) => e.streamId)).toEqual([`${category}-2`]);

@@ -383,9 +383,10 @@ export const createPgDataKeyStore = (options: PgDataKeyStoreOptions): DataKeySto
       for (const kid of new Set(kids)) {
         const cached = byKid.get(kid);
         const stored = carried?.get(kid);
-        if (erasedKids.get(kid) || stored?.wrapped === null) {
+        const heardErased = erasedKids.get(kid) === true;
+        if (heardErased || stored?.wrapped === null) {
           // A tombstone this process had not heard of: forgotten as the erasure's notification would.
-          if (!erasedKids.get(kid) && stored) forget(kid, stored.userId);
+          if (!heardErased && stored) forget(kid, stored.userId);
           found.set(kid, null);
         } else if (cached && (fresh(cached) || stored)) {
           // A key's material never changes: the page vouches that it is still stored, the cache unwraps.
