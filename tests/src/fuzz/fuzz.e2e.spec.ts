@@ -537,6 +537,21 @@ const openAttacker = async (index: number): Promise<RecordingSocket> => {
 };
 
 /** Errors an answer frame may carry: the catalogue less `unavailable`, which is a 5xx. */
+/** A case's spacing on its socket under the gateway's default flood limits (20 commands/s, 10 pings/s). */
+const COMMAND_INTERVAL_MS = 60;
+const PING_INTERVAL_MS = 100;
+
+/** Whether the gateway counts `data` as a ping: a JSON object whose `type` is `ping` (flood control's rule). */
+const isPingFrame = (data: string | Uint8Array): boolean => {
+  if (typeof data !== 'string') return false;
+  try {
+    const json: unknown = JSON.parse(data);
+    return typeof json === 'object' && json !== null && (json as { type?: unknown }).type === 'ping';
+  } catch {
+    return false;
+  }
+};
+
 const frameErrorProblem = (text: string): string | undefined => {
   const frame = JSON.parse(text) as { error?: { code?: string; message?: unknown } };
   const code = frame.error?.code;
@@ -550,7 +565,8 @@ it(
   async () => {
     expect(FRAME_TYPES).toEqual(expect.arrayContaining(['send', 'read', 'typing', 'resume', 'ping']));
     const sockets = [await openAttacker(0), await openAttacker(1), await openAttacker(2)];
-    const lastSent = sockets.map(() => 0);
+    /** When each socket may get its next case (see the pacing below). */
+    const nextAt = sockets.map(() => 0);
     let n = 0;
     await fc.assert(
       fc.asyncProperty(frameCase, async (c) => {
@@ -560,10 +576,13 @@ it(
           socket = await openAttacker(i + 3 * n);
           sockets[i] = socket;
         }
-        // Below flood control's refill rate (20/s per socket): every frame is judged on its content.
-        const wait = (lastSent[i] ?? 0) + 60 - Date.now();
+        // Below flood control's refill rates on every socket, so that every frame is judged on its
+        // content: commands 20/s, and pings 10/s (API.md §4 defaults) — each case sends the sync ping
+        // below, and a case that is a ping sends a second one. At 60 ms a case, the sync pings alone
+        // drained a socket's ping burst in a run of quick cases and got `rate_limited`, not their pong.
+        const wait = (nextAt[i] ?? 0) - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        lastSent[i] = Date.now();
+        const sentAt = Date.now();
         const ref = `case-${n}`;
         let data: string | Uint8Array;
         let expectAnswer: 'one' | 'maybe' | 'none-known' = 'none-known';
@@ -597,6 +616,7 @@ it(
         // A resume the client asks for replays what it names, even what it already has.
         if (typeof data === 'string' && data.includes('resume')) socket.replays = true;
         socket.ws.send(data, { binary: c.kind === 'binary' });
+        nextAt[i] = sentAt + Math.max(COMMAND_INTERVAL_MS, PING_INTERVAL_MS * (isPingFrame(data) ? 2 : 1));
         // A ping behind it: its pong means the gateway has read the case (commands answer later).
         const sync = `sync-${n}`;
         if (bytes <= WS_MAX_FRAME_BYTES) socket.ws.send(JSON.stringify({ type: 'ping', ref: sync }));
