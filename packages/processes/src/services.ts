@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '@chat/testkit';
+import { answeredBy, freePort } from '@chat/testkit';
 import { type Child, REPO_ROOT, spawnTs } from './children.js';
 
 export type ServiceName = 'command-api' | 'ws-gateway' | 'projector' | 'notifier';
@@ -37,11 +37,12 @@ export const waitUntilReady = async (service: RunningService, timeoutMs = 90_000
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.hasExited()) throw new Error(`${name} exited before it was ready:\n${child.tail()}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
+    const url = `http://127.0.0.1:${port}/readyz`;
+    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
       (r) => r.ok,
       () => false,
     );
-    if (ok) return;
+    if (ok && (await answeredBy(child.pid, url))) return;
     if (Date.now() > deadline) throw new Error(`${name} not ready on :${port}:\n${child.tail()}`);
     await new Promise((r) => setTimeout(r, 100));
   }

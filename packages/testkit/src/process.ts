@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -94,7 +95,7 @@ export const startService = async (options: {
           (r) => r.ok,
           () => false,
         );
-        if (ok) break;
+        if (ok && (await answeredBy(pid, ready.url))) break;
       } else if (ready.output.test(output)) break;
       if (Date.now() > deadline) {
         await kill();
@@ -122,16 +123,65 @@ const killRunningOnExit = () => {
   });
 };
 
-/** A free TCP port on 127.0.0.1 (for child processes that must be told their port up front). */
+/** Ports this process has handed out: the kernel may offer a closed one again before its child binds it. */
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1 (for child processes that must be told their port up front), never one
+ * this process handed out before.
+ */
 export const freePort = async (): Promise<number> => {
   const { createServer } = await import('node:net');
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolvePort(port));
+  for (;;) {
+    const port = await new Promise<number>((resolvePort, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const addr = srv.address();
+        const port = typeof addr === 'object' && addr ? addr.port : 0;
+        srv.close(() => resolvePort(port));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+};
+
+/**
+ * Whether process `pid` holds the listening socket of `port` on this host: a port picked up front can be
+ * taken by another listener before the child binds it, and that listener's `/readyz` must not pass for
+ * the child's (the child then fails to bind and exits, which its start reports). Linux: the LISTEN rows
+ * of /proc/net/tcp{,6} against the socket inodes among the process's fds; `undefined` where the host has
+ * no such tables.
+ */
+export const listensOn = async (pid: number, port: number): Promise<boolean | undefined> => {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = new Set<string>();
+  let tables = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(table, 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    tables++;
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st … inode: st 0A is LISTEN, the inode is the tenth column.
+      const [, local, , state, , , , , , inode] = line.trim().split(/\s+/);
+      if (state === '0A' && local?.endsWith(hexPort) && inode) inodes.add(inode);
+    }
+  }
+  if (tables === 0) return undefined;
+  // No fd folder: the process has exited (it failed to bind, most likely), so it listens on nothing.
+  const fds = await readdir(`/proc/${pid}/fd`).catch(() => []);
+  for (const fd of fds) {
+    const link = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+    if (inode && inodes.has(inode)) return true;
+  }
+  return false;
+};
+
+/** Whether `url`'s port is listened on by `pid` (true where the host cannot tell). */
+export const answeredBy = async (pid: number, url: string): Promise<boolean> => {
+  const { port } = new URL(url);
+  return port === '' || (await listensOn(pid, Number(port))) !== false;
 };
