@@ -96,10 +96,15 @@ CREATE OR REPLACE TRIGGER events_no_truncate
 -- open appender holds back only the appends queued behind it. One transaction carries many appends
 -- (group commit), so the lock costs little throughput. Notifying here, at most once per transaction,
 -- wakes subscribers after every commit that appended, also one of a raw INSERT.
-CREATE OR REPLACE FUNCTION es.take_append_lock() RETURNS void LANGUAGE plpgsql AS $fn$
+-- es.lock_appends takes the lock (waiting for it when wait, else only when free) and answers whether the
+-- transaction holds it. Its checks and the lock are simple expressions, not statements: plpgsql
+-- evaluates those without the executor, which an append pays for on every call.
+CREATE OR REPLACE FUNCTION es.lock_appends(wait boolean) RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_held text;
 BEGIN
   IF current_setting('${APPEND_LOCK_HELD_SETTING}', true) = 'on' THEN
-    RETURN;
+    RETURN true;
   END IF;
   IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
     RAISE EXCEPTION 'es.events must be the first write of its transaction'
@@ -107,10 +112,26 @@ BEGIN
             DETAIL = 'It got its id before the log''s append lock: its events could sort before events committed earlier, which readers would have passed.',
             HINT = 'Append in a transaction of its own, or before any other write of the transaction.';
   END IF;
-  PERFORM pg_advisory_xact_lock(${APPEND_LOCK_NAMESPACE}, ${APPEND_LOCK_KEY});
+  IF NOT pg_try_advisory_xact_lock(${APPEND_LOCK_NAMESPACE}, ${APPEND_LOCK_KEY}) THEN
+    IF NOT wait THEN
+      RETURN false;
+    END IF;
+    PERFORM pg_advisory_xact_lock(${APPEND_LOCK_NAMESPACE}, ${APPEND_LOCK_KEY});
+  END IF;
   -- Transaction-local: rolled back with a savepoint that took the lock (which releases the lock too).
-  PERFORM set_config('${APPEND_LOCK_HELD_SETTING}', 'on', true);
+  v_held := set_config('${APPEND_LOCK_HELD_SETTING}', 'on', true);
   PERFORM pg_notify('${NOTIFY_CHANNEL}', '');
+  RETURN true;
+END
+$fn$;
+
+-- The lock for whoever writes es.events by other means than es.append_batch (waits up to the session's
+-- lock_timeout).
+CREATE OR REPLACE FUNCTION es.take_append_lock() RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_held boolean;
+BEGIN
+  v_held := es.lock_appends(true);
 END
 $fn$;
 
@@ -119,8 +140,10 @@ $fn$;
 -- transaction id and positions. (Like every trigger it is skipped with session_replication_role =
 -- replica, which also bypasses the append-only trigger: such sessions are outside the log's guarantees.)
 CREATE OR REPLACE FUNCTION es.lock_log_for_insert() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_held boolean;
 BEGIN
-  PERFORM es.take_append_lock();
+  v_held := es.lock_appends(true);
   RETURN NULL;
 END
 $fn$;
@@ -150,18 +173,21 @@ DECLARE
   v_current bigint;
   v_found int;
   v_found_here int;
-  v_lock_timeout text := current_setting('lock_timeout');
+  v_lock_timeout text;
   v_refused int[];
 BEGIN
   -- The append lock first, before any check: all appends of the log are serialised, so the checks below
-  -- see every earlier append committed. The wait is bounded, so that a transaction holding the lock
-  -- (an open raw INSERT) fails appends with lock_not_available instead of queueing them for ever; the
-  -- session's own lock_timeout applies again afterwards.
-  PERFORM set_config('lock_timeout',
-    coalesce(nullif(current_setting('${APPEND_LOCK_TIMEOUT_SETTING}', true), ''), '${DEFAULT_APPEND_LOCK_TIMEOUT}'),
-    true);
-  PERFORM es.take_append_lock();
-  PERFORM set_config('lock_timeout', v_lock_timeout, true);
+  -- see every earlier append committed. When it is taken, the wait is bounded, so that a transaction
+  -- holding the lock (an open raw INSERT) fails appends with lock_not_available instead of queueing them
+  -- for ever; the session's own lock_timeout applies again afterwards.
+  IF NOT es.lock_appends(false) THEN
+    v_lock_timeout := current_setting('lock_timeout');
+    PERFORM set_config('lock_timeout',
+      coalesce(nullif(current_setting('${APPEND_LOCK_TIMEOUT_SETTING}', true), ''), '${DEFAULT_APPEND_LOCK_TIMEOUT}'),
+      true);
+    PERFORM es.lock_appends(true);
+    PERFORM set_config('lock_timeout', v_lock_timeout, true);
+  END IF;
 
   -- Data keys first (crypto-shredding): a writer's first key is stored in the transaction of the first
   -- events sealed with it, so it is durable before they are visible and costs no commit of its own. Keys
@@ -171,17 +197,21 @@ BEGIN
   -- Every lookup of the key tables is a scalar subquery, one primary-key probe per key of the batch: as
   -- an anti-join the planner read the whole of keys.user_data_keys into a hash for each append (cost
   -- growing with the number of users ever seen: 6 ms of CPU per append at 10,000 users).
-  IF EXISTS (SELECT 1 FROM jsonb_array_elements(batch) x WHERE x ? 'k') THEN
-    PERFORM pg_advisory_xact_lock(${DATA_KEY_LOCK_NAMESPACE}, hashtext(n.u))
-       FROM (SELECT DISTINCT c->>'u' AS u
-               FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'k') c WHERE c ? 'w') n
-      ORDER BY hashtext(n.u);
-    INSERT INTO keys.user_data_keys (user_id, kid, wrapped)
-    SELECT DISTINCT ON (c->>'u') c->>'u', (c->>'k')::uuid, decode(c->>'w', 'base64')
-      FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'k') c
-     WHERE c ? 'w' AND (SELECT t.user_id FROM keys.erased_users t WHERE t.user_id = c->>'u') IS NULL
-     ORDER BY c->>'u'
-    ON CONFLICT (user_id) DO NOTHING;
+  -- (jsonb_path_exists is a simple expression: a batch that only checks its keys runs no statement to
+  -- store one.)
+  IF jsonb_path_exists(batch, '$[*].k') THEN
+    IF jsonb_path_exists(batch, '$[*].k[*].w') THEN
+      PERFORM pg_advisory_xact_lock(${DATA_KEY_LOCK_NAMESPACE}, hashtext(n.u))
+         FROM (SELECT DISTINCT c->>'u' AS u
+                 FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'k') c WHERE c ? 'w') n
+        ORDER BY hashtext(n.u);
+      INSERT INTO keys.user_data_keys (user_id, kid, wrapped)
+      SELECT DISTINCT ON (c->>'u') c->>'u', (c->>'k')::uuid, decode(c->>'w', 'base64')
+        FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'k') c
+       WHERE c ? 'w' AND (SELECT t.user_id FROM keys.erased_users t WHERE t.user_id = c->>'u') IS NULL
+       ORDER BY c->>'u'
+      ON CONFLICT (user_id) DO NOTHING;
+    END IF;
     SELECT array_agg(DISTINCT (x->>'i')::int) INTO v_refused
       FROM jsonb_array_elements(batch) x, jsonb_array_elements(x->'k') c
      WHERE (SELECT d.kid FROM keys.user_data_keys d WHERE d.user_id = c->>'u')
