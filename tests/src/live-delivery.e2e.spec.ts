@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { signToken, startService, waitFor } from '@chat/testkit';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectClient,
@@ -406,6 +407,25 @@ describe('live delivery across two gateways', () => {
     } finally {
       await second.stop();
     }
+  });
+
+  it('names its Postgres sessions by service, for pg_stat_activity and the append lock holder', async () => {
+    const names = async () => {
+      const db = new pg.Client({ connectionString: cluster.db.url, application_name: 'test-observer' });
+      await db.connect();
+      try {
+        const { rows } = await db.query<{ name: string }>(
+          `SELECT DISTINCT application_name AS name FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+        );
+        return rows.map((r) => r.name).sort();
+      } finally {
+        await db.end();
+      }
+    };
+    // A connect reads the user's memberships through the gateway's pool.
+    await connect(0, u('observer'));
+    await expect.poll(names, { timeout: 10_000 }).toEqual(['command-api', 'projector', 'ws-gateway']);
   });
 
   it('closes a socket with 4401 when its token expires', async () => {

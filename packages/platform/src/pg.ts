@@ -21,3 +21,13 @@ export const connectClient = (pool: Pool): Promise<PoolClient> =>
       resolve(client);
     });
   });
+
+/**
+ * Names this process's Postgres sessions (`application_name`, through libpq's PGAPPNAME, which
+ * node-postgres reads for every connection whose URL names none): `pg_stat_activity`, the log's
+ * "append lock held by …" errors and per-service CPU figures then tell the services apart. An
+ * operator's own PGAPPNAME wins. Call it before the first connection.
+ */
+export const nameDatabaseSessions = (name: string): void => {
+  process.env.PGAPPNAME ??= name;
+};

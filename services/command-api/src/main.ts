@@ -1,11 +1,12 @@
 import { natsSubjects } from '@chat/events';
 import { createDataKeyStore, createEventStore } from '@chat/eventstore';
-import { ConfigError, connectNats, createLogger, onShutdown } from '@chat/platform';
+import { ConfigError, connectNats, createLogger, nameDatabaseSessions, onShutdown } from '@chat/platform';
 import pg from 'pg';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildApp } from './app.js';
 import { readConfig } from './config.js';
 
+nameDatabaseSessions('command-api');
 const config = (() => {
   try {
     return readConfig();

@@ -1,11 +1,12 @@
 import { natsSubjects } from '@chat/events';
 import { createDataKeyStore, createEventStore } from '@chat/eventstore';
-import { connectNats, createLogger, onShutdown, startOpsServer } from '@chat/platform';
+import { connectNats, createLogger, nameDatabaseSessions, onShutdown, startOpsServer } from '@chat/platform';
 import pg from 'pg';
 import { collectDefaultMetrics } from 'prom-client';
 import { loadNotifierConfig } from './config.js';
 import { createNotifierService } from './service.js';
 
+nameDatabaseSessions('notifier');
 const config = loadNotifierConfig();
 const logger = createLogger('notifier', config.LOG_LEVEL);
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 });

@@ -2,13 +2,14 @@ import { shareLog } from '@chat/consumer';
 import { migrateReadModels } from '@chat/db';
 import { natsSubjects } from '@chat/events';
 import { createDataKeyStore, createEventStore } from '@chat/eventstore';
-import { connectNats, createLogger, onShutdown, startOpsServer } from '@chat/platform';
+import { connectNats, createLogger, nameDatabaseSessions, onShutdown, startOpsServer } from '@chat/platform';
 import { createProjector, PROJECTED_STREAMS, registerRebuildProgress } from '@chat/projection';
 import { createRelay, RELAYED_STREAMS } from '@chat/relay';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { loadProjectorConfig } from './config.js';
 
+nameDatabaseSessions('projector');
 const config = loadProjectorConfig();
 const logger = createLogger('projector', config.LOG_LEVEL);
 const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 10 });
