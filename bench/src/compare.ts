@@ -249,6 +249,6 @@ export const reportComparison = (
     }),
     notes:
       (caveat ? `**${caveat}** ` : '') +
-      'host µs per delivery = (busy CPU of the whole host from /proc/stat − the generators − the orchestrator) ÷ deliveries, over the measured window (send + drain); in brackets the same less the idle baseline measured with the sockets connected. Per process: utime+stime from /proc/<pid>/stat (Postgres: the bench database’s backends + shared writers; NATS: the whole shared server). KiB per idle socket: RSS growth of the processes holding the sockets over the connect burst; connects/s over that burst (authenticated for this system and Socket.IO; bare uWS does no auth). Dropped = offered sends × members − unique deliveries.',
+      'host µs per delivery = (busy CPU of the whole host from /proc/stat − the generators − the orchestrator) ÷ deliveries, over the measured window (send + drain); in brackets the same less the idle baseline measured with the sockets connected. Per process: utime+stime from /proc/<pid>/stat (Postgres: the bench database’s backends by the service whose session each is, `application_name`, and “shared”: the postmaster, its writers and helpers; NATS: the whole shared server). KiB per idle socket: RSS growth of the processes holding the sockets over the connect burst; connects/s over that burst (authenticated for this system and Socket.IO; bare uWS does no auth). Dropped = offered sends × members − unique deliveries.',
   });
 };

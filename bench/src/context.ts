@@ -1,6 +1,6 @@
 import type { Population } from './fixtures.js';
 import type { Row, Table } from './report.js';
-import type { BenchDatabase, RunningService } from './system.js';
+import type { BenchDatabase, RunningService, SessionNames } from './system.js';
 
 export type Options = {
   /** Seconds per measured fan-out run. */
@@ -26,6 +26,8 @@ export type System = {
   projector: RunningService | null;
   notifier: RunningService | null;
   population: Population;
+  /** Which service each of the database's backends works for (per-service Postgres CPU). */
+  sessions: SessionNames;
   all: () => RunningService[];
 };
 

@@ -28,6 +28,7 @@ import {
   type RunningService,
   serviceExists,
   startService,
+  watchSessionNames,
 } from './system.js';
 
 // `pnpm bench [scenario…] [--duration=s] [--events=n] [--cpu-prof] [--no-references] [--rates=200,1000]`: starts what each scenario needs
@@ -127,12 +128,14 @@ const main = async () => {
     await waitForMemberships(population, db.url);
     log('100 conversations × 50 members created and projected');
     const all = () => [api, ...gateways, ...(projector ? [projector] : []), ...(notifier ? [notifier] : [])];
-    return { db, api, gateways, projector, notifier, population, all };
+    const sessions = await watchSessionNames(db.url);
+    return { db, api, gateways, projector, notifier, population, sessions, all };
   };
   const stopSystem = async () => {
     if (!system) return;
     const running = await system.catch(() => null);
     system = null;
+    await running?.sessions.stop();
     await Promise.all((running?.all() ?? []).map((s) => s.child.stop()));
   };
   const ctx: Context = {
@@ -162,6 +165,7 @@ const main = async () => {
     if (stopping) return;
     stopping = true;
     log(`stopping ${runningChildren().length} processes started by the bench`);
+    await system?.then((s) => s.sessions.stop()).catch(() => {});
     await stopAll();
     await dropCreatedDatabases();
   };

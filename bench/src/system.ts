@@ -81,9 +81,67 @@ export const migrate = async (databaseUrl: string): Promise<void> => {
 
 export { type RunningService, type ServiceName, serviceExists, startService } from '@chat/processes';
 
-/** CPU groups for a set of services (each a process tree) plus this run's Postgres and NATS. */
-export const systemCpuGroups = (services: readonly RunningService[], database: string | null): CpuGroup[] => [
+/** The services name their Postgres sessions (`application_name`, packages/platform `nameDatabaseSessions`). */
+const SESSION_NAMES = ['command-api', 'projector', 'notifier', 'ws-gateway'] as const;
+
+export type SessionNames = { nameOf: (pid: number) => string | undefined; stop: () => Promise<void> };
+
+/**
+ * The `application_name` of each backend of a database, read from `pg_stat_activity` once a second in
+ * the background (pools open and close connections while a run measures), so that a CPU sample can
+ * tell which service a backend works for.
+ */
+export const watchSessionNames = async (databaseUrl: string): Promise<SessionNames> => {
+  const names = new Map<number, string>();
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'bench-observer' });
+  client.on('error', () => {});
+  await client.connect();
+  const refresh = async () => {
+    const { rows } = await client.query<{ pid: number; name: string }>(
+      'SELECT pid, application_name AS name FROM pg_stat_activity WHERE datname = current_database()',
+    );
+    names.clear();
+    for (const r of rows) names.set(r.pid, r.name);
+  };
+  await refresh();
+  const timer = setInterval(() => void refresh().catch(() => {}), 1000).unref();
+  return {
+    nameOf: (pid) => names.get(pid),
+    stop: async () => {
+      clearInterval(timer);
+      await client.end().catch(() => {});
+    },
+  };
+};
+
+/**
+ * CPU groups for a set of services (each a process tree) plus this run's Postgres and NATS. With
+ * `sessions`, Postgres is split: the backends of each service's sessions (`postgres (command-api)`, …)
+ * and the rest (`postgres (shared)`: the postmaster, WAL writer, checkpointer and other helpers, and
+ * sessions of no service), so the groups still add up to the whole.
+ */
+export const systemCpuGroups = (
+  services: readonly RunningService[],
+  database: string | null,
+  sessions?: SessionNames,
+): CpuGroup[] => [
   ...services.map((s) => ({ name: s.name, pids: () => processTree(s.child.pid) })),
-  ...(database ? [{ name: 'postgres', pids: () => postgresPids(database) }] : []),
+  ...(database === null
+    ? []
+    : sessions === undefined
+      ? [{ name: 'postgres', pids: () => postgresPids(database) }]
+      : [
+          ...SESSION_NAMES.map((service) => ({
+            name: `postgres (${service})`,
+            pids: () => postgresPids(database).filter((pid) => sessions.nameOf(pid) === service),
+          })),
+          {
+            name: 'postgres (shared)',
+            pids: () =>
+              postgresPids(database).filter(
+                (pid) => !(SESSION_NAMES as readonly (string | undefined)[]).includes(sessions.nameOf(pid)),
+              ),
+          },
+        ]),
   { name: 'nats', pids: () => natsPids() },
 ];

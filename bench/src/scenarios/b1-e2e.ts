@@ -173,7 +173,7 @@ const run = async (ctx: Context, rates: number[], withLag: boolean, withReferenc
       ? await measureReferences(ctx, rates)
       : { measured: [], errors: [] };
   const system = await ctx.system();
-  const groups = systemCpuGroups(system.all(), system.db.name);
+  const groups = systemCpuGroups(system.all(), system.db.name, system.sessions);
   let lag: Promise<[LagSeries[], LagSeries[]]> | undefined;
   const project = await measureTarget(ctx, {
     label: PROJECT,

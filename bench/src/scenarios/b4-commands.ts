@@ -38,7 +38,7 @@ const http = async (
   note = '',
 ) => {
   const child = spawnTs(`b4-http-${connections}`, 'bench/src/load/http-generator.ts', { ipc: true });
-  const groups = systemCpuGroups(system.all(), system.db.name);
+  const groups = systemCpuGroups(system.all(), system.db.name, system.sessions);
   const gen = { name: 'gen', pids: () => processTree(child.pid) };
   // Let the generator sign its tokens before the measured window starts.
   await new Promise((r) => setTimeout(r, 1500));
@@ -124,7 +124,7 @@ const ws = async (ctx: Context, system: System) => {
   });
   try {
     const plan = pool.sockets[0]!.map((s, socket) => ({ socket, conversationId: s.conversationIds![0]! }));
-    const groups = systemCpuGroups(system.all(), system.db.name);
+    const groups = systemCpuGroups(system.all(), system.db.name, system.sessions);
     const gens = generatorGroups(pool);
     for (const concurrency of CONCURRENCY) {
       const before = sampleCpu([...groups, ...gens]);
