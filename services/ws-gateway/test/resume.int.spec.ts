@@ -153,4 +153,35 @@ describe('resume', () => {
     // old replay stopped at 2 and kept the socket off the conversation (no relay runs here to show that).
     expect(seqsOf(frames, id)).toEqual([2, 4, 5]);
   });
+
+  it('replays across two leaves and re-joins: each comeback ends its own absence', async () => {
+    // Found by the fuzz suite (seed 998082958): past the first leave the replay skipped to the user's
+    // latest join, so a socket resuming from before two leave/join cycles missed everything it was
+    // entitled to between the first comeback and the second leave.
+    const id = randomUUID();
+    const stream = `conversation-${id}`;
+    const left = () => testEvent('MemberLeft', { conversationId: id, userId: 'bob', removedBy: 'alice' });
+    const joined = () => testEvent('MemberJoined', { conversationId: id, userId: 'bob', addedBy: 'alice' });
+    await store.append(
+      stream,
+      [
+        started(id, ['alice', 'bob']),
+        testMessageSent(id, 'one'),
+        left(), // 2
+        testMessageSent(id, 'while bob was out'),
+        joined(), // 4
+        testMessageSent(id, 'bob is back'),
+        left(), // 6
+        testMessageSent(id, 'out again'),
+        joined(), // 8
+        testMessageSent(id, 'back again'),
+      ],
+      'no_stream',
+    );
+    const { ws, frames } = await connect('bob');
+    ws.send(JSON.stringify({ type: 'resume', ref: 'twice', positions: { [id]: 1 } }));
+    await waitFor(() => frames.some((f) => f.type === 'resumed'), { what: 'resumed' });
+    ws.close();
+    expect(seqsOf(frames, id)).toEqual([2, 4, 5, 6, 8, 9]);
+  });
 });

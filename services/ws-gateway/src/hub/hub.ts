@@ -744,20 +744,24 @@ export class Hub implements FeedHost {
           continue;
         }
         let last = t.from;
-        // Past the user's own leave, only a later join entitles them again: the feed's membership says
-        // whether (and at which seq) they came back; what lies between is not theirs to see.
-        let outUntil = -1;
+        // Past the user's own leave, only their next join entitles them again; what lies between is not
+        // theirs to see. The feed's membership says whether they came back at all (a later join than the
+        // leave); the events say when: the first MemberJoined of theirs after it (not the latest one: a
+        // user who left and came back twice in the replayed range saw the first comeback's events).
+        let out = false;
         for (const e of events) {
-          if (e.revision < outUntil) continue;
+          const own = e.data.userId === data.user.userId;
+          if (out && !(own && e.type === 'MemberJoined')) continue;
+          out = false;
           if (!this.#send(ws, eventFrame(t.feed.conversationId, e.revision, JSON.stringify(e)))) break;
           last = e.revision;
-          if (e.type === 'MemberLeft' && e.data.userId === data.user.userId) {
+          if (own && e.type === 'MemberLeft') {
             const rejoinedAt = t.feed.members.get(data.user.userId) ?? -1;
             if (rejoinedAt <= e.revision) {
               c.left = true;
               break;
             }
-            outUntil = rejoinedAt;
+            out = true;
           }
         }
         (done[i] as Replayed).upTo = last;
