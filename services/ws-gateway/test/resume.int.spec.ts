@@ -108,6 +108,15 @@ const connect = async (userId: string) => {
   return { ws, frames };
 };
 
+/** The seqs of `conversationId`'s event frames a new socket of `userId` gets for a resume from `from`. */
+const replayed = async (userId: string, conversationId: string, from: number): Promise<number[]> => {
+  const { ws, frames } = await connect(userId);
+  ws.send(JSON.stringify({ type: 'resume', ref: 'back', positions: { [conversationId]: from } }));
+  await waitFor(() => frames.some((f) => f.type === 'resumed'), { what: 'resumed' });
+  ws.close();
+  return seqsOf(frames, conversationId);
+};
+
 /** The seqs of `conversationId`'s event frames, in the order they came. */
 const seqsOf = (frames: readonly ServerFrame[], conversationId: string): number[] =>
   frames.flatMap((f) => (f.type === 'event' && f.conversationId === conversationId ? [f.seq] : []));
@@ -145,13 +154,9 @@ describe('resume', () => {
       ],
       'no_stream',
     );
-    const { ws, frames } = await connect('bob');
-    ws.send(JSON.stringify({ type: 'resume', ref: 'back', positions: { [id]: 1 } }));
-    await waitFor(() => frames.some((f) => f.type === 'resumed'), { what: 'resumed' });
-    ws.close();
     // Its own leave (2), not what was said while it was out (3), its join (4) and what came after; the
     // old replay stopped at 2 and kept the socket off the conversation (no relay runs here to show that).
-    expect(seqsOf(frames, id)).toEqual([2, 4, 5]);
+    expect(await replayed('bob', id, 1)).toEqual([2, 4, 5]);
   });
 
   it('replays across two leaves and re-joins: each comeback ends its own absence', async () => {
@@ -178,10 +183,6 @@ describe('resume', () => {
       ],
       'no_stream',
     );
-    const { ws, frames } = await connect('bob');
-    ws.send(JSON.stringify({ type: 'resume', ref: 'twice', positions: { [id]: 1 } }));
-    await waitFor(() => frames.some((f) => f.type === 'resumed'), { what: 'resumed' });
-    ws.close();
-    expect(seqsOf(frames, id)).toEqual([2, 4, 5, 6, 8, 9]);
+    expect(await replayed('bob', id, 1)).toEqual([2, 4, 5, 6, 8, 9]);
   });
 });
