@@ -185,4 +185,23 @@ describe('resume', () => {
     );
     expect(await replayed('bob', id, 1)).toEqual([2, 4, 5, 6, 8, 9]);
   });
+
+  it('a resume from inside an absence replays nothing of it: the first event is the comeback', async () => {
+    // Found by the fuzz suite (seed 1543358619): a socket that had its own MemberLeft (2) and resumed
+    // from it was sent what was said while the user was out (3), a message it was never entitled to.
+    const id = randomUUID();
+    await store.append(
+      `conversation-${id}`,
+      [
+        started(id, ['alice', 'bob']),
+        testMessageSent(id, 'one'),
+        testEvent('MemberLeft', { conversationId: id, userId: 'bob', removedBy: 'alice' }),
+        testMessageSent(id, 'while bob was out'),
+        testEvent('MemberJoined', { conversationId: id, userId: 'bob', addedBy: 'alice' }),
+        testMessageSent(id, 'bob is back'),
+      ],
+      'no_stream',
+    );
+    expect(await replayed('bob', id, 2)).toEqual([4, 5]);
+  });
 });

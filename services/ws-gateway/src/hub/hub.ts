@@ -748,15 +748,22 @@ export class Hub implements FeedHost {
         // theirs to see. The feed's membership says whether they came back at all (a later join than the
         // leave); the events say when: the first MemberJoined of theirs after it (not the latest one: a
         // user who left and came back twice in the replayed range saw the first comeback's events).
-        let out = false;
+        // The range may also start inside an absence (a resume from their own MemberLeft, or from before
+        // it was read): then the first membership event of theirs in it is a join, as nobody joins a
+        // conversation they are in, and what comes before that join is not theirs either.
+        const userId = data.user.userId;
+        let out =
+          events.find(
+            (e) => (e.type === 'MemberJoined' || e.type === 'MemberLeft') && e.data.userId === userId,
+          )?.type === 'MemberJoined';
         for (const e of events) {
-          const own = e.data.userId === data.user.userId;
+          const own = e.data.userId === userId;
           if (out && !(own && e.type === 'MemberJoined')) continue;
           out = false;
           if (!this.#send(ws, eventFrame(t.feed.conversationId, e.revision, JSON.stringify(e)))) break;
           last = e.revision;
           if (own && e.type === 'MemberLeft') {
-            const rejoinedAt = t.feed.members.get(data.user.userId) ?? -1;
+            const rejoinedAt = t.feed.members.get(userId) ?? -1;
             if (rejoinedAt <= e.revision) {
               c.left = true;
               break;
