@@ -48,6 +48,11 @@ const started = (conversationId: string, members: string[]): NewEvent =>
     createdBy: 'alice',
     members,
   });
+/** bob leaves `conversationId` (removed by alice), or is added again. */
+const bobLeft = (conversationId: string): NewEvent =>
+  testEvent('MemberLeft', { conversationId, userId: 'bob', removedBy: 'alice' });
+const bobJoined = (conversationId: string): NewEvent =>
+  testEvent('MemberJoined', { conversationId, userId: 'bob', addedBy: 'alice' });
 
 /** The store, with its stream reads counted while they run. */
 const counting = (inner: EventStore): EventStore => {
@@ -147,9 +152,9 @@ describe('resume', () => {
       [
         started(id, ['alice', 'bob']),
         testMessageSent(id, 'one'),
-        testEvent('MemberLeft', { conversationId: id, userId: 'bob', removedBy: 'alice' }),
+        bobLeft(id),
         testMessageSent(id, 'while bob was out'),
-        testEvent('MemberJoined', { conversationId: id, userId: 'bob', addedBy: 'alice' }),
+        bobJoined(id),
         testMessageSent(id, 'bob is back'),
       ],
       'no_stream',
@@ -165,20 +170,18 @@ describe('resume', () => {
     // entitled to between the first comeback and the second leave.
     const id = randomUUID();
     const stream = `conversation-${id}`;
-    const left = () => testEvent('MemberLeft', { conversationId: id, userId: 'bob', removedBy: 'alice' });
-    const joined = () => testEvent('MemberJoined', { conversationId: id, userId: 'bob', addedBy: 'alice' });
     await store.append(
       stream,
       [
         started(id, ['alice', 'bob']),
         testMessageSent(id, 'one'),
-        left(), // 2
+        bobLeft(id), // 2
         testMessageSent(id, 'while bob was out'),
-        joined(), // 4
+        bobJoined(id), // 4
         testMessageSent(id, 'bob is back'),
-        left(), // 6
+        bobLeft(id), // 6
         testMessageSent(id, 'out again'),
-        joined(), // 8
+        bobJoined(id), // 8
         testMessageSent(id, 'back again'),
       ],
       'no_stream',
@@ -195,13 +198,47 @@ describe('resume', () => {
       [
         started(id, ['alice', 'bob']),
         testMessageSent(id, 'one'),
-        testEvent('MemberLeft', { conversationId: id, userId: 'bob', removedBy: 'alice' }),
+        bobLeft(id),
         testMessageSent(id, 'while bob was out'),
-        testEvent('MemberJoined', { conversationId: id, userId: 'bob', addedBy: 'alice' }),
+        bobJoined(id),
         testMessageSent(id, 'bob is back'),
       ],
       'no_stream',
     );
     expect(await replayed('bob', id, 2)).toEqual([4, 5]);
+  });
+
+  it('replays what the user was entitled to, from every position of streams with random leaves and re-joins', async () => {
+    // The model (API.md §4): a member gets every event; their own MemberLeft is the last they get before
+    // their next MemberJoined. Streams end with bob a member (the gateway has him in the conversation).
+    let seed = 20_261_127;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let stream = 0; stream < 3; stream++) {
+      const id = randomUUID();
+      const events: NewEvent[] = [started(id, ['alice', 'bob'])];
+      const entitled: number[] = [0];
+      let member = true;
+      while (events.length < 16 || !member) {
+        const seq = events.length;
+        if (random() < 0.3) {
+          events.push(member ? bobLeft(id) : bobJoined(id));
+          member = !member;
+          entitled.push(seq);
+        } else {
+          events.push(testMessageSent(id, `m${seq}`));
+          if (member) entitled.push(seq);
+        }
+      }
+      await store.append(`conversation-${id}`, events, 'no_stream');
+      for (let from = 0; from < events.length; from++) {
+        const shape = events.map((e) => e.type.replace('Message', '').replace('Member', '')).join(' ');
+        expect(await replayed('bob', id, from), `${shape}, resumed from ${from}`).toEqual(
+          entitled.filter((seq) => seq > from),
+        );
+      }
+    }
   });
 });
