@@ -53,6 +53,15 @@ const bobLeft = (conversationId: string): NewEvent =>
   testEvent('MemberLeft', { conversationId, userId: 'bob', removedBy: 'alice' });
 const bobJoined = (conversationId: string): NewEvent =>
   testEvent('MemberJoined', { conversationId, userId: 'bob', addedBy: 'alice' });
+/** A conversation of alice and bob where bob is out once: he leaves at 2 and is back at 4 (seqs 0–5). */
+const bobAwayOnce = (id: string): NewEvent[] => [
+  started(id, ['alice', 'bob']),
+  testMessageSent(id, 'one'),
+  bobLeft(id),
+  testMessageSent(id, 'while bob was out'),
+  bobJoined(id),
+  testMessageSent(id, 'bob is back'),
+];
 
 /** The store, with its stream reads counted while they run. */
 const counting = (inner: EventStore): EventStore => {
@@ -146,19 +155,7 @@ describe('resume', () => {
     // Found by the fuzz suite (seed 1310776842): the replay stopped at the user's own MemberLeft and left
     // the socket off the conversation although the user had been added again.
     const id = randomUUID();
-    const stream = `conversation-${id}`;
-    await store.append(
-      stream,
-      [
-        started(id, ['alice', 'bob']),
-        testMessageSent(id, 'one'),
-        bobLeft(id),
-        testMessageSent(id, 'while bob was out'),
-        bobJoined(id),
-        testMessageSent(id, 'bob is back'),
-      ],
-      'no_stream',
-    );
+    await store.append(`conversation-${id}`, bobAwayOnce(id), 'no_stream');
     // Its own leave (2), not what was said while it was out (3), its join (4) and what came after; the
     // old replay stopped at 2 and kept the socket off the conversation (no relay runs here to show that).
     expect(await replayed('bob', id, 1)).toEqual([2, 4, 5]);
@@ -169,23 +166,14 @@ describe('resume', () => {
     // latest join, so a socket resuming from before two leave/join cycles missed everything it was
     // entitled to between the first comeback and the second leave.
     const id = randomUUID();
-    const stream = `conversation-${id}`;
-    await store.append(
-      stream,
-      [
-        started(id, ['alice', 'bob']),
-        testMessageSent(id, 'one'),
-        bobLeft(id), // 2
-        testMessageSent(id, 'while bob was out'),
-        bobJoined(id), // 4
-        testMessageSent(id, 'bob is back'),
-        bobLeft(id), // 6
-        testMessageSent(id, 'out again'),
-        bobJoined(id), // 8
-        testMessageSent(id, 'back again'),
-      ],
-      'no_stream',
-    );
+    const twice = [
+      ...bobAwayOnce(id),
+      bobLeft(id), // 6
+      testMessageSent(id, 'out again'),
+      bobJoined(id), // 8
+      testMessageSent(id, 'back again'),
+    ];
+    await store.append(`conversation-${id}`, twice, 'no_stream');
     expect(await replayed('bob', id, 1)).toEqual([2, 4, 5, 6, 8, 9]);
   });
 
@@ -193,18 +181,7 @@ describe('resume', () => {
     // Found by the fuzz suite (seed 1543358619): a socket that had its own MemberLeft (2) and resumed
     // from it was sent what was said while the user was out (3), a message it was never entitled to.
     const id = randomUUID();
-    await store.append(
-      `conversation-${id}`,
-      [
-        started(id, ['alice', 'bob']),
-        testMessageSent(id, 'one'),
-        bobLeft(id),
-        testMessageSent(id, 'while bob was out'),
-        bobJoined(id),
-        testMessageSent(id, 'bob is back'),
-      ],
-      'no_stream',
-    );
+    await store.append(`conversation-${id}`, bobAwayOnce(id), 'no_stream');
     expect(await replayed('bob', id, 2)).toEqual([4, 5]);
   });
 
