@@ -107,6 +107,24 @@ export const startService = async (options: {
   return service;
 };
 
+/**
+ * Starts services side by side (each waits for its own readiness; none needs another to start): a
+ * process's startup is mostly loading its modules, so on a host of several cores they overlap. The first
+ * failure is thrown only once every start has settled, so the caller has every service that came up in
+ * hand to stop (with Promise.all, a start that failed at once let the caller's clean-up run before the
+ * others were ready, and those lived on).
+ */
+export const startTogether = async <T extends readonly (() => Promise<unknown>)[]>(
+  ...starts: T
+): Promise<{ [K in keyof T]: Awaited<ReturnType<T[K]>> }> => {
+  const results = await Promise.allSettled(starts.map((start) => start()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as {
+    [K in keyof T]: Awaited<ReturnType<T[K]>>;
+  };
+};
+
 /** The children of this process that have not exited yet. */
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;

@@ -8,6 +8,7 @@ import {
   type ServiceProcess,
   signToken,
   startService,
+  startTogether,
   TEST_JWT_SECRET,
   waitFor,
 } from '@chat/testkit';
@@ -62,18 +63,13 @@ beforeAll(async () => {
   h = await createHarness('notifierlive');
   await migrateReadModels(h.pool);
   // In parallel: on a busy machine each start costs seconds. Every one that came up is in `processes`
-  // before a failure is thrown, so afterAll stops it (with Promise.all, a service that failed at once
-  // let afterAll run before the others were ready, and those lived on after the test run).
-  const starts = await Promise.allSettled([
-    start('projector', { LEADER_RETRY_MS: '200' }, '/healthz'),
-    start('notifier', { LEADER_RETRY_MS: '200' }),
-    start('ws-gateway', { GATEWAY_ID: 'gw-notifier' }),
-  ]);
-  const [, , gateway] = starts;
-  const failed = starts.find((s) => s.status === 'rejected');
-  if (failed) throw failed.reason;
-  if (gateway?.status !== 'fulfilled') throw new Error('the gateway did not start');
-  gatewayUrl = `ws://127.0.0.1:${gateway.value}/v1/ws`;
+  // before a failure is thrown, so afterAll stops it.
+  const [, , gatewayPort] = await startTogether(
+    () => start('projector', { LEADER_RETRY_MS: '200' }, '/healthz'),
+    () => start('notifier', { LEADER_RETRY_MS: '200' }),
+    () => start('ws-gateway', { GATEWAY_ID: 'gw-notifier' }),
+  );
+  gatewayUrl = `ws://127.0.0.1:${gatewayPort}/v1/ws`;
 });
 
 afterAll(async () => {

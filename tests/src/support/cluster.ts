@@ -12,6 +12,7 @@ import {
   type ServiceProcess,
   signToken,
   startService,
+  startTogether,
   TEST_JWT_SECRET,
   type TestDatabase,
   type TokenOptions,
@@ -92,21 +93,6 @@ export const startCluster = async (options: {
   const started: ServiceProcess[] = [];
   const stopAll = async () => {
     await Promise.all(started.map((p) => p.stop(3000)));
-  };
-  /**
-   * Starts services side by side (each waits for its own readiness; none needs another to start): a
-   * process's startup is mostly loading its modules, so on a host of several cores they overlap. Every
-   * one that came up is in `started` before a failure is thrown, so `stopAll` stops it.
-   */
-  const startTogether = async <T extends readonly (() => Promise<unknown>)[]>(
-    ...starts: T
-  ): Promise<{ [K in keyof T]: Awaited<ReturnType<T[K]>> }> => {
-    const results = await Promise.allSettled(starts.map((start) => start()));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as {
-      [K in keyof T]: Awaited<ReturnType<T[K]>>;
-    };
   };
   try {
     const apiPort = await freePort();
