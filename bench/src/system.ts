@@ -83,6 +83,7 @@ export { type RunningService, type ServiceName, serviceExists, startService } fr
 
 /** The services name their Postgres sessions (`application_name`, packages/platform `nameDatabaseSessions`). */
 const SESSION_NAMES = ['command-api', 'projector', 'notifier', 'ws-gateway'] as const;
+const SHARED = 'shared';
 
 export type SessionNames = { nameOf: (pid: number) => string | undefined; stop: () => Promise<void> };
 
@@ -130,18 +131,35 @@ export const systemCpuGroups = (
     ? []
     : sessions === undefined
       ? [{ name: 'postgres', pids: () => postgresPids(database) }]
-      : [
-          ...SESSION_NAMES.map((service) => ({
-            name: `postgres (${service})`,
-            pids: () => postgresPids(database).filter((pid) => sessions.nameOf(pid) === service),
-          })),
-          {
-            name: 'postgres (shared)',
-            pids: () =>
-              postgresPids(database).filter(
-                (pid) => !(SESSION_NAMES as readonly (string | undefined)[]).includes(sessions.nameOf(pid)),
-              ),
-          },
-        ]),
+      : postgresByService(database, sessions)),
   { name: 'nats', pids: () => natsPids() },
 ];
+
+/**
+ * One group per service's sessions plus `postgres (shared)`. A CPU sample asks every group for its pids
+ * in one synchronous pass: the database's backends are listed from /proc once for that pass, not once
+ * per group.
+ */
+const postgresByService = (database: string, sessions: SessionNames): CpuGroup[] => {
+  const known = new Set<string>(SESSION_NAMES);
+  let pass: Map<string, number[]> | undefined;
+  const backendsOf = (group: string): number[] => {
+    if (!pass) {
+      const byGroup = new Map<string, number[]>();
+      for (const pid of postgresPids(database)) {
+        const name = sessions.nameOf(pid);
+        const group = name !== undefined && known.has(name) ? name : SHARED;
+        byGroup.set(group, [...(byGroup.get(group) ?? []), pid]);
+      }
+      pass = byGroup;
+      queueMicrotask(() => {
+        pass = undefined;
+      });
+    }
+    return pass.get(group) ?? [];
+  };
+  return [...SESSION_NAMES, SHARED].map((group) => ({
+    name: `postgres (${group})`,
+    pids: () => backendsOf(group),
+  }));
+};
