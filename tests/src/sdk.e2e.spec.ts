@@ -11,7 +11,14 @@ import { type Cluster, startCluster } from './support/cluster.js';
 
 let cluster: Cluster;
 const u = (name: string) => `${name}-${randomUUID().slice(0, 6)}`;
-const [alice, bob, carol, dave, erin] = [u('alice'), u('bob'), u('carol'), u('dave'), u('erin')];
+const [alice, bob, carol, dave, erin, fred] = [
+  u('alice'),
+  u('bob'),
+  u('carol'),
+  u('dave'),
+  u('erin'),
+  u('fred'),
+];
 const apiFor = (userId: string, roles?: string[]) =>
   new ChatApi({
     baseUrl: cluster.api,
@@ -189,5 +196,65 @@ describe('UnreadTracker on a live socket', () => {
     });
     expect(await b.unread({ minPosition: position })).toEqual({ total: 4, conversations: 1 });
     expect([tracker.get(one), tracker.get(two), tracker.total]).toEqual([0, 4, 4]);
+  });
+});
+
+describe('ChatClient when its user is removed and added again', () => {
+  it('delivers their leave, their comeback and what follows, none of the absence, without resuming in a loop', async () => {
+    const a = apiFor(alice);
+    const WS = WebSocket as unknown as ConstructorParameters<typeof ChatClient>[0]['WebSocket'] & object;
+    const connect = async (positions?: Record<string, number>) => {
+      const client = new ChatClient({
+        url: cluster.gateways[0]!.url,
+        token: () => signToken(fred),
+        WebSocket: WS,
+        ...(positions ? { positions } : {}),
+      });
+      clients.push(client);
+      const seen: string[] = [];
+      let resumes = 0;
+      client.on('event', (f) => {
+        const data = f.event.data as { body?: string };
+        seen.push(`${f.seq} ${f.event.type}${data.body ? ` ${data.body}` : ''}`);
+      });
+      client.on('resumed', () => resumes++);
+      await client.connect();
+      return { client, seen, resumes: () => resumes };
+    };
+    const live = await connect();
+    const { conversationId: id } = await a.createConversation({
+      kind: 'group',
+      members: [fred],
+      title: 'away',
+    });
+    await a.sendMessage(id, { body: 'before' });
+    await a.removeMember(id, fred);
+    await a.sendMessage(id, { body: 'while away' });
+    await a.addMember(id, fred);
+    await a.sendMessage(id, { body: 'after' });
+    const expected = [
+      '0 ConversationStarted',
+      '1 MessageSent before',
+      '2 MemberLeft',
+      '4 MemberJoined',
+      '5 MessageSent after',
+    ];
+    await waitFor(() => live.seen.length >= expected.length, {
+      timeoutMs: 15_000,
+      what: `fred's five events (has ${live.seen.join(', ')})`,
+    });
+    // A client that took the jump to seq 4 for a gap would resume again and again, and show nothing more.
+    await a.sendMessage(id, { body: 'later' });
+    await waitFor(() => live.seen.length === expected.length + 1, { what: 'the message after the comeback' });
+    expect(live.seen).toEqual([...expected, '6 MessageSent later']);
+    expect(live.resumes()).toBe(1);
+
+    // A device that stored its position at fred's leave resumes from inside the absence.
+    const stored = await connect({ [id]: 2 });
+    await waitFor(() => stored.seen.length >= 3, {
+      what: `the replay from the leave (has ${stored.seen.join(', ')})`,
+    });
+    expect(stored.seen).toEqual(['4 MemberJoined', '5 MessageSent after', '6 MessageSent later']);
+    expect(stored.resumes()).toBe(1);
   });
 });

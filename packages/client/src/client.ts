@@ -99,7 +99,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   #refCounter = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #hello: ServerFrameOf<'hello'> | undefined;
+  /** A `resume` is in flight (until its `resumed`): at most one at a time. */
   #resuming = false;
+  /** The conversations the resume in flight names: their events until `resumed` are its replay. */
+  readonly #replaying = new Set<string>();
+  /** Conversations that showed a gap while a resume that does not name them ran. */
+  readonly #deferred = new Set<string>();
   readonly #seqs: SeqTracker;
   readonly #pending = new Map<string, Pending>();
   readonly #typingSentAt = new Map<string, number>();
@@ -276,6 +281,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       const wasOpen = this.#hello !== undefined;
       this.#hello = undefined;
       this.#resuming = false;
+      this.#replaying.clear();
+      this.#deferred.clear();
       for (const p of this.#pending.values()) p.sent = false;
       this.emit('close', { code: ev.code, reason: ev.reason });
       if (ev.code === WS_CLOSE.tooManySockets) {
@@ -326,14 +333,19 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.emit('state', state);
   }
 
+  #resume(ws: WebSocketLike, positions: Record<string, number>): void {
+    this.#resuming = true;
+    for (const id of Object.keys(positions)) this.#replaying.add(id);
+    ws.send(JSON.stringify({ type: 'resume', ref: 'resume', positions }));
+  }
+
   #onFrame(ws: WebSocketLike, f: ServerFrame): void {
     switch (f.type) {
       case 'hello': {
         this.#hello = f;
         this.#attempt = 0;
         // Always resume, also with nothing to resume: it ends the server's hold on live frames at once.
-        this.#resuming = true;
-        ws.send(JSON.stringify({ type: 'resume', ref: 'resume', positions: this.#seqs.resumePositions() }));
+        this.#resume(ws, this.#seqs.resumePositions());
         this.#setState('open');
         this.emit('hello', f);
         this.#connected?.resolve(f);
@@ -342,29 +354,40 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         return;
       }
       case 'event': {
-        const verdict = this.#seqs.check(f.conversationId, f.seq);
+        const id = f.conversationId;
+        const verdict = this.#seqs.check(id, f.seq);
         if (verdict === 'duplicate') return;
-        if (verdict === 'gap') {
+        const own = ownMembership(f, this.#hello?.userId);
+        // The user's own join after their removal may jump: the server owes nothing of the absence
+        // (API.md §4). Known as an absence when their MemberLeft was delivered, or when the replay of
+        // a resume naming this conversation starts with the join (a position restored from storage).
+        const comeback = own === 'joined' && (this.#seqs.isAway(id) || this.#replaying.has(id));
+        if (verdict === 'gap' && !comeback) {
           // Never show the app a gap: ask for what is missing (the replay brings this event too).
-          if (!this.#resuming) {
-            this.#resuming = true;
-            const last = this.#seqs.get(f.conversationId)!;
-            ws.send(
-              JSON.stringify({ type: 'resume', ref: 'resume', positions: { [f.conversationId]: last } }),
-            );
-          }
+          if (!this.#resuming) this.#resume(ws, { [id]: this.#seqs.get(id)! });
+          else if (!this.#replaying.has(id)) this.#deferred.add(id);
           return;
         }
-        this.#seqs.record(f.conversationId, f.seq);
+        this.#seqs.record(id, f.seq, own);
         this.emit('event', f);
         return;
       }
-      case 'resumed':
+      case 'resumed': {
         this.#resuming = false;
+        this.#replaying.clear();
         for (const id of f.truncated) this.#seqs.forget(id);
         for (const id of f.unknown) this.#seqs.forget(id.toLowerCase());
         this.emit('resumed', f);
+        // Gaps seen while that resume ran, in conversations it did not name: resume them now.
+        const deferred: Record<string, number> = {};
+        for (const id of this.#deferred) {
+          const last = this.#seqs.get(id);
+          if (last !== undefined) deferred[id] = last;
+        }
+        this.#deferred.clear();
+        if (Object.keys(deferred).length > 0) this.#resume(ws, deferred);
         return;
+      }
       case 'ack':
       case 'pong':
       case 'error': {
@@ -397,3 +420,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     }
   }
 }
+
+/** Whether an event frame is the user's own MemberLeft or MemberJoined. */
+const ownMembership = (
+  f: ServerFrameOf<'event'>,
+  userId: string | undefined,
+): 'left' | 'joined' | undefined => {
+  const e = f.event;
+  if (e.type !== 'MemberLeft' && e.type !== 'MemberJoined') return undefined;
+  if (userId === undefined || (e.data as { userId?: unknown }).userId !== userId) return undefined;
+  return e.type === 'MemberLeft' ? 'left' : 'joined';
+};

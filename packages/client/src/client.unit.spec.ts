@@ -25,18 +25,29 @@ class ScriptedSocket implements WebSocketLike {
     this.sent.push(data);
   }
   close(): void {}
+  serverSends(frame: object): void {
+    this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+  /** The `resume` frames the client sent, by their positions. */
+  resumes(): Record<string, number>[] {
+    return this.sent
+      .map((t) => JSON.parse(t) as { type: string; positions?: Record<string, number> })
+      .filter((f) => f.type === 'resume')
+      .map((f) => f.positions ?? {});
+  }
   serverCloses(code: number): void {
     this.readyState = 3;
     this.onclose?.({ code, reason: '' });
   }
 }
 
-const client = () =>
+const client = (positions?: Record<string, number>) =>
   new ChatClient({
     url: 'ws://gateway.test/v1/ws',
     token: 'token',
     WebSocket: ScriptedSocket,
     reconnect: { baseDelayMs: 1, maxDelayMs: 1 },
+    ...(positions ? { positions } : {}),
   });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -65,5 +76,86 @@ describe('ChatClient close codes', () => {
     expect(ScriptedSocket.opened.length).toBe(1);
     expect(c.state).toBe('closed');
     expect(closes).toEqual([4409]);
+  });
+});
+
+// The user's own MemberLeft and their next MemberJoined bound a stretch the server owes them nothing of
+// (API.md §4: a removed user receives the MemberLeft and nothing after; a re-added one starts from the
+// MemberJoined): the seq jumps there, and the client must neither hide the join nor resume forever.
+describe('ChatClient across the user removed and added again', () => {
+  const C = 'c0000000-0000-4000-8000-000000000001';
+  const D = 'd0000000-0000-4000-8000-000000000002';
+  const event = (seq: number, type: string, data: object, conversationId = C) => ({
+    type: 'event',
+    conversationId,
+    seq,
+    event: { type, data: { conversationId, ...data } },
+  });
+  const said = (seq: number, conversationId = C) =>
+    event(seq, 'MessageSent', { senderId: 'bob', body: `m${seq}` }, conversationId);
+  const left = (seq: number, userId = 'alice') => event(seq, 'MemberLeft', { userId, removedBy: 'bob' });
+  const joined = (seq: number, userId = 'alice') => event(seq, 'MemberJoined', { userId, addedBy: 'bob' });
+  const resumed = { type: 'resumed', ref: 'resume', truncated: [], unknown: [] };
+
+  const connected = async (positions?: Record<string, number>) => {
+    ScriptedSocket.opened = [];
+    const c = client(positions);
+    const seen: string[] = [];
+    c.on('event', (f) => seen.push(`${f.conversationId === C ? '' : 'D'}${f.seq}`));
+    await c.connect();
+    return { c, seen, socket: ScriptedSocket.opened[0]! };
+  };
+
+  it('takes their own join across the absence, without a resume', async () => {
+    const { c, seen, socket } = await connected();
+    socket.serverSends(resumed);
+    for (const f of [said(1), left(2), joined(5), said(6)]) socket.serverSends(f);
+    expect(seen).toEqual(['1', '2', '5', '6']);
+    expect(socket.resumes()).toEqual([{}]);
+    c.close();
+  });
+
+  it("still resumes over a gap before someone else's join", async () => {
+    const { c, seen, socket } = await connected();
+    socket.serverSends(resumed);
+    socket.serverSends(said(1));
+    socket.serverSends(joined(3, 'carol'));
+    expect(seen).toEqual(['1']);
+    expect(socket.resumes()).toEqual([{}, { [C]: 1 }]);
+    c.close();
+  });
+
+  it('resumes over a gap before their own join it did not see them leave for, and the replay brings the leave', async () => {
+    const { c, seen, socket } = await connected();
+    socket.serverSends(resumed);
+    socket.serverSends(said(1));
+    socket.serverSends(joined(5));
+    expect(socket.resumes()).toEqual([{}, { [C]: 1 }]);
+    for (const f of [left(2), joined(5), resumed, said(6)]) socket.serverSends(f);
+    expect(seen).toEqual(['1', '2', '5', '6']);
+    expect(socket.resumes()).toHaveLength(2);
+    c.close();
+  });
+
+  it('takes a replay that starts with their own join when resuming from a stored position at their leave', async () => {
+    const { c, seen, socket } = await connected({ [C]: 2 });
+    expect(socket.resumes()).toEqual([{ [C]: 2 }]);
+    for (const f of [joined(5), said(6), resumed, said(7)]) socket.serverSends(f);
+    expect(seen).toEqual(['5', '6', '7']);
+    expect(socket.resumes()).toHaveLength(1);
+    c.close();
+  });
+
+  it('resumes a conversation whose gap showed while a resume of another one ran, once that one ends', async () => {
+    const { c, seen, socket } = await connected();
+    socket.serverSends(resumed);
+    for (const f of [said(1), said(1, D), said(3)]) socket.serverSends(f);
+    expect(socket.resumes()).toEqual([{}, { [C]: 1 }]);
+    socket.serverSends(said(3, D));
+    for (const f of [said(2), said(3), resumed]) socket.serverSends(f);
+    expect(socket.resumes()).toEqual([{}, { [C]: 1 }, { [D]: 1 }]);
+    for (const f of [said(2, D), said(3, D), resumed]) socket.serverSends(f);
+    expect(seen).toEqual(['1', 'D1', '2', '3', 'D2', 'D3']);
+    c.close();
   });
 });

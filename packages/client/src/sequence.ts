@@ -9,6 +9,8 @@ export type SeqVerdict = 'deliver' | 'duplicate' | 'gap';
 export class SeqTracker {
   /** Least recently delivered first: a resume names the most recent ones when there are too many. */
   readonly #last = new Map<string, number>();
+  /** Conversations whose last delivered event is the user's own `MemberLeft`. */
+  readonly #away = new Set<string>();
 
   constructor(initial?: Record<string, number>) {
     for (const [id, seq] of Object.entries(initial ?? {})) this.#last.set(id.toLowerCase(), seq);
@@ -21,14 +23,26 @@ export class SeqTracker {
     return seq === last + 1 ? 'deliver' : 'gap';
   }
 
-  record(conversationId: string, seq: number): void {
+  /** `own`: the event is the user's own MemberLeft or MemberJoined (see `isAway`). */
+  record(conversationId: string, seq: number, own?: 'left' | 'joined'): void {
     this.#last.delete(conversationId);
     this.#last.set(conversationId, seq);
+    if (own === 'left') this.#away.add(conversationId);
+    else this.#away.delete(conversationId);
+  }
+
+  /**
+   * The user was removed and has not come back: the server owes nothing of this conversation until
+   * their own `MemberJoined`, whose seq may then jump over what was said meanwhile (API.md §4).
+   */
+  isAway(conversationId: string): boolean {
+    return this.#away.has(conversationId);
   }
 
   /** After a truncated resume the client pages the gap over HTTP; live events are taken as they come. */
   forget(conversationId: string): void {
     this.#last.delete(conversationId);
+    this.#away.delete(conversationId);
   }
 
   get(conversationId: string): number | undefined {
