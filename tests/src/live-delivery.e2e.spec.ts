@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createPostgresEventStore } from '@chat/eventstore';
 import { signToken, startService, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -138,6 +139,56 @@ describe('live delivery across two gateways', () => {
     await sleep(200);
     assertGapFree(b2, group, 2, 22);
     expect(b2.resumed[0]).toMatchObject({ truncated: [], unknown: [] });
+  });
+
+  it('an event its writer stored but never published reaches every socket through the relay’s heads', async () => {
+    // The command-api publishes a conversation's events right after their commit (LIVE_PUBLISH_FROM);
+    // one that died in between published nothing. Here the writer is the test: it appends straight to
+    // the store. The relay then publishes the conversation's head, and each gateway reads from the
+    // store what it lacks, in order, before what follows.
+    const [a, b] = [u('alice'), u('bob')];
+    const group = await createGroup(cluster, a, [b]);
+    const a1 = await connect(0, a);
+    const b1 = await connect(1, b);
+    await sendMessage(cluster, a, group, 'published');
+    for (const dev of [a1, b1]) await dev.waitForSeq(group, 1);
+    const store = createPostgresEventStore({ connectionString: cluster.db.url });
+    try {
+      const messageId = randomUUID();
+      await store.append(
+        `conversation-${group}`,
+        [
+          {
+            id: randomUUID(),
+            type: 'MessageSent',
+            data: {
+              conversationId: group,
+              messageId,
+              senderId: a,
+              body: 'stored, never published',
+              replyTo: null,
+              sentAt: new Date().toISOString(),
+            },
+            metadata: { userId: a, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
+          },
+        ],
+        1,
+      );
+    } finally {
+      await store.close();
+    }
+    // Nothing else is said meanwhile: no later event shows the gateways a gap, only the heads can.
+    for (const dev of [a1, b1]) await dev.waitForSeq(group, 2);
+    await sendMessage(cluster, b, group, 'published after it');
+    for (const dev of [a1, b1]) {
+      await dev.waitForSeq(group, 3);
+      assertGapFree(dev, group, 1, 3);
+    }
+    expect(b1.events.map((f) => (f.event.data as { body?: string }).body)).toEqual([
+      'published',
+      'stored, never published',
+      'published after it',
+    ]);
   });
 
   it('presence: co-members see online when the first device connects and offline within 1 s of the last closing', async () => {

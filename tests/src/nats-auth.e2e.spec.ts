@@ -100,10 +100,18 @@ describe('NATS with per-service users (infra/nats/auth.conf)', () => {
     if (!created.ok || !('conversationId' in created.result)) throw new Error('create failed');
     const { conversationId } = created.result;
 
-    // The relay (projector user) publishes the conversation's events; the gateway user reads them.
+    // The command-api publishes the conversation's events as it stores them, the relay (projector user)
+    // their heads; the gateway user reads both.
     const relayed: string[] = [];
     const sub = gatewayUser.subscribe(`chat.conv.${conversationId}`, {
       callback: (_err, msg) => relayed.push(JSON.parse(new TextDecoder().decode(msg.data)).type),
+    });
+    const heads: number[] = [];
+    const headsSub = gatewayUser.subscribe('chat.heads', {
+      callback: (_err, msg) => {
+        const seq = JSON.parse(new TextDecoder().decode(msg.data)).heads[conversationId];
+        if (typeof seq === 'number') heads.push(seq);
+      },
     });
     await gatewayUser.flush();
     const sent = await command(gatewayUser, 'sendMessage', {
@@ -113,10 +121,15 @@ describe('NATS with per-service users (infra/nats/auth.conf)', () => {
     });
     expect(sent).toMatchObject({ ok: true, status: 201 });
     await waitFor(() => relayed.includes('MessageSent'), {
-      what: 'the relayed MessageSent',
+      what: 'the published MessageSent',
+      timeoutMs: 30_000,
+    });
+    await waitFor(() => heads.includes(sent.ok && 'seq' in sent.result ? sent.result.seq : -1), {
+      what: "the relay's heads with the message's seq",
       timeoutMs: 30_000,
     });
     sub.unsubscribe();
+    headsSub.unsubscribe();
 
     // A real socket through the real gateway: its command goes over NATS, its event comes back over NATS.
     const gateway = cluster.gateways[0]!;

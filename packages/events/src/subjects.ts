@@ -21,6 +21,13 @@ export const natsSubjects = (prefix: string = DEFAULT_SUBJECT_PREFIX) => {
     /** Per-user messages: membership changes, unread counts, notifications. */
     user: (userId: string) => `${prefix}.user.${subjectToken(userId)}`,
     allUsers: `${prefix}.user.*`,
+    /**
+     * `{"heads":{"<conversationId>": seq}}`: the last seq of each conversation in a batch of the log, from
+     * the relay when the writer publishes conversation events itself (LIVE_PUBLISH_FROM=command-api).
+     * A gateway behind one reads the rest from the store: what a writer stored but never published (it
+     * died between its commit and its publish) is delivered all the same.
+     */
+    heads: `${prefix}.heads`,
     /** Command request/reply (the ws-gateway → command-api path). */
     command: (name: CommandName) => `${prefix}.cmd.${name}`,
     allCommands: `${prefix}.cmd.*`,

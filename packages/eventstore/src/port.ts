@@ -35,6 +35,12 @@ export type AppendResult = {
   nextExpectedRevision: number;
   /** Position of the last event appended (or of the existing event on an idempotent repeat). */
   position: string;
+  /**
+   * The events' `occurredAt` as stored, when this append stored them (not on an idempotent repeat) and
+   * the adapter knows it (Postgres): with it a writer can publish the recorded event without reading it
+   * back.
+   */
+  occurredAt?: string;
 };
 
 export type ReadStreamOptions = {

@@ -138,6 +138,26 @@ describe('postgres adapter', () => {
     expect(await store.readStream(`${category}-3`)).toEqual([]);
   });
 
+  it("answers an append with its events' occurredAt as stored, and an idempotent repeat without one", async () => {
+    const category = uniqueCategory('occurred');
+    const events = [newEvent(), newEvent(), newEvent()];
+    // One group commit (one transaction) and then a later one: each answer has its own transaction's time.
+    const first = await Promise.all(events.map((e, i) => store.append(`${category}-${i}`, [e], 'no_stream')));
+    await sleep(20);
+    const later = await store.append(`${category}-0`, [newEvent()], 0);
+    const answers = [
+      ...first.map((r, i) => [r, `${category}-${i}`, 0] as const),
+      [later, `${category}-0`, 1] as const,
+    ];
+    for (const [result, stream, revision] of answers) {
+      const [read] = await store.readStream(stream, { fromRevision: revision });
+      expect(result.occurredAt).toBe(read!.occurredAt);
+    }
+    expect(later.occurredAt! > first[0]!.occurredAt!).toBe(true);
+    const repeat = await store.append(`${category}-1`, [events[1]!], 'any');
+    expect(repeat).toEqual({ nextExpectedRevision: 0, position: first[1]!.position });
+  });
+
   it('wakes subscribers by NOTIFY, also after a plain INSERT that bypassed es.append_batch', async () => {
     // A poll interval far longer than the test: delivery within it proves the wake-ups work.
     const slowPolling = createPostgresEventStore({ pool, pollIntervalMs: 30_000 });

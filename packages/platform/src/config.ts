@@ -59,6 +59,22 @@ export const baseEnv = {
 };
 
 /**
+ * Who publishes a conversation's events to NATS as they are stored (LIVE_PUBLISH_FROM; the command-api
+ * and the projector must agree): `command-api`, right after the append commits, and the relay only a
+ * `heads` message per batch (subjects.heads), from which gateways fill what never reached them from the
+ * store; or `relay`, every event from the log. Unset: `command-api` on the Postgres event store,
+ * `relay` on EventStoreDB (whose append does not answer with the events' time).
+ */
+export const livePublishEnv = {
+  LIVE_PUBLISH_FROM: z.enum(['command-api', 'relay']).optional(),
+};
+export type LivePublisher = 'command-api' | 'relay';
+export const livePublisher = (config: {
+  LIVE_PUBLISH_FROM?: LivePublisher | undefined;
+  EVENTSTORE_URL?: string | undefined;
+}): LivePublisher => config.LIVE_PUBLISH_FROM ?? (config.EVENTSTORE_URL ? 'relay' : 'command-api');
+
+/**
  * The development master key of personal-data keys (crypto-shredding, README "Erasure"): 32 bytes,
  * base64. Refused in production, like the development JWT secret.
  */

@@ -1,2 +1,2 @@
-export { createRelay, RELAYED_STREAMS, type Relay, type RelayDeps } from './relay.js';
-export { type Publication, routeEvent } from './routing.js';
+export { createRelay, headsOf, RELAYED_STREAMS, type Relay, type RelayDeps } from './relay.js';
+export { type Publication, type RouteOptions, routeEvent } from './routing.js';

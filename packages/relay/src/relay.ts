@@ -1,7 +1,7 @@
 import { runConsumer } from '@chat/consumer';
-import { EVENT_TYPES, eventDefinitions, type NatsSubjects, STREAM_PREFIX } from '@chat/events';
-import type { EventFilter, EventStore } from '@chat/eventstore';
-import type { Logger } from '@chat/platform';
+import { EVENT_TYPES, eventDefinitions, type NatsSubjects, parseStreamId, STREAM_PREFIX } from '@chat/events';
+import type { EventFilter, EventStore, RecordedEvent } from '@chat/eventstore';
+import type { LivePublisher, Logger } from '@chat/platform';
 import type { NatsConnection } from 'nats';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
@@ -20,6 +20,15 @@ export type RelayDeps = {
   leaderRetryMs?: number;
   /** Checkpoint writes at most this often (default {@link CHECKPOINT_EVERY_MS}). */
   checkpointEveryMs?: number;
+  /**
+   * `relay` (default): every event goes to its subjects from here. `command-api`: the writer publishes a
+   * conversation stream's events as it stores them, so the relay publishes of them only the membership
+   * news and, per batch, each conversation's last seq on `subjects.heads` — from which a gateway that
+   * missed an event (its writer died between commit and publish) reads it from the store.
+   */
+  conversationEventsFrom?: LivePublisher;
+  /** Wait after a partial batch so the next gathers more (`runConsumer`'s linger); 0 = none. */
+  lingerMs?: number;
 };
 
 /** What a relay crash may re-publish at most, in time: gateways drop the duplicates by `seq`. */
@@ -53,6 +62,7 @@ export const RELAYED_STREAMS: EventFilter = {
 export const createRelay = (deps: RelayDeps): Relay => {
   const { nats, subjects } = deps;
   const name = deps.name ?? 'relay';
+  const route = { conversationSubject: (deps.conversationEventsFrom ?? 'relay') === 'relay' };
   return {
     run: (signal) =>
       runConsumer(
@@ -63,6 +73,7 @@ export const createRelay = (deps: RelayDeps): Relay => {
           logger: deps.logger.child({ component: 'relay' }),
           filter: RELAYED_STREAMS,
           batchSize: 500,
+          ...(deps.lingerMs ? { lingerMs: deps.lingerMs } : {}),
           ...(deps.leaderRetryMs === undefined ? {} : { leaderRetryMs: deps.leaderRetryMs }),
           ...(deps.registry ? { metrics: { registry: deps.registry, prefix: 'relay' } } : {}),
           probe: () => nats.flush(),
@@ -73,7 +84,11 @@ export const createRelay = (deps: RelayDeps): Relay => {
           // which gateways drop by `seq`.
           applyBatch: async (events) => {
             for (const event of events) {
-              for (const p of routeEvent(event, subjects)) nats.publish(p.subject, p.payload);
+              for (const p of routeEvent(event, subjects, route)) nats.publish(p.subject, p.payload);
+            }
+            if (!route.conversationSubject) {
+              const heads = headsOf(events);
+              if (heads) nats.publish(subjects.heads, heads);
             }
           },
           settleEffects: () => nats.flush(),
@@ -82,4 +97,17 @@ export const createRelay = (deps: RelayDeps): Relay => {
         signal,
       ),
   };
+};
+
+/** `{"heads":{"<conversationId>": last seq}}` of the conversation streams' events of a batch, or null. */
+export const headsOf = (events: readonly RecordedEvent[]): string | null => {
+  const heads: Record<string, number> = {};
+  let any = false;
+  for (const e of events) {
+    const stream = parseStreamId(e.streamId);
+    if (stream?.category !== 'conversation') continue;
+    heads[stream.id] = Math.max(heads[stream.id] ?? -1, e.revision);
+    any = true;
+  }
+  return any ? JSON.stringify({ heads }) : null;
 };

@@ -13,13 +13,26 @@ import {
 
 export type Publication = { subject: string; payload: string };
 
+export type RouteOptions = {
+  /**
+   * Whether a conversation stream's events go to the conversation's subject (default true). False where
+   * their writer publishes them itself (LIVE_PUBLISH_FROM=command-api): the relay then publishes of them
+   * only the membership news on the members' subjects, and the conversations' heads (relay.ts).
+   */
+  conversationSubject?: boolean;
+};
+
 /**
  * Where one stored event goes on NATS (pure), by its type's `relay` trait in @chat/events (`RelayRoute`
  * says what each route means). The envelope is serialised once and shared by every publication of it.
  * The relay publishes what is stored, whatever its shape: data that does not parse reaches no user
  * subject (gateways still see it on the conversation's).
  */
-export const routeEvent = (event: RawEnvelope, subjects: NatsSubjects): Publication[] => {
+export const routeEvent = (
+  event: RawEnvelope,
+  subjects: NatsSubjects,
+  options: RouteOptions = {},
+): Publication[] => {
   const stream = parseStreamId(event.streamId);
   if (!stream) return [];
   const route = routeOf(event.type, stream.category);
@@ -29,7 +42,10 @@ export const routeEvent = (event: RawEnvelope, subjects: NatsSubjects): Publicat
     case 'conversation':
     case 'membership': {
       const envelope = JSON.stringify(event);
-      const out: Publication[] = [{ subject: subjects.conversation(stream.id), payload: envelope }];
+      const out: Publication[] =
+        options.conversationSubject === false && stream.category === 'conversation'
+          ? []
+          : [{ subject: subjects.conversation(stream.id), payload: envelope }];
       if (route === 'membership') {
         for (const userId of changedMembers(event)) {
           out.push({ subject: subjects.user(userId), payload: `{"type":"membership","event":${envelope}}` });

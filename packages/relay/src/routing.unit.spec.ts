@@ -1,5 +1,6 @@
 import { natsSubjects } from '@chat/events';
 import { describe, expect, it } from 'vitest';
+import { headsOf } from './relay.js';
 import { routeEvent } from './routing.js';
 
 // Reports and blocks reach no socket (issue 16): the relay publishes nothing of report streams, and of
@@ -90,5 +91,41 @@ describe('routeEvent by the relay trait of @chat/events', () => {
       subjects.conversation(c),
     ]);
     expect(subjectsOf('user-ann', 'PollVoted', { userId: 'ann' })).toEqual([]);
+  });
+});
+
+// LIVE_PUBLISH_FROM=command-api: the writer publishes a conversation stream's events itself; the relay
+// keeps the membership news (a gateway without the conversation learns of a join from it) and what no
+// writer publishes (receipts, typing), and sends each conversation's last seq per batch instead.
+describe('routeEvent and headsOf when the writer publishes conversation events', () => {
+  const d = '22222222-2222-4222-8222-222222222222';
+  const writerPublishes = { conversationSubject: false };
+  const subjectsOf = (streamId: string, type: string, data: Record<string, unknown>) =>
+    routeEvent(envelope(streamId, type, data) as never, subjects, writerPublishes).map((p) => p.subject);
+
+  it('publishes of a conversation stream only the membership news, and receipts and typing as before', () => {
+    expect(subjectsOf(`conversation-${c}`, 'MessageSent', { conversationId: c, senderId: 'ann' })).toEqual(
+      [],
+    );
+    const joined = { conversationId: c, userId: 'bob', addedBy: 'ann' };
+    expect(subjectsOf(`conversation-${c}`, 'MemberJoined', joined)).toEqual([subjects.user('bob')]);
+    const read = { conversationId: c, userId: 'ann', upToSeq: 3, readAt: at };
+    expect(subjectsOf(`receipts-${c}`, 'ConversationRead', read)).toEqual([subjects.conversation(c)]);
+    expect(subjectsOf(`typing-${c}`, 'TypingStarted', { conversationId: c, userId: 'ann', at })).toEqual([
+      subjects.conversation(c),
+    ]);
+  });
+
+  it("heads: each conversation stream's last seq in the batch, nothing of other streams", () => {
+    const event = (streamId: string, revision: number) => ({ ...envelope(streamId, 'X', {}), revision });
+    const batch = [
+      event(`conversation-${c}`, 4),
+      event(`receipts-${d}`, 9),
+      event(`conversation-${d}`, 0),
+      event(`conversation-${c}`, 5),
+      event('user-ann', 7),
+    ];
+    expect(JSON.parse(headsOf(batch as never)!)).toEqual({ heads: { [c]: 5, [d]: 0 } });
+    expect(headsOf([event(`receipts-${c}`, 2), event('user-ann', 1)] as never)).toBeNull();
   });
 });

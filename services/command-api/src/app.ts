@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsSubjects } from '@chat/events';
 import type { DataKeyStore, EventStore } from '@chat/eventstore';
+import { livePublisher } from '@chat/platform';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -24,6 +25,7 @@ import { commandRoutes } from './commands/routes.js';
 import { ConversationWriter, ReportWriter, UserWriter } from './commands/writer.js';
 import type { AppConfig } from './config.js';
 import { exportRoutes } from './export/routes.js';
+import { publishingConversationEvents } from './nats/live-publisher.js';
 import { CommandResponder } from './nats/responder.js';
 import { notificationRoutes } from './notifications/routes.js';
 import { authPlugin } from './plugins/auth.js';
@@ -67,8 +69,17 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * The command-api as a fastify instance, not listening. Plugins register in dependency order; route
  * groups are encapsulated plugins. Serving commands over NATS starts on `ready` and stops on `close`.
  */
-export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
-  const { config } = deps;
+export const buildApp = async (given: AppDeps): Promise<FastifyInstance> => {
+  const { config } = given;
+  const deps: AppDeps =
+    livePublisher(config) === 'command-api'
+      ? {
+          ...given,
+          store: publishingConversationEvents(given.store, given.subjects, (subject, payload) =>
+            given.nats.publish(subject, payload),
+          ),
+        }
+      : given;
   const trustProxy = config.TRUST_PROXY;
   const loggerInstance: FastifyBaseLogger = deps.logger;
   const app = Fastify({

@@ -4,6 +4,7 @@ import {
   baseEnv,
   dataKeyEnv,
   dataKeyEnvChecks,
+  livePublishEnv,
   loadConfig,
   natsEnvChecks,
   portEnv,
@@ -15,6 +16,7 @@ export const configSchema = z
     ...baseEnv,
     ...dataKeyEnv,
     ...authEnv,
+    ...livePublishEnv,
     PORT: portEnv(3000),
     HOST: z.string().default('0.0.0.0'),
     /**

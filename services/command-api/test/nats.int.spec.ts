@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CommandName, CommandReply, CommandRequest } from '@chat/events';
+import { type CommandName, type CommandReply, type CommandRequest, natsSubjects } from '@chat/events';
+import { signToken, testSubjectPrefix } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './harness.js';
 
@@ -202,5 +203,75 @@ describe('NATS request/reply <prefix>.cmd.<name>', () => {
       error: { code: 'not_found' },
     });
     expect(await h.logSize()).toBe(before);
+  });
+});
+
+describe('conversation events published by the command-api as it stores them (LIVE_PUBLISH_FROM)', () => {
+  const listen = (subject: string) => {
+    const got: unknown[] = [];
+    const sub = h.nats.subscribe(subject, {
+      callback: (_err, msg) => got.push(JSON.parse(new TextDecoder().decode(msg.data))),
+    });
+    return { got, sub };
+  };
+
+  it('publishes each as the store records it, a membership change also to its member, a receipt not', async () => {
+    const conversation = await h.createGroup('alice', ['bob']);
+    const conv = listen(h.subjects.conversation(conversation));
+    const carol = listen(h.subjects.user('carol'));
+    await h.nats.flush();
+    const sent = await h.call('alice', 'POST', `/v1/conversations/${conversation}/messages`, {
+      messageId: randomUUID(),
+      body: 'straight from the writer',
+    });
+    expect(sent.status).toBe(201);
+    expect(
+      (await h.call('alice', 'POST', `/v1/conversations/${conversation}/members`, { userId: 'carol' }))
+        .status,
+    ).toBe(200);
+    expect(
+      (await h.call('bob', 'POST', `/v1/conversations/${conversation}/read`, { upToSeq: 1 })).status,
+    ).toBe(200);
+    await h.nats.flush();
+    await sleep(100);
+    conv.sub.unsubscribe();
+    carol.sub.unsubscribe();
+    // No relay runs here: everything on these subjects is the command-api's, and equal to the log's events
+    // (the relay publishes them decrypted, as read).
+    const stored = await h.stream(`conversation-${conversation}`);
+    expect(stored.map((e) => e.type)).toEqual(['ConversationStarted', 'MessageSent', 'MemberJoined']);
+    expect(conv.got).toEqual(JSON.parse(JSON.stringify(stored.slice(1))));
+    expect(carol.got).toEqual([{ type: 'membership', event: JSON.parse(JSON.stringify(stored[2])) }]);
+  });
+
+  it('publishes nothing with LIVE_PUBLISH_FROM=relay', async () => {
+    const subjects = natsSubjects(testSubjectPrefix());
+    const relayOnly = await h.variant({ LIVE_PUBLISH_FROM: 'relay' }, { subjects });
+    const everything = listen(`${subjects.prefix}.>`);
+    try {
+      await h.nats.flush();
+      const headers = { authorization: `Bearer ${await signToken('alice')}` };
+      const created = await relayOnly.inject({
+        method: 'POST',
+        url: '/v1/conversations',
+        headers,
+        payload: { kind: 'group', members: ['bob'], title: 'relay only' },
+      });
+      expect(created.statusCode).toBe(201);
+      const { conversationId } = created.json() as { conversationId: string };
+      const sent = await relayOnly.inject({
+        method: 'POST',
+        url: `/v1/conversations/${conversationId}/messages`,
+        headers,
+        payload: { messageId: randomUUID(), body: 'for the relay' },
+      });
+      expect(sent.statusCode).toBe(201);
+      await h.nats.flush();
+      await sleep(100);
+      expect(everything.got).toEqual([]);
+    } finally {
+      everything.sub.unsubscribe();
+      await relayOnly.close();
+    }
   });
 });

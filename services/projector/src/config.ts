@@ -1,4 +1,12 @@
-import { baseEnv, dataKeyEnv, dataKeyEnvChecks, loadConfig, natsEnvChecks, portEnv } from '@chat/platform';
+import {
+  baseEnv,
+  dataKeyEnv,
+  dataKeyEnvChecks,
+  livePublishEnv,
+  loadConfig,
+  natsEnvChecks,
+  portEnv,
+} from '@chat/platform';
 import { z } from 'zod';
 
 const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
@@ -7,6 +15,7 @@ export const projectorEnv = z
   .object({
     ...baseEnv,
     ...dataKeyEnv,
+    ...livePublishEnv,
     PORT: portEnv(3002),
     HOST: z.string().default('127.0.0.1'),
     /** Largest batch per read-model transaction (reached while catching up). */
@@ -19,6 +28,11 @@ export const projectorEnv = z
       .enum(['true', 'false'])
       .default('false')
       .transform((v) => v === 'true'),
+    /**
+     * The relay's wait after a partial batch. Unset: 20 ms when the command-api publishes conversation
+     * events (the relay then carries receipts, typing, membership news and heads), 0 when the relay does.
+     */
+    RELAY_LINGER_MS: z.coerce.number().int().min(0).optional(),
     /** `false` runs only the projection (e.g. when the relay is deployed on its own). */
     RELAY_ENABLED: z
       .enum(['true', 'false'])

@@ -2,7 +2,14 @@ import { shareLog } from '@chat/consumer';
 import { migrateReadModels } from '@chat/db';
 import { natsSubjects } from '@chat/events';
 import { createDataKeyStore, createEventStore } from '@chat/eventstore';
-import { connectNats, createLogger, nameDatabaseSessions, onShutdown, startOpsServer } from '@chat/platform';
+import {
+  connectNats,
+  createLogger,
+  livePublisher,
+  nameDatabaseSessions,
+  onShutdown,
+  startOpsServer,
+} from '@chat/platform';
 import { createProjector, PROJECTED_STREAMS, registerRebuildProgress } from '@chat/projection';
 import { createRelay, RELAYED_STREAMS } from '@chat/relay';
 import pg from 'pg';
@@ -23,6 +30,7 @@ const store = createEventStore({
 });
 const nats = await connectNats(config, 'projector');
 const subjects = natsSubjects(config.NATS_SUBJECT_PREFIX);
+const publisher = livePublisher(config);
 const encoder = new TextEncoder();
 const registry = new Registry();
 
@@ -52,6 +60,8 @@ const consumers = [
           logger,
           registry,
           leaderRetryMs: config.LEADER_RETRY_MS,
+          conversationEventsFrom: publisher,
+          lingerMs: config.RELAY_LINGER_MS ?? (publisher === 'command-api' ? 20 : 0),
         }),
       ]
     : []),

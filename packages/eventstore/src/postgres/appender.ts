@@ -36,9 +36,11 @@ type AppendRow = {
   o_revision: string | null;
   o_transaction_id: string | null;
   o_global_position: string | null;
+  /** The transaction's `now()`: what `es.events.created_at` defaults to for the events it inserts. */
+  o_now: Date;
 };
 
-const APPEND_SQL = 'SELECT * FROM es.append_batch($1::jsonb)';
+const APPEND_SQL = 'SELECT *, now() AS o_now FROM es.append_batch($1::jsonb)';
 
 /** SQLSTATE lock_not_available: `es.append_batch` gave up waiting for the log's append lock. */
 const LOCK_NOT_AVAILABLE = '55P03';
@@ -184,6 +186,7 @@ const settle = (pending: PendingAppend, row: AppendRow): void => {
           row.o_transaction_id === null || row.o_global_position === null
             ? START_POSITION
             : encodePosition(BigInt(row.o_transaction_id), BigInt(row.o_global_position)),
+        ...(row.o_status === 'ok' ? { occurredAt: row.o_now.toISOString() } : {}),
       });
       return;
     case 'conflict':

@@ -139,6 +139,28 @@ export class Hub implements FeedHost {
         if (user) this.#onUserMessage(user, decoder.decode(msg.data));
       },
     });
+    // Conversation events come from their writer, right after its commit; the relay's heads say how far
+    // each conversation's stream has got, so a feed that missed an event (its writer died before it
+    // published) reads it from the store a relay batch later.
+    this.nats.subscribe(this.#subjects.heads, {
+      callback: (err, msg) => {
+        if (!err) this.#onHeads(decoder.decode(msg.data));
+      },
+    });
+  }
+
+  #onHeads(json: string): void {
+    let heads: unknown;
+    try {
+      heads = (JSON.parse(json) as { heads?: unknown }).heads;
+    } catch (err) {
+      this.logger.warn({ err }, 'unreadable heads message');
+      return;
+    }
+    if (typeof heads !== 'object' || heads === null) return;
+    for (const [conversationId, seq] of Object.entries(heads)) {
+      if (typeof seq === 'number') this.feeds.get(conversationId)?.ensureUpTo(seq);
+    }
   }
 
   publish(topic: string, text: string): void {

@@ -1,0 +1,66 @@
+import { type NatsSubjects, STREAM_PREFIX } from '@chat/events';
+import {
+  type AppendResult,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+  toEnvelope,
+} from '@chat/eventstore';
+import { routeEvent } from '@chat/relay';
+
+/**
+ * The command-api's event store, publishing each conversation event it stores to NATS as soon as its
+ * append has committed (LIVE_PUBLISH_FROM=command-api): live delivery no longer waits for the relay to
+ * be woken, read the log and publish. The message is the relay's, byte for byte in meaning: the event as
+ * recorded (its revision, position and the transaction's `occurredAt` come with the append's answer),
+ * on the conversation's subject, and a membership change also on its members' subjects.
+ *
+ * Publishing after the commit is a dual write, so it is not what makes delivery reliable: the relay
+ * still reads every event and publishes each conversation's last seq per batch (`subjects.heads`), and a
+ * gateway behind that reads the rest from the store — an event whose writer died between commit and
+ * publish is delivered a relay batch later. Gateways drop what comes twice by `seq`. What this store
+ * does not publish (an append of several events, which no command makes; an idempotent repeat, whose
+ * first append published; an adapter that does not answer with `occurredAt`) reaches gateways that way.
+ */
+export const publishingConversationEvents = (
+  store: EventStore,
+  subjects: NatsSubjects,
+  publish: (subject: string, payload: string) => void,
+): EventStore => {
+  const append = async (
+    streamId: string,
+    events: readonly NewEvent[],
+    expected: ExpectedRevision,
+  ): Promise<AppendResult> => {
+    const result = await store.append(streamId, events, expected);
+    const [event] = events;
+    if (
+      event &&
+      events.length === 1 &&
+      result.occurredAt !== undefined &&
+      streamId.startsWith(STREAM_PREFIX.conversation)
+    ) {
+      const recorded = toEnvelope({
+        ...event,
+        streamId,
+        revision: result.nextExpectedRevision,
+        position: result.position,
+        occurredAt: result.occurredAt,
+      });
+      for (const p of routeEvent(recorded, subjects)) publish(p.subject, p.payload);
+    }
+    return result;
+  };
+  return {
+    append,
+    readStream: (streamId, options) => store.readStream(streamId, options),
+    streamRevision: (streamId) => store.streamRevision(streamId),
+    readAll: (options) => store.readAll(options),
+    subscribeToAll: (options) => store.subscribeToAll(options),
+    headPosition: () => store.headPosition(),
+    setStreamMetadata: (streamId, metadata) => store.setStreamMetadata(streamId, metadata),
+    getStreamMetadata: (streamId) => store.getStreamMetadata(streamId),
+    ping: () => store.ping(),
+    close: () => store.close(),
+  };
+};
