@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createPostgresEventStore } from '@chat/eventstore';
 import { signToken, startService, waitFor } from '@chat/testkit';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +11,13 @@ import {
   type TestClient,
   upgradeStatus,
 } from './support/clients.js';
-import { type Cluster, createGroup, sendMessage, startCluster } from './support/cluster.js';
+import {
+  type Cluster,
+  createGroup,
+  sendMessage,
+  startCluster,
+  storeUnpublishedMessage,
+} from './support/cluster.js';
 
 // Acceptance of issue 4 on real processes: command-api, projector (projection + relay), two gateways.
 
@@ -152,31 +157,7 @@ describe('live delivery across two gateways', () => {
     const b1 = await connect(1, b);
     await sendMessage(cluster, a, group, 'published');
     for (const dev of [a1, b1]) await dev.waitForSeq(group, 1);
-    const store = createPostgresEventStore({ connectionString: cluster.db.url });
-    try {
-      const messageId = randomUUID();
-      await store.append(
-        `conversation-${group}`,
-        [
-          {
-            id: randomUUID(),
-            type: 'MessageSent',
-            data: {
-              conversationId: group,
-              messageId,
-              senderId: a,
-              body: 'stored, never published',
-              replyTo: null,
-              sentAt: new Date().toISOString(),
-            },
-            metadata: { userId: a, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
-          },
-        ],
-        1,
-      );
-    } finally {
-      await store.close();
-    }
+    await storeUnpublishedMessage(cluster, a, group, 'stored, never published', 1);
     // Nothing else is said meanwhile: no later event shows the gateways a gap, only the heads can.
     for (const dev of [a1, b1]) await dev.waitForSeq(group, 2);
     await sendMessage(cluster, b, group, 'published after it');

@@ -87,7 +87,8 @@ export const describeEventStoreContract = (name: string, createFixture: () => Pr
       it('is idempotent by event id: a repeat returns the first result and appends nothing', async () => {
         const stream = `${uniqueCategory('idem')}-1`;
         const events = newEvents(2);
-        const first = await store.append(stream, events, 'no_stream');
+        // A repeat stores nothing, so it has no occurredAt of its own to answer (AppendResult).
+        const { occurredAt: _, ...first } = await store.append(stream, events, 'no_stream');
         // A retry carries the expected revision the command saw first, which is stale by now.
         await expect(store.append(stream, events, 'no_stream')).resolves.toEqual(first);
         await expect(store.append(stream, events, 'any')).resolves.toEqual(first);
@@ -101,7 +102,13 @@ export const describeEventStoreContract = (name: string, createFixture: () => Pr
         await store.append(stream, [newEvent()], 'no_stream');
         const event = newEvent('MessageSent', { messageId: 'm-1' });
         const results = await Promise.all(range(20).map(() => store.append(stream, [event], 0)));
-        expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
+        const answers = results.map(({ nextExpectedRevision, position }) => ({
+          nextExpectedRevision,
+          position,
+        }));
+        expect(new Set(answers.map((r) => JSON.stringify(r))).size).toBe(1);
+        // The one that stored it knows when; the repeats do not (Postgres answers with it).
+        expect(results.filter((r) => r.occurredAt !== undefined).length).toBeLessThanOrEqual(1);
         expect(results[0]!.nextExpectedRevision).toBe(1);
         const read = await store.readStream(stream);
         expect(read.map((e) => e.id)).toEqual([read[0]!.id, event.id]);

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createReadModelDb, migrateReadModels } from '@chat/db';
-import { migrateEventStore } from '@chat/eventstore';
+import { createPostgresEventStore, migrateEventStore } from '@chat/eventstore';
 import {
   createTestDatabase,
   type DatabaseTemplate,
@@ -334,5 +334,39 @@ export const sendMessage = (cluster: Cluster, sender: string, conversationId: st
       body,
     },
   );
+
+/**
+ * A message stored the way a writer that died between its commit and its publish leaves it: in the log,
+ * never published to NATS by the command-api (LIVE_PUBLISH_FROM). Only the relay's heads make gateways
+ * read it. `afterSeq`: the conversation's last seq (the append's expected revision).
+ */
+export const storeUnpublishedMessage = async (
+  cluster: Cluster,
+  sender: string,
+  conversationId: string,
+  body: string,
+  afterSeq: number,
+): Promise<{ seq: number }> => {
+  const store = createPostgresEventStore({ connectionString: cluster.db.url });
+  try {
+    const event = {
+      id: randomUUID(),
+      type: 'MessageSent',
+      data: {
+        conversationId,
+        messageId: randomUUID(),
+        senderId: sender,
+        body,
+        replyTo: null,
+        sentAt: new Date().toISOString(),
+      },
+      metadata: { userId: sender, correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
+    };
+    const { nextExpectedRevision } = await store.append(`conversation-${conversationId}`, [event], afterSeq);
+    return { seq: nextExpectedRevision };
+  } finally {
+    await store.close();
+  }
+};
 
 export { createReadModelDb };
