@@ -75,8 +75,11 @@ export const buildApp = async (given: AppDeps): Promise<FastifyInstance> => {
     livePublisher(config) === 'command-api'
       ? {
           ...given,
-          store: publishingConversationEvents(given.store, given.subjects, (subject, payload) =>
-            given.nats.publish(subject, payload),
+          store: publishingConversationEvents(
+            given.store,
+            given.subjects,
+            (subject, payload) => given.nats.publish(subject, payload),
+            given.logger,
           ),
         }
       : given;

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type CommandName, type CommandReply, type CommandRequest, natsSubjects } from '@chat/events';
 import { signToken, testSubjectPrefix } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishingConversationEvents } from '../src/nats/live-publisher.js';
 import { type Harness, startHarness } from './harness.js';
 
 let h: Harness;
@@ -273,5 +274,28 @@ describe('conversation events published by the command-api as it stores them (LI
       everything.sub.unsubscribe();
       await relayOnly.close();
     }
+  });
+
+  it('answers a stored event as stored when publishing it fails (NATS closed, payload over its limit)', async () => {
+    const warnings: unknown[] = [];
+    const store = publishingConversationEvents(
+      h.store,
+      h.subjects,
+      () => {
+        throw new Error('connection draining');
+      },
+      { warn: (...args: unknown[]) => warnings.push(args) } as never,
+    );
+    const conversation = await h.createGroup('alice', ['bob']);
+    const event = {
+      id: randomUUID(),
+      type: 'MemberJoined',
+      data: { conversationId: conversation, userId: 'carol', addedBy: 'alice' },
+      metadata: { userId: 'alice', correlationId: randomUUID(), causationId: null, schemaVersion: 1 },
+    };
+    const result = await store.append(`conversation-${conversation}`, [event], 0);
+    expect(result).toMatchObject({ nextExpectedRevision: 1 });
+    expect((await h.stream(`conversation-${conversation}`)).at(-1)?.id).toBe(event.id);
+    expect(warnings).toHaveLength(1);
   });
 });

@@ -6,6 +6,7 @@ import {
   type NewEvent,
   toEnvelope,
 } from '@chat/eventstore';
+import type { Logger } from '@chat/platform';
 import { routeEvent } from '@chat/relay';
 
 /**
@@ -26,6 +27,7 @@ export const publishingConversationEvents = (
   store: EventStore,
   subjects: NatsSubjects,
   publish: (subject: string, payload: string) => void,
+  logger: Pick<Logger, 'warn'>,
 ): EventStore => {
   const append = async (
     streamId: string,
@@ -47,7 +49,16 @@ export const publishingConversationEvents = (
         position: result.position,
         occurredAt: result.occurredAt,
       });
-      for (const p of routeEvent(recorded, subjects)) publish(p.subject, p.payload);
+      try {
+        for (const p of routeEvent(recorded, subjects)) publish(p.subject, p.payload);
+      } catch (err) {
+        // Stored is stored: the command succeeded whatever NATS says (closed while draining, a payload
+        // over its limit). The relay's heads bring the event to the gateways.
+        logger.warn(
+          { err, streamId, revision: result.nextExpectedRevision },
+          'could not publish a stored event',
+        );
+      }
     }
     return result;
   };
