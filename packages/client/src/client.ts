@@ -3,6 +3,7 @@ import {
   type ClientFrameInput,
   type CommandResult,
   type MarkReadResult,
+  RESUME_MAX_CONVERSATIONS,
   type SendMessageResult,
   type ServerFrame,
   type ServerFrameOf,
@@ -105,6 +106,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   readonly #replaying = new Set<string>();
   /** Conversations that showed a gap while a resume that does not name them ran. */
   readonly #deferred = new Set<string>();
+  /**
+   * Conversations of the resume sent on `hello` whose first event has not come yet. The gateway holds
+   * a new socket's live frames until that resume, so their first event is the replay's first.
+   */
+  readonly #firstOfReplay = new Set<string>();
   readonly #seqs: SeqTracker;
   readonly #pending = new Map<string, Pending>();
   readonly #typingSentAt = new Map<string, number>();
@@ -280,8 +286,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       this.#ws = undefined;
       const wasOpen = this.#hello !== undefined;
       this.#hello = undefined;
-      this.#resuming = false;
-      this.#replaying.clear();
+      this.#endResume();
       this.#deferred.clear();
       for (const p of this.#pending.values()) p.sent = false;
       this.emit('close', { code: ev.code, reason: ev.reason });
@@ -333,6 +338,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.emit('state', state);
   }
 
+  #endResume(): void {
+    this.#resuming = false;
+    this.#replaying.clear();
+    this.#firstOfReplay.clear();
+  }
+
   #resume(ws: WebSocketLike, positions: Record<string, number>): void {
     this.#resuming = true;
     for (const id of Object.keys(positions)) this.#replaying.add(id);
@@ -345,7 +356,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         this.#hello = f;
         this.#attempt = 0;
         // Always resume, also with nothing to resume: it ends the server's hold on live frames at once.
-        this.#resume(ws, this.#seqs.resumePositions());
+        const positions = this.#seqs.resumePositions();
+        for (const id of Object.keys(positions)) this.#firstOfReplay.add(id);
+        this.#resume(ws, positions);
         this.#setState('open');
         this.emit('hello', f);
         this.#connected?.resolve(f);
@@ -358,10 +371,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         const verdict = this.#seqs.check(id, f.seq);
         if (verdict === 'duplicate') return;
         const own = ownMembership(f, this.#hello?.userId);
+        const firstOfReplay = this.#firstOfReplay.delete(id);
         // The user's own join after their removal may jump: the server owes nothing of the absence
         // (API.md §4). Known as an absence when their MemberLeft was delivered, or when the replay of
-        // a resume naming this conversation starts with the join (a position restored from storage).
-        const comeback = own === 'joined' && (this.#seqs.isAway(id) || this.#replaying.has(id));
+        // the resume on `hello` starts with the join (a position stored at the leave). Not in a resume
+        // for a gap: a live frame may still come before that replay, which then brings the leave.
+        const comeback = own === 'joined' && (this.#seqs.isAway(id) || firstOfReplay);
         if (verdict === 'gap' && !comeback) {
           // Never show the app a gap: ask for what is missing (the replay brings this event too).
           if (!this.#resuming) this.#resume(ws, { [id]: this.#seqs.get(id)! });
@@ -373,24 +388,36 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         return;
       }
       case 'resumed': {
-        this.#resuming = false;
-        this.#replaying.clear();
+        this.#endResume();
         for (const id of f.truncated) this.#seqs.forget(id);
         for (const id of f.unknown) this.#seqs.forget(id.toLowerCase());
         this.emit('resumed', f);
-        // Gaps seen while that resume ran, in conversations it did not name: resume them now.
+        // Gaps seen while that resume ran, in conversations it did not name: resume them now, as many
+        // as one resume may name (the rest after it).
         const deferred: Record<string, number> = {};
+        let named = 0;
         for (const id of this.#deferred) {
+          if (named === RESUME_MAX_CONVERSATIONS) break;
+          this.#deferred.delete(id);
           const last = this.#seqs.get(id);
-          if (last !== undefined) deferred[id] = last;
+          if (last === undefined) continue;
+          deferred[id] = last;
+          named++;
         }
-        this.#deferred.clear();
-        if (Object.keys(deferred).length > 0) this.#resume(ws, deferred);
+        if (named > 0) this.#resume(ws, deferred);
         return;
       }
       case 'ack':
       case 'pong':
       case 'error': {
+        if (f.type === 'error' && f.ref === 'resume' && this.#resuming) {
+          // The server could not resume (could not read the store, too many conversations named):
+          // without it gaps stay open. Start over on a new socket, whose hello resumes everything.
+          this.#endResume();
+          this.emit('error', f);
+          ws.close(1000, 'resume failed');
+          return;
+        }
         const p = f.ref ? this.#pending.get(f.ref) : undefined;
         if (p) {
           this.#pending.delete(f.ref!);

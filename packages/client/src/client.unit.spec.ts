@@ -1,3 +1,4 @@
+import { RESUME_MAX_CONVERSATIONS } from '@chat/events';
 import { describe, expect, it } from 'vitest';
 import { ChatClient, type WebSocketLike } from './client.js';
 
@@ -24,7 +25,9 @@ class ScriptedSocket implements WebSocketLike {
   send(data: string): void {
     this.sent.push(data);
   }
-  close(): void {}
+  close(code = 1000): void {
+    this.serverCloses(code);
+  }
   serverSends(frame: object): void {
     this.onmessage?.({ data: JSON.stringify(frame) });
   }
@@ -156,6 +159,60 @@ describe('ChatClient across the user removed and added again', () => {
     expect(socket.resumes()).toEqual([{}, { [C]: 1 }, { [D]: 1 }]);
     for (const f of [said(2, D), said(3, D), resumed]) socket.serverSends(f);
     expect(seen).toEqual(['1', 'D1', '2', '3', 'D2', 'D3']);
+    c.close();
+  });
+
+  it('takes no live join of theirs across a gap while a resume for that gap runs: the replay brings the leave', async () => {
+    const { c, seen, socket } = await connected();
+    socket.serverSends(resumed);
+    socket.serverSends(said(1));
+    socket.serverSends(left(3));
+    expect(socket.resumes()).toEqual([{}, { [C]: 1 }]);
+    // Live, before the gateway holds the conversation for the replay.
+    socket.serverSends(joined(5));
+    for (const f of [said(2), left(3), joined(5), resumed]) socket.serverSends(f);
+    expect(seen).toEqual(['1', '2', '3', '5']);
+    c.close();
+  });
+
+  it(`names at most ${RESUME_MAX_CONVERSATIONS} conversations per resume of gaps deferred meanwhile`, async () => {
+    const { c, socket } = await connected();
+    socket.serverSends(resumed);
+    const ids = Array.from(
+      { length: RESUME_MAX_CONVERSATIONS + 5 },
+      (_, i) => `e0000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    );
+    for (const id of ids) socket.serverSends(said(1, id));
+    socket.serverSends(said(1));
+    socket.serverSends(said(3));
+    for (const id of ids) socket.serverSends(said(3, id));
+    socket.serverSends(resumed);
+    const sizes = () => socket.resumes().map((p) => Object.keys(p).length);
+    expect(sizes()).toEqual([0, 1, RESUME_MAX_CONVERSATIONS]);
+    socket.serverSends(resumed);
+    expect(sizes()).toEqual([0, 1, RESUME_MAX_CONVERSATIONS, 5]);
+    c.close();
+  });
+
+  it('starts over on a new socket when the server refuses a resume', async () => {
+    const { c, seen, socket } = await connected();
+    const errors: unknown[] = [];
+    c.on('error', (e) => errors.push(e));
+    socket.serverSends(resumed);
+    socket.serverSends(said(1));
+    socket.serverSends(said(3));
+    socket.serverSends({
+      type: 'error',
+      ref: 'resume',
+      error: { code: 'unavailable', message: 'could not read' },
+    });
+    expect(errors).toHaveLength(1);
+    await sleep(30);
+    expect(ScriptedSocket.opened).toHaveLength(2);
+    const again = ScriptedSocket.opened[1]!;
+    expect(again.resumes()).toEqual([{ [C]: 1 }]);
+    for (const f of [said(2), said(3), resumed]) again.serverSends(f);
+    expect(seen).toEqual(['1', '2', '3']);
     c.close();
   });
 });

@@ -69,6 +69,18 @@ export const livePublishEnv = {
   LIVE_PUBLISH_FROM: z.enum(['command-api', 'relay']).optional(),
 };
 export type LivePublisher = 'command-api' | 'relay';
+/** `command-api` needs the Postgres store: an EventStoreDB append does not answer with the events' time. */
+export const livePublishEnvChecks = (
+  config: { LIVE_PUBLISH_FROM?: LivePublisher | undefined; EVENTSTORE_URL?: string | undefined },
+  ctx: z.RefinementCtx,
+): void => {
+  if (config.LIVE_PUBLISH_FROM === 'command-api' && config.EVENTSTORE_URL)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['LIVE_PUBLISH_FROM'],
+      message: 'command-api needs the Postgres event store (unset EVENTSTORE_URL, or use relay)',
+    });
+};
 export const livePublisher = (config: {
   LIVE_PUBLISH_FROM?: LivePublisher | undefined;
   EVENTSTORE_URL?: string | undefined;

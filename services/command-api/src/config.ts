@@ -5,6 +5,7 @@ import {
   dataKeyEnv,
   dataKeyEnvChecks,
   livePublishEnv,
+  livePublishEnvChecks,
   loadConfig,
   natsEnvChecks,
   portEnv,
@@ -59,6 +60,7 @@ export const configSchema = z
     WEB_GATEWAY_URL: z.string().min(1).default('ws://{host}:3001/v1/ws'),
   })
   .superRefine(natsEnvChecks)
+  .superRefine(livePublishEnvChecks)
   .superRefine(dataKeyEnvChecks)
   .superRefine(authEnvChecks);
 

@@ -1,3 +1,4 @@
+import { livePublisher } from '@chat/platform';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from './config.js';
 
@@ -15,5 +16,16 @@ describe('readConfig in production', () => {
     expect(
       readConfig({ ...production, DATA_KEY_MASTER: Buffer.alloc(32, 7).toString('base64') }).NODE_ENV,
     ).toBe('production');
+  });
+});
+
+describe('LIVE_PUBLISH_FROM', () => {
+  it('defaults to the command-api on Postgres and to the relay on EventStoreDB, and refuses the command-api with EventStoreDB', () => {
+    expect(livePublisher(readConfig({}))).toBe('command-api');
+    expect(livePublisher(readConfig({ EVENTSTORE_URL: 'esdb://127.0.0.1:2113?tls=false' }))).toBe('relay');
+    expect(livePublisher(readConfig({ LIVE_PUBLISH_FROM: 'relay' }))).toBe('relay');
+    expect(() =>
+      readConfig({ LIVE_PUBLISH_FROM: 'command-api', EVENTSTORE_URL: 'esdb://127.0.0.1:2113?tls=false' }),
+    ).toThrow(/LIVE_PUBLISH_FROM: command-api needs the Postgres event store/);
   });
 });

@@ -3,6 +3,7 @@ import {
   dataKeyEnv,
   dataKeyEnvChecks,
   livePublishEnv,
+  livePublishEnvChecks,
   loadConfig,
   natsEnvChecks,
   portEnv,
@@ -40,6 +41,7 @@ export const projectorEnv = z
       .transform((v) => v === 'true'),
   })
   .superRefine(natsEnvChecks)
+  .superRefine(livePublishEnvChecks)
   .superRefine(dataKeyEnvChecks);
 
 export type ProjectorConfig = z.infer<typeof projectorEnv>;

@@ -62,6 +62,8 @@ export class ConversationFeed {
   /** The baseline is known: `lastSeq` is real and events are published in order from there. */
   live = false;
   #filling = false;
+  /** The highest seq the stream is known to have reached (heads, membership news): a fill reads up to it. */
+  #wantUpTo = -1;
   #pending: RawEnvelope[] = [];
   #pendingOther: RawEnvelope[] = [];
   #sub: Subscription | undefined;
@@ -103,7 +105,7 @@ export class ConversationFeed {
       return; // disposed while waiting
     }
     this.live = true;
-    if (baseline !== undefined) this.fill();
+    if (baseline !== undefined || this.lastSeq < this.#wantUpTo) this.fill();
     else if (this.#drainPending()) this.#flushOther();
   }
 
@@ -128,8 +130,13 @@ export class ConversationFeed {
     void this.#fill();
   }
 
-  /** A membership message on the user subject says the stream reached `seq`. */
+  /**
+   * The stream reached `seq` (the relay's heads, a membership message on the user subject): read up to
+   * there from the store. Kept also while a fill runs or before the feed is live — a fill whose read
+   * was taken before `seq` committed reads again.
+   */
   ensureUpTo(seq: number): void {
+    if (seq > this.#wantUpTo) this.#wantUpTo = seq;
     if (this.lastSeq < seq) this.fill();
   }
 
@@ -233,8 +240,10 @@ export class ConversationFeed {
             for (const e of events) if (e.revision === this.lastSeq + 1) this.#emit(e, JSON.stringify(e));
             if (events.length < PAGE) break;
           }
-          // Still a gap: the event store has not shown us yet what NATS already delivered.
-          if (!this.#drainPending()) throw new GapNotFilledError(this.conversationId, this.lastSeq);
+          // Still a gap: the event store has not shown us yet what NATS already delivered, or what the
+          // heads said is there (a head that came while this read ran).
+          if (!this.#drainPending() || this.lastSeq < this.#wantUpTo)
+            throw new GapNotFilledError(this.conversationId, this.lastSeq);
         },
         { signal: this.#stopped.signal, onRetry: this.#onRetry('gap fill failed; retrying') },
       );

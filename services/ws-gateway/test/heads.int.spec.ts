@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto';
+import { migrateReadModels } from '@chat/db';
+import { natsSubjects, type ServerFrame } from '@chat/events';
+import {
+  createPostgresEventStore,
+  type EventStore,
+  migrateEventStore,
+  type PostgresEventStore,
+} from '@chat/eventstore';
+import { createLogger } from '@chat/platform';
+import {
+  createTestDatabase,
+  natsUrl,
+  signToken,
+  TEST_JWT_SECRET,
+  type TestDatabase,
+  testEvent,
+  testMessageSent,
+  testSubjectPrefix,
+  waitFor,
+} from '@chat/testkit';
+import { connect as connectNats, type NatsConnection } from 'nats';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { loadGatewayConfig } from '../src/config.js';
+import { type Gateway, startGateway } from '../src/gateway.js';
+
+// Events that reach a gateway only through the relay's heads (their writer stored them and died before
+// publishing them): the feed reads them from the store. An in-process gateway on a real database and
+// NATS; the test is the writer (it appends straight to the log and publishes nothing) and the relay (it
+// publishes the heads). The store's stream reads can be held after they read, to stage a fill whose
+// snapshot is older than a later head.
+
+let database: TestDatabase;
+let store: PostgresEventStore;
+let gateway: Gateway;
+let nats: NatsConnection;
+const prefix = testSubjectPrefix();
+const subjects = natsSubjects(prefix);
+/** While set, a stream read waits for it after reading (its result is the snapshot of before). */
+let heldReads: Promise<void> | undefined;
+let readsHeld = 0;
+/** While set, a read of a stream's revision (a new feed's starting point) waits for it before reading. */
+let heldRevisions: Promise<void> | undefined;
+
+const holding = (inner: EventStore): EventStore => {
+  const wrapped: EventStore = Object.create(inner);
+  wrapped.readStream = async (stream, options) => {
+    const events = await inner.readStream(stream, options);
+    if (heldReads) {
+      readsHeld++;
+      await heldReads;
+    }
+    return events;
+  };
+  wrapped.streamRevision = async (stream) => {
+    if (heldRevisions) await heldRevisions;
+    return inner.streamRevision(stream);
+  };
+  return wrapped;
+};
+const gate = () => {
+  let open = () => {};
+  const closed = new Promise<void>((r) => {
+    open = r;
+  });
+  return { closed, open };
+};
+
+beforeAll(async () => {
+  database = await createTestDatabase('heads');
+  await migrateEventStore(database.url);
+  const pool = new pg.Pool({ connectionString: database.url, max: 1 });
+  await migrateReadModels(pool);
+  await pool.end();
+  store = createPostgresEventStore({ connectionString: database.url });
+  const config = loadGatewayConfig({
+    DATABASE_URL: database.url,
+    NATS_URL: natsUrl(),
+    NATS_SUBJECT_PREFIX: prefix,
+    JWT_SECRET: TEST_JWT_SECRET,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+  });
+  gateway = await startGateway(config, createLogger('ws-gateway', 'warn'), { store: holding(store) });
+  nats = await connectNats({ servers: natsUrl() });
+}, 60_000);
+
+afterAll(async () => {
+  await nats?.close();
+  await gateway?.stop();
+  await store?.close();
+  await database?.drop();
+});
+
+const connect = async (userId: string) => {
+  const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/ws?access_token=${await signToken(userId)}`);
+  const frames: ServerFrame[] = [];
+  ws.on('message', (data) => frames.push(JSON.parse(String(data)) as ServerFrame));
+  await waitFor(() => frames.some((f) => f.type === 'hello'), { what: 'hello' });
+  ws.send(JSON.stringify({ type: 'resume', ref: 'r', positions: {} }));
+  await waitFor(() => frames.some((f) => f.type === 'resumed'), { what: 'resumed' });
+  return { ws, frames };
+};
+const seqsOf = (frames: readonly ServerFrame[], conversationId: string): number[] =>
+  frames.flatMap((f) => (f.type === 'event' && f.conversationId === conversationId ? [f.seq] : []));
+const heads = async (conversationId: string, seq: number) => {
+  nats.publish(subjects.heads, JSON.stringify({ heads: { [conversationId]: seq } }));
+  await nats.flush();
+};
+const started = (conversationId: string, members: string[]) =>
+  testEvent('ConversationStarted', {
+    conversationId,
+    kind: 'group',
+    title: 'g',
+    createdBy: 'carol',
+    members,
+  });
+
+describe('heads', () => {
+  it('a head that comes while the feed reads the store for an earlier one is read too', async () => {
+    const id = randomUUID();
+    const stream = `conversation-${id}`;
+    await store.append(stream, [started(id, ['alice', 'carol'])], 'no_stream');
+    const { ws, frames } = await connect('alice');
+    const reads = gate();
+    heldReads = reads.closed;
+    readsHeld = 0;
+    try {
+      await store.append(stream, [testMessageSent(id, 'one')], 0);
+      await heads(id, 1);
+      await waitFor(() => readsHeld > 0, { what: 'the fill of head 1 to read' });
+      // Committed after that read: the fill in flight cannot see it; only its head says it is there.
+      await store.append(stream, [testMessageSent(id, 'two')], 1);
+      await heads(id, 2);
+    } finally {
+      heldReads = undefined;
+      reads.open();
+    }
+    await waitFor(() => seqsOf(frames, id).length >= 2, {
+      what: `seqs 1 and 2 (has ${seqsOf(frames, id).join(',')})`,
+      timeoutMs: 10_000,
+    });
+    expect(seqsOf(frames, id)).toEqual([1, 2]);
+    ws.close();
+  });
+
+  it('a user removed and added again within one read of the store gets their join and what follows', async () => {
+    // alice is the gateway's only member of the conversation: her removal ends its feed on this
+    // gateway, inside the very read that also holds her return.
+    const id = randomUUID();
+    const stream = `conversation-${id}`;
+    await store.append(stream, [started(id, ['alice', 'carol'])], 'no_stream');
+    const { ws, frames } = await connect('alice');
+    await store.append(
+      stream,
+      [
+        testEvent('MemberLeft', { conversationId: id, userId: 'alice', removedBy: 'carol' }),
+        testMessageSent(id, 'while alice is out'),
+        testEvent('MemberJoined', { conversationId: id, userId: 'alice', addedBy: 'carol' }),
+        testMessageSent(id, 'alice is back'),
+      ],
+      0,
+    );
+    // A feed that ends with alice's removal must not hand her return to a new feed that starts from
+    // the stream's end as it reads it then: seq 5, stored meanwhile, would be nobody's.
+    const revisions = gate();
+    heldRevisions = revisions.closed;
+    try {
+      await heads(id, 4);
+      await waitFor(() => seqsOf(frames, id).length >= 3, {
+        what: `seqs 1, 3 and 4 (has ${seqsOf(frames, id).join(',')})`,
+        timeoutMs: 10_000,
+      });
+      await store.append(stream, [testMessageSent(id, 'later')], 4);
+    } finally {
+      heldRevisions = undefined;
+      revisions.open();
+    }
+    await heads(id, 5);
+    await waitFor(() => seqsOf(frames, id).includes(5), { what: 'seq 5', timeoutMs: 10_000 });
+    expect(seqsOf(frames, id)).toEqual([1, 3, 4, 5]);
+    ws.close();
+  });
+});
