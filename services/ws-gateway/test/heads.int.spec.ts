@@ -1,18 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { migrateReadModels } from '@chat/db';
-import { natsSubjects, type ServerFrame } from '@chat/events';
+import { natsSubjects } from '@chat/events';
+import type { EventStore, PostgresEventStore } from '@chat/eventstore';
 import {
-  createPostgresEventStore,
-  type EventStore,
-  migrateEventStore,
-  type PostgresEventStore,
-} from '@chat/eventstore';
-import { createLogger } from '@chat/platform';
-import {
-  createTestDatabase,
   natsUrl,
-  signToken,
-  TEST_JWT_SECRET,
   type TestDatabase,
   testEvent,
   testMessageSent,
@@ -20,11 +10,9 @@ import {
   waitFor,
 } from '@chat/testkit';
 import { connect as connectNats, type NatsConnection } from 'nats';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { loadGatewayConfig } from '../src/config.js';
-import { type Gateway, startGateway } from '../src/gateway.js';
+import type { Gateway } from '../src/gateway.js';
+import { gatewayDatabase, openSocket, seqsOf, startInProcessGateway } from './in-process.js';
 
 // Events that reach a gateway only through the relay's heads (their writer stored them and died before
 // publishing them): the feed reads them from the store. An in-process gateway on a real database and
@@ -69,22 +57,8 @@ const gate = () => {
 };
 
 beforeAll(async () => {
-  database = await createTestDatabase('heads');
-  await migrateEventStore(database.url);
-  const pool = new pg.Pool({ connectionString: database.url, max: 1 });
-  await migrateReadModels(pool);
-  await pool.end();
-  store = createPostgresEventStore({ connectionString: database.url });
-  const config = loadGatewayConfig({
-    DATABASE_URL: database.url,
-    NATS_URL: natsUrl(),
-    NATS_SUBJECT_PREFIX: prefix,
-    JWT_SECRET: TEST_JWT_SECRET,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-  });
-  gateway = await startGateway(config, createLogger('ws-gateway', 'warn'), { store: holding(store) });
+  ({ database, store } = await gatewayDatabase('heads'));
+  gateway = await startInProcessGateway(database, holding(store), prefix);
   nats = await connectNats({ servers: natsUrl() });
 }, 60_000);
 
@@ -95,17 +69,13 @@ afterAll(async () => {
   await database?.drop();
 });
 
+/** A socket of `userId`, live (its resume names nothing). */
 const connect = async (userId: string) => {
-  const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/ws?access_token=${await signToken(userId)}`);
-  const frames: ServerFrame[] = [];
-  ws.on('message', (data) => frames.push(JSON.parse(String(data)) as ServerFrame));
-  await waitFor(() => frames.some((f) => f.type === 'hello'), { what: 'hello' });
+  const { ws, frames } = await openSocket(gateway, userId);
   ws.send(JSON.stringify({ type: 'resume', ref: 'r', positions: {} }));
   await waitFor(() => frames.some((f) => f.type === 'resumed'), { what: 'resumed' });
   return { ws, frames };
 };
-const seqsOf = (frames: readonly ServerFrame[], conversationId: string): number[] =>
-  frames.flatMap((f) => (f.type === 'event' && f.conversationId === conversationId ? [f.seq] : []));
 const heads = async (conversationId: string, seq: number) => {
   nats.publish(subjects.heads, JSON.stringify({ heads: { [conversationId]: seq } }));
   await nats.flush();

@@ -1,30 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { migrateReadModels } from '@chat/db';
-import type { ServerFrame } from '@chat/events';
-import {
-  createPostgresEventStore,
-  type EventStore,
-  migrateEventStore,
-  type NewEvent,
-  type PostgresEventStore,
-} from '@chat/eventstore';
-import { createLogger } from '@chat/platform';
-import {
-  createTestDatabase,
-  natsUrl,
-  signToken,
-  TEST_JWT_SECRET,
-  type TestDatabase,
-  testEvent,
-  testMessageSent,
-  testSubjectPrefix,
-  waitFor,
-} from '@chat/testkit';
-import pg from 'pg';
+import type { EventStore, NewEvent, PostgresEventStore } from '@chat/eventstore';
+import { type TestDatabase, testEvent, testMessageSent, waitFor } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { loadGatewayConfig } from '../src/config.js';
-import { type Gateway, startGateway } from '../src/gateway.js';
+import type { Gateway } from '../src/gateway.js';
+import { gatewayDatabase, openSocket, seqsOf, startInProcessGateway } from './in-process.js';
 
 // `resume` reads the missed events of one conversation at a time: a resume naming many conversations
 // never has more than one stream read (of at most 501 events) in flight. An in-process gateway on a
@@ -78,12 +57,7 @@ const counting = (inner: EventStore): EventStore => {
 };
 
 beforeAll(async () => {
-  database = await createTestDatabase('resume');
-  await migrateEventStore(database.url);
-  const pool = new pg.Pool({ connectionString: database.url, max: 1 });
-  await migrateReadModels(pool);
-  await pool.end();
-  store = createPostgresEventStore({ connectionString: database.url });
+  ({ database, store } = await gatewayDatabase('resume'));
   // Written straight to the log (no projector): the gateway learns alice's conversations from it.
   for (let i = 0; i < CONVERSATIONS; i++) {
     const id = randomUUID();
@@ -95,16 +69,7 @@ beforeAll(async () => {
       'no_stream',
     );
   }
-  const config = loadGatewayConfig({
-    DATABASE_URL: database.url,
-    NATS_URL: natsUrl(),
-    NATS_SUBJECT_PREFIX: testSubjectPrefix(),
-    JWT_SECRET: TEST_JWT_SECRET,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-  });
-  gateway = await startGateway(config, createLogger('ws-gateway', 'warn'), { store: counting(store) });
+  gateway = await startInProcessGateway(database, counting(store));
 }, 60_000);
 
 afterAll(async () => {
@@ -113,31 +78,18 @@ afterAll(async () => {
   await database?.drop();
 });
 
-/** A socket of `userId` on the gateway, its frames recorded, once its `hello` came. */
-const connect = async (userId: string) => {
-  const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/ws?access_token=${await signToken(userId)}`);
-  const frames: ServerFrame[] = [];
-  ws.on('message', (data) => frames.push(JSON.parse(String(data)) as ServerFrame));
-  await waitFor(() => frames.some((f) => f.type === 'hello'), { what: 'hello' });
-  return { ws, frames };
-};
-
 /** The seqs of `conversationId`'s event frames a new socket of `userId` gets for a resume from `from`. */
 const replayed = async (userId: string, conversationId: string, from: number): Promise<number[]> => {
-  const { ws, frames } = await connect(userId);
+  const { ws, frames } = await openSocket(gateway, userId);
   ws.send(JSON.stringify({ type: 'resume', ref: 'back', positions: { [conversationId]: from } }));
   await waitFor(() => frames.some((f) => f.type === 'resumed'), { what: 'resumed' });
   ws.close();
   return seqsOf(frames, conversationId);
 };
 
-/** The seqs of `conversationId`'s event frames, in the order they came. */
-const seqsOf = (frames: readonly ServerFrame[], conversationId: string): number[] =>
-  frames.flatMap((f) => (f.type === 'event' && f.conversationId === conversationId ? [f.seq] : []));
-
 describe('resume', () => {
   it('replays many conversations one at a time, each gap-free, then resumed', async () => {
-    const { ws, frames } = await connect('alice');
+    const { ws, frames } = await openSocket(gateway, 'alice');
     maxInFlight = 0;
     const positions = Object.fromEntries(conversations.map((id) => [id, 0]));
     ws.send(JSON.stringify({ type: 'resume', ref: 'r', positions }));

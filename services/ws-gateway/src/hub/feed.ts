@@ -64,6 +64,8 @@ export class ConversationFeed {
   #filling = false;
   /** The highest seq the stream is known to have reached (heads, membership news): a fill reads up to it. */
   #wantUpTo = -1;
+  /** Inside a run of events emitted in one go (a fill's page, held events): see `emittingRun`. */
+  #inRun = false;
   #pending: RawEnvelope[] = [];
   #pendingOther: RawEnvelope[] = [];
   #sub: Subscription | undefined;
@@ -237,7 +239,9 @@ export class ConversationFeed {
               maxCount: PAGE,
             });
             if (this.disposed) return;
-            for (const e of events) if (e.revision === this.lastSeq + 1) this.#emit(e, JSON.stringify(e));
+            this.#run(() => {
+              for (const e of events) if (e.revision === this.lastSeq + 1) this.#emit(e, JSON.stringify(e));
+            });
             if (events.length < PAGE) break;
           }
           // Still a gap: the event store has not shown us yet what NATS already delivered, or what the
@@ -266,6 +270,29 @@ export class ConversationFeed {
   /** Emits held-back events that now follow on; true when nothing is left waiting. */
   #drainPending(): boolean {
     if (this.#pending.length === 0) return true;
+    return this.#run(() => this.#drainSorted());
+  }
+
+  /**
+   * True while the feed emits several events in one go: the hub then ends a feed that lost its last
+   * local member only after the run, which may hold that member's next MemberJoined (it then goes on in
+   * this feed, from where it is).
+   */
+  get emittingRun(): boolean {
+    return this.#inRun;
+  }
+
+  #run<T>(emit: () => T): T {
+    const outer = this.#inRun;
+    this.#inRun = true;
+    try {
+      return emit();
+    } finally {
+      this.#inRun = outer;
+    }
+  }
+
+  #drainSorted(): boolean {
     const pending = this.#pending.sort((a, b) => a.revision - b.revision);
     this.#pending = [];
     for (let i = 0; i < pending.length; i++) {

@@ -329,16 +329,20 @@ export class Hub implements FeedHost {
   #removeFromFeed(feed: ConversationFeed, userId: string): void {
     feed.members.delete(userId);
     if (feed.members.size > 0) return;
-    // Not at once: a feed emitting several events in one go (a fill, held events) may emit the same
-    // user's next MemberJoined right after, and then goes on, from where it is, for them. Ended now, the
-    // join would start a new feed at the stream's end as read then, and what was stored between would
-    // be nobody's.
-    queueMicrotask(() => {
-      if (feed.members.size > 0 || feed.disposed || this.feeds.get(feed.conversationId) !== feed) return;
-      feed.dispose();
-      this.feeds.delete(feed.conversationId);
-      this.metrics.feeds.set(this.feeds.size);
-    });
+    // Inside a run of events (a fill's page, held events), not before it ends: the run may hold the same
+    // user's next MemberJoined, and then goes on, from where it is, for them. Ended at once, the join
+    // would start a new feed at the stream's end as read then, and what was stored between would be
+    // nobody's. Outside a run at once, so that membership news coming next finds no feed and starts one
+    // from its own seq.
+    if (feed.emittingRun) queueMicrotask(() => this.#endFeedIfEmpty(feed));
+    else this.#endFeedIfEmpty(feed);
+  }
+
+  #endFeedIfEmpty(feed: ConversationFeed): void {
+    if (feed.members.size > 0 || feed.disposed || this.feeds.get(feed.conversationId) !== feed) return;
+    feed.dispose();
+    this.feeds.delete(feed.conversationId);
+    this.metrics.feeds.set(this.feeds.size);
   }
 
   #onUserMessage(user: LocalUser, text: string): void {
