@@ -1,4 +1,5 @@
 import {
+  delegatingStore,
   type EventFilter,
   type EventStore,
   type RecordedEvent,
@@ -108,22 +109,13 @@ export const shareLog = (
     }
   }
 
-  return {
+  return delegatingStore(inner, {
     stats,
-    append: (streamId, events, expected) => inner.append(streamId, events, expected),
-    readStream: (streamId, readOptions) => inner.readStream(streamId, readOptions),
-    streamRevision: (streamId) => inner.streamRevision(streamId),
-    readAll: (readOptions) => inner.readAll(readOptions),
-    subscribeToAll: (subscribeOptions = {}) =>
+    subscribeToAll: (subscribeOptions: SubscribeOptions = {}) =>
       declared.has(filterKey(subscribeOptions.filter))
         ? subscribe(subscribeOptions)
         : inner.subscribeToAll(subscribeOptions),
-    headPosition: () => inner.headPosition(),
-    setStreamMetadata: (streamId, metadata) => inner.setStreamMetadata(streamId, metadata),
-    getStreamMetadata: (streamId) => inner.getStreamMetadata(streamId),
-    ping: () => inner.ping(),
-    close: () => inner.close(),
-  };
+  });
 };
 
 type Reader = { cursor: string };

@@ -1,5 +1,6 @@
 export * from './crypto/data-keys.js';
 export * from './crypto/encrypting-store.js';
+export * from './delegate.js';
 export * from './envelope.js';
 export { createEsdbEventStore, type EsdbEventStoreOptions } from './esdb/store.js';
 export * from './factory.js';

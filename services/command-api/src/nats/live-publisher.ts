@@ -1,6 +1,7 @@
 import { type NatsSubjects, STREAM_PREFIX } from '@chat/events';
 import {
   type AppendResult,
+  delegatingStore,
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
@@ -62,16 +63,5 @@ export const publishingConversationEvents = (
     }
     return result;
   };
-  return {
-    append,
-    readStream: (streamId, options) => store.readStream(streamId, options),
-    streamRevision: (streamId) => store.streamRevision(streamId),
-    readAll: (options) => store.readAll(options),
-    subscribeToAll: (options) => store.subscribeToAll(options),
-    headPosition: () => store.headPosition(),
-    setStreamMetadata: (streamId, metadata) => store.setStreamMetadata(streamId, metadata),
-    getStreamMetadata: (streamId) => store.getStreamMetadata(streamId),
-    ping: () => store.ping(),
-    close: () => store.close(),
-  };
+  return delegatingStore(store, { append });
 };
