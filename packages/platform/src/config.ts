@@ -69,11 +69,12 @@ export const livePublishEnv = {
   LIVE_PUBLISH_FROM: z.enum(['command-api', 'relay']).optional(),
 };
 export type LivePublisher = 'command-api' | 'relay';
+type LivePublishConfig = {
+  LIVE_PUBLISH_FROM?: LivePublisher | undefined;
+  EVENTSTORE_URL?: string | undefined;
+};
 /** `command-api` needs the Postgres store: an EventStoreDB append does not answer with the events' time. */
-export const livePublishEnvChecks = (
-  config: { LIVE_PUBLISH_FROM?: LivePublisher | undefined; EVENTSTORE_URL?: string | undefined },
-  ctx: z.RefinementCtx,
-): void => {
+export const livePublishEnvChecks = (config: LivePublishConfig, ctx: z.RefinementCtx): void => {
   if (config.LIVE_PUBLISH_FROM === 'command-api' && config.EVENTSTORE_URL)
     ctx.addIssue({
       code: 'custom',
@@ -81,10 +82,8 @@ export const livePublishEnvChecks = (
       message: 'command-api needs the Postgres event store (unset EVENTSTORE_URL, or use relay)',
     });
 };
-export const livePublisher = (config: {
-  LIVE_PUBLISH_FROM?: LivePublisher | undefined;
-  EVENTSTORE_URL?: string | undefined;
-}): LivePublisher => config.LIVE_PUBLISH_FROM ?? (config.EVENTSTORE_URL ? 'relay' : 'command-api');
+export const livePublisher = (config: LivePublishConfig): LivePublisher =>
+  config.LIVE_PUBLISH_FROM ?? (config.EVENTSTORE_URL ? 'relay' : 'command-api');
 
 /**
  * The development master key of personal-data keys (crypto-shredding, README "Erasure"): 32 bytes,
