@@ -4,6 +4,7 @@ export {
   listCheckpoints,
   readCheckpoint,
   saveCheckpoint,
+  saveCheckpointSql,
 } from './checkpoints.js';
 export { runConsumer } from './consumer.js';
 export { describeError, EventRejectedError, isTransient, storableText } from './failures.js';

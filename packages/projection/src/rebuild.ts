@@ -14,6 +14,7 @@ import {
   migrateReadModels,
   READ_MODEL_CHECKPOINT,
   READ_MODEL_SCHEMA,
+  setSchemaLogged,
 } from '@chat/db';
 import { type EventStore, type RecordedEvent, START_POSITION } from '@chat/eventstore';
 import { connectClient, type Logger } from '@chat/platform';
@@ -92,6 +93,7 @@ export const rebuildReadModels = async (deps: {
 
     const shadow = `${SHADOW_SCHEMA_PREFIX}${Date.now().toString(36)}`;
     await migrateReadModels(pool, shadow);
+    await setSchemaLogged(pool, shadow, false);
     const indexes = await deferMessageIndexes(pool, shadow);
     await deleteCheckpoint(pool, REBUILD_CHECKPOINT);
     let position = START_POSITION;
@@ -123,6 +125,8 @@ export const rebuildReadModels = async (deps: {
       if (!full) break;
     }
     await replayer.drain();
+    // Logged before the indexes are made: making a table logged copies it and builds its indexes anew.
+    await setSchemaLogged(pool, shadow, true);
     await indexes.all();
 
     report('swap');

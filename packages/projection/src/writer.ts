@@ -1,4 +1,4 @@
-import { saveCheckpoint, transaction, writeBehind } from '@chat/consumer';
+import { saveCheckpointSql, transaction, writeBehind } from '@chat/consumer';
 import {
   type ConversationRow,
   createReadModelDb,
@@ -9,6 +9,7 @@ import {
 import type { RecordedEvent } from '@chat/eventstore';
 import { type RawBuilder, sql } from 'kysely';
 import type pg from 'pg';
+import { copyInto, copyText } from './copy.js';
 import { clearModerationChanges, moderationStatements } from './moderation.js';
 import {
   applyEvent,
@@ -212,6 +213,7 @@ const MESSAGE_COLUMNS = columnsOf<MessageState>()([
   ['last_reply_at', 'timestamptz'],
   ['thread_participants', 'text[]'],
 ]);
+const MESSAGE_COLUMN_NAMES = MESSAGE_COLUMNS.map(([name]) => name);
 
 const REACTION_COLUMNS = columnsOf<ReactionState>()([
   ['conversation_id', 'text'],
@@ -437,6 +439,10 @@ export const projectEvents = async (
 /** Rows kept between pages of a replay; past this many members the caches start over (reloaded). */
 const REPLAY_CACHE_MAX_MEMBERS = 250_000;
 
+/** Events a replay folds between two turns of the event loop. */
+const REPLAY_SLICE = 1000;
+const breathe = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export type Replayer = {
   /** Folds `events` (the next page in log order) and starts writing it; resolves when it may be called again. */
   apply(events: readonly RecordedEvent[]): Promise<void>;
@@ -456,7 +462,7 @@ export type Replayer = {
  * it has to be, not with every page that changes it (a group's rows changed with nearly every message:
  * most of a replay's row writes): when Postgres itself reads or changes it (a watermark recount, an
  * erasure), before the cache starts over, and at `drain`. Messages sent in a page are inserted as they
- * are; only rows loaded from the table are upserted.
+ * are, with COPY; only rows loaded from the table are upserted.
  */
 export const createReplayer = (options: {
   pool: pg.Pool;
@@ -478,13 +484,23 @@ export const createReplayer = (options: {
   const pageWrites = writeBehind();
   // One transaction per page, committed without waiting for its WAL flush: a replay that crashes is
   // started over from scratch anyway, and the swap that publishes it is a transaction of its own.
-  const run = (statements: RawBuilder<unknown>[], position: string | undefined) =>
-    transaction(pool, async (client) => {
-      await client.query('SET LOCAL synchronous_commit = off');
-      const trx = createReadModelDb(client, schema);
-      for (const statement of statements) await statement.execute(trx);
-      if (progress && position !== undefined) await saveCheckpoint(client, progress, position);
-    });
+  // The page's new messages go first, with COPY (most of what a replay writes; every statement after
+  // them may read or change them). The SET and the checkpoint ride on BEGIN's and COMMIT's round trips:
+  // each round trip waits for this thread, which is folding the next page meanwhile.
+  const run = (newMessages: string, statements: RawBuilder<unknown>[], position: string | undefined) =>
+    transaction(
+      pool,
+      async (client) => {
+        await copyInto(client, schema, 'messages', MESSAGE_COLUMN_NAMES, newMessages);
+        const trx = createReadModelDb(client, schema);
+        for (const statement of statements) await statement.execute(trx);
+      },
+      {
+        begin: 'SET LOCAL synchronous_commit = off',
+        beforeCommit: () =>
+          progress && position !== undefined ? saveCheckpointSql(progress, position) : undefined,
+      },
+    );
   /** The deferred rows among `keys` (all of them when `only` is omitted), no longer dirty once taken. */
   const take = <R>(dirty: Set<string>, rows: ReadonlyMap<string, R>, only?: ReadonlySet<string>): R[] => {
     const keys = only ? [...only].filter((k) => dirty.has(k)) : [...dirty];
@@ -495,7 +511,13 @@ export const createReplayer = (options: {
     async apply(events) {
       const last = events.at(-1);
       if (!last) return;
-      const projected = toProjected(events, options.onRejected);
+      // In slices, letting the event loop run between them: the previous page's write goes on meanwhile,
+      // and each of its round trips waits for this thread.
+      const projected: ProjectedEvent[] = [];
+      for (let i = 0; i < events.length; i += REPLAY_SLICE) {
+        if (i > 0) await breathe();
+        projected.push(...toProjected(events.slice(i, i + REPLAY_SLICE), options.onRejected));
+      }
       const missing = missingKeys(state, keysOf(projected));
       if (missing.conversationIds.size + missing.memberKeys.size + missing.messageKeys.size > 0) {
         await pageWrites.drain();
@@ -504,7 +526,10 @@ export const createReplayer = (options: {
       }
       // Messages are held for one page only: those here now came from the table.
       const stored = new Set(state.messages.keys());
-      for (const e of projected) applyEvent(state, e);
+      for (let i = 0; i < projected.length; i++) {
+        if (i > 0 && i % REPLAY_SLICE === 0) await breathe();
+        applyEvent(state, projected[i]!);
+      }
       if (state.readIndexPending.size > 0 && options.beforeMessageLookup) {
         await pageWrites.drain();
         await options.beforeMessageLookup();
@@ -526,7 +551,7 @@ export const createReplayer = (options: {
           // Postgres recounts pending watermarks from the member rows: those must be in the table.
           take(state.dirtyMembers, state.members, all ? undefined : state.readIndexPending),
         ),
-        ...flushStatements(schema, state, { conversations: [], members: [], messages, newMessages }),
+        ...flushStatements(schema, state, { conversations: [], members: [], messages, newMessages: [] }),
       ];
       // Postgres recounts these watermarks: the copies here are stale from now on.
       for (const key of state.readIndexPending) state.members.delete(key);
@@ -546,7 +571,8 @@ export const createReplayer = (options: {
       ]) {
         set.clear();
       }
-      await pageWrites.start(() => run(statements, last.position));
+      const copy = copyText(newMessages, MESSAGE_COLUMN_NAMES);
+      await pageWrites.start(() => run(copy, statements, last.position));
     },
     async drain() {
       if (state.dirtyConversations.size + state.dirtyMembers.size > 0) {
@@ -555,7 +581,7 @@ export const createReplayer = (options: {
           take(state.dirtyConversations, state.conversations),
           take(state.dirtyMembers, state.members),
         );
-        await pageWrites.start(() => run(statements, undefined));
+        await pageWrites.start(() => run('', statements, undefined));
       }
       await pageWrites.drain();
     },

@@ -129,14 +129,24 @@ describe('online rebuild', () => {
       onProgress: (p) => {
         if (!phaseAt.has(p.phase)) phaseAt.set(p.phase, performance.now());
       },
+    }).finally(async () => {
+      // Keep writing a little after the swap: the live projector must apply into the new tables. (A
+      // rebuild that fails stops the writer and reader too, so the test fails instead of running on.)
+      await new Promise((r) => setTimeout(r, 500));
+      writing = false;
     });
-    // Keep writing a little after the swap: the live projector must apply into the new tables.
-    await new Promise((r) => setTimeout(r, 500));
-    writing = false;
     const writes = await writer;
     await reader;
 
     expect([...phaseAt.keys()]).toEqual(['replay', 'swap', 'done']);
+    // The replay wrote its tables unlogged; swapped in, they must be logged again, or a crash of
+    // Postgres would empty the read models.
+    const { rows: unlogged } = await h.pool.query<{ relname: string }>(
+      `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'i') AND c.relpersistence <> 'p'`,
+      [READ_MODEL_SCHEMA],
+    );
+    expect(unlogged).toEqual([]);
     expect(result.events).toBeGreaterThan(1000);
     expect(writes).toBeGreaterThan(0);
     expect(failures).toEqual([]);

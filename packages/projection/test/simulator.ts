@@ -74,7 +74,19 @@ export class ChatSimulator {
   }
 
   private body(): string {
-    const words = ['hi', 'ok', 'lunch?', '🎉', 'ship it', 'ça va', '@u1', 'x'.repeat(150), 'done'];
+    // With the characters COPY's text format escapes (a replay writes new messages with COPY).
+    const words = [
+      'hi',
+      'ok',
+      'lunch?',
+      '🎉',
+      'ship it',
+      'ça va',
+      '@u1',
+      'x'.repeat(150),
+      'done',
+      'a\tb\nc \\N\r',
+    ];
     const n = 1 + Math.floor(this.rng() * 4);
     return Array.from({ length: n }, () => this.pick(words)).join(' ');
   }
