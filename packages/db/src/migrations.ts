@@ -193,7 +193,8 @@ const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
  * written unlogged: nothing reads it before the swap, and a crash that empties it only makes the next
  * rebuild start over, which it does anyway (it drops any shadow schema it finds). Each row's WAL record
  * was about a quarter of Postgres's time per replayed message; made logged again, the table is copied
- * into the WAL once, page by page. Returns the tables it changed.
+ * into the WAL once, page by page. Returns the tables it changed. (The read models have no foreign keys;
+ * with them, referencing tables would have to go unlogged first and referenced ones logged first.)
  */
 export const setSchemaLogged = async (pool: pg.Pool, schema: string, logged: boolean): Promise<string[]> => {
   const { rows } = await pool.query<{ name: string }>(

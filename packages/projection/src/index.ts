@@ -9,6 +9,7 @@ export {
 export {
   REBUILD_CHECKPOINT,
   RebuildInProgressError,
+  RebuildInterruptedError,
   type RebuildProgress,
   type RebuildResult,
   rebuildReadModels,

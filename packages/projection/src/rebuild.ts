@@ -127,6 +127,12 @@ export const rebuildReadModels = async (deps: {
     await replayer.drain();
     // Logged before the indexes are made: making a table logged copies it and builds its indexes anew.
     await setSchemaLogged(pool, shadow, true);
+    if (lockLost || !(await answers(lock))) {
+      lockLost = true;
+      throw new RebuildInterruptedError(
+        'the rebuild lost its lock session during the replay (a Postgres restart empties the unlogged shadow tables); nothing was swapped in, run the rebuild again',
+      );
+    }
     await indexes.all();
 
     report('swap');
@@ -149,6 +155,22 @@ export const rebuildReadModels = async (deps: {
     lock.release(lockLost);
   }
 };
+
+export class RebuildInterruptedError extends Error {
+  override readonly name = 'RebuildInterruptedError';
+}
+
+/**
+ * Whether the rebuild's lock session still answers. Postgres empties unlogged tables when it recovers
+ * from a crash, and the replay's pool would carry on writing into the emptied shadow through new
+ * connections; every restart ends the lock session, so the replay is trusted only if that session
+ * still answers once the tables are logged (from then on they survive a crash like any other).
+ */
+const answers = (lock: pg.PoolClient): Promise<boolean> =>
+  lock.query('SELECT 1').then(
+    () => true,
+    () => false,
+  );
 
 /**
  * The shadow `messages` table's indexes, dropped for the replay (its rows are appended, each maintained

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { getConversation, listConversations, READ_MODEL_SCHEMA, unreadSummary } from '@chat/db';
 import { conversationStream } from '@chat/events';
+import { delegatingStore } from '@chat/eventstore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProjector, rebuildReadModels } from '../src/index.js';
+import { createProjector, RebuildInterruptedError, rebuildReadModels } from '../src/index.js';
 import {
   createHarness,
   dumpSchema,
@@ -143,7 +144,7 @@ describe('online rebuild', () => {
     // Postgres would empty the read models.
     const { rows: unlogged } = await h.pool.query<{ relname: string }>(
       `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = $1 AND c.relkind IN ('r', 'i') AND c.relpersistence <> 'p'`,
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'i', 'S') AND c.relpersistence <> 'p'`,
       [READ_MODEL_SCHEMA],
     );
     expect(unlogged).toEqual([]);
@@ -228,5 +229,48 @@ describe('online rebuild', () => {
         'messages_search_idx',
       ]),
     );
+  });
+
+  it('swaps nothing in when its lock session ended during the replay (a Postgres restart empties the unlogged shadow)', async () => {
+    const sim = new ChatSimulator({ users: 10, seed: 11 });
+    await untilVisible(h.store, await simulate(h.store, sim, { conversations: 5, commands: 300 }));
+    const liveSchema = async () =>
+      (
+        await h.pool.query<{ oid: string }>('SELECT oid FROM pg_namespace WHERE nspname = $1', [
+          READ_MODEL_SCHEMA,
+        ])
+      ).rows[0]?.oid;
+    const before = await liveSchema();
+    // The second page read waits until the rebuild's lock session is gone, as every session is after
+    // a crash and recovery; the pool's other connections are new ones, as they would be after it.
+    let reads = 0;
+    const store = delegatingStore(h.store, {
+      readAll: async (options: Parameters<typeof h.store.readAll>[0]) => {
+        if (++reads === 2) {
+          // The session holding the rebuild's advisory lock (a bigint key: classid high, objid low bits).
+          const { rows } = await h.pool.query<{ ended: boolean }>(
+            `SELECT pg_terminate_backend(l.pid, 5000) AS ended
+               FROM pg_locks l, hashtextextended('read_models:rebuild', 0) k
+              WHERE l.locktype = 'advisory' AND l.granted
+                AND l.classid::text::bigint = (k >> 32) & 4294967295 AND l.objid::text::bigint = k & 4294967295`,
+          );
+          expect(rows).toEqual([{ ended: true }]);
+        }
+        return h.store.readAll(options);
+      },
+    });
+    await expect(
+      rebuildReadModels({ store, pool: h.pool, logger: silentLogger, batchSize: 100 }),
+    ).rejects.toThrow(RebuildInterruptedError);
+    expect(reads).toBeGreaterThan(2);
+    expect(await liveSchema()).toBe(before);
+    // The next rebuild clears the shadow left behind and swaps in.
+    const result = await rebuildReadModels({
+      store: h.store,
+      pool: h.pool,
+      logger: silentLogger,
+      batchSize: 100,
+    });
+    expect(result.events).toBeGreaterThan(300);
   });
 });
