@@ -73,6 +73,23 @@ describe('COPY text (a replay writes its new messages with it)', () => {
     expect(stored.map((r) => ({ ...r, at: r.at?.toISOString() ?? null }))).toEqual(rows);
   });
 
+  it('rejects when Postgres refuses the rows, and leaves the connection usable', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const row: Row = { id: 0, body: 'again', flag: true, at: null, names: [] };
+      await expect(copyInto(client, 'public', 'copied', COLUMNS, copyText([row], COLUMNS))).rejects.toThrow(
+        /duplicate key/,
+      );
+      await client.query('ROLLBACK');
+      expect((await client.query('SELECT count(*)::int AS n FROM copied')).rows).toEqual([
+        { n: TRICKY.length + 1 },
+      ]);
+    } finally {
+      client.release();
+    }
+  });
+
   it('copies nothing for no rows, and refuses values it cannot represent', async () => {
     expect(copyText([], COLUMNS)).toBe('');
     await copyInto(pool as unknown as pg.ClientBase, 'public', 'no_such_table', COLUMNS, '');
