@@ -26,6 +26,7 @@ import { ConversationWriter, ReportWriter, UserWriter } from './commands/writer.
 import type { AppConfig } from './config.js';
 import { exportRoutes } from './export/routes.js';
 import { publishingConversationEvents } from './nats/live-publisher.js';
+import { NatsOutbox } from './nats/outbox.js';
 import { CommandResponder } from './nats/responder.js';
 import { notificationRoutes } from './notifications/routes.js';
 import { authPlugin } from './plugins/auth.js';
@@ -71,6 +72,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 export const buildApp = async (given: AppDeps): Promise<FastifyInstance> => {
   const { config } = given;
+  const outbox = new NatsOutbox(given.nats);
   const deps: AppDeps =
     livePublisher(config) === 'command-api'
       ? {
@@ -78,7 +80,7 @@ export const buildApp = async (given: AppDeps): Promise<FastifyInstance> => {
           store: publishingConversationEvents(
             given.store,
             given.subjects,
-            (subject, payload) => given.nats.publish(subject, payload),
+            (subject, payload, onError) => outbox.publish(subject, payload, onError),
             given.logger,
           ),
         }
@@ -219,6 +221,7 @@ export const buildApp = async (given: AppDeps): Promise<FastifyInstance> => {
 
   const responder = new CommandResponder({
     nats: deps.nats,
+    outbox,
     subjects: deps.subjects,
     commands,
     limits: app.rateLimits,
@@ -228,5 +231,7 @@ export const buildApp = async (given: AppDeps): Promise<FastifyInstance> => {
   });
   app.addHook('onReady', async () => responder.start());
   app.addHook('preClose', async () => responder.stop());
+  // What the last commands queued goes out before the caller drains the NATS connection.
+  app.addHook('onClose', async () => outbox.flush());
   return app;
 };

@@ -218,6 +218,10 @@ describe('conversation events published by the command-api as it stores them (LI
 
   it('publishes each as the store records it, a membership change also to its member, a receipt not', async () => {
     const conversation = await h.createGroup('alice', ['bob']);
+    // Its ConversationStarted leaves with the outbox at the end of this turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
+    await h.nats.flush();
+    await sleep(50);
     const conv = listen(h.subjects.conversation(conversation));
     const carol = listen(h.subjects.user('carol'));
     await h.nats.flush();

@@ -27,7 +27,8 @@ import { routeEvent } from '@chat/relay';
 export const publishingConversationEvents = (
   store: EventStore,
   subjects: NatsSubjects,
-  publish: (subject: string, payload: string) => void,
+  /** Hands one message to NATS; `onError` hears a refusal that comes later (see `NatsOutbox`). */
+  publish: (subject: string, payload: string, onError: (err: unknown) => void) => void,
   logger: Pick<Logger, 'warn'>,
 ): EventStore => {
   const append = async (
@@ -50,15 +51,17 @@ export const publishingConversationEvents = (
         position: result.position,
         occurredAt: result.occurredAt,
       });
-      try {
-        for (const p of routeEvent(recorded, subjects)) publish(p.subject, p.payload);
-      } catch (err) {
-        // Stored is stored: the command succeeded whatever NATS says (closed while draining, a payload
-        // over its limit). The relay's heads bring the event to the gateways.
+      // Stored is stored: the command succeeded whatever NATS says (closed while draining, a payload
+      // over its limit). The relay's heads bring the event to the gateways.
+      const failed = (err: unknown) =>
         logger.warn(
           { err, streamId, revision: result.nextExpectedRevision },
           'could not publish a stored event',
         );
+      try {
+        for (const p of routeEvent(recorded, subjects)) publish(p.subject, p.payload, failed);
+      } catch (err) {
+        failed(err);
       }
     }
     return result;

@@ -14,6 +14,7 @@ import { commandExpired, expired } from '../commands/writer.js';
 import { toApiError } from '../plugins/errors.js';
 import type { AppMetrics } from '../plugins/metrics.js';
 import type { RateLimits } from '../plugins/rate-limit.js';
+import type { NatsOutbox } from './outbox.js';
 
 const encoder = new TextEncoder();
 
@@ -35,6 +36,8 @@ export class CommandResponder {
   constructor(
     private readonly deps: {
       nats: NatsConnection;
+      /** Where replies are published (with the live events of the same turn of the event loop). */
+      outbox: NatsOutbox;
       subjects: NatsSubjects;
       commands: CommandRegistry;
       /** The HTTP routes' limiter: a user's WebSocket commands draw from their one command budget. */
@@ -82,11 +85,10 @@ export class CommandResponder {
     }
     this.deps.metrics.commands.inc({ command: name, transport: 'nats', status: reply.status });
     if (!msg.reply) return;
-    try {
-      msg.respond(encoder.encode(JSON.stringify(reply)));
-    } catch (err) {
-      this.deps.logger.warn({ err, command: name }, 'could not reply');
-    }
+    // Through the outbox: in the same socket write as the live event the command's append published.
+    this.deps.outbox.publish(msg.reply, encoder.encode(JSON.stringify(reply)), (err) =>
+      this.deps.logger.warn({ err, command: name }, 'could not reply'),
+    );
   }
 
   async #execute(name: string, data: Uint8Array, received: number) {
