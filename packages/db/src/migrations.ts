@@ -193,10 +193,10 @@ const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
  * written unlogged: nothing reads it before the swap, and a crash that empties it only makes the next
  * rebuild start over, which it does anyway (it drops any shadow schema it finds). Each row's WAL record
  * was about a quarter of Postgres's time per replayed message; made logged again, the table is copied
- * into the WAL once, page by page. Returns the tables it changed. (The read models have no foreign keys;
+ * into the WAL once, page by page. (The read models have no foreign keys;
  * with them, referencing tables would have to go unlogged first and referenced ones logged first.)
  */
-export const setSchemaLogged = async (pool: pg.Pool, schema: string, logged: boolean): Promise<string[]> => {
+export const setSchemaLogged = async (pool: pg.Pool, schema: string, logged: boolean): Promise<void> => {
   const { rows } = await pool.query<{ name: string }>(
     `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relpersistence = $2 ORDER BY c.oid`,
@@ -205,7 +205,6 @@ export const setSchemaLogged = async (pool: pg.Pool, schema: string, logged: boo
   for (const { name } of rows) {
     await pool.query(`ALTER TABLE ${quoted(schema)}.${quoted(name)} SET ${logged ? 'LOGGED' : 'UNLOGGED'}`);
   }
-  return rows.map((r) => r.name);
 };
 
 /**

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type pg from 'pg';
+import { type ClientBase, escapeIdentifier } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 
 // Rows known to be new written with COPY instead of an INSERT over `json_to_recordset`: Postgres parses
@@ -62,18 +62,16 @@ export const copyText = <R extends object>(
  * `copyText` for the same columns.
  */
 export const copyInto = async (
-  client: pg.ClientBase,
+  client: ClientBase,
   schema: string,
   table: string,
   columns: readonly string[],
   text: string,
 ): Promise<void> => {
   if (text === '') return;
-  const names = columns.map(quoteIdent).join(', ');
+  const names = columns.map(escapeIdentifier).join(', ');
   const stream = client.query(
-    copyFrom(`COPY ${quoteIdent(schema)}.${quoteIdent(table)} (${names}) FROM STDIN`),
+    copyFrom(`COPY ${escapeIdentifier(schema)}.${escapeIdentifier(table)} (${names}) FROM STDIN`),
   );
   await pipeline(Readable.from([Buffer.from(text)]), stream);
 };
-
-const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;

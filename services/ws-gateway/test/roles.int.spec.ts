@@ -1,45 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { migrateReadModels } from '@chat/db';
-import { migrateEventStore } from '@chat/eventstore';
-import { createLogger } from '@chat/platform';
-import {
-  createTestDatabase,
-  natsUrl,
-  signToken,
-  TEST_JWT_SECRET,
-  type TestDatabase,
-  testSubjectPrefix,
-} from '@chat/testkit';
-import pg from 'pg';
+import type { PostgresEventStore } from '@chat/eventstore';
+import { signToken, type TestDatabase } from '@chat/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { loadGatewayConfig } from '../src/config.js';
-import { type Gateway, startGateway } from '../src/gateway.js';
+import type { Gateway } from '../src/gateway.js';
+import { gatewayDatabase, startInProcessGateway } from './in-process.js';
 
 let database: TestDatabase;
+let store: PostgresEventStore;
 let gateway: Gateway;
 
 beforeAll(async () => {
-  database = await createTestDatabase('gwroles');
-  await migrateEventStore(database.url);
-  const pool = new pg.Pool({ connectionString: database.url, max: 1 });
-  await migrateReadModels(pool);
-  await pool.end();
-  gateway = await startGateway(
-    loadGatewayConfig({
-      DATABASE_URL: database.url,
-      NATS_URL: natsUrl(),
-      NATS_SUBJECT_PREFIX: testSubjectPrefix(),
-      HOST: '127.0.0.1',
-      PORT: '0',
-      JWT_SECRET: TEST_JWT_SECRET,
-    }),
-    createLogger('ws-gateway-test', 'silent'),
-  );
+  ({ database, store } = await gatewayDatabase('gwroles'));
+  gateway = await startInProcessGateway(database, store);
 });
 
 afterAll(async () => {
   await gateway?.stop();
+  await store?.close();
   await database?.drop();
 });
 
