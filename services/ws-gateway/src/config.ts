@@ -42,6 +42,11 @@ export const gatewayEnv = z
      * second (memory/reducer.ts); 0 disables.
      */
     WS_GC_AFTER_CONNECTS: z.coerce.number().int().min(0).default(1000),
+    /**
+     * How long a feed waits for conversation events by NATS, once the relay's heads (or a membership
+     * message) said they are stored, before it reads them from the event store; 0 reads at once.
+     */
+    LIVE_HINT_GRACE_MS: z.coerce.number().int().min(0).max(10_000).default(50),
     /** Time a command waits for the command-api's reply before the client gets `unavailable`. */
     COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   })

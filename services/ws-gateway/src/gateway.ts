@@ -90,6 +90,7 @@ export const startGateway = async (
     metrics,
     logger: logger.child({ component: 'hub' }),
     maxSocketsPerUser: config.WS_MAX_SOCKETS_PER_USER,
+    hintGraceMs: config.LIVE_HINT_GRACE_MS,
   });
   const presence = new ClusterPresence({
     nats: nc,

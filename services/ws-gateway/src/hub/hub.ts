@@ -47,6 +47,8 @@ export type HubOptions = {
   maxSocketsPerUser: number;
   /** How long a new socket's events are held for a `resume` that may come as its first frame. */
   resumeGraceMs?: number;
+  /** How long a feed waits for events a hint named to come by NATS before it reads the store (default 50). */
+  hintGraceMs?: number;
 };
 
 const decoder = new TextDecoder();
@@ -100,6 +102,7 @@ export class Hub implements FeedHost {
   readonly nats: NatsConnection;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
+  readonly hintGraceMs: number;
   presence: PresenceSink | undefined;
   /** Handles a frame that arrived before its socket was opened, once it is (the server's message handler). */
   onEarlyFrame: ((ws: Socket, message: ArrayBuffer, isBinary: boolean) => void) | undefined;
@@ -129,6 +132,7 @@ export class Hub implements FeedHost {
     this.logger = options.logger;
     this.#maxSocketsPerUser = options.maxSocketsPerUser;
     this.#graceMs = options.resumeGraceMs ?? 500;
+    this.hintGraceMs = options.hintGraceMs ?? 50;
     // One wildcard subscription for every user channel instead of one per local user: a nats.js
     // subscription costs ~1.2 KiB of heap, over half the per-socket memory budget. The price is that
     // every gateway sees every user's messages and drops those of users it does not hold.
@@ -141,7 +145,7 @@ export class Hub implements FeedHost {
     });
     // Conversation events come from their writer, right after its commit; the relay's heads say how far
     // each conversation's stream has got, so a feed that missed an event (its writer died before it
-    // published) reads it from the store a relay batch later.
+    // published) reads it from the store a relay batch and `hintGraceMs` later.
     this.nats.subscribe(this.#subjects.heads, {
       callback: (err, msg) => {
         if (!err) this.#onHeads(decoder.decode(msg.data));

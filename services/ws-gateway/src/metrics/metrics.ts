@@ -26,6 +26,11 @@ export const createGatewayMetrics = (registry: Registry = new Registry()) => {
       help: 'Gaps in a conversation filled from the event store',
       registers: [registry],
     }),
+    hintFills: new Counter({
+      name: 'ws_hint_fills_total',
+      help: 'Reads of the event store for events the relay said were stored and NATS had not brought within the grace',
+      registers: [registry],
+    }),
     slowConsumerCloses: new Counter({
       name: 'ws_slow_consumer_closes_total',
       help: 'Sockets closed with 1013 because their send buffer was over the limit',
