@@ -38,6 +38,8 @@ export type FeedHost = {
   typing(feed: ConversationFeed, userId: string, text: string): void;
   /** How long a hint (`ensureUpTo`) waits for NATS to bring the events it names before the store is read. */
   readonly hintGraceMs: number;
+  /** A conversation event came by NATS `ms` after its transaction began (`occurredAt`). */
+  observeLiveDelay(ms: number): void;
   /** The feed published the seq a socket held ahead of it (`CatchUp.until`) had: the socket goes live. */
   caughtUp(feed: ConversationFeed, ws: Socket): void;
 };
@@ -145,8 +147,9 @@ export class ConversationFeed {
    * The store is read only if the events have not come by NATS within `hintGraceMs`. Their writer
    * publishes them right after its commit and the relay's heads follow a read of the log, but on a busy
    * host the heads often come first (in B1 at 200 msg/s, one message in 15 had each gateway read the
-   * store for an event NATS brought a moment later). A writer that died before publishing costs its
-   * events that much more delay.
+   * store for an event NATS brought a moment later; at 1,000 msg/s, with the host saturated, NATS
+   * brought them up to a second after the head). A writer that died before publishing costs its
+   * events that much more delay, unless a later event of the conversation shows the gap first.
    */
   ensureUpTo(seq: number): void {
     if (seq > this.#wantUpTo) this.#wantUpTo = seq;
@@ -215,6 +218,7 @@ export class ConversationFeed {
 
   #onConversationEvent(envelope: RawEnvelope, json: string): void {
     const seq = envelope.revision;
+    this.host.observeLiveDelay(Date.now() - Date.parse(envelope.occurredAt));
     if (!this.live || this.#filling) {
       this.#pending.push(envelope);
       return;

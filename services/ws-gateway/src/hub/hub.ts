@@ -47,7 +47,10 @@ export type HubOptions = {
   maxSocketsPerUser: number;
   /** How long a new socket's events are held for a `resume` that may come as its first frame. */
   resumeGraceMs?: number;
-  /** How long a feed waits for events a hint named to come by NATS before it reads the store (default 50). */
+  /**
+   * How long a feed waits at least for events a hint named to come by NATS before it reads the store
+   * (default 50; 0 reads at once); longer while the live path is slow (`Hub.hintGraceMs`).
+   */
   hintGraceMs?: number;
 };
 
@@ -65,6 +68,10 @@ const MAX_LOADS_RUNNING = 2;
  * (in B1's burst, one read per ~8 connects). An isolated connect is read at once.
  */
 const LOAD_GATHER_MS = 20;
+/** The longest a hint waits for NATS, however slow the live path (a clock skewed against Postgres's too). */
+const MAX_HINT_GRACE_MS = 2000;
+/** Weight of each conversation event's delay in the live path's moving average. */
+const LIVE_DELAY_WEIGHT = 0.05;
 
 /** The users whose conversations one read of the membership source loads (a connect burst's worth). */
 class MembershipLoad {
@@ -102,7 +109,6 @@ export class Hub implements FeedHost {
   readonly nats: NatsConnection;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
-  readonly hintGraceMs: number;
   presence: PresenceSink | undefined;
   /** Handles a frame that arrived before its socket was opened, once it is (the server's message handler). */
   onEarlyFrame: ((ws: Socket, message: ArrayBuffer, isBinary: boolean) => void) | undefined;
@@ -121,6 +127,9 @@ export class Hub implements FeedHost {
   #loadScheduled = false;
   #lastLoadAt = Number.NEGATIVE_INFINITY;
   #gatherTimer: NodeJS.Timeout | undefined;
+  readonly #minHintGraceMs: number;
+  /** Moving average of how long conversation events take from their transaction to this gateway (ms). */
+  #liveDelayMs = 0;
 
   constructor(options: HubOptions) {
     this.#app = options.app;
@@ -132,7 +141,7 @@ export class Hub implements FeedHost {
     this.logger = options.logger;
     this.#maxSocketsPerUser = options.maxSocketsPerUser;
     this.#graceMs = options.resumeGraceMs ?? 500;
-    this.hintGraceMs = options.hintGraceMs ?? 50;
+    this.#minHintGraceMs = options.hintGraceMs ?? 50;
     // One wildcard subscription for every user channel instead of one per local user: a nats.js
     // subscription costs ~1.2 KiB of heap, over half the per-socket memory budget. The price is that
     // every gateway sees every user's messages and drops those of users it does not hold.
@@ -165,6 +174,24 @@ export class Hub implements FeedHost {
     for (const [conversationId, seq] of Object.entries(heads)) {
       if (typeof seq === 'number') this.feeds.get(conversationId)?.ensureUpTo(seq);
     }
+  }
+
+  /**
+   * How long a feed waits for events a head named before it reads them from the store: twice what the
+   * live path takes now, at least the configured grace, at most 2 s. Under saturation the writer's
+   * publishes fall far behind the relay's heads, and a fixed grace had the gateways read from Postgres,
+   * when it is busiest, what NATS then brought as duplicates (0 keeps reading at once).
+   */
+  get hintGraceMs(): number {
+    if (this.#minHintGraceMs <= 0) return 0;
+    return Math.min(MAX_HINT_GRACE_MS, Math.max(this.#minHintGraceMs, 2 * this.#liveDelayMs));
+  }
+
+  observeLiveDelay(ms: number): void {
+    // A clock behind Postgres's reads as no delay; one far ahead is capped with the grace.
+    if (Number.isNaN(ms)) return;
+    const sample = Math.min(Math.max(ms, 0), MAX_HINT_GRACE_MS);
+    this.#liveDelayMs += LIVE_DELAY_WEIGHT * (sample - this.#liveDelayMs);
   }
 
   publish(topic: string, text: string): void {
