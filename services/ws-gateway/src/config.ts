@@ -44,8 +44,8 @@ export const gatewayEnv = z
     WS_GC_AFTER_CONNECTS: z.coerce.number().int().min(0).default(1000),
     /**
      * How long a feed waits at least for conversation events by NATS, once the relay's heads (or a
-     * membership message) said they are stored, before it reads them from the event store (twice the
-     * live path's current delay when that is longer, at most 2 s); 0 reads at once.
+     * membership message) said they are stored, before it reads them from the event store (twice how
+     * far NATS lately trails the heads when that is longer, at most 2 s); 0 reads at once.
      */
     LIVE_HINT_GRACE_MS: z.coerce.number().int().min(0).max(10_000).default(50),
     /** Time a command waits for the command-api's reply before the client gets `unavailable`. */

@@ -38,8 +38,8 @@ export type FeedHost = {
   typing(feed: ConversationFeed, userId: string, text: string): void;
   /** How long a hint (`ensureUpTo`) waits for NATS to bring the events it names before the store is read. */
   readonly hintGraceMs: number;
-  /** A conversation event came by NATS `ms` after its transaction began (`occurredAt`). */
-  observeLiveDelay(ms: number): void;
+  /** NATS brought the events of a head `ms` after the head came, or had not after `ms` (the store was read). */
+  observeHeadLag(ms: number): void;
   /** The feed published the seq a socket held ahead of it (`CatchUp.until`) had: the socket goes live. */
   caughtUp(feed: ConversationFeed, ws: Socket): void;
 };
@@ -68,7 +68,12 @@ export class ConversationFeed {
   #filling = false;
   /** The highest seq the stream is known to have reached (heads, membership news): a fill reads up to it. */
   #wantUpTo = -1;
-  /** A hint's wait for its events (`ensureUpTo`): when it ends with them still missing, the store is read. */
+  /**
+   * Hints not reached yet, oldest first: the seq each named and when it came (`performance.now()`). A
+   * hint newer than the last one's seq is added; older ones wait with it.
+   */
+  #hints: { seq: number; at: number }[] = [];
+  /** Ends the oldest hint's wait: if NATS has not brought its events by then, the store is read. */
   #hintTimer: NodeJS.Timeout | undefined;
   /** Inside a run of events emitted in one go (a fill's page, held events): see `emittingRun`. */
   #inRun = false;
@@ -132,11 +137,15 @@ export class ConversationFeed {
     this.catchingUp.clear();
   }
 
-  /** Reads anything newer than lastSeq from the store (after a NATS reconnect, or a hint). */
-  fill(): void {
-    if (!this.live || this.#filling || this.disposed) return;
+  /**
+   * Reads anything newer than lastSeq from the store (after a NATS reconnect, or a hint); false when no
+   * read starts (not live yet, or one runs: each reads up to `#wantUpTo` before it ends).
+   */
+  fill(): boolean {
+    if (!this.live || this.#filling || this.disposed) return false;
     this.#filling = true;
     void this.#fill();
+    return true;
   }
 
   /**
@@ -144,29 +153,50 @@ export class ConversationFeed {
    * there from the store. Kept also while a fill runs or before the feed is live — a fill whose read
    * was taken before `seq` committed reads again.
    *
-   * The store is read only if the events have not come by NATS within `hintGraceMs`. Their writer
-   * publishes them right after its commit and the relay's heads follow a read of the log, but on a busy
-   * host the heads often come first (in B1 at 200 msg/s, one message in 15 had each gateway read the
-   * store for an event NATS brought a moment later; at 1,000 msg/s, with the host saturated, NATS
-   * brought them up to a second after the head). A writer that died before publishing costs its
-   * events that much more delay, unless a later event of the conversation shows the gap first.
+   * The store is read only if the events have not come by NATS within `hintGraceMs` of the hint that
+   * named them. Their writer publishes them right after its commit and the relay's heads follow a read
+   * of the log, but on a busy host the heads often come first (in B1 at 200 msg/s, one message in 15
+   * had each gateway read the store for an event NATS brought a moment later; at 1,000 msg/s, with the
+   * host saturated, NATS brought them up to a second after the head). A writer that died before
+   * publishing costs its events that much more delay, unless a later event of the conversation shows
+   * the gap first.
    */
   ensureUpTo(seq: number): void {
     if (seq > this.#wantUpTo) this.#wantUpTo = seq;
-    if (this.lastSeq >= seq || this.#hintTimer !== undefined) return;
+    if (this.lastSeq >= seq) return;
     if (this.host.hintGraceMs <= 0) {
-      this.#hintMissed();
+      if (this.fill()) this.host.metrics.hintFills.inc();
       return;
     }
-    this.#hintTimer = setTimeout(() => {
-      this.#hintTimer = undefined;
-      if (this.lastSeq < this.#wantUpTo) this.#hintMissed();
-    }, this.host.hintGraceMs);
+    const newest = this.#hints.at(-1);
+    if (newest && newest.seq >= seq) return;
+    this.#hints.push({ seq, at: performance.now() });
+    if (this.#hintTimer === undefined) this.#waitForHint();
   }
 
-  #hintMissed(): void {
-    this.host.metrics.hintFills.inc();
-    this.fill();
+  /** Sets the timer for the end of the oldest hint's wait. */
+  #waitForHint(): void {
+    const oldest = this.#hints[0];
+    if (!oldest) return;
+    const left = oldest.at + this.host.hintGraceMs - performance.now();
+    this.#hintTimer = setTimeout(() => this.#hintDue(), Math.max(0, left));
+  }
+
+  #hintDue(): void {
+    this.#hintTimer = undefined;
+    const oldest = this.#hints[0];
+    if (!oldest || this.disposed) return;
+    const waited = performance.now() - oldest.at;
+    if (waited < this.host.hintGraceMs) {
+      // The grace grew meanwhile (the live path slowed down): wait the rest.
+      this.#waitForHint();
+      return;
+    }
+    // NATS did not bring it in time. One read takes what the store holds, every later hint's events
+    // too (a fill reads on until it has `#wantUpTo`).
+    this.#hints = [];
+    this.host.observeHeadLag(waited);
+    if (this.fill()) this.host.metrics.hintFills.inc();
   }
 
   #onMessage(json: string): void {
@@ -218,7 +248,8 @@ export class ConversationFeed {
 
   #onConversationEvent(envelope: RawEnvelope, json: string): void {
     const seq = envelope.revision;
-    this.host.observeLiveDelay(Date.now() - Date.parse(envelope.occurredAt));
+    const oldest = this.#hints[0];
+    if (oldest && oldest.seq <= seq) this.host.observeHeadLag(performance.now() - oldest.at);
     if (!this.live || this.#filling) {
       this.#pending.push(envelope);
       return;
@@ -246,10 +277,7 @@ export class ConversationFeed {
     }
     const text = eventFrame(this.conversationId, seq, json);
     this.lastSeq = seq;
-    if (this.#hintTimer !== undefined && seq >= this.#wantUpTo) {
-      clearTimeout(this.#hintTimer);
-      this.#hintTimer = undefined;
-    }
+    if (this.#hints.length > 0 && this.#hints[0]!.seq <= seq) this.#reached(seq);
     this.host.publish(this.topic, text);
     for (const c of this.catchingUp.values()) if (!c.left) c.frames.push({ seq, text });
     for (const [ws, c] of this.catchingUp) {
@@ -258,6 +286,17 @@ export class ConversationFeed {
     if (envelope.type === 'MemberLeft') {
       this.host.memberLeft(this, String(data.userId), seq, envelope.position);
     }
+  }
+
+  /** The feed got to `seq`: the hints it covers are done, the timer waits for the next one. */
+  #reached(seq: number): void {
+    const hints = this.#hints;
+    let n = 0;
+    while (n < hints.length && hints[n]!.seq <= seq) n++;
+    this.#hints = hints.slice(n);
+    clearTimeout(this.#hintTimer);
+    this.#hintTimer = undefined;
+    this.#waitForHint();
   }
 
   async #fill(): Promise<void> {

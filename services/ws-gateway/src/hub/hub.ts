@@ -68,10 +68,12 @@ const MAX_LOADS_RUNNING = 2;
  * (in B1's burst, one read per ~8 connects). An isolated connect is read at once.
  */
 const LOAD_GATHER_MS = 20;
-/** The longest a hint waits for NATS, however slow the live path (a clock skewed against Postgres's too). */
+/** The longest a hint waits for NATS, however far the live path falls behind (unless configured longer). */
 const MAX_HINT_GRACE_MS = 2000;
-/** Weight of each conversation event's delay in the live path's moving average. */
-const LIVE_DELAY_WEIGHT = 0.05;
+/** Weight of each sample in the moving average of how far NATS trails the heads. */
+const HEAD_LAG_WEIGHT = 0.2;
+/** Time constant of that average's decay towards 0 between samples (a burst is forgotten in seconds). */
+const HEAD_LAG_DECAY_MS = 3000;
 
 /** The users whose conversations one read of the membership source loads (a connect burst's worth). */
 class MembershipLoad {
@@ -128,8 +130,9 @@ export class Hub implements FeedHost {
   #lastLoadAt = Number.NEGATIVE_INFINITY;
   #gatherTimer: NodeJS.Timeout | undefined;
   readonly #minHintGraceMs: number;
-  /** Moving average of how long conversation events take from their transaction to this gateway (ms). */
-  #liveDelayMs = 0;
+  /** Moving average of how long after a head NATS brought its events (ms), as of `#headLagAt`. */
+  #headLagMs = 0;
+  #headLagAt = 0;
 
   constructor(options: HubOptions) {
     this.#app = options.app;
@@ -177,21 +180,28 @@ export class Hub implements FeedHost {
   }
 
   /**
-   * How long a feed waits for events a head named before it reads them from the store: twice what the
-   * live path takes now, at least the configured grace, at most 2 s. Under saturation the writer's
-   * publishes fall far behind the relay's heads, and a fixed grace had the gateways read from Postgres,
-   * when it is busiest, what NATS then brought as duplicates (0 keeps reading at once).
+   * How long a feed waits for events a head named before it reads them from the store: twice how far
+   * NATS has lately trailed the heads (a moving average, on this process's monotonic clock), at least
+   * the configured grace, at most 2 s. Under saturation the writer's publishes fall far behind the
+   * relay's heads, and a fixed grace had the gateways read Postgres, when it is busiest, for what NATS
+   * then brought as duplicates. A read counts as a sample of the wait it ended, so the grace grows
+   * until the events come in time; it decays back within seconds once they do (0: read at once).
    */
   get hintGraceMs(): number {
     if (this.#minHintGraceMs <= 0) return 0;
-    return Math.min(MAX_HINT_GRACE_MS, Math.max(this.#minHintGraceMs, 2 * this.#liveDelayMs));
+    const cap = Math.max(MAX_HINT_GRACE_MS, this.#minHintGraceMs);
+    return Math.min(cap, Math.max(this.#minHintGraceMs, 2 * this.#headLag(performance.now())));
   }
 
-  observeLiveDelay(ms: number): void {
-    // A clock behind Postgres's reads as no delay; one far ahead is capped with the grace.
-    if (Number.isNaN(ms)) return;
-    const sample = Math.min(Math.max(ms, 0), MAX_HINT_GRACE_MS);
-    this.#liveDelayMs += LIVE_DELAY_WEIGHT * (sample - this.#liveDelayMs);
+  observeHeadLag(ms: number): void {
+    const now = performance.now();
+    const lag = this.#headLag(now);
+    this.#headLagMs = lag + HEAD_LAG_WEIGHT * (Math.min(Math.max(ms, 0), MAX_HINT_GRACE_MS) - lag);
+    this.#headLagAt = now;
+  }
+
+  #headLag(now: number): number {
+    return this.#headLagMs * Math.exp(-(now - this.#headLagAt) / HEAD_LAG_DECAY_MS);
   }
 
   publish(topic: string, text: string): void {
