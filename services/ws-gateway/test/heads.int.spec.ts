@@ -100,12 +100,17 @@ const started = (conversationId: string, members: string[]) =>
     members,
   });
 
+/** A new conversation of `member` and carol, and a live socket of `member`. */
+const conversationOf = async (member: string) => {
+  const id = randomUUID();
+  const stream = `conversation-${id}`;
+  await store.append(stream, [started(id, [member, 'carol'])], 'no_stream');
+  return { id, stream, ...(await connect(member)) };
+};
+
 describe('heads', () => {
   it('a head that comes while the feed reads the store for an earlier one is read too', async () => {
-    const id = randomUUID();
-    const stream = `conversation-${id}`;
-    await store.append(stream, [started(id, ['alice', 'carol'])], 'no_stream');
-    const { ws, frames } = await connect('alice');
+    const { id, stream, ws, frames } = await conversationOf('alice');
     const reads = gate();
     heldReads = reads.closed;
     readsHeld = 0;
@@ -131,10 +136,7 @@ describe('heads', () => {
   it('a user removed and added again within one read of the store gets their join and what follows', async () => {
     // alice is the gateway's only member of the conversation: her removal ends its feed on this
     // gateway, inside the very read that also holds her return.
-    const id = randomUUID();
-    const stream = `conversation-${id}`;
-    await store.append(stream, [started(id, ['alice', 'carol'])], 'no_stream');
-    const { ws, frames } = await connect('alice');
+    const { id, stream, ws, frames } = await conversationOf('alice');
     await store.append(
       stream,
       [
@@ -170,10 +172,7 @@ describe('heads', () => {
     // The usual race on a busy host: the relay's head overtakes the writer's own publish. The feed
     // waits its grace for NATS instead of reading the store for an event already on its way. (dave, not
     // alice: the other tests start from alice's first connect.)
-    const id = randomUUID();
-    const stream = `conversation-${id}`;
-    await store.append(stream, [started(id, ['dave', 'carol'])], 'no_stream');
-    const { ws, frames } = await connect('dave');
+    const { id, stream, ws, frames } = await conversationOf('dave');
     await store.append(stream, [testMessageSent(id, 'one')], 0);
     const [stored] = await store.readStream(stream, { fromRevision: 1 });
     const readsBefore = streamReads.get(stream) ?? 0;
@@ -190,15 +189,13 @@ describe('heads', () => {
       ws.close();
     }
   });
+
   it('a head waits as long as NATS lately trails the heads, and still reads what NATS never brings', async () => {
     // Under saturation the writer's publishes trail the relay's heads by up to a second. Here each
     // event comes 120 ms after its head: the first heads wait 50 ms and read the store, each such read
     // raises the grace, until the events come in time and nothing is read twice. The hub's average
     // starts near 0 (the tests above send their events with or before their heads); erin: see above.
-    const id = randomUUID();
-    const stream = `conversation-${id}`;
-    await store.append(stream, [started(id, ['erin', 'carol'])], 'no_stream');
-    const { ws, frames } = await connect('erin');
+    const { id, stream, ws, frames } = await conversationOf('erin');
     const readsPerRound: number[] = [];
     try {
       for (let seq = 1; seq <= 30 && readsPerRound.at(-1) !== 0; seq++) {
